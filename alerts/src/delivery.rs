@@ -1,0 +1,393 @@
+//! Webhook delivery: one worker per township, in commit order, signed, retried with backoff.
+//!
+//! Each township's worker reads its own queue from the outbox and posts one event at a time, so
+//! order follows commit order and a slow or dead township only ever holds up its own queue.
+//! Connections are reused (one pooled HTTP client for all workers).
+//!
+//! * 2xx → delivered.
+//! * 408, 429, 5xx, timeouts, connection errors → retried with exponential backoff and jitter
+//!   (honouring `Retry-After`), for as long as the outbox holds the event.
+//! * any other status → dead letter (kept, listed by `gateway outbox dead-letters`, replayable).
+
+use crate::metrics::Metrics;
+use crate::outbox::{Op, Outbox, PendingItem};
+use crate::registry::{Registry, Township, Webhook};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Delivery settings.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Per-request timeout unless the township sets its own.
+    pub timeout: Duration,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// First retry delay.
+    pub backoff_initial: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Pending events read from the outbox per batch.
+    pub read_batch: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+            read_batch: 256,
+        }
+    }
+}
+
+/// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the `X-Gateway-Signature` value.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The delay before retry number `attempt` (1-based): exponential from `initial`, capped at
+/// `max`, with jitter drawn uniformly from its upper half (so retries of many events spread out
+/// but never come sooner than half the nominal delay).
+pub fn backoff(attempt: u32, initial: Duration, max: Duration, rng: &mut impl Rng) -> Duration {
+    let exp = initial
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max);
+    let lo = exp / 2;
+    lo + Duration::from_nanos(rng.gen_range(0..=(exp - lo).as_nanos() as u64))
+}
+
+/// What one attempt came to.
+#[derive(Debug)]
+enum Attempt {
+    Delivered,
+    Retry {
+        error: String,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+    Dead {
+        error: String,
+        status: Option<u16>,
+    },
+}
+
+/// Classifies a response status.
+fn classify(status: reqwest::StatusCode) -> Attempt {
+    let code = status.as_u16();
+    if status.is_success() {
+        Attempt::Delivered
+    } else if code == 408 || code == 429 || status.is_server_error() {
+        Attempt::Retry {
+            error: format!("HTTP {status}"),
+            status: Some(code),
+            retry_after: None,
+        }
+    } else {
+        Attempt::Dead {
+            error: format!("HTTP {status}"),
+            status: Some(code),
+        }
+    }
+}
+
+/// The HTTP client shared by all workers.
+pub fn client(config: &DeliveryConfig) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(config.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("lanxi-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("HTTP client")
+}
+
+/// Starts one delivery worker per township that has a webhook.
+pub fn spawn_workers(
+    registry: &Registry,
+    outbox: &Outbox,
+    config: &DeliveryConfig,
+    metrics: &Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let client = client(config);
+    registry
+        .townships()
+        .iter()
+        .filter_map(|t| {
+            let webhook = t.webhook.clone()?;
+            let worker = Worker {
+                township: t.clone(),
+                webhook,
+                outbox: outbox.clone(),
+                client: client.clone(),
+                config: config.clone(),
+                metrics: metrics.clone(),
+                shutdown: shutdown.clone(),
+            };
+            Some(tokio::spawn(worker.run()))
+        })
+        .collect()
+}
+
+struct Worker {
+    township: Arc<Township>,
+    webhook: Webhook,
+    outbox: Outbox,
+    client: reqwest::Client,
+    config: DeliveryConfig,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let code = self.township.code.clone();
+        let Some(wake) = self.outbox.waker(&code) else {
+            tracing::error!(township = %code, "no delivery waker for township");
+            return;
+        };
+        let mut cursor: Option<u64> = None;
+        loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            let items = match self
+                .outbox
+                .store()
+                .pending(&code, cursor, self.config.read_batch)
+            {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::error!(township = %code, error = %e, "reading pending deliveries");
+                    if self.pause(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if items.is_empty() {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = self.shutdown.changed() => return,
+                    // a safety net only; commits wake the worker
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                continue;
+            }
+            for item in items {
+                if !self.deliver(&item).await {
+                    return;
+                }
+                cursor = Some(item.seq);
+            }
+        }
+    }
+
+    /// Sleeps, or returns `true` early if the gateway is shutting down.
+    async fn pause(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => *self.shutdown.borrow(),
+            _ = self.shutdown.changed() => true,
+        }
+    }
+
+    /// Delivers one event, retrying until it is delivered or dead; `false` on shutdown.
+    async fn deliver(&mut self, item: &PendingItem) -> bool {
+        let code = self.township.code.clone();
+        let mut failures: u32 = 0;
+        loop {
+            match self.attempt(item).await {
+                Attempt::Delivered => {
+                    let now = Utc::now();
+                    let waited = (now.timestamp_millis() - item.committed_at_ms).max(0);
+                    self.metrics
+                        .delivery_seconds
+                        .with_label_values(&[&code])
+                        .observe(waited as f64 / 1000.0);
+                    self.metrics
+                        .delivery_attempts_total
+                        .with_label_values(&[&code, "ok"])
+                        .inc();
+                    if failures > 0 {
+                        tracing::info!(township = %code, event = %item.id, failures, "township webhook recovered");
+                    }
+                    self.outbox
+                        .record(Op::Delivered {
+                            id: item.id,
+                            township: code,
+                            seq: item.seq,
+                            at: now,
+                        })
+                        .await;
+                    return true;
+                }
+                Attempt::Dead { error, status } => {
+                    self.metrics
+                        .delivery_attempts_total
+                        .with_label_values(&[&code, "dead"])
+                        .inc();
+                    tracing::warn!(township = %code, event = %item.id, %error, "delivery refused; event moved to dead letters");
+                    self.outbox
+                        .record(Op::Dead {
+                            id: item.id,
+                            township: code,
+                            seq: item.seq,
+                            error,
+                            status,
+                        })
+                        .await;
+                    return true;
+                }
+                Attempt::Retry {
+                    error,
+                    status,
+                    retry_after,
+                } => {
+                    failures += 1;
+                    self.metrics
+                        .delivery_attempts_total
+                        .with_label_values(&[&code, "retry"])
+                        .inc();
+                    let mut delay = backoff(
+                        failures,
+                        self.config.backoff_initial,
+                        self.config.backoff_max,
+                        &mut rand::thread_rng(),
+                    );
+                    if let Some(ra) = retry_after {
+                        delay = delay.max(ra.min(self.config.backoff_max));
+                    }
+                    if failures == 1 {
+                        tracing::warn!(township = %code, event = %item.id, %error, "delivery failed; retrying with backoff");
+                    } else {
+                        tracing::debug!(township = %code, event = %item.id, %error, failures, ?delay, "delivery retry");
+                    }
+                    self.outbox
+                        .record(Op::Failed {
+                            id: item.id,
+                            error,
+                            status,
+                        })
+                        .await;
+                    if self.pause(delay).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, item: &PendingItem) -> Attempt {
+        let request = self
+            .client
+            .post(&self.webhook.url)
+            .timeout(self.webhook.timeout.unwrap_or(self.config.timeout))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", item.id.to_string())
+            .header("X-Gateway-Event", item.kind.as_str())
+            .header(
+                "X-Gateway-Signature",
+                signature(self.webhook.secret.expose().as_bytes(), &item.body),
+            )
+            .body(item.body.clone());
+        match request.send().await {
+            Ok(response) => {
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let mut outcome = classify(response.status());
+                if let Attempt::Retry {
+                    retry_after: ra, ..
+                } = &mut outcome
+                {
+                    *ra = retry_after;
+                }
+                outcome
+            }
+            Err(e) => {
+                // never the URL: it may carry a key in its query
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else if e.is_connect() {
+                    "connection refused or unreachable"
+                } else {
+                    "request failed"
+                };
+                Attempt::Retry {
+                    error: format!("{kind}: {}", e.without_url()),
+                    status: None,
+                    retry_after: None,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn signature_matches_a_known_hmac() {
+        // RFC 4231 test case 2
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_jitters_within_bounds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (init, max) = (Duration::from_millis(100), Duration::from_secs(5));
+        for attempt in 1..40 {
+            let nominal = (init * 2u32.pow((attempt - 1).min(20))).min(max);
+            let d = backoff(attempt, init, max, &mut rng);
+            assert!(
+                d >= nominal / 2 && d <= nominal,
+                "attempt {attempt}: {d:?} vs {nominal:?}"
+            );
+        }
+        let spread: std::collections::HashSet<_> =
+            (0..20).map(|_| backoff(3, init, max, &mut rng)).collect();
+        assert!(spread.len() > 10, "jitter spreads retries");
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_spec_says() {
+        use reqwest::StatusCode as S;
+        for ok in [200, 201, 202, 204] {
+            assert!(matches!(
+                classify(S::from_u16(ok).unwrap()),
+                Attempt::Delivered
+            ));
+        }
+        for retry in [408, 429, 500, 502, 503, 504] {
+            assert!(
+                matches!(classify(S::from_u16(retry).unwrap()), Attempt::Retry { .. }),
+                "{retry}"
+            );
+        }
+        for dead in [301, 400, 401, 403, 404, 409, 410, 422] {
+            assert!(
+                matches!(classify(S::from_u16(dead).unwrap()), Attempt::Dead { .. }),
+                "{dead}"
+            );
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Governance events: the one format every source produces and every command center receives.
+
+use crate::signal::{Operation, Protocol, StatusFlag};
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// A governance event, exactly as delivered (the JSON body of the webhook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// UUIDv7, assigned once; stable across retries and restarts.
+    pub id: Uuid,
+    /// What happened.
+    pub kind: Kind,
+    /// How urgent it is.
+    pub severity: Severity,
+    /// A human-readable one-line summary.
+    pub title: String,
+    /// When it happened (the device's time when it said, else when it was received).
+    pub occurred_at: DateTime<FixedOffset>,
+    /// When the gateway received it.
+    pub received_at: DateTime<FixedOffset>,
+    /// Who or what raised it.
+    pub source: Source,
+    /// The township it is routed to.
+    pub township: TownshipRef,
+    /// Fire detail, for `fire.*` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire: Option<FireDetail>,
+    /// Camera detail, for `camera.*` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraDetail>,
+    /// Evidence (snapshots) attached to the event.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// Where an event came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// `unit`, `camera` or `gateway`.
+    pub kind: SourceKind,
+    /// The registry id.
+    pub id: String,
+    /// The registry name.
+    pub name: String,
+    /// The protocol it arrived over.
+    pub protocol: Protocol,
+}
+
+/// The kind of thing that raised an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A key fire-safety unit.
+    Unit,
+    /// A camera.
+    Camera,
+    /// The gateway itself.
+    Gateway,
+}
+
+/// A township, as named in events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TownshipRef {
+    /// Registry code (`lanjiang`).
+    pub code: String,
+    /// Display name (`兰江街道`).
+    pub name: String,
+}
+
+/// Fire detail: which system/component, and what it reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FireDetail {
+    /// System type code.
+    pub system_type: u8,
+    /// System type name, when the code is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_type_name: Option<String>,
+    /// System address.
+    pub system_addr: u8,
+    /// Component type code (absent for system-level reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_type: Option<u8>,
+    /// Component type name, when the code is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_type_name: Option<String>,
+    /// Component address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_addr: Option<u32>,
+    /// The panel's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Every status flag the report carried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<StatusFlag>,
+    /// The flag this event is about (one event per meaningful flag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<StatusFlag>,
+    /// The operation, for operation reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    /// The operator number, for operation reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<u8>,
+    /// The measured value, for analog events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analog: Option<AnalogDetail>,
+}
+
+/// A measured value in an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalogDetail {
+    /// GB/T 26875.3 analog type.
+    pub analog_type: u8,
+    /// The value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: String,
+}
+
+/// Camera detail (filled by the camera sources).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CameraDetail {
+    /// Health state: `online`, `stalled`, `degraded`, `offline`.
+    pub state: String,
+    /// Why, for `offline` and `degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Measured values (fps, bitrate_kbps, loss, …).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub measured: serde_json::Map<String, serde_json::Value>,
+    /// Failing picture checks, for `camera.quality`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_checks: Vec<String>,
+}
+
+/// A piece of evidence attached to an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `snapshot`.
+    pub kind: String,
+    /// The camera it came from.
+    pub camera: String,
+    /// Where to fetch it (through the API, token-scoped).
+    pub url: String,
+    /// When it was captured.
+    pub captured_at: DateTime<FixedOffset>,
+}
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant,)* }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = crate::signal::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(crate::signal::UnknownName {
+                        what: stringify!($name),
+                        name: s.to_string(),
+                        known: &[$($text,)*],
+                    }),
+                }
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// Event kinds.
+    Kind {
+        /// A fire alarm (火警).
+        FireAlarm = "fire.alarm",
+        /// A fault (故障).
+        FireFault = "fire.fault",
+        /// A supervisory signal (监管).
+        FireSupervisory = "fire.supervisory",
+        /// Something was disabled / isolated (屏蔽).
+        FireDisabled = "fire.disabled",
+        /// Linkage equipment started (联动启动).
+        FireLinkageStarted = "fire.linkage_started",
+        /// Linkage equipment reported back (联动反馈).
+        FireLinkageFeedback = "fire.linkage_feedback",
+        /// Main, backup or component power fault.
+        FirePowerFault = "fire.power_fault",
+        /// Panel reset (复位).
+        FireReset = "fire.reset",
+        /// Another panel operation (mute, self-test, alarm clear, …).
+        FireOperation = "fire.operation",
+        /// An analog value crossed a threshold.
+        FireAnalogThreshold = "fire.analog_threshold",
+        /// A unit stopped reporting.
+        UnitOffline = "unit.offline",
+        /// A unit reports again.
+        UnitOnline = "unit.online",
+        /// A camera has no working session.
+        CameraOffline = "camera.offline",
+        /// A camera streams again.
+        CameraOnline = "camera.online",
+        /// A camera's session is up but no frames arrive.
+        CameraStalled = "camera.stalled",
+        /// A camera streams badly (low fps, loss).
+        CameraDegraded = "camera.degraded",
+        /// A camera's picture fails quality checks.
+        CameraQuality = "camera.quality",
+        /// A camera reports tampering.
+        CameraTamper = "camera.tamper",
+        /// A camera reports motion.
+        CameraMotion = "camera.motion",
+        /// An event was escalated (督办).
+        EventEscalated = "event.escalated",
+    }
+}
+
+wire_enum! {
+    /// Severity, most urgent first.
+    Severity {
+        /// Act now (fire).
+        Critical = "critical",
+        /// Act soon (faults, offline).
+        Major = "major",
+        /// Note (disabled, feedback).
+        Minor = "minor",
+        /// For the record.
+        Info = "info",
+    }
+}
+
+impl Kind {
+    /// The default severity of this kind.
+    pub fn severity(self) -> Severity {
+        use Kind::*;
+        match self {
+            FireAlarm => Severity::Critical,
+            FireFault | FireSupervisory | FireLinkageStarted | FirePowerFault
+            | FireAnalogThreshold | UnitOffline | CameraOffline | CameraTamper | EventEscalated => {
+                Severity::Major
+            }
+            FireDisabled | FireLinkageFeedback | CameraStalled | CameraDegraded | CameraQuality => {
+                Severity::Minor
+            }
+            FireReset | FireOperation | UnitOnline | CameraOnline | CameraMotion => Severity::Info,
+        }
+    }
+
+    /// The label command-center staff read in titles.
+    pub fn label(self) -> &'static str {
+        use Kind::*;
+        match self {
+            FireAlarm => "火警",
+            FireFault => "故障",
+            FireSupervisory => "监管报警",
+            FireDisabled => "屏蔽",
+            FireLinkageStarted => "联动启动",
+            FireLinkageFeedback => "联动反馈",
+            FirePowerFault => "电源故障",
+            FireReset => "复位",
+            FireOperation => "操作",
+            FireAnalogThreshold => "模拟量超限",
+            UnitOffline => "单位离线",
+            UnitOnline => "单位上线",
+            CameraOffline => "摄像机离线",
+            CameraOnline => "摄像机上线",
+            CameraStalled => "视频中断",
+            CameraDegraded => "视频质量下降",
+            CameraQuality => "图像异常",
+            CameraTamper => "摄像机遮挡/破坏",
+            CameraMotion => "移动侦测",
+            EventEscalated => "督办",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_serialize_to_their_spec_names() {
+        for k in Kind::ALL {
+            let json = serde_json::to_string(k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<Kind>(&json).unwrap(), *k);
+        }
+        assert_eq!(Kind::FireAlarm.severity(), Severity::Critical);
+    }
+}

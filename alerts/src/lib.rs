@@ -1,0 +1,38 @@
+//! The core of the gateway: what a signal from a source becomes, and how it gets to a township.
+//!
+//! Flow, in one direction:
+//!
+//! ```text
+//! FireSignal ──▶ normalize (pure) ──▶ dedup (pure, injected clock) ──▶ outbox (redb, group commit)
+//!                                                                         │ receipt → the source acks
+//!                                                                         ▼
+//!                                                            delivery worker per township ──▶ webhook
+//! ```
+//!
+//! * [`signal`] — the one fire vocabulary every source translates into.
+//! * [`event`] — governance events as delivered to command centers.
+//! * [`normalize`] and [`dedup`] — pure functions of their inputs and a clock.
+//! * [`outbox`] — the durable store and the only source of truth for events.
+//! * [`delivery`] — signed webhook delivery, one worker per township.
+//! * [`pipeline`] — wires the above for sources: submit a signal, get a durable receipt.
+
+pub mod clock;
+pub mod codes;
+pub mod dedup;
+pub mod delivery;
+pub mod event;
+pub mod metrics;
+pub mod normalize;
+pub mod outbox;
+pub mod pipeline;
+pub mod registry;
+pub mod secret;
+pub mod signal;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::{Event, Kind, Severity};
+pub use metrics::Metrics;
+pub use pipeline::{Pipeline, SubmitError, Submitted};
+pub use registry::Registry;
+pub use secret::Secret;
+pub use signal::FireSignal;

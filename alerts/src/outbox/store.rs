@@ -1,0 +1,791 @@
+//! The outbox's database: a redb file in `data_dir`, written in atomic, fsynced transactions.
+//!
+//! Tables:
+//!
+//! | table | key | value | role |
+//! |---|---|---|---|
+//! | `events` | event id (u128, UUIDv7: time-ordered) | the event's JSON, byte for byte the webhook body | the record |
+//! | `state` | event id | [`EventState`] as JSON | delivery, sign-off, feedback |
+//! | `pending` | (township, seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
+//! | `dead` | event id | township | the dead-letter list |
+//! | `by_township` | (township, event id) | () | listing one township's events |
+//! | `meta` | name | u64 | sequence and counters |
+//!
+//! Every call to [`Store::apply`] is one write transaction with immediate durability: either all
+//! of its operations are on disk when it returns, or none is.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use uuid::Uuid;
+
+const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("events");
+const STATE: TableDefinition<u128, &[u8]> = TableDefinition::new("state");
+const PENDING: TableDefinition<(&str, u64), (u128, i64)> = TableDefinition::new("pending");
+const DEAD: TableDefinition<u128, &str> = TableDefinition::new("dead");
+const BY_TOWNSHIP: TableDefinition<(&str, u128), ()> = TableDefinition::new("by_township");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const NEXT_SEQ: &str = "next_seq";
+const PENDING_COUNT: &str = "pending";
+const DEAD_COUNT: &str = "dead";
+
+/// A storage failure (disk full, I/O error, corruption).
+#[derive(Debug, thiserror::Error)]
+#[error("outbox storage: {0}")]
+pub struct StoreError(#[from] redb::Error);
+
+macro_rules! store_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError(e.into())
+            }
+        }
+    )*};
+}
+store_error_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Where an event is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting in its township's queue.
+    Pending,
+    /// A 2xx was received.
+    Delivered,
+    /// Refused for good (4xx other than 408/429); kept in the dead-letter list.
+    Dead,
+    /// The township has no webhook; the event is available through the API only.
+    Unrouted,
+}
+
+/// A sign-off (签收).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOff {
+    /// Who signed.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One feedback entry (信息反馈).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Who reported.
+    pub by: String,
+    /// What was done.
+    pub result: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The mutable state of an event, beside its immutable body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventState {
+    /// Township code.
+    pub township: String,
+    /// Event kind (for filtering without parsing the body).
+    pub kind: String,
+    /// Position in the global commit order (a replay gives a new one).
+    pub seq: u64,
+    /// When it was committed.
+    pub committed_at: DateTime<Utc>,
+    /// Delivery status.
+    pub delivery: DeliveryStatus,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
+    /// When it was delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The last delivery error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The last HTTP status received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// Sign-off, once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<SignOff>,
+    /// Feedback entries, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feedback: Vec<Feedback>,
+}
+
+/// An event to commit.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Its id.
+    pub id: Uuid,
+    /// Its township code.
+    pub township: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its JSON (the webhook body).
+    pub body: Bytes,
+    /// Whether to queue it for webhook delivery.
+    pub deliver: bool,
+}
+
+/// One operation of a write transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Commit new events (all or none, and only if the outbox has room for all).
+    Commit(Vec<NewEvent>),
+    /// A 2xx was received for a pending event.
+    Delivered {
+        /// Event id.
+        id: Uuid,
+        /// Its township.
+        township: String,
+        /// Its queue position.
+        seq: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A delivery attempt failed and will be retried.
+    Failed {
+        /// Event id.
+        id: Uuid,
+        /// What went wrong (no secrets: status line or error kind).
+        error: String,
+        /// HTTP status, if one came back.
+        status: Option<u16>,
+    },
+    /// A delivery was refused for good: move the event to the dead letters.
+    Dead {
+        /// Event id.
+        id: Uuid,
+        /// Its township.
+        township: String,
+        /// Its queue position.
+        seq: u64,
+        /// What went wrong.
+        error: String,
+        /// HTTP status.
+        status: Option<u16>,
+    },
+    /// Put dead letters back at the end of their townships' queues (all when `ids` is empty,
+    /// optionally only one township's).
+    Replay {
+        /// Events to replay; empty = every dead letter (of `township`, if given).
+        ids: Vec<Uuid>,
+        /// Restrict to one township.
+        township: Option<String>,
+    },
+    /// Sign an event.
+    Sign {
+        /// Event id.
+        id: Uuid,
+        /// Who.
+        by: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Add feedback to a signed event.
+    Feedback {
+        /// Event id.
+        id: Uuid,
+        /// Who.
+        by: String,
+        /// What was done.
+        result: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Delete delivered (and unrouted) events committed before `before`, at most `limit`.
+    Purge {
+        /// Cut-off.
+        before: DateTime<Utc>,
+        /// Maximum number of events to delete in this transaction.
+        limit: usize,
+    },
+}
+
+/// A committed event's place in the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Event id.
+    pub id: Uuid,
+    /// Queue position.
+    pub seq: u64,
+}
+
+/// The result of one operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Events committed, in order.
+    Committed(Vec<Committed>),
+    /// Not committed: the outbox holds `pending` of at most `max` pending events.
+    Full {
+        /// Pending now.
+        pending: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Done.
+    Done,
+    /// No such event (or, for delivery marks, no longer pending).
+    NotFound,
+    /// The event was signed already.
+    AlreadySigned(SignOff),
+    /// Feedback needs a sign-off first.
+    NotSigned,
+    /// Events replayed (township codes, to wake their workers).
+    Replayed(Vec<String>),
+    /// Events purged.
+    Purged(usize),
+}
+
+/// A pending delivery.
+#[derive(Debug, Clone)]
+pub struct PendingItem {
+    /// Queue position.
+    pub seq: u64,
+    /// Event id.
+    pub id: Uuid,
+    /// When it was committed (ms since the epoch).
+    pub committed_at_ms: i64,
+    /// Its kind.
+    pub kind: String,
+    /// Its JSON.
+    pub body: Bytes,
+}
+
+/// A stored event with its state.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Event id.
+    pub id: Uuid,
+    /// Its JSON.
+    pub body: Bytes,
+    /// Its state.
+    pub state: EventState,
+}
+
+/// Filter for [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this township.
+    pub township: Option<String>,
+    /// Only these townships (a scoped token's view); `None` = all.
+    pub townships: Option<Vec<String>>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only events after this id.
+    pub after: Option<Uuid>,
+    /// At most this many.
+    pub limit: usize,
+    /// Only dead letters.
+    pub dead_only: bool,
+}
+
+/// Counts for operators.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Events stored (any status).
+    pub events: u64,
+    /// Pending deliveries.
+    pub pending: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+    /// Pending deliveries per township.
+    pub pending_by_township: BTreeMap<String, u64>,
+    /// Commit time of the oldest pending delivery per township.
+    pub oldest_pending_by_township: BTreeMap<String, DateTime<Utc>>,
+    /// Next sequence number.
+    pub next_seq: u64,
+}
+
+/// The outbox database.
+pub struct Store {
+    db: Database,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the outbox file; fails fast if another process has it open.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::builder().create(path)?;
+        let txn = db.begin_write()?;
+        {
+            // create every table so that readers never meet a missing one
+            txn.open_table(EVENTS)?;
+            txn.open_table(STATE)?;
+            txn.open_table(PENDING)?;
+            txn.open_table(DEAD)?;
+            txn.open_table(BY_TOWNSHIP)?;
+            txn.open_table(META)?;
+        }
+        txn.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Applies operations in one durable transaction; the outcome of each, in order.
+    pub fn apply(&self, ops: &[Op], max_pending: u64) -> Result<Vec<Outcome>, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let outcomes = {
+            let mut t = Tables {
+                events: txn.open_table(EVENTS)?,
+                state: txn.open_table(STATE)?,
+                pending: txn.open_table(PENDING)?,
+                dead: txn.open_table(DEAD)?,
+                by_township: txn.open_table(BY_TOWNSHIP)?,
+                meta: txn.open_table(META)?,
+            };
+            let mut outcomes = Vec::with_capacity(ops.len());
+            for op in ops {
+                outcomes.push(t.apply(op, max_pending)?);
+            }
+            outcomes
+        };
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Starts a commit and abandons it half-way, as a crash would. Test support only.
+    #[doc(hidden)]
+    pub fn abandon(&self, ops: &[Op]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = Tables {
+                events: txn.open_table(EVENTS)?,
+                state: txn.open_table(STATE)?,
+                pending: txn.open_table(PENDING)?,
+                dead: txn.open_table(DEAD)?,
+                by_township: txn.open_table(BY_TOWNSHIP)?,
+                meta: txn.open_table(META)?,
+            };
+            for op in ops {
+                t.apply(op, u64::MAX)?;
+            }
+        }
+        drop(txn);
+        Ok(())
+    }
+
+    /// Up to `limit` pending deliveries of a township after queue position `after`, in order.
+    pub fn pending(
+        &self,
+        township: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PendingItem>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let pending = txn.open_table(PENDING)?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let start = after.map(|s| s.saturating_add(1)).unwrap_or(0);
+        let mut out = Vec::new();
+        for entry in pending.range((township, start)..=(township, u64::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let (_, seq) = key.value();
+            let (id, committed_at_ms) = value.value();
+            let Some(body) = events.get(id)? else {
+                continue;
+            };
+            let kind = match state.get(id)? {
+                Some(s) => decode_state(s.value()).kind,
+                None => String::new(),
+            };
+            out.push(PendingItem {
+                seq,
+                id: Uuid::from_u128(id),
+                committed_at_ms,
+                kind,
+                body: Bytes::copy_from_slice(body.value()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One event with its state.
+    pub fn get(&self, id: Uuid) -> Result<Option<Stored>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let key = id.as_u128();
+        let (Some(body), Some(st)) = (events.get(key)?, state.get(key)?) else {
+            return Ok(None);
+        };
+        Ok(Some(Stored {
+            id,
+            body: Bytes::copy_from_slice(body.value()),
+            state: decode_state(st.value()),
+        }))
+    }
+
+    /// Events in id (≈ time) order after `query.after`, filtered; the ids of the page.
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<Stored>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let start = query
+            .after
+            .map(|a| a.as_u128().saturating_add(1))
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        let mut consider = |id: u128| -> Result<bool, StoreError> {
+            if out.len() >= query.limit {
+                return Ok(false);
+            }
+            let Some(st) = state.get(id)? else {
+                return Ok(true);
+            };
+            let st = decode_state(st.value());
+            if query.kind.as_deref().is_some_and(|k| k != st.kind)
+                || query.township.as_deref().is_some_and(|t| t != st.township)
+                || query
+                    .townships
+                    .as_ref()
+                    .is_some_and(|ts| !ts.iter().any(|t| *t == st.township))
+                || (query.dead_only && st.delivery != DeliveryStatus::Dead)
+            {
+                return Ok(true);
+            }
+            if let Some(body) = events.get(id)? {
+                out.push(Stored {
+                    id: Uuid::from_u128(id),
+                    body: Bytes::copy_from_slice(body.value()),
+                    state: st,
+                });
+            }
+            Ok(true)
+        };
+        if query.dead_only {
+            let dead = txn.open_table(DEAD)?;
+            for entry in dead.range(start..)? {
+                if !consider(entry?.0.value())? {
+                    break;
+                }
+            }
+        } else if let Some(township) = query.township.as_deref() {
+            let idx = txn.open_table(BY_TOWNSHIP)?;
+            for entry in idx.range((township, start)..=(township, u128::MAX))? {
+                if !consider(entry?.0.value().1)? {
+                    break;
+                }
+            }
+        } else {
+            for entry in events.range(start..)? {
+                if !consider(entry?.0.value())? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts for operators.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let pending = txn.open_table(PENDING)?;
+        let events = txn.open_table(EVENTS)?;
+        let get = |k: &str| -> Result<u64, StoreError> {
+            Ok(meta.get(k)?.map(|v| v.value()).unwrap_or(0))
+        };
+        let mut stats = Stats {
+            events: events.len()?,
+            pending: get(PENDING_COUNT)?,
+            dead_letters: get(DEAD_COUNT)?,
+            next_seq: get(NEXT_SEQ)?,
+            ..Stats::default()
+        };
+        for entry in meta.range(PENDING_PREFIX..)? {
+            let (k, v) = entry?;
+            let Some(code) = k.value().strip_prefix(PENDING_PREFIX) else {
+                break;
+            };
+            if v.value() == 0 {
+                continue;
+            }
+            stats
+                .pending_by_township
+                .insert(code.to_string(), v.value());
+            if let Some(first) = pending.range((code, 0)..=(code, u64::MAX))?.next() {
+                let ms = first?.1.value().1;
+                if let Some(t) = DateTime::from_timestamp_millis(ms) {
+                    stats.oldest_pending_by_township.insert(code.to_string(), t);
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
+
+const PENDING_PREFIX: &str = "pending/";
+
+fn decode_state(bytes: &[u8]) -> EventState {
+    serde_json::from_slice(bytes).expect("outbox state is written by this module and is valid")
+}
+
+fn encode_state(state: &EventState) -> Vec<u8> {
+    serde_json::to_vec(state).expect("state serializes")
+}
+
+struct Tables<'t> {
+    events: redb::Table<'t, u128, &'static [u8]>,
+    state: redb::Table<'t, u128, &'static [u8]>,
+    pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
+    dead: redb::Table<'t, u128, &'static str>,
+    by_township: redb::Table<'t, (&'static str, u128), ()>,
+    meta: redb::Table<'t, &'static str, u64>,
+}
+
+impl Tables<'_> {
+    fn counter(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    fn add(&mut self, key: &str, delta: i64) -> Result<(), StoreError> {
+        let v = self.counter(key)?.saturating_add_signed(delta);
+        self.meta.insert(key, v)?;
+        Ok(())
+    }
+
+    fn add_pending(&mut self, township: &str, delta: i64) -> Result<(), StoreError> {
+        self.add(PENDING_COUNT, delta)?;
+        self.add(&format!("{PENDING_PREFIX}{township}"), delta)
+    }
+
+    fn next_seq(&mut self) -> Result<u64, StoreError> {
+        let seq = self.counter(NEXT_SEQ)?;
+        self.meta.insert(NEXT_SEQ, seq + 1)?;
+        Ok(seq)
+    }
+
+    fn state(&self, id: u128) -> Result<Option<EventState>, StoreError> {
+        Ok(self.state.get(id)?.map(|s| decode_state(s.value())))
+    }
+
+    fn put_state(&mut self, id: u128, state: &EventState) -> Result<(), StoreError> {
+        self.state.insert(id, encode_state(state).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a pending entry if it is still there (a late mark after a replay is a no-op).
+    fn take_pending(&mut self, township: &str, seq: u64, id: u128) -> Result<bool, StoreError> {
+        let present = matches!(self.pending.get((township, seq))?, Some(v) if v.value().0 == id);
+        if present {
+            self.pending.remove((township, seq))?;
+            self.add_pending(township, -1)?;
+        }
+        Ok(present)
+    }
+
+    fn apply(&mut self, op: &Op, max_pending: u64) -> Result<Outcome, StoreError> {
+        match op {
+            Op::Commit(events) => {
+                let pending = self.counter(PENDING_COUNT)?;
+                let adding = events.iter().filter(|e| e.deliver).count() as u64;
+                if adding > 0 && pending + adding > max_pending {
+                    return Ok(Outcome::Full {
+                        pending,
+                        max: max_pending,
+                    });
+                }
+                let now = Utc::now();
+                let mut committed = Vec::with_capacity(events.len());
+                for e in events {
+                    let id = e.id.as_u128();
+                    let seq = self.next_seq()?;
+                    self.events.insert(id, e.body.as_ref())?;
+                    self.by_township.insert((e.township.as_str(), id), ())?;
+                    let delivery = if e.deliver {
+                        self.pending
+                            .insert((e.township.as_str(), seq), (id, now.timestamp_millis()))?;
+                        self.add_pending(&e.township, 1)?;
+                        DeliveryStatus::Pending
+                    } else {
+                        DeliveryStatus::Unrouted
+                    };
+                    let state = EventState {
+                        township: e.township.clone(),
+                        kind: e.kind.clone(),
+                        seq,
+                        committed_at: now,
+                        delivery,
+                        attempts: 0,
+                        delivered_at: None,
+                        last_error: None,
+                        last_status: None,
+                        signed: None,
+                        feedback: Vec::new(),
+                    };
+                    self.put_state(id, &state)?;
+                    committed.push(Committed { id: e.id, seq });
+                }
+                Ok(Outcome::Committed(committed))
+            }
+            Op::Delivered {
+                id,
+                township,
+                seq,
+                at,
+            } => {
+                let id = id.as_u128();
+                if !self.take_pending(township, *seq, id)? {
+                    return Ok(Outcome::NotFound);
+                }
+                if let Some(mut st) = self.state(id)? {
+                    st.delivery = DeliveryStatus::Delivered;
+                    st.delivered_at = Some(*at);
+                    self.put_state(id, &st)?;
+                }
+                Ok(Outcome::Done)
+            }
+            Op::Failed { id, error, status } => {
+                let id = id.as_u128();
+                let Some(mut st) = self.state(id)? else {
+                    return Ok(Outcome::NotFound);
+                };
+                st.attempts = st.attempts.saturating_add(1);
+                st.last_error = Some(error.clone());
+                st.last_status = *status;
+                self.put_state(id, &st)?;
+                Ok(Outcome::Done)
+            }
+            Op::Dead {
+                id,
+                township,
+                seq,
+                error,
+                status,
+            } => {
+                let id = id.as_u128();
+                if !self.take_pending(township, *seq, id)? {
+                    return Ok(Outcome::NotFound);
+                }
+                if let Some(mut st) = self.state(id)? {
+                    st.delivery = DeliveryStatus::Dead;
+                    st.attempts = st.attempts.saturating_add(1);
+                    st.last_error = Some(error.clone());
+                    st.last_status = *status;
+                    self.put_state(id, &st)?;
+                }
+                self.dead.insert(id, township.as_str())?;
+                self.add(DEAD_COUNT, 1)?;
+                Ok(Outcome::Done)
+            }
+            Op::Replay { ids, township } => {
+                let mut candidates: Vec<(u128, String)> = Vec::new();
+                if ids.is_empty() {
+                    for entry in self.dead.iter()? {
+                        let (k, v) = entry?;
+                        if township.as_deref().is_none_or(|t| t == v.value()) {
+                            candidates.push((k.value(), v.value().to_string()));
+                        }
+                    }
+                } else {
+                    for id in ids {
+                        let key = id.as_u128();
+                        if let Some(t) = self.dead.get(key)? {
+                            candidates.push((key, t.value().to_string()));
+                        }
+                    }
+                }
+                let now = Utc::now();
+                let mut townships = Vec::new();
+                for (id, t) in candidates {
+                    self.dead.remove(id)?;
+                    self.add(DEAD_COUNT, -1)?;
+                    let seq = self.next_seq()?;
+                    self.pending
+                        .insert((t.as_str(), seq), (id, now.timestamp_millis()))?;
+                    self.add_pending(&t, 1)?;
+                    if let Some(mut st) = self.state(id)? {
+                        st.delivery = DeliveryStatus::Pending;
+                        st.seq = seq;
+                        st.attempts = 0;
+                        self.put_state(id, &st)?;
+                    }
+                    townships.push(t);
+                }
+                Ok(Outcome::Replayed(townships))
+            }
+            Op::Sign { id, by, at } => {
+                let id = id.as_u128();
+                let Some(mut st) = self.state(id)? else {
+                    return Ok(Outcome::NotFound);
+                };
+                if let Some(signed) = st.signed {
+                    return Ok(Outcome::AlreadySigned(signed));
+                }
+                st.signed = Some(SignOff {
+                    by: by.clone(),
+                    at: *at,
+                });
+                self.put_state(id, &st)?;
+                Ok(Outcome::Done)
+            }
+            Op::Feedback { id, by, result, at } => {
+                let id = id.as_u128();
+                let Some(mut st) = self.state(id)? else {
+                    return Ok(Outcome::NotFound);
+                };
+                if st.signed.is_none() {
+                    return Ok(Outcome::NotSigned);
+                }
+                st.feedback.push(Feedback {
+                    by: by.clone(),
+                    result: result.clone(),
+                    at: *at,
+                });
+                self.put_state(id, &st)?;
+                Ok(Outcome::Done)
+            }
+            Op::Purge { before, limit } => {
+                let mut victims = Vec::new();
+                let mut scanned = 0usize;
+                for entry in self.events.iter()? {
+                    let id = entry?.0.value();
+                    scanned += 1;
+                    if victims.len() >= *limit || scanned > limit.saturating_mul(4) {
+                        break;
+                    }
+                    let Some(st) = self.state.get(id)? else {
+                        continue;
+                    };
+                    let st = decode_state(st.value());
+                    if st.committed_at >= *before {
+                        break;
+                    }
+                    if matches!(
+                        st.delivery,
+                        DeliveryStatus::Delivered | DeliveryStatus::Unrouted
+                    ) {
+                        victims.push((id, st.township));
+                    }
+                }
+                for (id, township) in &victims {
+                    self.events.remove(*id)?;
+                    self.state.remove(*id)?;
+                    self.by_township.remove((township.as_str(), *id))?;
+                }
+                Ok(Outcome::Purged(victims.len()))
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The registry: townships, units and cameras. Loaded and validated once (by the gateway's
+//! config loader), then shared read-only.
+
+use crate::secret::Secret;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A township command center and where its events go.
+#[derive(Debug, Clone)]
+pub struct Township {
+    /// Registry code (`lanjiang`).
+    pub code: String,
+    /// Display name (`兰江街道`).
+    pub name: String,
+    /// Its webhook; `None` when the township only pulls events through the API.
+    pub webhook: Option<Webhook>,
+}
+
+/// A webhook endpoint.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// HMAC-SHA256 key for `X-Gateway-Signature`.
+    pub secret: Secret,
+    /// Per-request timeout; the delivery default when `None`.
+    pub timeout: Option<Duration>,
+}
+
+/// A key fire-safety unit.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Registry id (`unit-0001`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Township code.
+    pub township: String,
+    /// Silence after which the unit counts as offline.
+    pub heartbeat_timeout_s: Option<u64>,
+    /// The GB/T 26875.3 transmission device's address.
+    pub gb26875_address: Option<u64>,
+    /// Cameras linked for video verification.
+    pub cameras: Vec<String>,
+}
+
+/// A camera.
+#[derive(Debug, Clone)]
+pub struct Camera {
+    /// Registry id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Township code.
+    pub township: String,
+    /// RTSP URL without credentials.
+    pub url: String,
+    /// RTSP username.
+    pub username: Option<String>,
+    /// RTSP password.
+    pub password: Option<Secret>,
+}
+
+/// The whole registry, indexed.
+#[derive(Debug, Default)]
+pub struct Registry {
+    townships: Vec<Arc<Township>>,
+    township_index: HashMap<String, usize>,
+    units: HashMap<String, Arc<Unit>>,
+    cameras: HashMap<String, Arc<Camera>>,
+}
+
+impl Registry {
+    /// Builds an index over already-validated entries (the config loader checks references and
+    /// uniqueness and reports errors with file and line; this only indexes).
+    pub fn new(townships: Vec<Township>, units: Vec<Unit>, cameras: Vec<Camera>) -> Self {
+        let townships: Vec<Arc<Township>> = townships.into_iter().map(Arc::new).collect();
+        let township_index = townships
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.code.clone(), i))
+            .collect();
+        Self {
+            townships,
+            township_index,
+            units: units
+                .into_iter()
+                .map(|u| (u.id.clone(), Arc::new(u)))
+                .collect(),
+            cameras: cameras
+                .into_iter()
+                .map(|c| (c.id.clone(), Arc::new(c)))
+                .collect(),
+        }
+    }
+
+    /// Townships in configuration order.
+    pub fn townships(&self) -> &[Arc<Township>] {
+        &self.townships
+    }
+
+    /// A township by code.
+    pub fn township(&self, code: &str) -> Option<&Arc<Township>> {
+        self.township_index.get(code).map(|&i| &self.townships[i])
+    }
+
+    /// A unit by id.
+    pub fn unit(&self, id: &str) -> Option<&Arc<Unit>> {
+        self.units.get(id)
+    }
+
+    /// A camera by id.
+    pub fn camera(&self, id: &str) -> Option<&Arc<Camera>> {
+        self.cameras.get(id)
+    }
+
+    /// All units (unordered).
+    pub fn units(&self) -> impl Iterator<Item = &Arc<Unit>> {
+        self.units.values()
+    }
+
+    /// All cameras (unordered).
+    pub fn cameras(&self) -> impl Iterator<Item = &Arc<Camera>> {
+        self.cameras.values()
+    }
+
+    /// Number of units.
+    pub fn unit_count(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Number of cameras.
+    pub fn camera_count(&self) -> usize {
+        self.cameras.len()
+    }
+}
