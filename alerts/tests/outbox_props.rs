@@ -1,0 +1,203 @@
+//! Property test: across random commits, deliveries, dead letters, replays, restarts and crashes
+//! in the middle of a batch, the outbox loses no acknowledged event and keeps each township's
+//! queue in commit order.
+
+use alerts::outbox::{DeliveryStatus, NewEvent, Op, Outcome, Store};
+use bytes::Bytes;
+use chrono::Utc;
+use proptest::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use uuid::Uuid;
+
+const TOWNSHIPS: [&str; 3] = ["lanjiang", "yunshan", "zhuge"];
+
+#[derive(Debug, Clone)]
+enum Action {
+    Commit { township: usize, n: usize },
+    Deliver { township: usize },
+    DeadLetter { township: usize },
+    ReplayAll,
+    Restart,
+    CrashMidBatch { township: usize, n: usize },
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        4 => (0..3usize, 1..5usize).prop_map(|(township, n)| Action::Commit { township, n }),
+        3 => (0..3usize).prop_map(|township| Action::Deliver { township }),
+        1 => (0..3usize).prop_map(|township| Action::DeadLetter { township }),
+        1 => Just(Action::ReplayAll),
+        1 => Just(Action::Restart),
+        1 => (0..3usize, 1..5usize).prop_map(|(township, n)| Action::CrashMidBatch { township, n }),
+    ]
+}
+
+fn new_events(township: usize, n: usize) -> Vec<NewEvent> {
+    (0..n)
+        .map(|_| {
+            let id = Uuid::now_v7();
+            NewEvent {
+                id,
+                township: TOWNSHIPS[township].to_string(),
+                kind: "fire.alarm".into(),
+                body: Bytes::from(format!("{{\"id\":\"{id}\"}}")),
+                deliver: true,
+            }
+        })
+        .collect()
+}
+
+struct Model {
+    queues: HashMap<&'static str, VecDeque<Uuid>>,
+    dead: Vec<(Uuid, &'static str)>,
+    acknowledged: Vec<Uuid>,
+}
+
+fn check(store: &Store, model: &Model) -> Result<(), TestCaseError> {
+    let mut total = 0;
+    for t in TOWNSHIPS {
+        let got: Vec<Uuid> = store
+            .pending(t, None, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        let want: Vec<Uuid> = model.queues[t].iter().copied().collect();
+        prop_assert_eq!(&got, &want, "queue of {} in commit order", t);
+        total += want.len() as u64;
+    }
+    let stats = store.stats().unwrap();
+    prop_assert_eq!(stats.pending, total);
+    prop_assert_eq!(stats.dead_letters, model.dead.len() as u64);
+    for id in &model.acknowledged {
+        prop_assert!(
+            store.get(*id).unwrap().is_some(),
+            "acknowledged event {} lost",
+            id
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nothing_acknowledged_is_lost_and_order_holds(actions in prop::collection::vec(action(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.redb");
+        let mut store = Store::open(&path).unwrap();
+        let mut model = Model {
+            queues: TOWNSHIPS.iter().map(|t| (*t, VecDeque::new())).collect(),
+            dead: Vec::new(),
+            acknowledged: Vec::new(),
+        };
+        for action in actions {
+            match action {
+                Action::Commit { township, n } => {
+                    let events = new_events(township, n);
+                    let out = store.apply(&[Op::Commit(events.clone())], u64::MAX).unwrap();
+                    prop_assert!(matches!(&out[0], Outcome::Committed(c) if c.len() == n));
+                    for e in events {
+                        model.queues.get_mut(TOWNSHIPS[township]).unwrap().push_back(e.id);
+                        model.acknowledged.push(e.id);
+                    }
+                }
+                Action::Deliver { township } | Action::DeadLetter { township } => {
+                    let t = TOWNSHIPS[township];
+                    let head = store.pending(t, None, 1).unwrap();
+                    let Some(item) = head.first() else { continue };
+                    prop_assert_eq!(Some(&item.id), model.queues[t].front());
+                    let op = if matches!(action, Action::Deliver { .. }) {
+                        Op::Delivered { id: item.id, township: t.into(), seq: item.seq, at: Utc::now() }
+                    } else {
+                        model.dead.push((item.id, t));
+                        Op::Dead { id: item.id, township: t.into(), seq: item.seq, error: "HTTP 400".into(), status: Some(400) }
+                    };
+                    store.apply(&[op], u64::MAX).unwrap();
+                    model.queues.get_mut(t).unwrap().pop_front();
+                }
+                Action::ReplayAll => {
+                    store.apply(&[Op::Replay { ids: vec![], township: None }], u64::MAX).unwrap();
+                    // dead letters go back at the end of their queues, oldest id first
+                    model.dead.sort_by_key(|(id, _)| *id);
+                    for (id, t) in model.dead.drain(..) {
+                        model.queues.get_mut(t).unwrap().push_back(id);
+                    }
+                }
+                Action::Restart => {
+                    drop(store);
+                    store = Store::open(&path).unwrap();
+                }
+                Action::CrashMidBatch { township, n } => {
+                    // a batch that never committed: none of it may appear, nothing else may go
+                    store.abandon(&[Op::Commit(new_events(township, n))]).unwrap();
+                    drop(store);
+                    store = Store::open(&path).unwrap();
+                }
+            }
+            check(&store, &model)?;
+        }
+        for id in &model.acknowledged {
+            let stored = store.get(*id).unwrap().unwrap();
+            let in_queue = model.queues.values().any(|q| q.contains(id));
+            let dead = model.dead.iter().any(|(d, _)| d == id);
+            let expected = if in_queue { DeliveryStatus::Pending } else if dead { DeliveryStatus::Dead } else { DeliveryStatus::Delivered };
+            prop_assert_eq!(stored.state.delivery, expected);
+        }
+    }
+}
+
+#[test]
+fn full_outbox_refuses_whole_batches_and_keeps_nothing_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("o.redb")).unwrap();
+    let out = store.apply(&[Op::Commit(new_events(0, 3))], 4).unwrap();
+    assert!(matches!(out[0], Outcome::Committed(_)));
+    let refused = new_events(0, 2);
+    let out = store.apply(&[Op::Commit(refused.clone())], 4).unwrap();
+    assert_eq!(out[0], Outcome::Full { pending: 3, max: 4 });
+    for e in refused {
+        assert!(store.get(e.id).unwrap().is_none());
+    }
+    assert_eq!(store.stats().unwrap().pending, 3);
+}
+
+#[test]
+fn sign_once_then_feedback() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("o.redb")).unwrap();
+    let events = new_events(1, 1);
+    let id = events[0].id;
+    store.apply(&[Op::Commit(events)], 10).unwrap();
+    let at = Utc::now();
+    let fb = Op::Feedback {
+        id,
+        by: "li".into(),
+        result: "checked".into(),
+        at,
+    };
+    assert_eq!(
+        store.apply(&[fb.clone()], 10).unwrap()[0],
+        Outcome::NotSigned
+    );
+    let sign = Op::Sign {
+        id,
+        by: "wang".into(),
+        at,
+    };
+    assert_eq!(store.apply(&[sign.clone()], 10).unwrap()[0], Outcome::Done);
+    assert!(
+        matches!(&store.apply(&[sign], 10).unwrap()[0], Outcome::AlreadySigned(s) if s.by == "wang")
+    );
+    assert_eq!(store.apply(&[fb], 10).unwrap()[0], Outcome::Done);
+    let st = store.get(id).unwrap().unwrap().state;
+    assert_eq!(st.signed.unwrap().by, "wang");
+    assert_eq!(st.feedback.len(), 1);
+    let missing = Op::Sign {
+        id: Uuid::now_v7(),
+        by: "x".into(),
+        at,
+    };
+    assert_eq!(store.apply(&[missing], 10).unwrap()[0], Outcome::NotFound);
+}
