@@ -1,1 +1,118 @@
-fn main() {}
+//! `gateway`: the command line.
+
+use clap::{Parser, Subcommand};
+use gateway::config::{self, LogFormat};
+use gateway::outbox_cmd::OutboxCmd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Video and IoT ingestion gateway for public safety.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// Configuration file.
+        #[arg(long, env = "GATEWAY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and registries; exit 0 when valid.
+    Check {
+        /// Configuration file.
+        #[arg(long, env = "GATEWAY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Inspect the outbox, list and replay dead letters.
+    Outbox {
+        /// Configuration file.
+        #[arg(long, env = "GATEWAY_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: OutboxCmd,
+    },
+}
+
+fn load(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        eprintln!("configuration invalid: {} error(s)", e.0.len());
+        ExitCode::from(2)
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match cli.command {
+        Command::Check { config } => match load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: valid ({} townships, {} units, {} cameras, {} API tokens)",
+                    config.display(),
+                    c.registry.townships().len(),
+                    c.registry.unit_count(),
+                    c.registry.camera_count(),
+                    c.api.tokens.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { config } => {
+            let c = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging(c.log_format);
+            match runtime.block_on(gateway::app::run(c)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Outbox {
+            config,
+            json,
+            command,
+        } => {
+            let Some(path) = config else {
+                eprintln!("--config PATH (or GATEWAY_CONFIG) is required");
+                return ExitCode::from(2);
+            };
+            let c = match load(&path) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match runtime.block_on(gateway::outbox_cmd::run(&c, command, json)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

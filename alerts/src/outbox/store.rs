@@ -40,6 +40,13 @@ const DEAD_COUNT: &str = "dead";
 #[error("outbox storage: {0}")]
 pub struct StoreError(#[from] redb::Error);
 
+impl StoreError {
+    /// Whether the file is held by another process (a running gateway).
+    pub fn is_locked(&self) -> bool {
+        matches!(self.0, redb::Error::DatabaseAlreadyOpen)
+    }
+}
+
 macro_rules! store_error_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {

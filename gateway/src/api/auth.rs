@@ -1,0 +1,130 @@
+//! Bearer tokens and scopes.
+//!
+//! Tokens are kept as SHA-256 digests in a hash map, so a lookup neither compares secrets byte by
+//! byte (no timing oracle) nor keeps plain tokens in the API's memory structures.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::config::{Scope, Token};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's configured name.
+    pub name: String,
+    /// Its scope.
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// Whether it may see and act on events of `township`.
+    pub fn can_see(&self, township: &str) -> bool {
+        match &self.scope {
+            Scope::Admin => true,
+            Scope::Township(t) => t == township,
+            Scope::Ingest => false,
+        }
+    }
+
+    /// The townships it may see: `None` = all.
+    pub fn townships(&self) -> Result<Option<Vec<String>>, ApiError> {
+        match &self.scope {
+            Scope::Admin => Ok(None),
+            Scope::Township(t) => Ok(Some(vec![t.clone()])),
+            Scope::Ingest => Err(ApiError::forbidden(format!(
+                "token `{}` has scope `ingest`, which cannot read events",
+                self.name
+            ))),
+        }
+    }
+
+    /// Fails unless admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.scope {
+            Scope::Admin => Ok(()),
+            _ => Err(ApiError::forbidden(format!(
+                "token `{}` lacks scope `admin`",
+                self.name
+            ))),
+        }
+    }
+
+    /// Fails unless it may push signals.
+    pub fn require_ingest(&self) -> Result<(), ApiError> {
+        match self.scope {
+            Scope::Admin | Scope::Ingest => Ok(()),
+            _ => Err(ApiError::forbidden(format!(
+                "token `{}` lacks scope `ingest` (or `admin`)",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// The token table.
+#[derive(Debug, Default)]
+pub struct Auth {
+    by_digest: HashMap<[u8; 32], Principal>,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Auth {
+    /// Builds the table.
+    pub fn new(tokens: &[Token]) -> Self {
+        Self {
+            by_digest: tokens
+                .iter()
+                .map(|t| {
+                    (
+                        digest(t.secret.expose()),
+                        Principal {
+                            name: t.name.clone(),
+                            scope: t.scope.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Identifies the caller from `Authorization: Bearer …`.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing `Authorization: Bearer <token>` header")
+        })?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("`Authorization` header is not `Bearer <token>`")
+            })?;
+        self.by_digest
+            .get(&digest(token))
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("unknown token"))
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        state.auth.authenticate(&parts.headers)
+    }
+}

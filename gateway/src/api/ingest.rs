@@ -1,0 +1,80 @@
+//! `POST /api/v1/ingest/{unit_id}/{channel}`: the HTTP push source's front door.
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::AppState;
+use alerts::SubmitError;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use ingest::http_push::{self, PushError, SOURCE};
+use ingest::standard::ProfileError;
+
+fn to_api(e: PushError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        PushError::UnknownChannel(_) => ApiError::not_found("unknown_channel", message),
+        PushError::Payload(ProfileError::MalformedJson(_)) => {
+            ApiError::bad_request("malformed_json", message)
+        }
+        PushError::Payload(ProfileError::Invalid(_)) => {
+            ApiError::bad_request("invalid_payload", message)
+        }
+        PushError::Submit(SubmitError::UnknownUnit(_)) => {
+            ApiError::not_found("unknown_unit", message)
+        }
+        PushError::Submit(SubmitError::Full(_)) => ApiError::unavailable("outbox_full", message, 1),
+        PushError::Submit(SubmitError::Unavailable(_)) => {
+            ApiError::unavailable("unavailable", message, 1)
+        }
+    }
+}
+
+/// Accepts one push; answers 202 only once its events are durably committed.
+pub async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((unit, channel)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let metrics = state.pipeline.metrics();
+    let early = |reason: &str, e: ApiError| {
+        metrics.ingested(SOURCE);
+        metrics.rejected(SOURCE, reason);
+        e.into_response()
+    };
+    let who: Principal = match state.auth.authenticate(&headers) {
+        Ok(p) => p,
+        Err(e) => return early("unauthorized", e),
+    };
+    if let Err(e) = who.require_ingest() {
+        return early("forbidden", e);
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => {
+            let e = ApiError::from_body(r, state.max_body);
+            let reason = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "unreadable_body"
+            };
+            return early(reason, e);
+        }
+    };
+    match http_push::accept(&state.pipeline, &unit, &channel, &body).await {
+        Ok(s) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "accepted": true,
+                "events": s.events,
+                "deduplicated": s.deduplicated,
+            })),
+        )
+            .into_response(),
+        Err(e) => to_api(e).into_response(),
+    }
+}

@@ -1,0 +1,137 @@
+//! The HTTP API (axum). See the README's API section for every route.
+//!
+//! `Authorization: Bearer <token>`; scopes `admin`, `ingest`, `township:<code>`. Missing or
+//! unknown token → 401; a token outside its scope → 403 (404 for a single event, so ids of
+//! other townships do not leak); malformed body → 400 naming the problem.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod ingest;
+pub mod outbox;
+
+use alerts::Pipeline;
+use auth::{Auth, Principal};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::ApiError;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The pipeline (registry, outbox, metrics).
+    pub pipeline: Arc<Pipeline>,
+    /// Token table.
+    pub auth: Arc<Auth>,
+    /// Set once the gateway is serving; cleared when it shuts down.
+    pub ready: Arc<AtomicBool>,
+    /// `/metrics` without a token.
+    pub metrics_public: bool,
+    /// Largest request body.
+    pub max_body: usize,
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.max_body;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/events", get(events::list))
+        .route("/api/v1/events/stream", get(events::stream))
+        .route("/api/v1/events/{id}", get(events::get))
+        .route("/api/v1/events/{id}/sign", post(events::sign))
+        .route("/api/v1/events/{id}/feedback", post(events::feedback))
+        .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
+        .route("/api/v1/townships", get(townships))
+        .route("/api/v1/outbox/stats", get(outbox::stats))
+        .route("/api/v1/outbox/dead-letters", get(outbox::dead_letters))
+        .route("/api/v1/outbox/replay", post(outbox::replay))
+        .fallback(|| async { ApiError::not_found("not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// `GET /healthz`: the process is alive. No auth.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the outbox is open and the API serving; 503 while starting or stopping. No auth.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let outbox = state.pipeline.outbox();
+    let body = json!({
+        "ready": state.ready.load(Ordering::Relaxed),
+        "outbox_pending": outbox.pending(),
+        "outbox_full": outbox.is_full(),
+    });
+    let status = if state.ready.load(Ordering::Relaxed) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format (admin token required unless `metrics_public`).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !state.metrics_public {
+        state.auth.authenticate(&headers)?.require_admin()?;
+    }
+    let text = state.pipeline.metrics().render();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/townships`: the townships the caller may see, with their queue and registry counts.
+async fn townships(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    who.townships()?;
+    let registry = state.pipeline.registry();
+    let stats = state
+        .pipeline
+        .outbox()
+        .store()
+        .stats()
+        .map_err(ApiError::storage)?;
+    let mut units = std::collections::HashMap::<&str, usize>::new();
+    for u in registry.units() {
+        *units.entry(u.township.as_str()).or_default() += 1;
+    }
+    let mut cameras = std::collections::HashMap::<&str, usize>::new();
+    for c in registry.cameras() {
+        *cameras.entry(c.township.as_str()).or_default() += 1;
+    }
+    let list: Vec<_> = registry
+        .townships()
+        .iter()
+        .filter(|t| who.can_see(&t.code))
+        .map(|t| {
+            json!({
+                "code": t.code,
+                "name": t.name,
+                "webhook": t.webhook.is_some(),
+                "pending_deliveries": stats.pending_by_township.get(&t.code).copied().unwrap_or(0),
+                "oldest_pending_at": stats.oldest_pending_by_township.get(&t.code),
+                "units_registered": units.get(t.code.as_str()).copied().unwrap_or(0),
+                "cameras_registered": cameras.get(t.code.as_str()).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"townships": list})))
+}

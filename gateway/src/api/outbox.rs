@@ -1,0 +1,103 @@
+//! Operator endpoints on the outbox (admin scope): stats, dead letters, replay. The
+//! `gateway outbox …` commands use them while the gateway runs.
+
+use super::auth::Principal;
+use super::error::{json_body, ApiError};
+use super::events::{view, MAX_LIMIT};
+use super::AppState;
+use alerts::outbox::{ListQuery, Op, Outcome};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// `GET /api/v1/outbox/stats`
+pub async fn stats(State(state): State<AppState>, who: Principal) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    let stats = state
+        .pipeline
+        .outbox()
+        .store()
+        .stats()
+        .map_err(ApiError::storage)?;
+    Ok(Json(json!(stats)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadParams {
+    township: Option<String>,
+    limit: Option<usize>,
+    after: Option<Uuid>,
+}
+
+/// `GET /api/v1/outbox/dead-letters?township=&limit=&after=`
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(p): Query<DeadParams>,
+) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    let limit = p.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let query = ListQuery {
+        township: p.township,
+        after: p.after,
+        limit,
+        dead_only: true,
+        ..Default::default()
+    };
+    let page = state
+        .pipeline
+        .outbox()
+        .store()
+        .list(&query)
+        .map_err(ApiError::storage)?;
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|s| s.id.to_string()))
+        .flatten();
+    Ok(Json(
+        json!({"events": page.iter().map(view).collect::<Vec<_>>(), "next": next}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    #[serde(default)]
+    ids: Vec<Uuid>,
+    township: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /api/v1/outbox/replay` `{"ids": [...]}` or `{"all": true, "township": "…"}`
+pub async fn replay(
+    State(state): State<AppState>,
+    who: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    let b: ReplayBody = json_body(body, state.max_body)?;
+    if b.ids.is_empty() && !b.all {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "give `ids` or `\"all\": true`",
+        ));
+    }
+    match state
+        .pipeline
+        .outbox()
+        .request(Op::Replay {
+            ids: b.ids,
+            township: b.township,
+        })
+        .await
+    {
+        Ok(Outcome::Replayed(t)) => Ok(Json(json!({"replayed": t.len()}))),
+        Ok(_) => Ok(Json(json!({"replayed": 0}))),
+        Err(e) => Err(ApiError::storage(e)),
+    }
+}

@@ -1,0 +1,147 @@
+//! Wiring: open the outbox, start delivery workers and the API, shut down cleanly.
+
+use crate::api::{self, auth::Auth, AppState};
+use crate::config::Config;
+use alerts::dedup::Dedup;
+use alerts::outbox::{Op, Outbox};
+use alerts::{delivery, Metrics, Pipeline, SystemClock};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How many components the dedup table remembers at most.
+const DEDUP_MAX_ENTRIES: usize = 1_000_000;
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    };
+    serve(config, shutdown, |_| {}).await
+}
+
+/// Runs the gateway until `shutdown` completes; `on_ready` gets the bound API address.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let Config {
+        data_dir,
+        registry,
+        api: api_config,
+        outbox: outbox_config,
+        delivery: delivery_config,
+        ..
+    } = config;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data_dir `{}`", data_dir.display()))?;
+    let metrics = Metrics::new();
+    let path = data_dir.join("outbox.redb");
+    let outbox = Outbox::open(
+        &path,
+        registry.townships().iter().map(|t| t.code.clone()),
+        outbox_config,
+        metrics.clone(),
+    )
+    .map_err(|e| {
+        if e.is_locked() {
+            anyhow::anyhow!(
+                "outbox `{}` is in use by another gateway process",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot open outbox `{}`: {e}", path.display())
+        }
+    })?;
+    let registry = Arc::new(registry);
+    let pipeline = Arc::new(Pipeline::new(
+        registry.clone(),
+        outbox.clone(),
+        Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
+        Arc::new(SystemClock),
+        config.offset,
+        metrics.clone(),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = delivery::spawn_workers(
+        &registry,
+        &outbox,
+        &delivery_config,
+        &metrics,
+        stop_rx.clone(),
+    );
+    tokio::spawn(purge_loop(outbox.clone(), config.retention, stop_rx));
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        pipeline,
+        auth: Arc::new(Auth::new(&api_config.tokens)),
+        ready: ready.clone(),
+        metrics_public: api_config.metrics_public,
+        max_body: api_config.max_body_bytes,
+    };
+    let listener = tokio::net::TcpListener::bind(api_config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", api_config.listen))?;
+    let addr = listener.local_addr()?;
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(
+        %addr,
+        townships = registry.townships().len(),
+        units = registry.unit_count(),
+        cameras = registry.camera_count(),
+        pending = outbox.pending(),
+        data_dir = %data_dir.display(),
+        "gateway ready"
+    );
+    on_ready(addr);
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("API server")?;
+    ready.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    tracing::info!(pending = outbox.pending(), "gateway stopped");
+    Ok(())
+}
+
+/// Deletes delivered events older than the retention, a bounded batch every few minutes.
+async fn purge_loop(outbox: Outbox, retention: Duration, mut stop: watch::Receiver<bool>) {
+    let Ok(retention) = chrono::Duration::from_std(retention) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+            _ = stop.changed() => return,
+        }
+        let before = chrono::Utc::now() - retention;
+        match outbox
+            .request(Op::Purge {
+                before,
+                limit: 10_000,
+            })
+            .await
+        {
+            Ok(alerts::outbox::Outcome::Purged(n)) if n > 0 => {
+                tracing::info!(purged = n, "retention purge")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+    }
+}

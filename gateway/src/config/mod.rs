@@ -1,0 +1,762 @@
+//! Configuration: one TOML file (unknown keys are errors), optional CSV registries, secrets from
+//! the file, an environment variable or a file path. Validated completely before anything runs;
+//! every error names the file, the line and the key or value.
+//!
+//! Relative paths (data_dir, CSV files, secret files) are resolved against the directory of the
+//! configuration file, so a config and its registries can move together.
+
+mod csv;
+pub mod error;
+mod raw;
+
+use alerts::delivery::DeliveryConfig;
+use alerts::outbox::OutboxConfig;
+use alerts::registry::{Camera, Registry, Township, Unit, Webhook};
+use alerts::Secret;
+use error::Source;
+pub use error::{At, ConfigError, ConfigErrors};
+use raw::{RawConfig, WebhookEntry};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// What a bearer token may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything.
+    Admin,
+    /// Push signals only.
+    Ingest,
+    /// See and act on one township's events.
+    Township(String),
+}
+
+/// An API token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// Its name (for logs; never the token).
+    pub name: String,
+    /// The token.
+    pub secret: Secret,
+    /// What it may do.
+    pub scope: Scope,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// API settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `/metrics` without a token.
+    pub metrics_public: bool,
+    /// Tokens.
+    pub tokens: Vec<Token>,
+}
+
+/// Health thresholds (used by the unit and camera health sources).
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// No session or frames for this long → camera offline.
+    pub camera_offline_after: Duration,
+    /// Session up but no frames for this long → camera stalled.
+    pub camera_stall_after: Duration,
+    /// Default silence after which a unit is offline.
+    pub unit_offline_after: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Where the outbox and state live.
+    pub data_dir: PathBuf,
+    /// Time zone of event timestamps.
+    pub offset: chrono::FixedOffset,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// API.
+    pub api: ApiConfig,
+    /// Health thresholds.
+    pub health: HealthConfig,
+    /// Video quality diagnosis interval.
+    pub vqd_interval: Duration,
+    /// Dedup window for repeated status reports.
+    pub dedup_window: Duration,
+    /// Outbox.
+    pub outbox: OutboxConfig,
+    /// How long delivered events are kept.
+    pub retention: Duration,
+    /// Delivery.
+    pub delivery: DeliveryConfig,
+    /// Townships, units, cameras.
+    pub registry: Registry,
+    /// The city center's webhook (escalations).
+    pub city: Option<Webhook>,
+}
+
+impl Config {
+    /// The outbox file.
+    pub fn outbox_path(&self) -> PathBuf {
+        self.data_dir.join("outbox.redb")
+    }
+}
+
+/// A value with where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Valued<T> {
+    pub value: T,
+    pub at: At,
+}
+
+/// A secret as written: at most one of its three sources.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretDraft {
+    pub inline: Option<Valued<String>>,
+    pub env: Option<Valued<String>>,
+    pub file: Option<Valued<String>>,
+    pub at: At,
+}
+
+/// A unit as written, in TOML or CSV.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitDraft {
+    pub id: Valued<String>,
+    pub name: String,
+    pub township: Valued<String>,
+    pub heartbeat_timeout_s: Option<u64>,
+    pub gb26875_address: Option<Valued<u64>>,
+    pub cameras: Vec<Valued<String>>,
+}
+
+/// A camera as written, in TOML or CSV.
+#[derive(Debug, Clone)]
+pub(crate) struct CameraDraft {
+    pub id: Valued<String>,
+    pub name: String,
+    pub township: Valued<String>,
+    pub url: Valued<String>,
+    pub username: Option<String>,
+    pub password: SecretDraft,
+}
+
+/// Loads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            at: At {
+                file: path.to_path_buf().into(),
+                line: 0,
+                column: 0,
+            },
+            message: format!("cannot read configuration: {e}"),
+        }])
+    })?;
+    parse(path, &text)
+}
+
+/// Validates a configuration given as text (`path` names it in errors and anchors relative paths).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let src = Source::new(path, text);
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|s| src.at(&s)).unwrap_or(At {
+            file: src.file.clone(),
+            line: 0,
+            column: 0,
+        });
+        ConfigErrors(vec![ConfigError {
+            at,
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut v = Validator {
+        src,
+        base,
+        errors: Vec::new(),
+    };
+    let config = v.config(raw);
+    if v.errors.is_empty() {
+        Ok(config.expect("no errors means a config"))
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+struct Validator {
+    src: Source,
+    base: PathBuf,
+    errors: Vec<ConfigError>,
+}
+
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+impl Validator {
+    fn at<T>(&self, s: &Spanned<T>) -> At {
+        self.src.at(&s.span())
+    }
+
+    fn valued(&self, s: &Spanned<String>) -> Valued<String> {
+        Valued {
+            value: s.get_ref().clone(),
+            at: self.at(s),
+        }
+    }
+
+    fn err(&mut self, at: At, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            at,
+            message: message.into(),
+        });
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn secret_draft(
+        &self,
+        inline: &Option<Spanned<String>>,
+        env: &Option<Spanned<String>>,
+        file: &Option<Spanned<String>>,
+        at: At,
+    ) -> SecretDraft {
+        SecretDraft {
+            inline: inline.as_ref().map(|s| self.valued(s)),
+            env: env.as_ref().map(|s| self.valued(s)),
+            file: file.as_ref().map(|s| self.valued(s)),
+            at,
+        }
+    }
+
+    /// Resolves a secret; `key` is the base key name (`token`, `secret`, `password`).
+    fn secret(&mut self, d: &SecretDraft, key: &str, required: bool) -> Option<Secret> {
+        let given = [d.inline.is_some(), d.env.is_some(), d.file.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if given > 1 {
+            self.err(
+                d.at.clone(),
+                format!("`{key}`, `{key}_env` and `{key}_file` are exclusive: give one"),
+            );
+            return None;
+        }
+        if let Some(v) = &d.inline {
+            if v.value.is_empty() {
+                self.err(v.at.clone(), format!("`{key}` is empty"));
+                return None;
+            }
+            return Some(Secret::new(v.value.clone()));
+        }
+        if let Some(v) = &d.env {
+            return match std::env::var(&v.value) {
+                Ok(s) if !s.is_empty() => Some(Secret::new(s)),
+                _ => {
+                    self.err(
+                        v.at.clone(),
+                        format!(
+                            "`{key}_env`: environment variable `{}` is not set or empty",
+                            v.value
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(v) = &d.file {
+            let path = self.path(&v.value);
+            return match std::fs::read_to_string(&path) {
+                Ok(s) if !s.trim().is_empty() => {
+                    Some(Secret::new(s.trim_end_matches(['\r', '\n']).to_string()))
+                }
+                Ok(_) => {
+                    self.err(
+                        v.at.clone(),
+                        format!("`{key}_file`: `{}` is empty", path.display()),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.err(
+                        v.at.clone(),
+                        format!("`{key}_file`: cannot read `{}`: {e}", path.display()),
+                    );
+                    None
+                }
+            };
+        }
+        if required {
+            self.err(
+                d.at.clone(),
+                format!("missing `{key}` (or `{key}_env` / `{key}_file`)"),
+            );
+        }
+        None
+    }
+
+    fn webhook(&mut self, w: &WebhookEntry) -> Option<Webhook> {
+        let url_at = self.at(&w.url);
+        let url = w.url.get_ref();
+        match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u) => self.err(
+                url_at.clone(),
+                format!(
+                    "webhook `url`: scheme `{}` is not http or https",
+                    u.scheme()
+                ),
+            ),
+            Err(e) => self.err(
+                url_at.clone(),
+                format!("webhook `url`: `{url}` is not a URL ({e})"),
+            ),
+        }
+        let draft = self.secret_draft(&w.secret, &w.secret_env, &w.secret_file, url_at);
+        let secret = self.secret(&draft, "secret", true)?;
+        Some(Webhook {
+            url: url.clone(),
+            secret,
+            timeout: w.timeout_ms.map(Duration::from_millis),
+        })
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        // [gateway]
+        let g = &raw.gateway;
+        let data_dir = self.path(g.data_dir.get_ref());
+        let offset = match chrono::DateTime::parse_from_rfc3339(&format!(
+            "2000-01-01T00:00:00{}",
+            g.utc_offset.get_ref()
+        )) {
+            Ok(t) => *t.offset(),
+            Err(_) => {
+                self.err(
+                    self.at(&g.utc_offset),
+                    format!(
+                        "`utc_offset`: `{}` is not an offset like `+08:00`",
+                        g.utc_offset.get_ref()
+                    ),
+                );
+                chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
+            }
+        };
+        let log_format = match g.log_format.get_ref().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                self.err(
+                    self.at(&g.log_format),
+                    format!("`log_format`: `{other}` is not `text` or `json`"),
+                );
+                LogFormat::Text
+            }
+        };
+
+        // [[townships]]
+        let mut townships = Vec::new();
+        let mut codes: HashMap<String, At> = HashMap::new();
+        for t in &raw.townships {
+            let code = t.code.get_ref();
+            let at = self.at(&t.code);
+            if !is_code(code) {
+                self.err(
+                    at.clone(),
+                    format!("township `code`: `{code}` must be 1-64 of a-z, 0-9, `_`, `-`"),
+                );
+            }
+            if let Some(prev) = codes.get(code) {
+                self.err(
+                    at.clone(),
+                    format!(
+                        "township `{code}` is defined twice (first at line {})",
+                        prev.line
+                    ),
+                );
+            }
+            codes.insert(code.clone(), at);
+            if t.name.trim().is_empty() {
+                self.err(
+                    self.at(&t.code),
+                    format!("township `{code}`: `name` is empty"),
+                );
+            }
+            let webhook = t.webhook.as_ref().and_then(|w| self.webhook(w));
+            townships.push(Township {
+                code: code.clone(),
+                name: t.name.clone(),
+                webhook,
+            });
+        }
+        let known_codes = || {
+            let mut v: Vec<&String> = codes.keys().collect();
+            v.sort();
+            v.into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let known = known_codes();
+        let check_township = |me: &mut Self, v: &Valued<String>, what: &str| {
+            if !codes.contains_key(&v.value) {
+                me.err(
+                    v.at.clone(),
+                    format!(
+                        "{what} `township`: township `{}` does not exist (known: {known})",
+                        v.value
+                    ),
+                );
+            }
+        };
+
+        // [api]
+        let listen = match g_listen(&raw.api.listen) {
+            Some(a) => a,
+            None => {
+                self.err(
+                    self.at(&raw.api.listen),
+                    format!(
+                        "`listen`: `{}` is not an address like `127.0.0.1:8080`",
+                        raw.api.listen.get_ref()
+                    ),
+                );
+                "127.0.0.1:8080".parse().expect("valid address")
+            }
+        };
+        if raw.api.max_body_bytes < 256 {
+            self.err(
+                self.at(&raw.api.listen),
+                "`max_body_bytes` must be at least 256",
+            );
+        }
+        let mut tokens = Vec::new();
+        let mut names = HashSet::new();
+        for t in &raw.api.tokens {
+            let at = self.at(&t.name);
+            if !names.insert(t.name.get_ref().clone()) {
+                self.err(
+                    at.clone(),
+                    format!("token name `{}` is used twice", t.name.get_ref()),
+                );
+            }
+            let scope_text = t.scope.get_ref();
+            let scope = match scope_text.as_str() {
+                "admin" => Some(Scope::Admin),
+                "ingest" => Some(Scope::Ingest),
+                s => {
+                    match s.strip_prefix("township:") {
+                        Some(code) if codes.contains_key(code) => {
+                            Some(Scope::Township(code.to_string()))
+                        }
+                        Some(code) => {
+                            self.err(self.at(&t.scope), format!("token `{}` `scope`: township `{code}` does not exist (known: {})", t.name.get_ref(), known_codes()));
+                            None
+                        }
+                        None => {
+                            self.err(self.at(&t.scope), format!("token `{}` `scope`: `{s}` is not `admin`, `ingest` or `township:<code>`", t.name.get_ref()));
+                            None
+                        }
+                    }
+                }
+            };
+            let draft = self.secret_draft(&t.token, &t.token_env, &t.token_file, at.clone());
+            let secret = self.secret(&draft, "token", true);
+            if let Some(s) = &secret {
+                if s.expose().len() < 16 {
+                    self.err(
+                        at.clone(),
+                        format!("token `{}` is shorter than 16 characters", t.name.get_ref()),
+                    );
+                }
+            }
+            if let (Some(scope), Some(secret)) = (scope, secret) {
+                if tokens.iter().any(|x: &Token| x.secret == secret) {
+                    self.err(
+                        at,
+                        format!(
+                            "token `{}` has the same value as another token",
+                            t.name.get_ref()
+                        ),
+                    );
+                }
+                tokens.push(Token {
+                    name: t.name.get_ref().clone(),
+                    secret,
+                    scope,
+                });
+            }
+        }
+
+        // cameras (TOML then CSV)
+        let mut camera_drafts: Vec<CameraDraft> = raw
+            .cameras
+            .iter()
+            .map(|c| CameraDraft {
+                id: self.valued(&c.id),
+                name: c.name.clone(),
+                township: self.valued(&c.township),
+                url: self.valued(&c.url),
+                username: c.username.clone(),
+                password: self.secret_draft(
+                    &c.password,
+                    &c.password_env,
+                    &c.password_file,
+                    self.at(&c.id),
+                ),
+            })
+            .collect();
+        if let Some(p) = &raw.registry.cameras_csv {
+            match csv::cameras(&self.path(p.get_ref())) {
+                Ok(more) => camera_drafts.extend(more),
+                Err(errs) => self.errors.extend(errs),
+            }
+        }
+        let mut cameras = Vec::new();
+        let mut camera_ids: HashMap<String, At> = HashMap::new();
+        for c in &camera_drafts {
+            if !is_id(&c.id.value) {
+                self.err(
+                    c.id.at.clone(),
+                    format!(
+                        "camera `id`: `{}` must be 1-64 of A-Z, a-z, 0-9, `_`, `-`, `.`",
+                        c.id.value
+                    ),
+                );
+            }
+            if let Some(prev) = camera_ids.get(&c.id.value) {
+                self.err(
+                    c.id.at.clone(),
+                    format!(
+                        "camera `{}` is defined twice (first at {}:{})",
+                        c.id.value,
+                        prev.file.display(),
+                        prev.line
+                    ),
+                );
+            } else {
+                camera_ids.insert(c.id.value.clone(), c.id.at.clone());
+            }
+            check_township(self, &c.township, &format!("camera `{}`", c.id.value));
+            match reqwest::Url::parse(&c.url.value) {
+                Ok(u) if u.scheme() != "rtsp" && u.scheme() != "rtsps" => {
+                    self.err(c.url.at.clone(), format!("camera `{}` `url`: scheme `{}` is not rtsp", c.id.value, u.scheme()))
+                }
+                Ok(u) if !u.username().is_empty() || u.password().is_some() => self.err(
+                    c.url.at.clone(),
+                    format!("camera `{}` `url`: credentials must not be in the URL; use `username` and `password_env` / `password_file`", c.id.value),
+                ),
+                Ok(_) => {}
+                Err(e) => self.err(c.url.at.clone(), format!("camera `{}` `url`: not a URL ({e})", c.id.value)),
+            }
+            let password = self.secret(&c.password, "password", false);
+            cameras.push(Camera {
+                id: c.id.value.clone(),
+                name: c.name.clone(),
+                township: c.township.value.clone(),
+                url: c.url.value.clone(),
+                username: c.username.clone(),
+                password,
+            });
+        }
+
+        // units (TOML then CSV)
+        let mut unit_drafts: Vec<UnitDraft> = raw
+            .units
+            .iter()
+            .map(|u| UnitDraft {
+                id: self.valued(&u.id),
+                name: u.name.clone(),
+                township: self.valued(&u.township),
+                heartbeat_timeout_s: u.heartbeat_timeout_s,
+                gb26875_address: u.gb26875_address.map(|a| Valued {
+                    value: a,
+                    at: self.at(&u.id),
+                }),
+                cameras: u.cameras.iter().map(|c| self.valued(c)).collect(),
+            })
+            .collect();
+        if let Some(p) = &raw.registry.units_csv {
+            match csv::units(&self.path(p.get_ref())) {
+                Ok(more) => unit_drafts.extend(more),
+                Err(errs) => self.errors.extend(errs),
+            }
+        }
+        let mut units = Vec::new();
+        let mut unit_ids: HashMap<String, At> = HashMap::new();
+        let mut addresses: HashMap<u64, String> = HashMap::new();
+        for u in &unit_drafts {
+            if !is_id(&u.id.value) {
+                self.err(
+                    u.id.at.clone(),
+                    format!(
+                        "unit `id`: `{}` must be 1-64 of A-Z, a-z, 0-9, `_`, `-`, `.`",
+                        u.id.value
+                    ),
+                );
+            }
+            if let Some(prev) = unit_ids.get(&u.id.value) {
+                self.err(
+                    u.id.at.clone(),
+                    format!(
+                        "unit `{}` is defined twice (first at {}:{})",
+                        u.id.value,
+                        prev.file.display(),
+                        prev.line
+                    ),
+                );
+            } else {
+                unit_ids.insert(u.id.value.clone(), u.id.at.clone());
+            }
+            check_township(self, &u.township, &format!("unit `{}`", u.id.value));
+            for c in &u.cameras {
+                if !camera_ids.contains_key(&c.value) {
+                    self.err(
+                        c.at.clone(),
+                        format!(
+                            "unit `{}` `cameras`: camera `{}` does not exist",
+                            u.id.value, c.value
+                        ),
+                    );
+                }
+            }
+            if let Some(a) = &u.gb26875_address {
+                if a.value >= 1 << 48 {
+                    self.err(
+                        a.at.clone(),
+                        format!(
+                            "unit `{}` `gb26875_address`: {} does not fit in 6 bytes",
+                            u.id.value, a.value
+                        ),
+                    );
+                }
+                if let Some(other) = addresses.insert(a.value, u.id.value.clone()) {
+                    self.err(
+                        a.at.clone(),
+                        format!(
+                            "unit `{}` `gb26875_address`: {} is already used by unit `{other}`",
+                            u.id.value, a.value
+                        ),
+                    );
+                }
+            }
+            units.push(Unit {
+                id: u.id.value.clone(),
+                name: u.name.clone(),
+                township: u.township.value.clone(),
+                heartbeat_timeout_s: u.heartbeat_timeout_s,
+                gb26875_address: u.gb26875_address.as_ref().map(|a| a.value),
+                cameras: u.cameras.iter().map(|c| c.value.clone()).collect(),
+            });
+        }
+
+        let city = raw.city.as_ref().and_then(|c| self.webhook(&c.webhook));
+
+        // [outbox], [delivery]
+        let o = &raw.outbox;
+        let file_at = At {
+            file: self.src.file.clone(),
+            line: 0,
+            column: 0,
+        };
+        if o.max_pending_events == 0 {
+            self.err(
+                file_at.clone(),
+                "[outbox] `max_pending_events` must be at least 1",
+            );
+        }
+        if o.max_batch == 0 || o.max_batch > 65_536 {
+            self.err(
+                file_at.clone(),
+                "[outbox] `max_batch` must be between 1 and 65536",
+            );
+        }
+        let d = &raw.delivery;
+        if d.timeout_ms == 0 || d.connect_timeout_ms == 0 || d.backoff_initial_ms == 0 {
+            self.err(
+                file_at.clone(),
+                "[delivery] timeouts and `backoff_initial_ms` must be positive",
+            );
+        }
+        if d.backoff_initial_ms > d.backoff_max_ms {
+            self.err(
+                file_at,
+                "[delivery] `backoff_initial_ms` is larger than `backoff_max_ms`",
+            );
+        }
+
+        if !self.errors.is_empty() {
+            return None;
+        }
+        Some(Config {
+            path: self.src.file.as_ref().clone(),
+            data_dir,
+            offset,
+            log_format,
+            api: ApiConfig {
+                listen,
+                max_body_bytes: raw.api.max_body_bytes,
+                metrics_public: raw.api.metrics_public,
+                tokens,
+            },
+            health: HealthConfig {
+                camera_offline_after: Duration::from_secs(raw.health.camera_offline_after_s),
+                camera_stall_after: Duration::from_secs(raw.health.camera_stall_after_s),
+                unit_offline_after: Duration::from_secs(raw.health.unit_offline_after_s),
+            },
+            vqd_interval: Duration::from_secs(raw.vqd.interval_s),
+            dedup_window: Duration::from_secs(raw.normalize.dedup_window_s),
+            outbox: OutboxConfig {
+                max_pending: o.max_pending_events,
+                group_commit: o.group_commit,
+                max_batch: o.max_batch,
+            },
+            retention: Duration::from_secs(o.retention_days.saturating_mul(86_400)),
+            delivery: DeliveryConfig {
+                timeout: Duration::from_millis(d.timeout_ms),
+                connect_timeout: Duration::from_millis(d.connect_timeout_ms),
+                backoff_initial: Duration::from_millis(d.backoff_initial_ms),
+                backoff_max: Duration::from_millis(d.backoff_max_ms),
+                ..DeliveryConfig::default()
+            },
+            registry: Registry::new(townships, units, cameras),
+            city,
+        })
+    }
+}
+
+fn g_listen(s: &Spanned<String>) -> Option<SocketAddr> {
+    s.get_ref().parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

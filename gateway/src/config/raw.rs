@@ -1,0 +1,295 @@
+//! The configuration file as written: serde structures with `deny_unknown_fields`, spans kept
+//! on every value that is checked after parsing, so errors can name the line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub health: HealthSection,
+    #[serde(default)]
+    pub vqd: VqdSection,
+    #[serde(default)]
+    pub normalize: NormalizeSection,
+    #[serde(default)]
+    pub outbox: OutboxSection,
+    #[serde(default)]
+    pub delivery: DeliverySection,
+    #[serde(default)]
+    pub registry: RegistrySection,
+    #[serde(default)]
+    pub townships: Vec<TownshipEntry>,
+    pub city: Option<CitySection>,
+    #[serde(default)]
+    pub units: Vec<UnitEntry>,
+    #[serde(default)]
+    pub cameras: Vec<CameraEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: Spanned<String>,
+    #[serde(default = "default_offset")]
+    pub utc_offset: Spanned<String>,
+    #[serde(default = "default_log_format")]
+    pub log_format: Spanned<String>,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            utc_offset: default_offset(),
+            log_format: default_log_format(),
+        }
+    }
+}
+
+fn default_data_dir() -> Spanned<String> {
+    Spanned::new(0..0, "data".into())
+}
+fn default_offset() -> Spanned<String> {
+    Spanned::new(0..0, "+08:00".into())
+}
+fn default_log_format() -> Spanned<String> {
+    Spanned::new(0..0, "text".into())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<String>,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    #[serde(default = "yes")]
+    pub metrics_public: bool,
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            metrics_public: true,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:8080".into())
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub name: Spanned<String>,
+    pub token: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub scope: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    #[serde(default = "d30")]
+    pub camera_offline_after_s: u64,
+    #[serde(default = "d10")]
+    pub camera_stall_after_s: u64,
+    #[serde(default = "d90")]
+    pub unit_offline_after_s: u64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        Self {
+            camera_offline_after_s: 30,
+            camera_stall_after_s: 10,
+            unit_offline_after_s: 90,
+        }
+    }
+}
+
+fn d10() -> u64 {
+    10
+}
+fn d30() -> u64 {
+    30
+}
+fn d60() -> u64 {
+    60
+}
+fn d90() -> u64 {
+    90
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VqdSection {
+    #[serde(default = "d60")]
+    pub interval_s: u64,
+}
+
+impl Default for VqdSection {
+    fn default() -> Self {
+        Self { interval_s: 60 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizeSection {
+    #[serde(default = "d60")]
+    pub dedup_window_s: u64,
+}
+
+impl Default for NormalizeSection {
+    fn default() -> Self {
+        Self { dedup_window_s: 60 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSection {
+    #[serde(default = "default_max_pending")]
+    pub max_pending_events: u64,
+    #[serde(default = "yes")]
+    pub group_commit: bool,
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    #[serde(default = "default_retention")]
+    pub retention_days: u64,
+}
+
+impl Default for OutboxSection {
+    fn default() -> Self {
+        Self {
+            max_pending_events: default_max_pending(),
+            group_commit: true,
+            max_batch: default_max_batch(),
+            retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_max_pending() -> u64 {
+    2_000_000
+}
+fn default_max_batch() -> usize {
+    4096
+}
+fn default_retention() -> u64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySection {
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        Self {
+            timeout_ms: default_timeout_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            backoff_initial_ms: default_backoff_initial_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_connect_timeout_ms() -> u64 {
+    3000
+}
+fn default_backoff_initial_ms() -> u64 {
+    500
+}
+fn default_backoff_max_ms() -> u64 {
+    60_000
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    pub units_csv: Option<Spanned<String>>,
+    pub cameras_csv: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEntry {
+    pub url: Spanned<String>,
+    pub secret: Option<Spanned<String>>,
+    pub secret_env: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TownshipEntry {
+    pub code: Spanned<String>,
+    pub name: String,
+    pub webhook: Option<WebhookEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitySection {
+    pub webhook: WebhookEntry,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitEntry {
+    pub id: Spanned<String>,
+    pub name: String,
+    pub township: Spanned<String>,
+    pub heartbeat_timeout_s: Option<u64>,
+    pub gb26875_address: Option<u64>,
+    #[serde(default)]
+    pub cameras: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraEntry {
+    pub id: Spanned<String>,
+    pub name: String,
+    pub township: Spanned<String>,
+    pub url: Spanned<String>,
+    pub username: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+}

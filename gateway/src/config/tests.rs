@@ -1,0 +1,242 @@
+use super::*;
+
+const GOOD: &str = r#"
+[gateway]
+data_dir = "state"
+
+[api]
+listen = "127.0.0.1:18080"
+[[api.tokens]]
+name = "ops"
+token = "0123456789abcdef-ops"
+scope = "admin"
+[[api.tokens]]
+name = "lanjiang-center"
+token = "0123456789abcdef-lj"
+scope = "township:lanjiang"
+
+[[townships]]
+code = "lanjiang"
+name = "兰江街道"
+webhook = { url = "http://127.0.0.1:9000/lanjiang", secret = "s3cret" }
+
+[[townships]]
+code = "yunshan"
+name = "云山街道"
+
+[[units]]
+id = "unit-0001"
+name = "兰溪某商场"
+township = "lanjiang"
+cameras = ["cam-0001"]
+gb26875_address = 889
+
+[[cameras]]
+id = "cam-0001"
+name = "兰江路口东"
+township = "lanjiang"
+url = "rtsp://127.0.0.1:8554/cam1"
+"#;
+
+fn errors(text: &str) -> String {
+    match parse(Path::new("/etc/gw/gateway.toml"), text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_complete_config_loads() {
+    let c = parse(Path::new("/etc/gw/gateway.toml"), GOOD).unwrap();
+    assert_eq!(
+        c.data_dir,
+        Path::new("/etc/gw/state"),
+        "relative to the config file"
+    );
+    assert_eq!(c.api.listen.port(), 18080);
+    assert_eq!(c.api.tokens.len(), 2);
+    assert_eq!(c.api.tokens[1].scope, Scope::Township("lanjiang".into()));
+    assert_eq!(c.registry.townships().len(), 2);
+    assert!(c.registry.township("yunshan").unwrap().webhook.is_none());
+    let u = c.registry.unit("unit-0001").unwrap();
+    assert_eq!(u.gb26875_address, Some(889));
+    assert_eq!(c.offset.local_minus_utc(), 8 * 3600);
+    assert_eq!(c.dedup_window, Duration::from_secs(60));
+}
+
+#[test]
+fn unknown_section_names_file_line_and_key() {
+    let e = errors(&format!("{GOOD}\n[mqttx]\nurl = \"x\"\n"));
+    assert!(e.starts_with("/etc/gw/gateway.toml:"), "{e}");
+    assert!(e.contains("unknown field `mqttx`"), "{e}");
+    let line: usize = e.split(':').nth(1).unwrap().parse().unwrap();
+    assert_eq!(GOOD.lines().count() + 2, line, "{e}");
+}
+
+#[test]
+fn unknown_key_in_a_table() {
+    let e = errors(&GOOD.replace("name = \"兰溪某商场\"", "name = \"兰溪某商场\"\ncolour = 1"));
+    assert!(e.contains("unknown field `colour`"), "{e}");
+}
+
+#[test]
+fn unit_in_a_township_that_does_not_exist() {
+    let text = GOOD.replacen(
+        "township = \"lanjiang\"\ncameras",
+        "township = \"lanjaing\"\ncameras",
+        1,
+    );
+    let e = errors(&text);
+    let line = text.lines().position(|l| l.contains("lanjaing")).unwrap() + 1;
+    assert!(
+        e.starts_with(&format!("/etc/gw/gateway.toml:{line}:")),
+        "{e}"
+    );
+    assert!(e.contains("township `lanjaing` does not exist"), "{e}");
+    assert!(e.contains("known: lanjiang, yunshan"), "{e}");
+}
+
+#[test]
+fn several_errors_are_reported_together() {
+    let text = GOOD
+        .replace(
+            "scope = \"township:lanjiang\"",
+            "scope = \"township:nowhere\"",
+        )
+        .replace("cameras = [\"cam-0001\"]", "cameras = [\"cam-9999\"]")
+        .replace(
+            "rtsp://127.0.0.1:8554/cam1",
+            "rtsp://admin:pw@127.0.0.1:8554/cam1",
+        );
+    let e = errors(&text);
+    assert!(e.contains("township `nowhere` does not exist"), "{e}");
+    assert!(e.contains("camera `cam-9999` does not exist"), "{e}");
+    assert!(e.contains("credentials must not be in the URL"), "{e}");
+    assert!(!e.contains(":pw@"), "the password is not echoed: {e}");
+    assert_eq!(e.lines().count(), 3, "{e}");
+}
+
+#[test]
+fn secrets_from_env_and_file_and_never_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hook.key"), "from-file\n").unwrap();
+    std::env::set_var("GW_TEST_TOKEN_1", "0123456789abcdef-env");
+    let text = GOOD
+        .replace(
+            "token = \"0123456789abcdef-ops\"",
+            "token_env = \"GW_TEST_TOKEN_1\"",
+        )
+        .replace("secret = \"s3cret\"", "secret_file = \"hook.key\"");
+    let c = parse(&dir.path().join("gateway.toml"), &text).unwrap();
+    assert_eq!(c.api.tokens[0].secret.expose(), "0123456789abcdef-env");
+    let hook = c
+        .registry
+        .township("lanjiang")
+        .unwrap()
+        .webhook
+        .as_ref()
+        .unwrap();
+    assert_eq!(hook.secret.expose(), "from-file");
+
+    let e = errors(&GOOD.replace(
+        "token = \"0123456789abcdef-ops\"",
+        "token_env = \"GW_TEST_UNSET_VAR\"",
+    ));
+    assert!(
+        e.contains("environment variable `GW_TEST_UNSET_VAR` is not set"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("token = \"0123456789abcdef-ops\"", "token = \"short\""));
+    assert!(e.contains("shorter than 16"), "{e}");
+    assert!(!e.contains("short\""), "{e}");
+    let e = errors(&GOOD.replace(
+        "secret = \"s3cret\"",
+        "secret = \"s3cret\", secret_env = \"X\"",
+    ));
+    assert!(e.contains("exclusive"), "{e}");
+}
+
+#[test]
+fn csv_registries_load_and_errors_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("units.csv"),
+        "id,name,township,heartbeat_timeout_s,gb26875_address,cameras\n\
+         unit-1000,甲,lanjiang,60,1000,cam-0001\n\
+         unit-1001,乙,yunshan,,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("cameras.csv"),
+        "id,name,township,url,username,password_env\n\
+         cam-1000,路口,yunshan,rtsp://127.0.0.1:8554/x,admin,\n",
+    )
+    .unwrap();
+    let text = GOOD.replace(
+        "[[townships]]\ncode = \"lanjiang\"",
+        "[registry]\nunits_csv = \"units.csv\"\ncameras_csv = \"cameras.csv\"\n\n[[townships]]\ncode = \"lanjiang\"",
+    );
+    let c = parse(&dir.path().join("gateway.toml"), &text).unwrap();
+    assert_eq!(c.registry.unit_count(), 3);
+    assert_eq!(
+        c.registry.unit("unit-1000").unwrap().heartbeat_timeout_s,
+        Some(60)
+    );
+    assert_eq!(
+        c.registry.camera("cam-1000").unwrap().username.as_deref(),
+        Some("admin")
+    );
+
+    std::fs::write(
+        dir.path().join("units.csv"),
+        "id,name,township\nunit-1000,甲,lanjiang\nunit-1001,乙,nowhere\nunit-0001,dup,lanjiang\n",
+    )
+    .unwrap();
+    let e = errors_at(&dir, &text);
+    assert!(
+        e.contains("units.csv:3:3: unit `unit-1001` `township`: township `nowhere` does not exist"),
+        "{e}"
+    );
+    assert!(
+        e.contains("units.csv:4:1: unit `unit-0001` is defined twice"),
+        "{e}"
+    );
+
+    std::fs::write(dir.path().join("units.csv"), "id,name,township,colour\n").unwrap();
+    let e = errors_at(&dir, &text);
+    assert!(e.contains("units.csv:1:4: unknown column `colour`"), "{e}");
+}
+
+fn errors_at(dir: &tempfile::TempDir, text: &str) -> String {
+    match parse(&dir.path().join("gateway.toml"), text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.toml");
+    let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.registry.townships().len(), 16, "the 16 Lanxi townships");
+    for code in [
+        "lanjiang",
+        "yunshan",
+        "shanghua",
+        "yongchang",
+        "chixi",
+        "nvbu",
+        "youbu",
+        "zhuge",
+        "huangdian",
+        "xiangxi",
+        "majian",
+        "meijiang",
+        "hengxi",
+        "lingdong",
+        "baishe",
+        "shuiting",
+    ] {
+        assert!(c.registry.township(code).is_some(), "{code}");
+    }
+}

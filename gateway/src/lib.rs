@@ -1,0 +1,11 @@
+//! The gateway binary's library: configuration, wiring, HTTP API and operator commands.
+//!
+//! * [`config`] — TOML + CSV configuration, validated before anything runs.
+//! * [`app`] — starts the outbox, delivery workers and API; shuts down cleanly.
+//! * [`api`] — the HTTP API (axum): health, metrics, events, sign-off, SSE, ingest.
+//! * [`outbox_cmd`] — `gateway outbox stats|dead-letters|replay`.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod outbox_cmd;

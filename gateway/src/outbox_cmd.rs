@@ -1,0 +1,174 @@
+//! `gateway outbox stats|dead-letters|replay`: operator access to the outbox.
+//!
+//! When the gateway is stopped the command opens the outbox file itself; when it is running
+//! (the file is locked) it asks the running gateway's API, with the first `admin` token of the
+//! same configuration. Either way the operator types the same command.
+
+use crate::config::{Config, Scope};
+use alerts::outbox::{ListQuery, Op, Outcome, Store};
+use anyhow::{bail, Context as _};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// What to do.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum OutboxCmd {
+    /// Counts: stored events, pending deliveries per township, dead letters.
+    Stats,
+    /// List dead letters (events a township refused for good).
+    DeadLetters {
+        /// Only this township.
+        #[arg(long)]
+        township: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Put dead letters back at the end of their townships' queues.
+    Replay {
+        /// Event ids to replay.
+        #[arg(long = "id")]
+        ids: Vec<Uuid>,
+        /// Replay every dead letter (of `--township`, if given).
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Only this township (with `--all`).
+        #[arg(long)]
+        township: Option<String>,
+    },
+}
+
+/// Runs an outbox command; prints JSON when `json` is set.
+pub async fn run(config: &Config, cmd: OutboxCmd, json_out: bool) -> anyhow::Result<()> {
+    let path = config.outbox_path();
+    if !path.exists() {
+        bail!(
+            "no outbox at `{}` (has the gateway run with this config?)",
+            path.display()
+        );
+    }
+    let result = match Store::open(&path) {
+        Ok(store) => offline(&store, &cmd)?,
+        Err(e) if e.is_locked() => online(config, &cmd).await?,
+        Err(e) => bail!("cannot open outbox `{}`: {e}", path.display()),
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_human(&cmd, &result);
+    }
+    Ok(())
+}
+
+fn offline(store: &Store, cmd: &OutboxCmd) -> anyhow::Result<Value> {
+    Ok(match cmd {
+        OutboxCmd::Stats => json!(store.stats()?),
+        OutboxCmd::DeadLetters { township, limit } => {
+            let q = ListQuery {
+                township: township.clone(),
+                limit: *limit,
+                dead_only: true,
+                ..Default::default()
+            };
+            let page = store.list(&q)?;
+            json!({"events": page.iter().map(crate::api::events::view).collect::<Vec<_>>()})
+        }
+        OutboxCmd::Replay { ids, all, township } => {
+            if ids.is_empty() && !all {
+                bail!("give `--id ID` (repeatable) or `--all`");
+            }
+            let op = Op::Replay {
+                ids: ids.clone(),
+                township: township.clone(),
+            };
+            match store.apply(&[op], u64::MAX)?.pop() {
+                Some(Outcome::Replayed(t)) => json!({"replayed": t.len()}),
+                _ => json!({"replayed": 0}),
+            }
+        }
+    })
+}
+
+async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
+    let token = config
+        .api
+        .tokens
+        .iter()
+        .find(|t| t.scope == Scope::Admin)
+        .context("the outbox is in use by a running gateway, and this config has no `admin` token to ask its API")?;
+    let mut addr = config.api.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let base = format!("http://{addr}/api/v1/outbox");
+    let client = reqwest::Client::new();
+    let request = match cmd {
+        OutboxCmd::Stats => client.get(format!("{base}/stats")),
+        OutboxCmd::DeadLetters { township, limit } => {
+            let mut q = vec![("limit", limit.to_string())];
+            if let Some(t) = township {
+                q.push(("township", t.clone()));
+            }
+            client.get(format!("{base}/dead-letters")).query(&q)
+        }
+        OutboxCmd::Replay { ids, all, township } => {
+            if ids.is_empty() && !all {
+                bail!("give `--id ID` (repeatable) or `--all`");
+            }
+            client
+                .post(format!("{base}/replay"))
+                .json(&json!({"ids": ids, "all": all, "township": township}))
+        }
+    };
+    let response = request
+        .bearer_auth(token.secret.expose())
+        .send()
+        .await
+        .with_context(|| {
+            format!("the outbox is in use, but the gateway API at {addr} does not answer")
+        })?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .context("reading the gateway's answer")?;
+    if !status.is_success() {
+        bail!(
+            "gateway API answered {status}: {}",
+            body["error"]["message"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(body)
+}
+
+fn print_human(cmd: &OutboxCmd, v: &Value) {
+    match cmd {
+        OutboxCmd::Stats => {
+            println!("events stored   {}", v["events"]);
+            println!("pending         {}", v["pending"]);
+            println!("dead letters    {}", v["dead_letters"]);
+            if let Some(m) = v["pending_by_township"].as_object() {
+                for (t, n) in m {
+                    let oldest = v["oldest_pending_by_township"][t].as_str().unwrap_or("-");
+                    println!("  {t:<12} pending {n:<8} oldest {oldest}");
+                }
+            }
+        }
+        OutboxCmd::DeadLetters { .. } => {
+            let events = v["events"].as_array().cloned().unwrap_or_default();
+            println!("{} dead letter(s)", events.len());
+            for e in events {
+                println!(
+                    "{}  {:<10} {:<22} {:<10} {}  {}",
+                    e["id"].as_str().unwrap_or("?"),
+                    e["township"]["code"].as_str().unwrap_or("?"),
+                    e["kind"].as_str().unwrap_or("?"),
+                    e["delivery"]["last_error"].as_str().unwrap_or("-"),
+                    e["occurred_at"].as_str().unwrap_or("-"),
+                    e["title"].as_str().unwrap_or(""),
+                );
+            }
+        }
+        OutboxCmd::Replay { .. } => println!("replayed {} event(s)", v["replayed"]),
+    }
+}
