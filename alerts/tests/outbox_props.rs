@@ -178,7 +178,7 @@ fn sign_once_then_feedback() {
         at,
     };
     assert_eq!(
-        store.apply(&[fb.clone()], 10).unwrap()[0],
+        store.apply(std::slice::from_ref(&fb), 10).unwrap()[0],
         Outcome::NotSigned
     );
     let sign = Op::Sign {
@@ -186,7 +186,10 @@ fn sign_once_then_feedback() {
         by: "wang".into(),
         at,
     };
-    assert_eq!(store.apply(&[sign.clone()], 10).unwrap()[0], Outcome::Done);
+    assert_eq!(
+        store.apply(std::slice::from_ref(&sign), 10).unwrap()[0],
+        Outcome::Done
+    );
     assert!(
         matches!(&store.apply(&[sign], 10).unwrap()[0], Outcome::AlreadySigned(s) if s.by == "wang")
     );

@@ -287,8 +287,6 @@ pub struct Stored {
 pub struct ListQuery {
     /// Only this township.
     pub township: Option<String>,
-    /// Only these townships (a scoped token's view); `None` = all.
-    pub townships: Option<Vec<String>>,
     /// Only this kind.
     pub kind: Option<String>,
     /// Only events after this id.
@@ -463,10 +461,6 @@ impl Store {
             let st = decode_state(st.value());
             if query.kind.as_deref().is_some_and(|k| k != st.kind)
                 || query.township.as_deref().is_some_and(|t| t != st.township)
-                || query
-                    .townships
-                    .as_ref()
-                    .is_some_and(|ts| !ts.iter().any(|t| *t == st.township))
                 || (query.dead_only && st.delivery != DeliveryStatus::Dead)
             {
                 return Ok(true);

@@ -128,7 +128,6 @@ pub async fn list(
         .map_err(|_| ApiError::bad_request("invalid_cursor", "`after` must be an event id"))?;
     let query = ListQuery {
         township: f.township,
-        townships: None,
         kind: f.kind.map(|k| k.as_str().to_string()),
         after,
         limit,

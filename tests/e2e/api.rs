@@ -1,0 +1,399 @@
+//! The API's contract: scopes, errors that name the problem, counting, sign-off, SSE, the CLI.
+
+use crate::common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_matrix() {
+    let env = Env::start(&["lanjiang", "yunshan"], |_| {}).await;
+    let (_, a) = env.push("lanjiang-u1", "status", &fire(1)).await;
+    let (_, b) = env.push("yunshan-u1", "status", &fire(2)).await;
+    let lj_id = a["events"][0].as_str().unwrap();
+    let ys_id = b["events"][0].as_str().unwrap();
+    let lj = township_token("lanjiang");
+
+    // no token, unknown token
+    assert_eq!(env.get("/api/v1/events", None).await.0, 401);
+    assert_eq!(env.get("/api/v1/events", Some("not-a-token")).await.0, 401);
+    assert_eq!(
+        env.push_raw(
+            "lanjiang-u1",
+            "status",
+            fire(3).to_string().into_bytes(),
+            None
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        env.get("/healthz", None).await.0,
+        200,
+        "healthz needs no token"
+    );
+
+    // ingest-only: may push, may not read
+    assert_eq!(env.get("/api/v1/events", Some(INGEST_TOKEN)).await.0, 403);
+    assert_eq!(
+        env.get(&format!("/api/v1/events/{lj_id}"), Some(INGEST_TOKEN))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        env.get("/api/v1/outbox/stats", Some(INGEST_TOKEN)).await.0,
+        403
+    );
+
+    // a township sees its own events only
+    let (s, v) = env.get("/api/v1/events", Some(&lj)).await;
+    assert_eq!(s, 200);
+    let townships: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["township"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(townships, vec!["lanjiang"]);
+    assert_eq!(
+        env.get(&format!("/api/v1/events/{lj_id}"), Some(&lj))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        env.get(&format!("/api/v1/events/{ys_id}"), Some(&lj))
+            .await
+            .0,
+        404,
+        "no leak of other townships' ids"
+    );
+    assert_eq!(
+        env.get("/api/v1/events?township=yunshan", Some(&lj))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        env.post(
+            &format!("/api/v1/events/{ys_id}/sign"),
+            Some(&lj),
+            &json!({"by": "x"})
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        env.push_raw(
+            "lanjiang-u1",
+            "status",
+            fire(3).to_string().into_bytes(),
+            Some(&lj)
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(env.get("/api/v1/outbox/stats", Some(&lj)).await.0, 403);
+    let (_, t) = env.get("/api/v1/townships", Some(&lj)).await;
+    assert_eq!(t["townships"].as_array().unwrap().len(), 1);
+
+    // admin sees all
+    let (s, v) = env.get("/api/v1/events", Some(ADMIN_TOKEN)).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["events"].as_array().unwrap().len(), 2);
+    let (s, v) = env
+        .get(
+            "/api/v1/events?township=yunshan&kind=fire.alarm",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!((s, v["events"][0]["id"].as_str()), (200, Some(ys_id)));
+    assert_eq!(
+        env.get("/api/v1/outbox/stats", Some(ADMIN_TOKEN)).await.0,
+        200
+    );
+
+    // the ingest counters saw the refused pushes too
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_ingest_rejected_total{reason=\"unauthorized\",source=\"http\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_ingest_rejected_total{reason=\"forbidden\",source=\"http\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "gateway_ingest_messages_total{source=\"http\"}"),
+        4.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_off_and_feedback_follow_the_closed_loop() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let (_, a) = env.push("lanjiang-u1", "status", &fire(1)).await;
+    let id = a["events"][0].as_str().unwrap();
+    let lj = township_token("lanjiang");
+    let path = |p: &str| format!("/api/v1/events/{id}/{p}");
+
+    let (s, v) = env
+        .post(
+            &path("feedback"),
+            Some(&lj),
+            &json!({"by": "王", "result": "已处置"}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("not_signed")));
+    let (s, v) = env
+        .post(&path("sign"), Some(&lj), &json!({"who": "王"}))
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("who"),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(&path("sign"), Some(&lj), &json!({"by": "王"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["signed"]["by"], "王");
+    let (s, v) = env
+        .post(&path("sign"), Some(ADMIN_TOKEN), &json!({"by": "李"}))
+        .await;
+    assert_eq!(s, 409);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("王"),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(
+            &path("feedback"),
+            Some(&lj),
+            &json!({"by": "王", "result": "误报，已复位"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["feedback"][0]["result"], "误报，已复位");
+    let (_, v) = env.get(&format!("/api/v1/events/{id}"), Some(&lj)).await;
+    assert_eq!(v["signed"]["by"], "王");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_rejected_with_a_reason_counted_and_the_gateway_keeps_serving() {
+    let env = Env::start(&["lanjiang"], |c| c.max_body_bytes = Some(1024)).await;
+    // (unit, channel, body, status, error code, text the message must contain)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "lanjiang-u1",
+            "status",
+            b"{\"system_type\": 1,".to_vec(),
+            400,
+            "malformed_json",
+            "malformed JSON",
+        ),
+        (
+            "lanjiang-u1",
+            "status",
+            br#"{"system_type": "x", "system_addr": 1, "status": ["fire"]}"#.to_vec(),
+            400,
+            "invalid_payload",
+            "system_type",
+        ),
+        (
+            "lanjiang-u1",
+            "status",
+            br#"{"system_type": 1, "system_addr": 1, "status": ["smoke"]}"#.to_vec(),
+            400,
+            "invalid_payload",
+            "unknown StatusFlag `smoke`",
+        ),
+        (
+            "nobody",
+            "status",
+            fire(1).to_string().into_bytes(),
+            404,
+            "unknown_unit",
+            "unit `nobody`",
+        ),
+        (
+            "lanjiang-u1",
+            "alarms",
+            fire(1).to_string().into_bytes(),
+            404,
+            "unknown_channel",
+            "`alarms`",
+        ),
+        (
+            "lanjiang-u1",
+            "status",
+            vec![b' '; 4096],
+            413,
+            "too_large",
+            "1024 bytes",
+        ),
+    ];
+    for (unit, channel, body, status, code, needle) in &cases {
+        let (s, v) = env
+            .push_raw(unit, channel, body.clone(), Some(INGEST_TOKEN))
+            .await;
+        assert_eq!(s, *status, "{unit}/{channel}: {v}");
+        assert_eq!(v["error"]["code"], *code, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{v} lacks {needle}"
+        );
+    }
+    let (s, _) = env.push("lanjiang-u1", "status", &fire(1)).await;
+    assert_eq!(s, 202, "still serving");
+    let m = env.metrics().await;
+    for (reason, n) in [
+        ("malformed_json", 1.0),
+        ("invalid_payload", 2.0),
+        ("unknown_unit", 1.0),
+        ("unknown_channel", 1.0),
+        ("too_large", 1.0),
+    ] {
+        let series =
+            format!("gateway_ingest_rejected_total{{reason=\"{reason}\",source=\"http\"}}");
+        assert_eq!(metric(&m, &series), n, "{series}");
+    }
+    assert_eq!(
+        metric(&m, "gateway_ingest_messages_total{source=\"http\"}"),
+        7.0
+    );
+    // API errors are JSON that names the problem too
+    let (s, v) = env
+        .get("/api/v1/events?kind=fire.smoke", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("unknown_kind"))
+    );
+    let (s, v) = env.get("/api/v1/events?limit=0", Some(ADMIN_TOKEN)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_limit"))
+    );
+    let (s, v) = env
+        .get("/api/v1/events?colour=red", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("unknown_parameter"))
+    );
+    assert_eq!(env.get("/api/v1/nothing", Some(ADMIN_TOKEN)).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_list_pages_with_a_cursor() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let (_, v) = env.push("lanjiang-u1", "status", &fire(n)).await;
+        ids.push(v["events"][0].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/events?limit=2".to_string();
+    loop {
+        let (s, v) = env.get(&path, Some(ADMIN_TOKEN)).await;
+        assert_eq!(s, 200);
+        seen.extend(
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string()),
+        );
+        match v["next"].as_str() {
+            Some(next) => path = format!("/api/v1/events?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_stream_carries_live_events_within_scope() {
+    let env = Env::start(&["lanjiang", "yunshan"], |_| {}).await;
+    let mut resp = env
+        .client
+        .get(env.gw.url("/api/v1/events/stream"))
+        .bearer_auth(township_token("lanjiang"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, b) = env.push("yunshan-u1", "status", &fire(2)).await;
+    let (_, a) = env.push("lanjiang-u1", "status", &fire(1)).await;
+    let lj_id = a["events"][0].as_str().unwrap();
+    let ys_id = b["events"][0].as_str().unwrap();
+    let mut text = String::new();
+    let read = async {
+        while !text.contains(lj_id) {
+            let chunk = resp.chunk().await.unwrap().expect("stream open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("lanjiang's event on the stream");
+    assert!(text.contains("event: fire.alarm"), "{text}");
+    assert!(
+        !text.contains(ys_id),
+        "another township's event leaked: {text}"
+    );
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let e: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(e["id"], lj_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_file_line_and_key_and_a_second_gateway_is_refused() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let (code, out, _) = env.cli(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    let bad = env.dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("township = \"lanjiang\"", "township = \"lanjaing\"");
+    std::fs::write(&bad, &text).unwrap();
+    let (code, _, err) = run_cli(&["check"], &bad);
+    assert_eq!(code, 2);
+    let line = text.lines().position(|l| l.contains("lanjaing")).unwrap() + 1;
+    assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
+    assert!(err.contains("township `lanjaing` does not exist"), "{err}");
+
+    // the outbox is locked by the running gateway: a second one on the same data_dir refuses
+    let second = env.dir.path().join("second.toml");
+    let port = gateway_sim::harness::free_port();
+    std::fs::write(
+        &second,
+        std::fs::read_to_string(&env.config_path)
+            .unwrap()
+            .replace(&env.config.listen.to_string(), &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&second)
+            .output(),
+    )
+    .await
+    .expect("second gateway exits")
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another gateway process"));
+}

@@ -1,0 +1,180 @@
+//! Shared set-up: a receiver, a generated config, a running gateway.
+
+use gateway_sim::harness::{Gateway, TestConfig};
+use gateway_sim::receiver::Receiver;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use gateway_sim::harness::{township_token, ADMIN_TOKEN, INGEST_TOKEN};
+
+/// How long any wait in these tests may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gateway"))
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub receiver: Receiver,
+    pub config: TestConfig,
+    pub config_path: PathBuf,
+    pub gw: Gateway,
+    pub client: reqwest::Client,
+}
+
+/// Fast retries, so that tests of retry behaviour take milliseconds.
+pub const FAST_RETRIES: &str =
+    "[delivery]\nbackoff_initial_ms = 20\nbackoff_max_ms = 200\ntimeout_ms = 2000\n";
+
+impl Env {
+    pub async fn start(townships: &[&str], customize: impl FnOnce(&mut TestConfig)) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets: Vec<(String, String)> = townships
+            .iter()
+            .map(|t| (t.to_string(), gateway_sim::harness::township_secret(t)))
+            .collect();
+        let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), &secrets, true)
+            .await
+            .unwrap();
+        let base = format!("http://{}", receiver.addr());
+        let mut config = TestConfig::new(&dir.path().join("data"), &base, townships, 2);
+        config.extra = FAST_RETRIES.to_string();
+        customize(&mut config);
+        let config_path = config.write(dir.path());
+        let gw = Gateway::start(&bin(), &config_path, config.listen)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Env {
+            dir,
+            receiver,
+            config,
+            config_path,
+            gw,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.gw = Gateway::start(&bin(), &self.config_path, self.config.listen)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub async fn push(&self, unit: &str, channel: &str, body: &Value) -> (u16, Value) {
+        self.push_raw(
+            unit,
+            channel,
+            body.to_string().into_bytes(),
+            Some(INGEST_TOKEN),
+        )
+        .await
+    }
+
+    pub async fn push_raw(
+        &self,
+        unit: &str,
+        channel: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .client
+            .post(self.gw.url(&format!("/api/v1/ingest/{unit}/{channel}")))
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.expect("gateway answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut r = self.client.get(self.gw.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.expect("gateway answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut r = self.client.post(self.gw.url(path)).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.expect("gateway answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls an event until `check` holds on its API view.
+    pub async fn wait_event(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, v) = self
+                .get(&format!("/api/v1/events/{id}"), Some(ADMIN_TOKEN))
+                .await;
+            if status == 200 && check(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: last {status} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs `gateway <args> --config <this config>`; (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        run_cli(args, &self.config_path)
+    }
+}
+
+pub fn run_cli(args: &[&str], config: &Path) -> (i32, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run gateway CLI");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn fire(addr: u32) -> Value {
+    serde_json::json!({
+        "ts": "2026-11-28T10:00:00+08:00",
+        "system_type": 1, "system_addr": 1,
+        "component_type": 40, "component_addr": addr,
+        "status": ["fire"], "description": "3F east corridor"
+    })
+}
+
+/// The value of a metric line (exact label text) in Prometheus text, or 0.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
