@@ -204,3 +204,39 @@ fn sign_once_then_feedback() {
     };
     assert_eq!(store.apply(&[missing], 10).unwrap()[0], Outcome::NotFound);
 }
+
+#[test]
+fn purge_removes_old_delivered_events_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("o.redb")).unwrap();
+    let events = new_events(0, 3);
+    store.apply(&[Op::Commit(events.clone())], 10).unwrap();
+    let head = store.pending(TOWNSHIPS[0], None, 1).unwrap().remove(0);
+    let delivered = Op::Delivered {
+        id: head.id,
+        township: TOWNSHIPS[0].into(),
+        seq: head.seq,
+        at: Utc::now(),
+    };
+    store.apply(&[delivered], 10).unwrap();
+    // nothing is old enough yet
+    let not_yet = Op::Purge {
+        before: Utc::now() - chrono::Duration::hours(1),
+        limit: 100,
+    };
+    assert_eq!(store.apply(&[not_yet], 10).unwrap()[0], Outcome::Purged(0));
+    let all_old = Op::Purge {
+        before: Utc::now() + chrono::Duration::hours(1),
+        limit: 100,
+    };
+    assert_eq!(store.apply(&[all_old], 10).unwrap()[0], Outcome::Purged(1));
+    assert!(
+        store.get(events[0].id).unwrap().is_none(),
+        "the delivered one is gone"
+    );
+    assert!(
+        store.get(events[1].id).unwrap().is_some(),
+        "pending ones stay"
+    );
+    assert_eq!(store.pending(TOWNSHIPS[0], None, 10).unwrap().len(), 2);
+}

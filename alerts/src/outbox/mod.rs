@@ -281,6 +281,9 @@ fn after_commit(shared: &Shared, batch: &mut Vec<Request>, outcomes: Vec<Outcome
                             woken.push(&e.township);
                         }
                     }
+                    if shared.live.receiver_count() == 0 {
+                        continue;
+                    }
                     let _ = shared.live.send(Arc::new(LiveEvent {
                         id: e.id,
                         township: e.township.clone(),

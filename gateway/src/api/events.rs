@@ -133,6 +133,12 @@ pub async fn list(
         limit,
         dead_only: false,
     };
+    page(&state, query).await
+}
+
+/// One page of events as `{"events": [...], "next": cursor|null}` (reads off the async threads).
+pub async fn page(state: &AppState, query: ListQuery) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit;
     let store = state.pipeline.outbox().store().clone();
     let page = tokio::task::spawn_blocking(move || store.list(&query))
         .await
@@ -197,13 +203,29 @@ fn text_field(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
     Ok(v.to_string())
 }
 
-async fn act(state: &AppState, op: Op) -> Result<Outcome, ApiError> {
-    state
+/// Applies a sign-off or feedback and answers with the event as it now stands.
+async fn act(state: AppState, who: Principal, id: String, op: Op) -> Result<Json<Value>, ApiError> {
+    let outcome = state
         .pipeline
         .outbox()
         .request(op)
         .await
-        .map_err(ApiError::storage)
+        .map_err(ApiError::storage)?;
+    match outcome {
+        Outcome::Done => get(State(state), who, Path(id)).await,
+        Outcome::AlreadySigned(s) => Err(ApiError::conflict(
+            "already_signed",
+            format!("event was signed by `{}` at {}", s.by, s.at.to_rfc3339()),
+        )),
+        Outcome::NotSigned => Err(ApiError::conflict(
+            "not_signed",
+            "sign the event before giving feedback",
+        )),
+        _ => Err(ApiError::not_found(
+            "event_not_found",
+            format!("no event `{id}`"),
+        )),
+    }
 }
 
 /// `POST /api/v1/events/{id}/sign` `{"by": "name"}` — the first sign-off wins; a second is 409.
@@ -216,31 +238,12 @@ pub async fn sign(
     let stored = load(&state, &who, &id)?;
     let b: SignBody = json_body(body, state.max_body)?;
     let by = text_field("by", &b.by, 64)?;
-    match act(
-        &state,
-        Op::Sign {
-            id: stored.id,
-            by,
-            at: chrono::Utc::now(),
-        },
-    )
-    .await?
-    {
-        Outcome::Done => {}
-        Outcome::AlreadySigned(s) => {
-            return Err(ApiError::conflict(
-                "already_signed",
-                format!("event was signed by `{}` at {}", s.by, s.at.to_rfc3339()),
-            ))
-        }
-        _ => {
-            return Err(ApiError::not_found(
-                "event_not_found",
-                format!("no event `{id}`"),
-            ))
-        }
-    }
-    get(State(state), who, Path(id)).await
+    let op = Op::Sign {
+        id: stored.id,
+        by,
+        at: chrono::Utc::now(),
+    };
+    act(state, who, id, op).await
 }
 
 /// `POST /api/v1/events/{id}/feedback` `{"by": "…", "result": "…"}` — after sign-off.
@@ -254,32 +257,13 @@ pub async fn feedback(
     let b: FeedbackBody = json_body(body, state.max_body)?;
     let by = text_field("by", &b.by, 64)?;
     let result = text_field("result", &b.result, 2000)?;
-    match act(
-        &state,
-        Op::Feedback {
-            id: stored.id,
-            by,
-            result,
-            at: chrono::Utc::now(),
-        },
-    )
-    .await?
-    {
-        Outcome::Done => {}
-        Outcome::NotSigned => {
-            return Err(ApiError::conflict(
-                "not_signed",
-                "sign the event before giving feedback",
-            ))
-        }
-        _ => {
-            return Err(ApiError::not_found(
-                "event_not_found",
-                format!("no event `{id}`"),
-            ))
-        }
-    }
-    get(State(state), who, Path(id)).await
+    let op = Op::Feedback {
+        id: stored.id,
+        by,
+        result,
+        at: chrono::Utc::now(),
+    };
+    act(state, who, id, op).await
 }
 
 /// `GET /api/v1/events/stream?township=&kind=` — committed events as Server-Sent Events

@@ -3,7 +3,7 @@
 
 use super::auth::Principal;
 use super::error::{json_body, ApiError};
-use super::events::{view, MAX_LIMIT};
+use super::events::{page, MAX_LIMIT};
 use super::AppState;
 use alerts::outbox::{ListQuery, Op, Outcome};
 use axum::extract::rejection::BytesRejection;
@@ -49,18 +49,7 @@ pub async fn dead_letters(
         dead_only: true,
         ..Default::default()
     };
-    let page = state
-        .pipeline
-        .outbox()
-        .store()
-        .list(&query)
-        .map_err(ApiError::storage)?;
-    let next = (page.len() == limit)
-        .then(|| page.last().map(|s| s.id.to_string()))
-        .flatten();
-    Ok(Json(
-        json!({"events": page.iter().map(view).collect::<Vec<_>>(), "next": next}),
-    ))
+    page(&state, query).await
 }
 
 #[derive(Deserialize)]
