@@ -115,6 +115,9 @@ pub async fn serve(
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
+    if let Err(e) = outbox.flush().await {
+        tracing::error!(error = %e, "final outbox flush failed");
+    }
     tracing::info!(pending = outbox.pending(), "gateway stopped");
     Ok(())
 }

@@ -6,6 +6,11 @@ use gateway::outbox_cmd::OutboxCmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The gateway allocates many small short-lived buffers per event (HTTP, JSON, redb pages);
+// mimalloc does that with less CPU and less contention between threads than glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Video and IoT ingestion gateway for public safety.
 #[derive(Parser)]
 #[command(version, about)]

@@ -71,7 +71,7 @@ fn offline(store: &Store, cmd: &OutboxCmd) -> anyhow::Result<Value> {
                 ..Default::default()
             };
             let page = store.list(&q)?;
-            json!({"events": page.iter().map(crate::api::events::view).collect::<Vec<_>>()})
+            json!({"events": page.events.iter().map(crate::api::events::view).collect::<Vec<_>>()})
         }
         OutboxCmd::Replay { ids, all, township } => {
             if ids.is_empty() && !all {

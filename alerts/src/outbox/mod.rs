@@ -15,14 +15,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::event::Event;
 use crate::metrics::Metrics;
 pub use store::{
-    Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome, PendingItem, Stats,
-    Store, StoreError, Stored,
+    Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome, Page, PendingItem,
+    Stats, Store, StoreError, Stored,
 };
 
 /// How the outbox behaves.
@@ -140,6 +140,23 @@ impl Outbox {
             .name("outbox-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .expect("spawn outbox writer");
+        let flusher = tx.downgrade();
+        std::thread::Builder::new()
+            .name("outbox-flush".into())
+            .spawn(move || loop {
+                std::thread::sleep(FLUSH_EVERY);
+                let Some(tx) = flusher.upgrade() else { return };
+                if tx
+                    .blocking_send(Request {
+                        op: Op::Flush,
+                        reply: None,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            })
+            .expect("spawn outbox flusher");
         Ok(Self { shared, tx })
     }
 
@@ -191,6 +208,11 @@ impl Outbox {
         let _ = self.tx.send(Request { op, reply: None }).await;
     }
 
+    /// Makes every change so far durable (delivery marks included); for a clean shutdown.
+    pub async fn flush(&self) -> Result<(), OutboxError> {
+        self.request(Op::Flush).await.map(|_| ())
+    }
+
     /// The store, for reads (reads never block the writer).
     pub fn store(&self) -> &Arc<Store> {
         &self.shared.store
@@ -222,6 +244,22 @@ impl Outbox {
     }
 }
 
+/// How often the flusher ticks: deferred delivery marks are applied at least this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Non-durable changes reach the disk at least this often.
+const DURABLE_EVERY: Duration = Duration::from_secs(1);
+/// How long a group commit waits, at most, for commits that are on their way.
+const COMMIT_DELAY: Duration = Duration::from_micros(800);
+/// Deferred delivery marks are applied once this many are waiting.
+const DEFER_MAX: usize = 4096;
+
+/// The writer thread: owns every write transaction.
+///
+/// Batches whatever requests are waiting into one transaction. A batch that needs durability
+/// (commits, sign-offs, replays, purges) is fsynced; delivery marks are *deferred* and ride along
+/// with the next durable transaction, so they cost no transaction of their own under load. When
+/// no durable transaction comes, the flusher's tick applies them without fsync (readers see them
+/// at once) and makes them durable within [`DURABLE_EVERY`].
 fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
     let max_batch = if shared.config.group_commit {
         shared.config.max_batch.max(1)
@@ -229,26 +267,87 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
         1
     };
     let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
+    let mut deferred: Vec<Request> = Vec::new();
+    // non-durable transactions not yet followed by a durable one
+    let mut dirty = false;
+    let mut last_durable = Instant::now();
+    // commits in the last durable batch: when fewer are waiting, the rest are usually on their
+    // way (their sources are just answering the previous batch), so wait for them once
+    let mut last_commits = 0usize;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+        drain(&mut rx, &mut batch, max_batch);
+        let commits = batch
+            .iter()
+            .filter(|r| matches!(r.op, Op::Commit(_)))
+            .count();
+        if max_batch > 1 && commits > 0 && commits < last_commits {
+            std::thread::sleep(COMMIT_DELAY);
+            drain(&mut rx, &mut batch, max_batch);
+        }
+        let (flushes, rest): (Vec<Request>, Vec<Request>) =
+            batch.drain(..).partition(|r| matches!(r.op, Op::Flush));
+        batch = rest;
+        let tick = !flushes.is_empty();
+        // an explicit flush (one that waits for its answer) makes everything durable now
+        let forced = flushes.iter().any(|r| r.reply.is_some());
+        let durable = if forced || batch.iter().any(|r| r.op.needs_durability()) {
+            true
+        } else {
+            deferred.append(&mut batch);
+            if !tick && deferred.len() < DEFER_MAX {
+                continue;
+            }
+            let durable_due =
+                (dirty || !deferred.is_empty()) && last_durable.elapsed() >= DURABLE_EVERY;
+            if deferred.is_empty() && !durable_due {
+                continue;
+            }
+            durable_due
+        };
+        if !deferred.is_empty() {
+            deferred.append(&mut batch);
+            std::mem::swap(&mut deferred, &mut batch);
+        }
+        let ops: Vec<Op> = if batch.is_empty() {
+            vec![Op::Flush]
+        } else {
+            batch.iter().map(|r| r.op.clone()).collect()
+        };
+        let started = Instant::now();
+        let result = shared
+            .store
+            .apply_with(&ops, shared.config.max_pending, durable);
+        if durable {
+            last_durable = Instant::now();
+            last_commits = batch
+                .iter()
+                .filter(|r| matches!(r.op, Op::Commit(_)))
+                .count();
+            shared
+                .metrics
+                .outbox_commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        let result = result.map_err(Arc::new);
+        for f in flushes {
+            if let Some(reply) = f.reply {
+                let _ = reply.send(match &result {
+                    Ok(_) => Ok(Outcome::Done),
+                    Err(e) => Err(OutboxError::Store(e.clone())),
+                });
             }
         }
-        let ops: Vec<Op> = batch.iter().map(|r| r.op.clone()).collect();
-        let started = Instant::now();
-        let result = shared.store.apply(&ops, shared.config.max_pending);
-        shared
-            .metrics
-            .outbox_commit_seconds
-            .observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(outcomes) => after_commit(&shared, &mut batch, outcomes),
+            Ok(outcomes) => {
+                dirty = !durable;
+                if batch.is_empty() {
+                    continue;
+                }
+                after_commit(&shared, &mut batch, outcomes)
+            }
             Err(e) => {
                 tracing::error!(error = %e, ops = batch.len(), "outbox write failed");
-                let e = Arc::new(e);
                 for r in batch.drain(..) {
                     if let Some(reply) = r.reply {
                         let _ = reply.send(Err(OutboxError::Store(e.clone())));
@@ -257,7 +356,27 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
             }
         }
     }
+    if !deferred.is_empty() {
+        let ops: Vec<Op> = deferred.iter().map(|r| r.op.clone()).collect();
+        if shared.store.apply(&ops, shared.config.max_pending).is_ok() {
+            dirty = false;
+        }
+    }
+    if dirty {
+        if let Err(e) = shared.store.apply(&[Op::Flush], shared.config.max_pending) {
+            tracing::error!(error = %e, "final outbox flush failed");
+        }
+    }
     tracing::debug!("outbox writer stopped");
+}
+
+fn drain(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, max_batch: usize) {
+    while batch.len() < max_batch {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
 }
 
 fn after_commit(shared: &Shared, batch: &mut Vec<Request>, outcomes: Vec<Outcome>) {

@@ -8,7 +8,6 @@
 //! | `state` | event id | [`EventState`] as JSON | delivery, sign-off, feedback |
 //! | `pending` | (township, seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
 //! | `dead` | event id | township | the dead-letter list |
-//! | `by_township` | (township, event id) | () | listing one township's events |
 //! | `meta` | name | u64 | sequence and counters |
 //!
 //! Every call to [`Store::apply`] is one write transaction with immediate durability: either all
@@ -28,7 +27,6 @@ const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("events");
 const STATE: TableDefinition<u128, &[u8]> = TableDefinition::new("state");
 const PENDING: TableDefinition<(&str, u64), (u128, i64)> = TableDefinition::new("pending");
 const DEAD: TableDefinition<u128, &str> = TableDefinition::new("dead");
-const BY_TOWNSHIP: TableDefinition<(&str, u128), ()> = TableDefinition::new("by_township");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const NEXT_SEQ: &str = "next_seq";
@@ -212,6 +210,8 @@ pub enum Op {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Make every earlier non-durable change durable (an empty durable transaction).
+    Flush,
     /// Delete delivered (and unrouted) events committed before `before`, at most `limit`.
     Purge {
         /// Cut-off.
@@ -219,6 +219,18 @@ pub enum Op {
         /// Maximum number of events to delete in this transaction.
         limit: usize,
     },
+}
+
+impl Op {
+    /// Whether the operation must be on disk before it is answered. Delivery marks need not
+    /// be: losing one in a crash only means one more delivery with the same `Idempotency-Key`,
+    /// so they ride along with the next durable transaction (or the periodic flush).
+    pub fn needs_durability(&self) -> bool {
+        !matches!(
+            self,
+            Op::Delivered { .. } | Op::Failed { .. } | Op::Dead { .. } | Op::Flush
+        )
+    }
 }
 
 /// A committed event's place in the order.
@@ -297,6 +309,18 @@ pub struct ListQuery {
     pub dead_only: bool,
 }
 
+/// Most events a filtered [`Store::list`] looks at per call.
+pub const MAX_SCAN: usize = 50_000;
+
+/// One page of [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The events.
+    pub events: Vec<Stored>,
+    /// Where to continue (`after`), or `None` at the end.
+    pub next: Option<Uuid>,
+}
+
 /// Counts for operators.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
@@ -336,7 +360,6 @@ impl Store {
             txn.open_table(STATE)?;
             txn.open_table(PENDING)?;
             txn.open_table(DEAD)?;
-            txn.open_table(BY_TOWNSHIP)?;
             txn.open_table(META)?;
         }
         txn.commit()?;
@@ -345,21 +368,31 @@ impl Store {
 
     /// Applies operations in one durable transaction; the outcome of each, in order.
     pub fn apply(&self, ops: &[Op], max_pending: u64) -> Result<Vec<Outcome>, StoreError> {
+        self.apply_with(ops, max_pending, true)
+    }
+
+    /// Applies operations in one transaction. With `durable` the transaction (and every
+    /// non-durable one before it) is on disk when this returns; without, it is visible to
+    /// readers at once and reaches the disk with the next durable transaction.
+    pub fn apply_with(
+        &self,
+        ops: &[Op],
+        max_pending: u64,
+        durable: bool,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
         let outcomes = {
-            let mut t = Tables {
-                events: txn.open_table(EVENTS)?,
-                state: txn.open_table(STATE)?,
-                pending: txn.open_table(PENDING)?,
-                dead: txn.open_table(DEAD)?,
-                by_township: txn.open_table(BY_TOWNSHIP)?,
-                meta: txn.open_table(META)?,
-            };
+            let mut t = Tables::open(&txn)?;
             let mut outcomes = Vec::with_capacity(ops.len());
             for op in ops {
                 outcomes.push(t.apply(op, max_pending)?);
             }
+            t.flush_counters()?;
             outcomes
         };
         txn.commit()?;
@@ -371,17 +404,11 @@ impl Store {
     pub fn abandon(&self, ops: &[Op]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
-            let mut t = Tables {
-                events: txn.open_table(EVENTS)?,
-                state: txn.open_table(STATE)?,
-                pending: txn.open_table(PENDING)?,
-                dead: txn.open_table(DEAD)?,
-                by_township: txn.open_table(BY_TOWNSHIP)?,
-                meta: txn.open_table(META)?,
-            };
+            let mut t = Tables::open(&txn)?;
             for op in ops {
                 t.apply(op, u64::MAX)?;
             }
+            t.flush_counters()?;
         }
         drop(txn);
         Ok(())
@@ -441,8 +468,11 @@ impl Store {
         }))
     }
 
-    /// Events in id (≈ time) order after `query.after`, filtered; the ids of the page.
-    pub fn list(&self, query: &ListQuery) -> Result<Vec<Stored>, StoreError> {
+    /// Events in id (≈ time) order after `query.after`, filtered.
+    ///
+    /// A filtered scan looks at no more than [`MAX_SCAN`] events per call: a page can come back
+    /// short with a `next` cursor to continue from. `next` is `None` only at the end.
+    pub fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let txn = self.db.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let state = txn.open_table(STATE)?;
@@ -450,52 +480,47 @@ impl Store {
             .after
             .map(|a| a.as_u128().saturating_add(1))
             .unwrap_or(0);
-        let mut out = Vec::new();
-        let mut consider = |id: u128| -> Result<bool, StoreError> {
-            if out.len() >= query.limit {
-                return Ok(false);
+        let mut page = Page::default();
+        let mut scanned = 0usize;
+        let mut last = None;
+        let ids: Box<dyn Iterator<Item = Result<u128, StoreError>>> = if query.dead_only {
+            let dead = txn.open_table(DEAD)?;
+            Box::new(
+                dead.range(start..)?
+                    .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
+            )
+        } else {
+            Box::new(
+                state
+                    .range(start..)?
+                    .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
+            )
+        };
+        for id in ids {
+            let id = id?;
+            if page.events.len() >= query.limit.max(1) || scanned >= MAX_SCAN {
+                page.next = last.map(Uuid::from_u128);
+                return Ok(page);
             }
-            let Some(st) = state.get(id)? else {
-                return Ok(true);
-            };
+            scanned += 1;
+            last = Some(id);
+            let Some(st) = state.get(id)? else { continue };
             let st = decode_state(st.value());
             if query.kind.as_deref().is_some_and(|k| k != st.kind)
                 || query.township.as_deref().is_some_and(|t| t != st.township)
                 || (query.dead_only && st.delivery != DeliveryStatus::Dead)
             {
-                return Ok(true);
+                continue;
             }
             if let Some(body) = events.get(id)? {
-                out.push(Stored {
+                page.events.push(Stored {
                     id: Uuid::from_u128(id),
                     body: Bytes::copy_from_slice(body.value()),
                     state: st,
                 });
             }
-            Ok(true)
-        };
-        if query.dead_only {
-            let dead = txn.open_table(DEAD)?;
-            for entry in dead.range(start..)? {
-                if !consider(entry?.0.value())? {
-                    break;
-                }
-            }
-        } else if let Some(township) = query.township.as_deref() {
-            let idx = txn.open_table(BY_TOWNSHIP)?;
-            for entry in idx.range((township, start)..=(township, u128::MAX))? {
-                if !consider(entry?.0.value().1)? {
-                    break;
-                }
-            }
-        } else {
-            for entry in events.range(start..)? {
-                if !consider(entry?.0.value())? {
-                    break;
-                }
-            }
         }
-        Ok(out)
+        Ok(page)
     }
 
     /// Counts for operators.
@@ -551,18 +576,42 @@ struct Tables<'t> {
     state: redb::Table<'t, u128, &'static [u8]>,
     pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
     dead: redb::Table<'t, u128, &'static str>,
-    by_township: redb::Table<'t, (&'static str, u128), ()>,
     meta: redb::Table<'t, &'static str, u64>,
+    /// Counters read and changed in this transaction, written once at its end.
+    counters: BTreeMap<String, u64>,
 }
 
-impl Tables<'_> {
-    fn counter(&self, key: &str) -> Result<u64, StoreError> {
-        Ok(self.meta.get(key)?.map(|v| v.value()).unwrap_or(0))
+impl<'t> Tables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            events: txn.open_table(EVENTS)?,
+            state: txn.open_table(STATE)?,
+            pending: txn.open_table(PENDING)?,
+            dead: txn.open_table(DEAD)?,
+            meta: txn.open_table(META)?,
+            counters: BTreeMap::new(),
+        })
+    }
+
+    fn counter(&mut self, key: &str) -> Result<u64, StoreError> {
+        if let Some(v) = self.counters.get(key) {
+            return Ok(*v);
+        }
+        let v = self.meta.get(key)?.map(|v| v.value()).unwrap_or(0);
+        self.counters.insert(key.to_string(), v);
+        Ok(v)
     }
 
     fn add(&mut self, key: &str, delta: i64) -> Result<(), StoreError> {
         let v = self.counter(key)?.saturating_add_signed(delta);
-        self.meta.insert(key, v)?;
+        self.counters.insert(key.to_string(), v);
+        Ok(())
+    }
+
+    fn flush_counters(&mut self) -> Result<(), StoreError> {
+        for (k, v) in std::mem::take(&mut self.counters) {
+            self.meta.insert(k.as_str(), v)?;
+        }
         Ok(())
     }
 
@@ -573,7 +622,7 @@ impl Tables<'_> {
 
     fn next_seq(&mut self) -> Result<u64, StoreError> {
         let seq = self.counter(NEXT_SEQ)?;
-        self.meta.insert(NEXT_SEQ, seq + 1)?;
+        self.counters.insert(NEXT_SEQ.to_string(), seq + 1);
         Ok(seq)
     }
 
@@ -613,7 +662,6 @@ impl Tables<'_> {
                     let id = e.id.as_u128();
                     let seq = self.next_seq()?;
                     self.events.insert(id, e.body.as_ref())?;
-                    self.by_township.insert((e.township.as_str(), id), ())?;
                     let delivery = if e.deliver {
                         self.pending
                             .insert((e.township.as_str(), seq), (id, now.timestamp_millis()))?;
@@ -757,6 +805,7 @@ impl Tables<'_> {
                 self.put_state(id, &st)?;
                 Ok(Outcome::Done)
             }
+            Op::Flush => Ok(Outcome::Done),
             Op::Purge { before, limit } => {
                 let mut victims = Vec::new();
                 let mut scanned = 0usize;
@@ -777,13 +826,12 @@ impl Tables<'_> {
                         st.delivery,
                         DeliveryStatus::Delivered | DeliveryStatus::Unrouted
                     ) {
-                        victims.push((id, st.township));
+                        victims.push(id);
                     }
                 }
-                for (id, township) in &victims {
+                for id in &victims {
                     self.events.remove(*id)?;
                     self.state.remove(*id)?;
-                    self.by_township.remove((township.as_str(), *id))?;
                 }
                 Ok(Outcome::Purged(victims.len()))
             }

@@ -138,18 +138,15 @@ pub async fn list(
 
 /// One page of events as `{"events": [...], "next": cursor|null}` (reads off the async threads).
 pub async fn page(state: &AppState, query: ListQuery) -> Result<Json<Value>, ApiError> {
-    let limit = query.limit;
     let store = state.pipeline.outbox().store().clone();
     let page = tokio::task::spawn_blocking(move || store.list(&query))
         .await
         .expect("list task")
         .map_err(ApiError::storage)?;
-    let next = (page.len() == limit)
-        .then(|| page.last().map(|s| s.id.to_string()))
-        .flatten();
-    Ok(Json(
-        json!({"events": page.iter().map(view).collect::<Vec<_>>(), "next": next}),
-    ))
+    Ok(Json(json!({
+        "events": page.events.iter().map(view).collect::<Vec<_>>(),
+        "next": page.next.map(|n| n.to_string()),
+    })))
 }
 
 /// Loads an event the caller may see; 404 otherwise (so ids of other townships do not leak).

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOWNSHIPS: [&str; 16] = [
     "lanjiang",
     "yunshan",
@@ -73,6 +76,16 @@ enum Cmd {
         /// Duration of the measurement.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+    },
+    /// The machine's ceiling: plain HTTP exchanges/s with the same client and server stacks
+    /// (16 sequential clients posting an event-sized body to the receiver, no gateway).
+    Ceiling {
+        /// Requests.
+        #[arg(long, default_value_t = 100_000)]
+        requests: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        pushers: usize,
     },
     /// RSS with a large backlog (townships down), then the drain rate.
     Backlog {
@@ -351,6 +364,49 @@ async fn backlog(args: &Args, events: u64, pushers: usize) {
     );
 }
 
+async fn ceiling(requests: u64, pushers: usize) {
+    let receiver = receiver("127.0.0.1:0").await;
+    let url = receiver.url(TOWNSHIPS[0]);
+    let secret = township_secret(TOWNSHIPS[0]);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..pushers {
+        let (next, url, secret) = (next.clone(), url.clone(), secret.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while next.fetch_add(1, Ordering::Relaxed) < requests {
+                let body = serde_json::to_vec(&body(0)).expect("json");
+                let sig = alerts_signature(secret.as_bytes(), &body);
+                let r = client
+                    .post(&url)
+                    .header("X-Gateway-Signature", sig)
+                    .header("Idempotency-Key", "00000000-0000-7000-8000-000000000000")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("post");
+                assert!(r.status().is_success());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "| HTTP exchanges (no gateway) | {requests} | {pushers} | {:.0}/s |",
+        requests as f64 / secs
+    );
+}
+
+fn alerts_signature(secret: &[u8], body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -367,5 +423,6 @@ async fn main() {
         } => throughput(&args, events, single_events, pushers).await,
         Cmd::Latency { rate, seconds } => latency(&args, rate, seconds).await,
         Cmd::Backlog { events, pushers } => backlog(&args, events, pushers).await,
+        Cmd::Ceiling { requests, pushers } => ceiling(requests, pushers).await,
     }
 }
