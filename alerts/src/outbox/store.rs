@@ -481,7 +481,6 @@ impl Store {
             .map(|a| a.as_u128().saturating_add(1))
             .unwrap_or(0);
         let mut page = Page::default();
-        let mut scanned = 0usize;
         let mut last = None;
         let ids: Box<dyn Iterator<Item = Result<u128, StoreError>>> = if query.dead_only {
             let dead = txn.open_table(DEAD)?;
@@ -496,13 +495,12 @@ impl Store {
                     .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
             )
         };
-        for id in ids {
+        for (scanned, id) in ids.enumerate() {
             let id = id?;
             if page.events.len() >= query.limit.max(1) || scanned >= MAX_SCAN {
                 page.next = last.map(Uuid::from_u128);
                 return Ok(page);
             }
-            scanned += 1;
             last = Some(id);
             let Some(st) = state.get(id)? else { continue };
             let st = decode_state(st.value());
@@ -808,11 +806,9 @@ impl<'t> Tables<'t> {
             Op::Flush => Ok(Outcome::Done),
             Op::Purge { before, limit } => {
                 let mut victims = Vec::new();
-                let mut scanned = 0usize;
-                for entry in self.events.iter()? {
+                for (scanned, entry) in self.events.iter()?.enumerate() {
                     let id = entry?.0.value();
-                    scanned += 1;
-                    if victims.len() >= *limit || scanned > limit.saturating_mul(4) {
+                    if victims.len() >= *limit || scanned >= limit.saturating_mul(4) {
                         break;
                     }
                     let Some(st) = self.state.get(id)? else {
