@@ -6,9 +6,12 @@
 //! (including back to `normal`) is let through and restarts the window, so
 //! fire → normal → fire gives two alarms.
 //!
-//! Pure: the time is an argument. Memory is bounded: expired entries are pruned when the table
-//! reaches its limit, and if every entry is still fresh the oldest half is dropped (the cost of
-//! forgetting is one extra delivery, never a lost event).
+//! Pure: the time is an argument. Memory is bounded and small: a component is remembered by a
+//! 64-bit hash of (unit, location) — about 40 bytes an entry — expired entries are pruned once
+//! per window, so the table holds only what was reported within the last window, and at its
+//! limit the oldest half is dropped. Forgetting costs one extra delivery, never a lost event;
+//! a hash collision would need two components to collide *and* repeat the same flags within the
+//! window (odds about n²/2⁶⁵ for n components).
 
 use crate::signal::{Location, StatusFlags};
 use chrono::{DateTime, Utc};
@@ -23,10 +26,12 @@ pub enum Verdict {
     Duplicate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    unit: String,
-    location: Location,
+fn key(unit: &str, location: Location) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    unit.hash(&mut h);
+    location.hash(&mut h);
+    h.finish()
 }
 
 /// The dedup table.
@@ -34,7 +39,8 @@ struct Key {
 pub struct Dedup {
     window: chrono::Duration,
     max_entries: usize,
-    last: HashMap<Key, (StatusFlags, DateTime<Utc>)>,
+    last: HashMap<u64, (StatusFlags, DateTime<Utc>)>,
+    last_prune: Option<DateTime<Utc>>,
 }
 
 impl Dedup {
@@ -44,6 +50,7 @@ impl Dedup {
             window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
             max_entries: max_entries.max(2),
             last: HashMap::new(),
+            last_prune: None,
         }
     }
 
@@ -60,11 +67,7 @@ impl Dedup {
         if self.window.is_zero() {
             return Verdict::New;
         }
-        let key = Key {
-            unit: unit.to_string(),
-            location,
-        };
-        match self.last.get(&key) {
+        match self.last.get(&key(unit, location)) {
             Some((last_flags, since)) if *last_flags == flags && now - *since < self.window => {
                 Verdict::Duplicate
             }
@@ -83,11 +86,9 @@ impl Dedup {
         if self.window.is_zero() {
             return;
         }
-        let key = Key {
-            unit: unit.to_string(),
-            location,
-        };
-        if self.last.len() >= self.max_entries && !self.last.contains_key(&key) {
+        let key = key(unit, location);
+        let prune_due = self.last_prune.is_none_or(|t| now - t >= self.window);
+        if prune_due || (self.last.len() >= self.max_entries && !self.last.contains_key(&key)) {
             self.prune(now);
         }
         self.last.insert(key, (flags, now));
@@ -119,6 +120,7 @@ impl Dedup {
     }
 
     fn prune(&mut self, now: DateTime<Utc>) {
+        self.last_prune = Some(now);
         let window = self.window;
         self.last.retain(|_, (_, since)| now - *since < window);
         if self.last.len() >= self.max_entries {
@@ -178,6 +180,17 @@ mod tests {
         let fire = flags(&[StatusFlag::Fire]);
         assert_eq!(d.observe("u", loc(1), fire, t(0)), Verdict::New);
         assert_eq!(d.observe("u", loc(1), fire, t(0)), Verdict::New);
+    }
+
+    #[test]
+    fn expired_entries_are_forgotten_within_a_window() {
+        let mut d = Dedup::new(Duration::from_secs(60), 1_000_000);
+        for i in 0..1000 {
+            d.observe("u", loc(i), flags(&[StatusFlag::Fire]), t(i as i64 / 100));
+        }
+        assert_eq!(d.len(), 1000, "all within the window");
+        d.observe("u", loc(5000), flags(&[StatusFlag::Fire]), t(200));
+        assert_eq!(d.len(), 1, "older than the window: pruned");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct OutboxConfig {
     pub group_commit: bool,
     /// At most this many operations per transaction.
     pub max_batch: usize,
+    /// Page cache of the database, in bytes.
+    pub cache_bytes: usize,
 }
 
 impl Default for OutboxConfig {
@@ -44,6 +46,7 @@ impl Default for OutboxConfig {
             max_pending: 2_000_000,
             group_commit: true,
             max_batch: 4096,
+            cache_bytes: store::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -118,7 +121,7 @@ impl Outbox {
         config: OutboxConfig,
         metrics: Metrics,
     ) -> Result<Self, StoreError> {
-        let store = Arc::new(Store::open(path)?);
+        let store = Arc::new(Store::open_with_cache(path, config.cache_bytes)?);
         let stats = store.stats()?;
         metrics.outbox_pending_events.set(stats.pending as i64);
         metrics.outbox_dead_letters.set(stats.dead_letters as i64);

@@ -309,6 +309,9 @@ pub struct ListQuery {
     pub dead_only: bool,
 }
 
+/// The default page cache of the outbox database.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 /// Most events a filtered [`Store::list`] looks at per call.
 pub const MAX_SCAN: usize = 50_000;
 
@@ -350,9 +353,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the outbox file; fails fast if another process has it open.
+    /// Opens (or creates) the outbox file with the default cache; fails fast if another process
+    /// has it open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::builder().create(path)?;
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the outbox file with a page cache of at most `cache_bytes`: the
+    /// gateway's memory stays bounded however many events wait on disk.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
         let txn = db.begin_write()?;
         {
             // create every table so that readers never meet a missing one

@@ -739,6 +739,7 @@ impl Validator {
                 max_pending: o.max_pending_events,
                 group_commit: o.group_commit,
                 max_batch: o.max_batch,
+                cache_bytes: o.cache_mb.max(1) << 20,
             },
             retention: Duration::from_secs(o.retention_days.saturating_mul(86_400)),
             delivery: DeliveryConfig {

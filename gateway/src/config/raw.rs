@@ -178,6 +178,8 @@ pub struct OutboxSection {
     pub max_batch: usize,
     #[serde(default = "default_retention")]
     pub retention_days: u64,
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: usize,
 }
 
 impl Default for OutboxSection {
@@ -187,6 +189,7 @@ impl Default for OutboxSection {
             group_commit: true,
             max_batch: default_max_batch(),
             retention_days: default_retention(),
+            cache_mb: default_cache_mb(),
         }
     }
 }
@@ -196,6 +199,9 @@ fn default_max_pending() -> u64 {
 }
 fn default_max_batch() -> usize {
     4096
+}
+fn default_cache_mb() -> usize {
+    64
 }
 fn default_retention() -> u64 {
     30

@@ -171,9 +171,17 @@ fn body(n: u64) -> serde_json::Value {
            "status": ["fire"], "description": format!("bench t={}", now_us())})
 }
 
-/// Pushes `total` events with `pushers` sequential clients; returns (accepted, seconds).
-async fn push_all(base: &str, units: &[String], total: u64, pushers: usize) -> (u64, f64) {
-    let next = Arc::new(AtomicU64::new(0));
+/// Pushes `total` distinct events (component addresses `first..first + total`, so none is a
+/// repeat that dedup would absorb) with `pushers` sequential clients; returns (accepted, seconds).
+async fn push_all(
+    base: &str,
+    units: &[String],
+    first: u64,
+    total: u64,
+    pushers: usize,
+) -> (u64, f64) {
+    let next = Arc::new(AtomicU64::new(first));
+    let total = first + total;
     let accepted = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -255,7 +263,8 @@ async fn throughput(args: &Args, events: u64, single_events: u64, pushers: usize
         let pid = setup.gw.pid();
         let (cpu0, _, _) = proc_stats(pid);
         let started = Instant::now();
-        let (accepted, push_secs) = push_all(&setup.gw.url(""), &setup.units, total, pushers).await;
+        let (accepted, push_secs) =
+            push_all(&setup.gw.url(""), &setup.units, 0, total, pushers).await;
         wait_delivered(&receiver, total, Duration::from_secs(600)).await;
         let secs = started.elapsed().as_secs_f64();
         let (cpu1, _, peak) = proc_stats(pid);
@@ -285,7 +294,7 @@ async fn latency(args: &Args, rate: u64, seconds: u64) {
     let setup = start_gateway(args, &base, "").await;
     let url = setup.gw.url("");
     // warm-up: connections, page cache
-    push_all(&url, &setup.units, 2000, 8).await;
+    push_all(&url, &setup.units, 0, 2000, 8).await;
     wait_delivered(&receiver, 2000, Duration::from_secs(60)).await;
     receiver.clear();
     let lanes = 8u64;
@@ -345,7 +354,7 @@ async fn backlog(args: &Args, events: u64, pushers: usize) {
     let step = events / 4;
     let started = Instant::now();
     for i in 1..=4u64 {
-        push_all(&url, &setup.units, step, pushers).await;
+        push_all(&url, &setup.units, (i - 1) * step, step, pushers).await;
         let (_, rss, _) = proc_stats(pid);
         println!("| {} | {} MiB |", i * step, rss >> 20);
     }
