@@ -6,6 +6,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The codes of Lanxi's 16 townships and sub-districts.
+pub const LANXI_TOWNSHIPS: [&str; 16] = [
+    "lanjiang",
+    "yunshan",
+    "shanghua",
+    "yongchang",
+    "chixi",
+    "nvbu",
+    "youbu",
+    "zhuge",
+    "huangdian",
+    "xiangxi",
+    "majian",
+    "meijiang",
+    "hengxi",
+    "lingdong",
+    "baishe",
+    "shuiting",
+];
+
 /// Admin token used by generated configs.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Ingest-only token used by generated configs.

@@ -235,6 +235,28 @@ impl Validator {
         });
     }
 
+    /// Checks an id's form and that it is not taken; records it.
+    fn register_id(&mut self, what: &str, id: &Valued<String>, seen: &mut HashMap<String, At>) {
+        if !is_id(&id.value) {
+            self.err(
+                id.at.clone(),
+                format!(
+                    "{what} `id`: `{}` must be 1-64 of A-Z, a-z, 0-9, `_`, `-`, `.`",
+                    id.value
+                ),
+            );
+        }
+        if let Some(prev) = seen.get(&id.value) {
+            let first = format!("{}:{}", prev.file.display(), prev.line);
+            self.err(
+                id.at.clone(),
+                format!("{what} `{}` is defined twice (first at {first})", id.value),
+            );
+        } else {
+            seen.insert(id.value.clone(), id.at.clone());
+        }
+    }
+
     fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
@@ -544,28 +566,7 @@ impl Validator {
         let mut cameras = Vec::new();
         let mut camera_ids: HashMap<String, At> = HashMap::new();
         for c in &camera_drafts {
-            if !is_id(&c.id.value) {
-                self.err(
-                    c.id.at.clone(),
-                    format!(
-                        "camera `id`: `{}` must be 1-64 of A-Z, a-z, 0-9, `_`, `-`, `.`",
-                        c.id.value
-                    ),
-                );
-            }
-            if let Some(prev) = camera_ids.get(&c.id.value) {
-                self.err(
-                    c.id.at.clone(),
-                    format!(
-                        "camera `{}` is defined twice (first at {}:{})",
-                        c.id.value,
-                        prev.file.display(),
-                        prev.line
-                    ),
-                );
-            } else {
-                camera_ids.insert(c.id.value.clone(), c.id.at.clone());
-            }
+            self.register_id("camera", &c.id, &mut camera_ids);
             check_township(self, &c.township, &format!("camera `{}`", c.id.value));
             match reqwest::Url::parse(&c.url.value) {
                 Ok(u) if u.scheme() != "rtsp" && u.scheme() != "rtsps" => {
@@ -615,28 +616,7 @@ impl Validator {
         let mut unit_ids: HashMap<String, At> = HashMap::new();
         let mut addresses: HashMap<u64, String> = HashMap::new();
         for u in &unit_drafts {
-            if !is_id(&u.id.value) {
-                self.err(
-                    u.id.at.clone(),
-                    format!(
-                        "unit `id`: `{}` must be 1-64 of A-Z, a-z, 0-9, `_`, `-`, `.`",
-                        u.id.value
-                    ),
-                );
-            }
-            if let Some(prev) = unit_ids.get(&u.id.value) {
-                self.err(
-                    u.id.at.clone(),
-                    format!(
-                        "unit `{}` is defined twice (first at {}:{})",
-                        u.id.value,
-                        prev.file.display(),
-                        prev.line
-                    ),
-                );
-            } else {
-                unit_ids.insert(u.id.value.clone(), u.id.at.clone());
-            }
+            self.register_id("unit", &u.id, &mut unit_ids);
             check_township(self, &u.township, &format!("unit `{}`", u.id.value));
             for c in &u.cameras {
                 if !camera_ids.contains_key(&c.value) {

@@ -21,24 +21,7 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const TOWNSHIPS: [&str; 16] = [
-    "lanjiang",
-    "yunshan",
-    "shanghua",
-    "yongchang",
-    "chixi",
-    "nvbu",
-    "youbu",
-    "zhuge",
-    "huangdian",
-    "xiangxi",
-    "majian",
-    "meijiang",
-    "hengxi",
-    "lingdong",
-    "baishe",
-    "shuiting",
-];
+const TOWNSHIPS: [&str; 16] = gateway_sim::harness::LANXI_TOWNSHIPS;
 const UNITS_PER_TOWNSHIP: usize = 4;
 
 #[derive(Parser)]
