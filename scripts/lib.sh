@@ -25,5 +25,5 @@ ensure_rust() {
   fi
 }
 
-# Packages the build and the test suite need.
-BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl)
+# Packages the build, the test suite (a real mosquitto broker) and the demo need.
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl mosquitto mosquitto-clients)

@@ -42,6 +42,7 @@ pub async fn serve(
         api: api_config,
         outbox: outbox_config,
         delivery: delivery_config,
+        mqtt,
         ..
     } = config;
     std::fs::create_dir_all(&data_dir)
@@ -81,11 +82,16 @@ pub async fn serve(
         &metrics,
         stop_rx.clone(),
     );
-    tokio::spawn(purge_loop(outbox.clone(), config.retention, stop_rx));
+    tokio::spawn(purge_loop(
+        outbox.clone(),
+        config.retention,
+        stop_rx.clone(),
+    ));
+    let mqtt_task = mqtt.map(|m| ingest::mqtt::spawn(m, pipeline.clone(), stop_rx));
 
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
-        pipeline,
+        pipeline: pipeline.clone(),
         auth: Arc::new(Auth::new(&api_config.tokens)),
         ready: ready.clone(),
         metrics_public: api_config.metrics_public,
@@ -112,6 +118,9 @@ pub async fn serve(
         .context("API server")?;
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
+    if let Some(t) = mqtt_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }

@@ -4,8 +4,12 @@
 //!
 //! * [`standard`] — the standard fire-telemetry JSON profile (channels `status`, `analog`,
 //!   `operation`, `heartbeat`), shared by MQTT and HTTP push.
+//! * [`accept`] — the path every standard-profile message takes, whatever its transport.
 //! * [`http_push`] — the HTTP push source (`POST /api/v1/ingest/{unit}/{channel}`); the
 //!   gateway's API routes requests to it.
+//! * [`mqtt`] — the MQTT source: persistent session, PUBACK only after the commit.
 
+pub mod accept;
 pub mod http_push;
+pub mod mqtt;
 pub mod standard;

@@ -4,3 +4,22 @@
 mod api;
 mod common;
 mod delivery;
+mod mqtt;
+
+/// Waits until a township has received events for exactly the given component addresses.
+async fn wait_for_addrs(env: &common::Env, township: &str, want: &std::collections::BTreeSet<u64>) {
+    let got = env
+        .receiver
+        .wait_for(common::WAIT, "every component's alarm", |d| {
+            let have: std::collections::BTreeSet<u64> = d
+                .iter()
+                .filter(|d| d.township == township)
+                .filter_map(|d| d.body.as_ref()?["fire"]["component_addr"].as_u64())
+                .collect();
+            want.is_subset(&have)
+        })
+        .await;
+    if let Err(e) = got {
+        panic!("{e}\ngateway log:\n{}", env.gw.log());
+    }
+}

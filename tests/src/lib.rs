@@ -5,9 +5,11 @@
 //!   deliveries, and can be told to fail (503 then 200, 400, slow).
 //! * [`harness`] — starts the real `gateway` binary on loopback with a generated config, waits
 //!   for it to be ready, kills it with SIGKILL.
+//! * [`mosquitto`] — a real mosquitto broker on a free loopback port, and a QoS 1 publisher.
 //! * [`unitsim`] — key fire-safety units pushing the standard profile over HTTP.
 
 pub mod harness;
+pub mod mosquitto;
 pub mod receiver;
 pub mod unitsim;
 

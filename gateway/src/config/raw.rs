@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub delivery: DeliverySection,
     #[serde(default)]
     pub registry: RegistrySection,
+    pub mqtt: Option<MqttSection>,
     #[serde(default)]
     pub townships: Vec<TownshipEntry>,
     pub city: Option<CitySection>,
@@ -298,4 +299,50 @@ pub struct CameraEntry {
     pub password: Option<Spanned<String>>,
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSection {
+    pub url: Spanned<String>,
+    #[serde(default = "default_client_id")]
+    pub client_id: Spanned<String>,
+    pub username: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub topics: Vec<Spanned<String>>,
+    #[serde(default = "default_topic_pattern")]
+    pub topic_pattern: Spanned<String>,
+    #[serde(default = "default_qos")]
+    pub qos: Spanned<u8>,
+    pub shared_group: Option<Spanned<String>>,
+    #[serde(default = "d30")]
+    pub keep_alive_s: u64,
+    #[serde(default = "default_max_body")]
+    pub max_payload_bytes: usize,
+    #[serde(default = "default_mqtt_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "default_backoff_initial_ms")]
+    pub reconnect_initial_ms: u64,
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+}
+
+fn default_client_id() -> Spanned<String> {
+    Spanned::new(0..0, "gateway-1".into())
+}
+fn default_topic_pattern() -> Spanned<String> {
+    Spanned::new(0..0, "fire/{unit_id}/{channel}".into())
+}
+fn default_qos() -> Spanned<u8> {
+    Spanned::new(0..0, 1)
+}
+fn default_mqtt_in_flight() -> usize {
+    1024
+}
+fn default_reconnect_max_ms() -> u64 {
+    30_000
 }

@@ -1,0 +1,339 @@
+//! The MQTT source: key units and IoT fire sensors publishing the standard profile.
+//!
+//! * **Persistent session** (clean session off, a stable client id): what is published while
+//!   the gateway is down or reconnecting waits at the broker.
+//! * **PUBACK after commit**: a QoS 1 message is acknowledged only once the events it produced
+//!   are committed in the outbox, or once it was deliberately discarded and counted (malformed,
+//!   unknown unit…). Messages are committed concurrently (group commit) and acknowledged in the
+//!   order they arrived, as MQTT requires. A message received on an earlier connection is never
+//!   acknowledged on a later one — its packet id may by then name another message; the broker
+//!   redelivers it instead (the dedup window absorbs the repeat of a status).
+//! * **Back-pressure**: when the outbox is full, the message waits and is retried; once
+//!   `max_in_flight` messages wait, the connection is not polled, so the broker holds the rest.
+//! * **Reconnect** with exponential backoff and jitter, logged once per outage.
+
+pub mod topic;
+
+use crate::accept::{decode, AcceptError};
+use alerts::signal::Protocol;
+use alerts::{Pipeline, Secret};
+use futures::stream::{FuturesOrdered, StreamExt};
+use prometheus::{IntCounter, IntGauge};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+pub use topic::TopicPattern;
+
+/// The `source` label of this source's metrics.
+pub const SOURCE: &str = "mqtt";
+
+/// MQTT settings (validated by the gateway's config loader).
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// TLS (`mqtts://`): `Some(ca)` with an optional CA bundle in PEM, else plain TCP.
+    pub tls: Option<Option<Vec<u8>>>,
+    /// Client id; stable, so the broker keeps the session.
+    pub client_id: String,
+    /// Username and password.
+    pub credentials: Option<(String, Secret)>,
+    /// Subscription filters.
+    pub topics: Vec<String>,
+    /// Topic → unit and channel.
+    pub pattern: TopicPattern,
+    /// Subscription QoS (0 or 1).
+    pub qos: u8,
+    /// Shared subscription group (`$share/<group>/<filter>`), so instances split the stream.
+    pub shared_group: Option<String>,
+    /// Keep-alive interval.
+    pub keep_alive: Duration,
+    /// Larger payloads are discarded and counted (`reason="too_large"`).
+    pub max_payload_bytes: usize,
+    /// Messages being committed at once; beyond, the connection is not polled.
+    pub max_in_flight: usize,
+    /// First reconnect delay.
+    pub reconnect_initial: Duration,
+    /// Longest reconnect delay.
+    pub reconnect_max: Duration,
+}
+
+/// The source's own metrics (besides the shared ingest counters).
+#[derive(Clone)]
+struct MqttMetrics {
+    connected: IntGauge,
+    connects: IntCounter,
+    connection_errors: IntCounter,
+}
+
+impl MqttMetrics {
+    fn new(registry: &prometheus::Registry) -> Self {
+        let m = Self {
+            connected: IntGauge::new(
+                "gateway_mqtt_connected",
+                "1 while connected to the MQTT broker",
+            )
+            .expect("metric"),
+            connects: IntCounter::new(
+                "gateway_mqtt_connects_total",
+                "Successful MQTT connections (CONNACK)",
+            )
+            .expect("metric"),
+            connection_errors: IntCounter::new(
+                "gateway_mqtt_connection_errors_total",
+                "Failed MQTT connection attempts and dropped connections",
+            )
+            .expect("metric"),
+        };
+        for c in [
+            Box::new(m.connected.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.connects.clone()),
+            Box::new(m.connection_errors.clone()),
+        ] {
+            // a second source instance in one process (tests) shares the first's series
+            let _ = registry.register(c);
+        }
+        m
+    }
+}
+
+/// A message and the connection it arrived on.
+struct Incoming {
+    publish: Publish,
+    epoch: u64,
+}
+
+fn options(config: &MqttConfig) -> MqttOptions {
+    let mut o = MqttOptions::new(&config.client_id, &config.host, config.port);
+    o.set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(config.keep_alive)
+        // a payload above our limit is discarded and counted by us; one above rumqttc's would
+        // break the connection and come back forever, so rumqttc's is generous
+        .set_max_packet_size(config.max_payload_bytes.max(1 << 20) * 4, 1 << 20);
+    if let Some((user, password)) = &config.credentials {
+        o.set_credentials(user, password.expose());
+    }
+    match &config.tls {
+        None => {}
+        Some(None) => {
+            o.set_transport(Transport::tls_with_default_config());
+        }
+        Some(Some(ca)) => {
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+                ca: ca.clone(),
+                alpn: None,
+                client_auth: None,
+            }));
+        }
+    }
+    o
+}
+
+/// Starts the source; it runs until `stop` turns true.
+pub fn spawn(
+    config: MqttConfig,
+    pipeline: Arc<Pipeline>,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(config, pipeline, stop))
+}
+
+async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+    let metrics = MqttMetrics::new(&pipeline.metrics().registry);
+    let (client, mut eventloop) = AsyncClient::new(options(&config), 1024);
+    let epoch = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = mpsc::channel::<Incoming>(config.max_in_flight.max(1));
+    let processor = tokio::spawn(process(
+        rx,
+        client.clone(),
+        pipeline.clone(),
+        epoch.clone(),
+        config.clone(),
+    ));
+    let qos = if config.qos == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    };
+    let filters: Vec<String> = config
+        .topics
+        .iter()
+        .map(|t| match &config.shared_group {
+            Some(g) => format!("$share/{g}/{t}"),
+            None => t.clone(),
+        })
+        .collect();
+    let broker = format!("{}:{}", config.host, config.port);
+    let mut failures: u32 = 0;
+    let mut outage_since: Option<Instant> = None;
+    loop {
+        let event = tokio::select! {
+            _ = stop.changed() => break,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                let current = epoch.fetch_add(1, Ordering::SeqCst) + 1;
+                metrics.connected.set(1);
+                metrics.connects.inc();
+                match outage_since.take() {
+                    Some(since) => tracing::info!(
+                        %broker, attempts = failures, outage_s = since.elapsed().as_secs_f64(),
+                        session_present = ack.session_present, "MQTT reconnected"
+                    ),
+                    None => {
+                        tracing::info!(%broker, client_id = %config.client_id, session_present = ack.session_present, "MQTT connected")
+                    }
+                }
+                failures = 0;
+                for f in &filters {
+                    if let Err(e) = client.subscribe(f.clone(), qos).await {
+                        tracing::error!(filter = %f, error = %e, "MQTT subscribe request failed");
+                    }
+                }
+                tracing::debug!(epoch = current, "MQTT session epoch");
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let incoming = Incoming {
+                    publish,
+                    epoch: epoch.load(Ordering::SeqCst),
+                };
+                // blocks while max_in_flight messages are being committed: the broker holds the rest
+                if tx.send(incoming).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
+                    tracing::error!(?ack, "MQTT broker refused a subscription");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                metrics.connected.set(0);
+                metrics.connection_errors.inc();
+                failures += 1;
+                if outage_since.is_none() {
+                    outage_since = Some(Instant::now());
+                    tracing::warn!(%broker, error = %e, "MQTT connection lost or refused; reconnecting with backoff");
+                } else {
+                    tracing::debug!(%broker, error = %e, attempt = failures, "MQTT reconnect failed");
+                }
+                let delay = alerts::delivery::backoff(
+                    failures,
+                    config.reconnect_initial,
+                    config.reconnect_max,
+                    &mut rand::thread_rng(),
+                );
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    metrics.connected.set(0);
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), processor).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.disconnect()).await;
+    tracing::info!("MQTT source stopped");
+}
+
+/// Commits messages concurrently, acknowledges them in arrival order.
+async fn process(
+    mut rx: mpsc::Receiver<Incoming>,
+    client: AsyncClient,
+    pipeline: Arc<Pipeline>,
+    epoch: Arc<AtomicU64>,
+    config: MqttConfig,
+) {
+    let mut in_flight = FuturesOrdered::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            biased;
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let done: Incoming = done;
+                if done.publish.qos == QoS::AtLeastOnce && done.epoch == epoch.load(Ordering::SeqCst) {
+                    if let Err(e) = client.ack(&done.publish).await {
+                        tracing::debug!(error = %e, "MQTT ack not queued (connection closing)");
+                    }
+                }
+            }
+            next = rx.recv(), if open && in_flight.len() < config.max_in_flight.max(1) => match next {
+                Some(incoming) => in_flight.push_back(handle(incoming, pipeline.clone(), config.clone())),
+                None => open = false,
+            },
+        }
+    }
+}
+
+/// Takes one message to its end: committed, or discarded and counted. Waits (never drops)
+/// while the outbox is full or unavailable.
+async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: MqttConfig) -> Incoming {
+    let metrics = pipeline.metrics();
+    metrics.ingested(SOURCE);
+    let topic = incoming.publish.topic.as_str();
+    let payload = &incoming.publish.payload;
+    let Some((unit, channel)) = config.pattern.extract(topic) else {
+        metrics.rejected(SOURCE, "unknown_topic");
+        tracing::debug!(topic, pattern = %config.pattern, "MQTT topic does not fit the pattern; discarded");
+        return incoming;
+    };
+    if payload.len() > config.max_payload_bytes {
+        metrics.rejected(SOURCE, "too_large");
+        tracing::warn!(
+            unit,
+            channel,
+            bytes = payload.len(),
+            limit = config.max_payload_bytes,
+            "MQTT payload too large; discarded"
+        );
+        return incoming;
+    }
+    let signal = match decode(&pipeline, Protocol::Mqtt, unit, channel, payload) {
+        Ok(s) => s,
+        Err(e) => {
+            metrics.rejected(SOURCE, e.reason());
+            tracing::debug!(unit, channel, reason = e.reason(), error = %e, "MQTT message rejected");
+            return incoming;
+        }
+    };
+    let mut waits: u32 = 0;
+    loop {
+        match pipeline
+            .submit(signal.clone())
+            .await
+            .map_err(AcceptError::Submit)
+        {
+            Ok(_) => return incoming,
+            Err(e) if e.is_transient() => {
+                waits += 1;
+                if waits == 1 {
+                    tracing::warn!(unit, channel, error = %e, "MQTT message waits: the outbox cannot take it now");
+                }
+                let delay = alerts::delivery::backoff(
+                    waits,
+                    Duration::from_millis(50),
+                    Duration::from_secs(2),
+                    &mut rand::thread_rng(),
+                );
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => {
+                metrics.rejected(SOURCE, e.reason());
+                tracing::debug!(unit, channel, reason = e.reason(), error = %e, "MQTT message rejected");
+                return incoming;
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The MQTT source against a real mosquitto: PUBACK only after commit, persistent session,
+//! reconnect, rejections counted.
+
+use crate::common::*;
+use gateway_sim::mosquitto::{Mosquitto, Publisher};
+use gateway_sim::receiver::Behavior;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+async fn start(townships: &[&str], extra: &str) -> (Env, Mosquitto) {
+    let broker_dir = tempfile::tempdir().unwrap().keep();
+    let broker = Mosquitto::start(&broker_dir)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mqtt = format!(
+        "\n[mqtt]\nurl = \"{}\"\nclient_id = \"gw-{}\"\nreconnect_initial_ms = 50\nreconnect_max_ms = 500\n{extra}\n",
+        broker.url(),
+        broker.port
+    );
+    let env = Env::start(townships, |c| c.extra += &mqtt).await;
+    env.wait_metric("gateway_mqtt_connected", 1.0).await;
+    (env, broker)
+}
+
+impl Env {
+    async fn wait_metric(&self, series: &str, value: f64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let m = self.metrics().await;
+            if metric(&m, series) == value {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} never reached {value}:\n{m}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn addrs(env: &Env, township: &str) -> BTreeSet<u64> {
+    env.receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.township == township)
+        .filter_map(|d| d.body.as_ref()?["fire"]["component_addr"].as_u64())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_alarms_are_delivered_and_bad_messages_counted_and_acknowledged() {
+    let (env, broker) = start(
+        &["lanjiang", "yunshan"],
+        "topics = [\"fire/#\"]\nmax_payload_bytes = 2048",
+    )
+    .await;
+    let mut publisher = Publisher::connect(broker.port, "pub-a");
+    let messages: Vec<(&str, Vec<u8>)> = vec![
+        ("fire/lanjiang-u1/status", fire(1).to_string().into()),
+        ("fire/yunshan-u1/status", b"{\"system_type\": 1,".to_vec()),
+        ("fire/nobody/status", fire(2).to_string().into()),
+        ("fire/lanjiang-u1/alarms", fire(3).to_string().into()),
+        ("fire/lanjiang-u1/status", vec![b' '; 4096]),
+        (
+            "fire/lanjiang-u1/status",
+            br#"{"system_type": 1, "system_addr": 1, "status": ["smoke"]}"#.to_vec(),
+        ),
+        ("fire/a/b/c", fire(4).to_string().into()),
+        ("fire/yunshan-u2/status", fire(5).to_string().into()),
+    ];
+    for (topic, payload) in &messages {
+        publisher.publish(topic, payload.clone()).await;
+    }
+    publisher
+        .wait_acked(messages.len() as u64, WAIT)
+        .await
+        .unwrap();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "two alarms", |d| d.len() == 2)
+        .await
+        .unwrap();
+    for d in &got {
+        assert_eq!(d.body.as_ref().unwrap()["source"]["protocol"], "mqtt");
+    }
+    assert_eq!(addrs(&env, "lanjiang"), BTreeSet::from([1]));
+    assert_eq!(addrs(&env, "yunshan"), BTreeSet::from([5]));
+    env.wait_metric("gateway_ingest_messages_total{source=\"mqtt\"}", 8.0)
+        .await;
+    let m = env.metrics().await;
+    for reason in [
+        "malformed_json",
+        "unknown_unit",
+        "unknown_channel",
+        "too_large",
+        "invalid_payload",
+        "unknown_topic",
+    ] {
+        let series =
+            format!("gateway_ingest_rejected_total{{reason=\"{reason}\",source=\"mqtt\"}}");
+        assert_eq!(metric(&m, &series), 1.0, "{series}");
+    }
+    assert_eq!(env.get("/readyz", None).await.0, 200, "gateway healthy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_unacknowledged_messages_loses_none_of_them() {
+    let (mut env, broker) = start(&["lanjiang"], "").await;
+    // an outbox that holds 3: the 4th message onwards waits, unacknowledged
+    let mut env_outbox_small = std::fs::read_to_string(&env.config_path).unwrap();
+    assert!(!env_outbox_small.contains("[outbox]"));
+    env_outbox_small = env_outbox_small.replace(
+        "[delivery]",
+        "[outbox]\nmax_pending_events = 3\n\n[delivery]",
+    );
+    std::fs::write(&env.config_path, env_outbox_small).unwrap();
+    env.gw.kill9();
+    env.restart().await;
+    env.wait_metric("gateway_mqtt_connected", 1.0).await;
+    env.receiver.set_behavior("lanjiang", Behavior::Always(503));
+
+    let mut publisher = Publisher::connect(broker.port, "pub-b");
+    for n in 100..110 {
+        publisher
+            .publish("fire/lanjiang-u1/status", fire(n).to_string())
+            .await;
+    }
+    publisher.wait_acked(10, WAIT).await.unwrap();
+    env.wait_metric("gateway_outbox_pending_events", 3.0).await;
+    env.wait_metric("gateway_ingest_messages_total{source=\"mqtt\"}", 10.0)
+        .await;
+
+    env.gw.kill9();
+    env.receiver.set_behavior("lanjiang", Behavior::Accept);
+    env.restart().await;
+    let want: BTreeSet<u64> = (100..110).collect();
+    crate::wait_for_addrs(&env, "lanjiang", &want).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_mid_stream_loses_nothing_and_is_logged_once() {
+    let (env, mut broker) = start(&["lanjiang"], "").await;
+    let mut publisher = Publisher::connect(broker.port, "pub-c");
+    for n in 200..230 {
+        publisher
+            .publish("fire/lanjiang-u1/status", fire(n).to_string())
+            .await;
+    }
+    publisher.wait_acked(30, WAIT).await.unwrap();
+    broker.restart().await.unwrap();
+    for n in 230..260 {
+        publisher
+            .publish("fire/lanjiang-u1/status", fire(n).to_string())
+            .await;
+    }
+    publisher.wait_acked(60, WAIT).await.unwrap();
+    let want: BTreeSet<u64> = (200..260).collect();
+    crate::wait_for_addrs(&env, "lanjiang", &want).await;
+    let log = env.gw.log();
+    assert_eq!(log.matches("MQTT connection lost").count(), 1, "{log}");
+    assert_eq!(log.matches("MQTT reconnected").count(), 1, "{log}");
+}
