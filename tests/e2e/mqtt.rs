@@ -18,7 +18,7 @@ async fn start(townships: &[&str], extra: &str) -> (Env, Mosquitto) {
         broker.port
     );
     let env = Env::start(townships, |c| c.extra += &mqtt).await;
-    env.wait_metric("gateway_mqtt_connected", 1.0).await;
+    env.wait_metric("gateway_mqtt_subscribed", 1.0).await;
     (env, broker)
 }
 
@@ -117,7 +117,7 @@ async fn kill_9_with_unacknowledged_messages_loses_none_of_them() {
     std::fs::write(&env.config_path, env_outbox_small).unwrap();
     env.gw.kill9();
     env.restart().await;
-    env.wait_metric("gateway_mqtt_connected", 1.0).await;
+    env.wait_metric("gateway_mqtt_subscribed", 1.0).await;
     env.receiver.set_behavior("lanjiang", Behavior::Always(503));
 
     let mut publisher = Publisher::connect(broker.port, "pub-b");
@@ -160,4 +160,27 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_is_logged_once() {
     let log = env.gw.log();
     assert_eq!(log.matches("MQTT connection lost").count(), 1, "{log}");
     assert_eq!(log.matches("MQTT reconnected").count(), 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_in_flight_window_is_processed_without_stalling() {
+    // More messages than max_in_flight arrive at once: polling pauses (back-pressure) while acks
+    // queue up. Acks must never wait on the paused poll loop, or both stall for good (an earlier
+    // version stopped at ~1,800 of 5,000 here).
+    let (env, broker) = start(&["lanjiang"], "max_in_flight = 64").await;
+    let mut publisher = Publisher::connect(broker.port, "pub-d");
+    for n in 0..5000u32 {
+        let reading = serde_json::json!({"system_type": 1, "system_addr": 1, "component_type": 17,
+            "component_addr": n, "analog_type": 9, "value": 0.3});
+        publisher
+            .publish("fire/lanjiang-u1/analog", reading.to_string())
+            .await;
+    }
+    publisher.wait_acked(5000, WAIT).await.unwrap();
+    env.wait_metric("gateway_ingest_messages_total{source=\"mqtt\"}", 5000.0)
+        .await;
+    assert_eq!(
+        metric(&env.metrics().await, "gateway_mqtt_connection_errors_total"),
+        0.0
+    );
 }

@@ -20,6 +20,7 @@ use alerts::{Pipeline, Secret};
 use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus::{IntCounter, IntGauge};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +67,7 @@ pub struct MqttConfig {
 #[derive(Clone)]
 struct MqttMetrics {
     connected: IntGauge,
+    subscribed: IntGauge,
     connects: IntCounter,
     connection_errors: IntCounter,
 }
@@ -76,6 +78,11 @@ impl MqttMetrics {
             connected: IntGauge::new(
                 "gateway_mqtt_connected",
                 "1 while connected to the MQTT broker",
+            )
+            .expect("metric"),
+            subscribed: IntGauge::new(
+                "gateway_mqtt_subscribed",
+                "1 once the broker has acknowledged every subscription on the current connection",
             )
             .expect("metric"),
             connects: IntCounter::new(
@@ -91,6 +98,7 @@ impl MqttMetrics {
         };
         for c in [
             Box::new(m.connected.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.subscribed.clone()),
             Box::new(m.connects.clone()),
             Box::new(m.connection_errors.clone()),
         ] {
@@ -145,9 +153,10 @@ pub fn spawn(
 
 async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
     let metrics = MqttMetrics::new(&pipeline.metrics().registry);
-    let (client, mut eventloop) = AsyncClient::new(options(&config), 1024);
+    let in_flight = config.max_in_flight.max(1);
+    let (client, mut eventloop) = AsyncClient::new(options(&config), 2 * in_flight + 64);
     let epoch = Arc::new(AtomicU64::new(0));
-    let (tx, rx) = mpsc::channel::<Incoming>(config.max_in_flight.max(1));
+    let (tx, rx) = mpsc::channel::<Incoming>(in_flight);
     let processor = tokio::spawn(process(
         rx,
         client.clone(),
@@ -171,6 +180,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
     let broker = format!("{}:{}", config.host, config.port);
     let mut failures: u32 = 0;
     let mut outage_since: Option<Instant> = None;
+    let mut suback_pending = 0usize;
     loop {
         let event = tokio::select! {
             _ = stop.changed() => break,
@@ -191,6 +201,8 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
                     }
                 }
                 failures = 0;
+                metrics.subscribed.set(0);
+                suback_pending = filters.len();
                 for f in &filters {
                     if let Err(e) = client.subscribe(f.clone(), qos).await {
                         tracing::error!(filter = %f, error = %e, "MQTT subscribe request failed");
@@ -215,11 +227,17 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
                     .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
                 {
                     tracing::error!(?ack, "MQTT broker refused a subscription");
+                } else {
+                    suback_pending = suback_pending.saturating_sub(1);
+                    if suback_pending == 0 {
+                        metrics.subscribed.set(1);
+                    }
                 }
             }
             Ok(_) => {}
             Err(e) => {
                 metrics.connected.set(0);
+                metrics.subscribed.set(0);
                 metrics.connection_errors.inc();
                 failures += 1;
                 if outage_since.is_none() {
@@ -242,6 +260,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
         }
     }
     metrics.connected.set(0);
+    metrics.subscribed.set(0);
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), processor).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), client.disconnect()).await;
@@ -249,6 +268,13 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
 }
 
 /// Commits messages concurrently, acknowledges them in arrival order.
+///
+/// Acks never block this loop. While the poll loop is paused (back-pressure) or busy reading a
+/// burst, rumqttc's request channel — where acks go — drains slowly or not at all; an ack that
+/// waited for room there would stop this loop from freeing the queue the poll loop waits on, and
+/// both would stall for good. So finished messages join `owed` in arrival order and are
+/// acknowledged with `try_ack` as far as the channel takes them; the rest are retried on a short
+/// tick, still in order.
 async fn process(
     mut rx: mpsc::Receiver<Incoming>,
     client: AsyncClient,
@@ -257,23 +283,45 @@ async fn process(
     config: MqttConfig,
 ) {
     let mut in_flight = FuturesOrdered::new();
+    let mut owed: VecDeque<Incoming> = VecDeque::new();
+    let mut retry = tokio::time::interval(Duration::from_millis(1));
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
     while open || !in_flight.is_empty() {
         tokio::select! {
             biased;
+            _ = retry.tick(), if !owed.is_empty() => ack_owed(&client, &epoch, &mut owed),
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                let done: Incoming = done;
-                if done.publish.qos == QoS::AtLeastOnce && done.epoch == epoch.load(Ordering::SeqCst) {
-                    if let Err(e) = client.ack(&done.publish).await {
-                        tracing::debug!(error = %e, "MQTT ack not queued (connection closing)");
-                    }
-                }
+                owed.push_back(done);
+                ack_owed(&client, &epoch, &mut owed);
             }
             next = rx.recv(), if open && in_flight.len() < config.max_in_flight.max(1) => match next {
                 Some(incoming) => in_flight.push_back(handle(incoming, pipeline.clone(), config.clone())),
                 None => open = false,
             },
         }
+    }
+    // shutting down: give the last acks a moment to be queued
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !owed.is_empty() && Instant::now() < deadline {
+        ack_owed(&client, &epoch, &mut owed);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Acknowledges owed messages in order, as far as rumqttc's request channel has room. Messages
+/// of an earlier connection are dropped unacknowledged (the broker redelivers them).
+fn ack_owed(client: &AsyncClient, epoch: &AtomicU64, owed: &mut VecDeque<Incoming>) {
+    let current = epoch.load(Ordering::SeqCst);
+    while let Some(front) = owed.front() {
+        if front.publish.qos == QoS::AtLeastOnce && front.epoch == current {
+            match client.try_ack(&front.publish) {
+                Ok(()) => {}
+                Err(rumqttc::ClientError::TryRequest(_)) => return, // full: retry on the tick
+                Err(e) => tracing::debug!(error = %e, "MQTT ack not queued (connection closing)"),
+            }
+        }
+        owed.pop_front();
     }
 }
 
