@@ -7,13 +7,30 @@ use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// How simulated units reach the gateway.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// HTTP push to the gateway's API.
+    Http {
+        /// Gateway base URL (`http://127.0.0.1:8080`).
+        base: String,
+        /// Ingest token.
+        token: String,
+    },
+    /// QoS 1 publishes to `fire/{unit_id}/{channel}` on a broker.
+    Mqtt {
+        /// Broker host.
+        host: String,
+        /// Broker port.
+        port: u16,
+    },
+}
+
 /// Simulation settings.
 #[derive(Debug, Clone)]
 pub struct UnitSim {
-    /// Gateway base URL (`http://127.0.0.1:8080`).
-    pub base: String,
-    /// Ingest token.
-    pub token: String,
+    /// How to send.
+    pub transport: Transport,
     /// Unit ids.
     pub units: Vec<String>,
     /// Messages per second over all units.
@@ -103,7 +120,24 @@ pub async fn push(
 impl UnitSim {
     /// Runs the simulation.
     pub async fn run(&self) -> SimStats {
-        let client = reqwest::Client::new();
+        let http = reqwest::Client::new();
+        let mqtt = match &self.transport {
+            Transport::Mqtt { host, port } => {
+                let id = format!("unitsim-{}", std::process::id());
+                let mut o = rumqttc::MqttOptions::new(id, host, *port);
+                o.set_keep_alive(Duration::from_secs(15));
+                let (client, mut eventloop) = rumqttc::AsyncClient::new(o, 1024);
+                tokio::spawn(async move {
+                    loop {
+                        if eventloop.poll().await.is_err() {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                });
+                Some(client)
+            }
+            Transport::Http { .. } => None,
+        };
         let mut stats = SimStats::default();
         let mut rng = rand::rngs::StdRng::from_entropy();
         let period = Duration::from_secs_f64(1.0 / self.rate.max(0.001));
@@ -117,13 +151,28 @@ impl UnitSim {
             let unit = &self.units[rng.gen_range(0..self.units.len())];
             let (channel, body, alarm) = message(&mut rng);
             stats.sent += 1;
-            let status = push(&client, &self.base, &self.token, unit, channel, &body).await;
-            if (200..300).contains(&status) {
+            let ok = match (&self.transport, &mqtt) {
+                (Transport::Http { base, token }, _) => {
+                    let status = push(&http, base, token, unit, channel, &body).await;
+                    (200..300).contains(&status)
+                }
+                (Transport::Mqtt { .. }, Some(client)) => client
+                    .publish(
+                        format!("fire/{unit}/{channel}"),
+                        rumqttc::QoS::AtLeastOnce,
+                        false,
+                        body.to_string(),
+                    )
+                    .await
+                    .is_ok(),
+                (Transport::Mqtt { .. }, None) => false,
+            };
+            if ok {
                 stats.accepted += 1;
                 stats.alarms += alarm as u64;
             } else {
                 stats.failed += 1;
-                tracing::warn!(unit, channel, status, "push not accepted");
+                tracing::warn!(unit, channel, "message not accepted");
             }
         }
     }

@@ -1,10 +1,11 @@
 //! `unitsim`: simulated key fire-safety units pushing the standard profile over HTTP.
 //!
 //! `unitsim --base http://127.0.0.1:8080 --token T --units 49 --rate 20 [--seconds 60]`
-//! (units are `unit-0001` … `unit-00NN`, as in the shipped registry).
+//! `unitsim --mqtt 127.0.0.1:1883 --first 25 --units 25 --rate 10`
+//! (units are `unit-0001` … as in the shipped registry).
 
 use clap::Parser;
-use gateway_sim::unitsim::UnitSim;
+use gateway_sim::unitsim::{Transport, UnitSim};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -13,9 +14,15 @@ struct Args {
     /// Gateway base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base: String,
-    /// Ingest token.
-    #[arg(long, env = "UNITSIM_TOKEN")]
+    /// Ingest token (HTTP).
+    #[arg(long, env = "UNITSIM_TOKEN", default_value = "")]
     token: String,
+    /// Publish over MQTT to this broker (`host:port`) instead of pushing over HTTP.
+    #[arg(long)]
+    mqtt: Option<String>,
+    /// Number of the first unit.
+    #[arg(long, default_value_t = 1)]
+    first: usize,
     /// Number of units (`unit-0001` …).
     #[arg(long, default_value_t = 49)]
     units: usize,
@@ -33,14 +40,33 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let transport = match &args.mqtt {
+        Some(broker) => {
+            let (host, port) = broker.rsplit_once(':').expect("--mqtt host:port");
+            Transport::Mqtt {
+                host: host.to_string(),
+                port: port.parse().expect("--mqtt port"),
+            }
+        }
+        None => Transport::Http {
+            base: args.base.clone(),
+            token: args.token.clone(),
+        },
+    };
+    let via = if args.mqtt.is_some() { "MQTT" } else { "HTTP" };
     let sim = UnitSim {
-        base: args.base,
-        token: args.token,
-        units: (1..=args.units).map(|n| format!("unit-{n:04}")).collect(),
+        transport,
+        units: (args.first..args.first + args.units)
+            .map(|n| format!("unit-{n:04}"))
+            .collect(),
         rate: args.rate,
         duration: args.seconds.map(Duration::from_secs),
     };
-    println!("unitsim: {} units, {} msg/s", sim.units.len(), sim.rate);
+    println!(
+        "unitsim: {} units over {via}, {} msg/s",
+        sim.units.len(),
+        sim.rate
+    );
     let stats = sim.run().await;
     println!(
         "unitsim: sent {}, accepted {}, failed {}, fire alarms {}",
