@@ -26,4 +26,4 @@ ensure_rust() {
 }
 
 # Packages the build, the test suite (a real mosquitto broker) and the demo need.
-BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl mosquitto mosquitto-clients)
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl openssl mosquitto mosquitto-clients)

@@ -87,7 +87,29 @@ pub async fn serve(
         config.retention,
         stop_rx.clone(),
     ));
-    let mqtt_task = mqtt.map(|m| ingest::mqtt::spawn(m, pipeline.clone(), stop_rx));
+    // A source that dies must not leave a gateway that looks healthy but ingests nothing:
+    // it stops the gateway (non-zero exit), so that its supervisor restarts it.
+    let source_failed = Arc::new(tokio::sync::Notify::new());
+    let failed = Arc::new(AtomicBool::new(false));
+    let mqtt_task = mqtt.map(|m| {
+        let task = ingest::mqtt::spawn(m, pipeline.clone(), stop_rx.clone());
+        let (notify, failed, stop) = (source_failed.clone(), failed.clone(), stop_rx);
+        tokio::spawn(async move {
+            let result = task.await;
+            if !*stop.borrow() {
+                match result {
+                    Err(e) if e.is_panic() => {
+                        tracing::error!("the MQTT source panicked; stopping the gateway")
+                    }
+                    _ => tracing::error!(
+                        "the MQTT source stopped unexpectedly; stopping the gateway"
+                    ),
+                }
+                failed.store(true, Ordering::SeqCst);
+                notify.notify_one();
+            }
+        })
+    });
 
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -112,6 +134,12 @@ pub async fn serve(
         "gateway ready"
     );
     on_ready(addr);
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = source_failed.notified() => {}
+        }
+    };
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -128,6 +156,9 @@ pub async fn serve(
         tracing::error!(error = %e, "final outbox flush failed");
     }
     tracing::info!(pending = outbox.pending(), "gateway stopped");
+    if failed.load(Ordering::SeqCst) {
+        anyhow::bail!("a source failed");
+    }
     Ok(())
 }
 

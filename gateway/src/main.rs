@@ -67,6 +67,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    // TLS (webhooks over https, MQTT over mqtts) uses rustls with the ring provider
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match cli.command {

@@ -32,7 +32,8 @@ impl Env {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{series} never reached {value}:\n{m}"
+                "{series} never reached {value}:\n{m}\ngateway log:\n{}",
+                self.gw.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -182,5 +183,55 @@ async fn a_burst_larger_than_the_in_flight_window_is_processed_without_stalling(
     assert_eq!(
         metric(&env.metrics().await, "gateway_mqtt_connection_errors_total"),
         0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_with_a_private_ca_and_a_password_file() {
+    let broker_dir = tempfile::tempdir().unwrap().keep();
+    let broker = Mosquitto::start_tls(&broker_dir, "gateway", "broker-pass-7f3a9")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tls = broker.tls().unwrap().clone();
+    let pass_file = broker_dir.join("mqtt.pass");
+    std::fs::write(&pass_file, format!("{}\n", tls.password)).unwrap();
+    let mqtt = format!(
+        "\n[mqtt]\nurl = \"mqtts://localhost:{}\"\nclient_id = \"gw-tls\"\nca_file = {:?}\n\
+         username = \"gateway\"\npassword_file = {:?}\n",
+        broker.port,
+        tls.ca_file.display().to_string(),
+        pass_file.display().to_string()
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &mqtt).await;
+    env.wait_metric("gateway_mqtt_subscribed", 1.0).await;
+
+    let status = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "localhost", "-p", &broker.port.to_string(), "-q", "1"])
+        .arg("--cafile")
+        .arg(&tls.ca_file)
+        .args([
+            "-u",
+            "gateway",
+            "-P",
+            &tls.password,
+            "-i",
+            "pub-tls",
+            "-t",
+            "fire/lanjiang-u1/status",
+        ])
+        .args(["-m", &fire(77).to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "mosquitto_pub over TLS: {status}");
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm over mqtts", |d| !d.is_empty())
+        .await
+        .unwrap();
+    assert_eq!(got[0].body.as_ref().unwrap()["source"]["protocol"], "mqtt");
+    assert_eq!(got[0].body.as_ref().unwrap()["fire"]["component_addr"], 77);
+    assert!(
+        !env.gw.log().contains(&tls.password),
+        "the broker password leaked into the log"
     );
 }

@@ -13,6 +13,76 @@ pub struct Mosquitto {
     /// Its port on 127.0.0.1.
     pub port: u16,
     dir: PathBuf,
+    tls: Option<Tls>,
+}
+
+/// TLS material and credentials of a broker started with [`Mosquitto::start_tls`].
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The CA certificate (PEM) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// The one user in the broker's password file.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// A CA and a server certificate for `localhost` / 127.0.0.1 signed by it, made with openssl.
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let d = |f: &str| dir.join(f);
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gateway test CA",
+        ])
+        .arg("-keyout")
+        .arg(d("ca.key"))
+        .arg("-out")
+        .arg(d("ca.crt")))?;
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(d("server.key"))
+        .arg("-out")
+        .arg(d("server.csr")))?;
+    std::fs::write(d("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        .map_err(|e| e.to_string())?;
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(d("server.csr"))
+        .arg("-CA")
+        .arg(d("ca.crt"))
+        .arg("-CAkey")
+        .arg(d("ca.key"))
+        .arg("-out")
+        .arg(d("server.crt"))
+        .arg("-extfile")
+        .arg(d("san.ext")))?;
+    Ok(())
 }
 
 impl Mosquitto {
@@ -22,21 +92,59 @@ impl Mosquitto {
             child: None,
             port: crate::harness::free_port(),
             dir: dir.to_path_buf(),
+            tls: None,
         };
         m.launch().await?;
         Ok(m)
     }
 
+    /// Starts a broker that only speaks TLS (certificate for `localhost`, signed by a CA made
+    /// for it) and only lets in `username`/`password` from its password file.
+    pub async fn start_tls(dir: &Path, username: &str, password: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        make_certificates(dir)?;
+        run(Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(dir.join("passwd"))
+            .args([username, password]))?;
+        let tls = Tls {
+            ca_file: dir.join("ca.crt"),
+            username: username.into(),
+            password: password.into(),
+        };
+        let mut m = Mosquitto {
+            child: None,
+            port: crate::harness::free_port(),
+            dir: dir.to_path_buf(),
+            tls: Some(tls),
+        };
+        m.launch().await?;
+        Ok(m)
+    }
+
+    /// The TLS material, for a broker started with [`Mosquitto::start_tls`].
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
+    }
+
     async fn launch(&mut self) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
         let conf = self.dir.join("mosquitto.conf");
+        let dir = self.dir.display();
+        let access = match &self.tls {
+            None => "allow_anonymous true\n".to_string(),
+            Some(_) => format!(
+                "allow_anonymous false\npassword_file {dir}/passwd\ncafile {dir}/ca.crt\n\
+                 certfile {dir}/server.crt\nkeyfile {dir}/server.key\n"
+            ),
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\n\
+                "listener {port} 127.0.0.1\n{user}{access}persistence true\npersistence_location {dir}/\n\
                  max_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {dir}/mosquitto.log\nlog_type all\n",
                 port = self.port,
-                dir = self.dir.display()
+                user = stay_as_root(),
             ),
         )
         .map_err(|e| e.to_string())?;
@@ -88,6 +196,21 @@ impl Drop for Mosquitto {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Started as root, mosquitto switches to the `mosquitto` user, which cannot read the test's
+/// private directory (certificates, persistence): stay root then.
+fn stay_as_root() -> &'static str {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    if String::from_utf8_lossy(&uid).trim() == "0" {
+        "user root\n"
+    } else {
+        ""
     }
 }
 
