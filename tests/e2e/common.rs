@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use gateway_sim::harness::{township_token, ADMIN_TOKEN, INGEST_TOKEN};
+pub use gateway_sim::harness::{metric, township_token, ADMIN_TOKEN, INGEST_TOKEN};
 
 /// How long any wait in these tests may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -112,14 +112,7 @@ impl Env {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(self.gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.gw.metrics().await
     }
 
     /// Polls an event until `check` holds on its API view.
@@ -167,14 +160,4 @@ pub fn fire(addr: u32) -> Value {
         "component_type": 40, "component_addr": addr,
         "status": ["fire"], "description": "3F east corridor"
     })
-}
-
-/// The value of a metric line (exact label text) in Prometheus text, or 0.
-pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
 }

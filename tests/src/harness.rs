@@ -41,6 +41,16 @@ pub fn township_secret(code: &str) -> String {
     format!("secret-of-{code}")
 }
 
+/// The value of one series (exact label text, as rendered) in Prometheus text, or 0.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -197,6 +207,14 @@ impl Gateway {
     /// `http://addr{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("gateway answers /metrics");
+        response.text().await.expect("metrics text")
     }
 
     /// The process id.

@@ -10,7 +10,7 @@
 //! on the same 2 cores as the gateway: the figures include their cost.
 
 use clap::{Parser, Subcommand};
-use gateway_sim::harness::{free_port, township_secret, Gateway, TestConfig, INGEST_TOKEN};
+use gateway_sim::harness::{free_port, metric, township_secret, Gateway, TestConfig, INGEST_TOKEN};
 use gateway_sim::receiver::{now_us, Receiver};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -480,33 +480,14 @@ async fn mqtt(args: &Args, messages: u64, publishers: u64, alarm_every_ms: u64) 
     );
     let setup = start_gateway(args, &base, &extra).await;
     let pid = setup.gw.pid();
-    let metrics_url = setup.gw.url("/metrics");
-    let client = reqwest::Client::new();
+    let gw = &setup.gw;
     let ingested = || async {
-        let text = client
-            .get(&metrics_url)
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        text.lines()
-            .find_map(|l| l.strip_prefix("gateway_ingest_messages_total{source=\"mqtt\"} "))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0) as u64
+        metric(
+            &gw.metrics().await,
+            "gateway_ingest_messages_total{source=\"mqtt\"}",
+        ) as u64
     };
-    while client
-        .get(&metrics_url)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-        .lines()
-        .all(|l| l != "gateway_mqtt_subscribed 1")
-    {
+    while metric(&gw.metrics().await, "gateway_mqtt_subscribed") != 1.0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut alarm_pub = Publisher::connect(broker.port, "bench-alarms");
