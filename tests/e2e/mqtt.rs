@@ -235,3 +235,54 @@ async fn mqtts_with_a_private_ca_and_a_password_file() {
         "the broker password leaked into the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_in_a_shared_subscription_split_one_stream() {
+    let (env, broker) = start(&["lanjiang"], "shared_group = \"gateways\"").await;
+    // a second gateway: its own API port, outbox and client id, the same group and townships
+    let mut second = env.config.clone();
+    second.listen = std::net::SocketAddr::from(([127, 0, 0, 1], gateway_sim::harness::free_port()));
+    second.data_dir = env.dir.path().join("data-b");
+    second.extra = second
+        .extra
+        .replace("client_id = \"gw-", "client_id = \"gw-b-");
+    let dir_b = env.dir.path().join("b");
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let gw_b = gateway_sim::harness::Gateway::start(&bin(), &second.write(&dir_b), second.listen)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&gw_b.metrics().await, "gateway_mqtt_subscribed") != 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "second gateway never subscribed:\n{}",
+            gw_b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut publisher = Publisher::connect(broker.port, "pub-e");
+    for n in 300..500 {
+        publisher
+            .publish("fire/lanjiang-u1/status", fire(n).to_string())
+            .await;
+    }
+    publisher.wait_acked(200, WAIT).await.unwrap();
+    let want: BTreeSet<u64> = (300..500).collect();
+    crate::wait_for_addrs(&env, "lanjiang", &want).await;
+    let series = "gateway_ingest_messages_total{source=\"mqtt\"}";
+    let (a, b) = (
+        metric(&env.metrics().await, series),
+        metric(&gw_b.metrics().await, series),
+    );
+    assert!(
+        a > 0.0 && b > 0.0,
+        "both gateways take a share: {a} and {b}"
+    );
+    assert_eq!(a + b, 200.0, "each message went to exactly one gateway");
+    assert_eq!(
+        env.receiver.deliveries().len(),
+        200,
+        "no event delivered twice"
+    );
+}
