@@ -52,6 +52,7 @@ async fn concurrent_commits_are_grouped_and_marks_become_visible_and_durable() {
     )
     .unwrap();
 
+    assert!(outbox.is_alive(), "the writer thread runs");
     // 64 concurrent commits: all acknowledged, in fewer transactions than commits
     let mut tasks = Vec::new();
     for i in 0..64 {

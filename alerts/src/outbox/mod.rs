@@ -231,6 +231,11 @@ impl Outbox {
         self.shared.live.subscribe()
     }
 
+    /// Whether the writer thread is running (commits are possible).
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Events waiting for delivery.
     pub fn pending(&self) -> u64 {
         self.shared.pending.load(Ordering::Relaxed)

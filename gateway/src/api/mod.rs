@@ -64,15 +64,18 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the outbox is open and the API serving; 503 while starting or stopping. No auth.
+/// `GET /readyz`: serving, and the outbox can commit; 503 while starting or stopping, or if the
+/// outbox writer has stopped. No auth.
 async fn readyz(State(state): State<AppState>) -> Response {
     let outbox = state.pipeline.outbox();
+    let ready = state.ready.load(Ordering::Relaxed) && outbox.is_alive();
     let body = json!({
-        "ready": state.ready.load(Ordering::Relaxed),
+        "ready": ready,
+        "outbox_writer": if outbox.is_alive() { "running" } else { "stopped" },
         "outbox_pending": outbox.pending(),
         "outbox_full": outbox.is_full(),
     });
-    let status = if state.ready.load(Ordering::Relaxed) {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
