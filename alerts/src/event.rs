@@ -32,6 +32,9 @@ pub struct Event {
     /// Camera detail, for `camera.*` events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<CameraDetail>,
+    /// Unit connectivity detail, for `unit.*` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitDetail>,
     /// Evidence (snapshots) attached to the event.
     #[serde(default)]
     pub evidence: Vec<Evidence>,
@@ -135,6 +138,19 @@ pub struct CameraDetail {
     /// Failing picture checks, for `camera.quality`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing_checks: Vec<String>,
+}
+
+/// Unit connectivity detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDetail {
+    /// Online after this event.
+    pub online: bool,
+    /// The unit's last message before the event (for `unit.offline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<DateTime<FixedOffset>>,
+    /// How long it had been offline (for `unit.online` after an outage), in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_for_s: Option<i64>,
 }
 
 /// A piece of evidence attached to an event.

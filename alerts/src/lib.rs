@@ -12,6 +12,7 @@
 //! * [`signal`] — the one fire vocabulary every source translates into.
 //! * [`event`] — governance events as delivered to command centers.
 //! * [`normalize`] and [`dedup`] — pure functions of their inputs and a clock.
+//! * [`liveness`] — unit online/offline (pure, injected clock).
 //! * [`outbox`] — the durable store and the only source of truth for events.
 //! * [`delivery`] — signed webhook delivery, one worker per township.
 //! * [`pipeline`] — wires the above for sources: submit a signal, get a durable receipt.
@@ -21,6 +22,7 @@ pub mod codes;
 pub mod dedup;
 pub mod delivery;
 pub mod event;
+pub mod liveness;
 pub mod metrics;
 pub mod normalize;
 pub mod outbox;

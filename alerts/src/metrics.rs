@@ -5,8 +5,8 @@
 //! an event id.
 
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
-    Opts, Registry,
+    exponential_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// All metrics of the gateway's core.
@@ -34,6 +34,10 @@ pub struct Metrics {
     pub delivery_seconds: HistogramVec,
     /// `gateway_delivery_attempts_total{township,result}`: result is `ok`, `retry` or `dead`.
     pub delivery_attempts_total: IntCounterVec,
+    /// `gateway_unit_up{unit,township}`: 1 online, 0 offline.
+    pub unit_up: IntGaugeVec,
+    /// `gateway_unit_online_ratio{township}`: online units / registered units (联网率).
+    pub unit_online_ratio: GaugeVec,
 }
 
 impl Metrics {
@@ -113,6 +117,19 @@ impl Metrics {
                 &["township", "result"],
             )
             .expect("metric"),
+            unit_up: IntGaugeVec::new(
+                Opts::new("gateway_unit_up", "1 while a registered unit is online"),
+                &["unit", "township"],
+            )
+            .expect("metric"),
+            unit_online_ratio: GaugeVec::new(
+                Opts::new(
+                    "gateway_unit_online_ratio",
+                    "Online units / registered units per township (networking rate)",
+                ),
+                &["township"],
+            )
+            .expect("metric"),
             registry,
         };
         let r = &m.registry;
@@ -135,6 +152,9 @@ impl Metrics {
         r.register(Box::new(m.delivery_seconds.clone()))
             .expect("register");
         r.register(Box::new(m.delivery_attempts_total.clone()))
+            .expect("register");
+        r.register(Box::new(m.unit_up.clone())).expect("register");
+        r.register(Box::new(m.unit_online_ratio.clone()))
             .expect("register");
         // process_cpu_seconds_total, process_resident_memory_bytes, … for operators and benchmarks
         r.register(Box::new(

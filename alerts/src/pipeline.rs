@@ -1,13 +1,17 @@
-//! The pipeline sources submit to: registry lookup → dedup → normalize → durable commit.
+//! The pipeline sources submit to: registry lookup → liveness → dedup → normalize → durable
+//! commit.
 //!
 //! [`Pipeline::submit`] returns only after the events are on disk; a source acknowledges its
-//! device (HTTP 2xx, MQTT PUBACK, GB/T 26875.3 confirm) only when it returns `Ok`.
+//! device (HTTP 2xx, MQTT PUBACK, GB/T 26875.3 confirm) only when it returns `Ok`. Every message
+//! from a unit — heartbeats and repeats included — counts as a sign of life; a unit that comes
+//! online gets its `unit.online` event committed with the message's own events.
 
 use crate::clock::Clock;
 use crate::dedup::{Dedup, Verdict};
+use crate::liveness::{Change, Liveness, UnitState};
 use crate::metrics::Metrics;
-use crate::normalize::{normalize, Context};
-use crate::outbox::{Outbox, OutboxError};
+use crate::normalize::{normalize, unit_event, Context};
+use crate::outbox::{Op, Outbox, OutboxError};
 use crate::registry::Registry;
 use crate::signal::{FireSignal, SignalBody};
 use chrono::FixedOffset;
@@ -62,6 +66,7 @@ pub struct Pipeline {
     registry: Arc<Registry>,
     outbox: Outbox,
     dedup: Mutex<Dedup>,
+    liveness: Mutex<Liveness>,
     clock: Arc<dyn Clock>,
     offset: FixedOffset,
     metrics: Metrics,
@@ -73,18 +78,24 @@ impl Pipeline {
         registry: Arc<Registry>,
         outbox: Outbox,
         dedup: Dedup,
+        liveness: Liveness,
         clock: Arc<dyn Clock>,
         offset: FixedOffset,
         metrics: Metrics,
     ) -> Self {
-        Self {
+        let p = Self {
             registry,
             outbox,
             dedup: Mutex::new(dedup),
+            liveness: Mutex::new(liveness),
             clock,
             offset,
             metrics,
+        };
+        for t in p.registry.townships().to_vec() {
+            p.update_unit_metrics(&t.code);
         }
+        p
     }
 
     /// Normalizes a signal and commits its events durably.
@@ -98,47 +109,193 @@ impl Pipeline {
             .township(&unit.township)
             .expect("the config loader checks every unit's township");
         let now = self.clock.now();
+        let received_at = now.with_timezone(&self.offset);
+        let (before, came_online) = {
+            let mut l = self.liveness.lock().expect("liveness lock");
+            let before = l.state(&unit.id);
+            (before, l.seen(&unit.id, now))
+        };
+        // online now, with or without an event (a first contact raises none)
+        let flipped = before.is_some_and(|b| !b.online);
+        let mut events = Vec::new();
+        if let Some(change) = &came_online {
+            events.push(unit_event(
+                change,
+                unit,
+                township,
+                received_at,
+                Uuid::now_v7(),
+            ));
+        }
         let status = match &signal.body {
             SignalBody::Status(r) => Some((r.location, r.flags)),
             _ => None,
         };
-        if let Some((location, flags)) = status {
-            let verdict = self
-                .dedup
+        let duplicate = status.is_some_and(|(location, flags)| {
+            self.dedup
                 .lock()
                 .expect("dedup lock")
-                .check(&unit.id, location, flags, now);
-            if verdict == Verdict::Duplicate {
-                self.metrics
-                    .events_deduplicated_total
-                    .with_label_values(&[signal.protocol.as_str()])
-                    .inc();
-                return Ok(Submitted {
-                    events: Vec::new(),
-                    deduplicated: 1,
-                });
-            }
+                .check(&unit.id, location, flags, now)
+                == Verdict::Duplicate
+        });
+        if duplicate {
+            self.metrics
+                .events_deduplicated_total
+                .with_label_values(&[signal.protocol.as_str()])
+                .inc();
+        } else {
+            let ctx = Context {
+                unit,
+                township,
+                received_at,
+            };
+            events.extend(normalize(&signal, &ctx, &mut Uuid::now_v7));
         }
-        let ctx = Context {
-            unit,
-            township,
-            received_at: now.with_timezone(&self.offset),
-        };
-        let events = normalize(&signal, &ctx, &mut Uuid::now_v7);
-        let receipt = self
+        let receipt = match self
             .outbox
             .commit(&events, township.webhook.is_some())
-            .await?;
-        if let Some((location, flags)) = status {
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                if let (true, Some(before)) = (flipped, before) {
+                    self.liveness
+                        .lock()
+                        .expect("liveness lock")
+                        .restore(&unit.id, before);
+                }
+                return Err(e.into());
+            }
+        };
+        if flipped {
+            self.update_unit_metrics(&township.code);
+        }
+        if let (Some((location, flags)), false) = (status, duplicate) {
             self.dedup
                 .lock()
                 .expect("dedup lock")
                 .record(&unit.id, location, flags, now);
         }
+        let mut ids: Vec<Uuid> = receipt.committed.iter().map(|c| c.id).collect();
+        if came_online.is_some() {
+            ids.remove(0); // the unit.online event is the gateway's, not the message's
+        }
         Ok(Submitted {
-            events: receipt.committed.iter().map(|c| c.id).collect(),
-            deduplicated: 0,
+            events: ids,
+            deduplicated: duplicate as usize,
         })
+    }
+
+    /// Commits `unit.offline` for every unit silent past its timeout; call it every second.
+    /// A change whose event cannot be committed now (outbox full) is undone and found again
+    /// on the next call. Returns the number of units that went offline.
+    pub async fn expire_units(&self) -> Result<usize, SubmitError> {
+        let now = self.clock.now();
+        let changes = self.liveness.lock().expect("liveness lock").expire(now);
+        let mut done = 0;
+        let mut first_error = None;
+        for change in changes {
+            let Change::Offline {
+                unit: id,
+                last_seen,
+            } = &change
+            else {
+                continue;
+            };
+            let Some(unit) = self.registry.unit(id) else {
+                continue;
+            };
+            let township = self
+                .registry
+                .township(&unit.township)
+                .expect("checked township");
+            let event = unit_event(
+                &change,
+                unit,
+                township,
+                now.with_timezone(&self.offset),
+                Uuid::now_v7(),
+            );
+            match self
+                .outbox
+                .commit(&[event], township.webhook.is_some())
+                .await
+            {
+                Ok(_) => {
+                    done += 1;
+                    self.update_unit_metrics(&township.code);
+                }
+                Err(e) => {
+                    let was = UnitState {
+                        online: true,
+                        since: *last_seen,
+                        last_seen: Some(*last_seen),
+                    };
+                    self.liveness
+                        .lock()
+                        .expect("liveness lock")
+                        .restore(id, was);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(done),
+        }
+    }
+
+    /// Writes the liveness snapshot to the outbox database (restart-safe online status).
+    pub async fn persist_liveness(&self) -> Result<(), OutboxError> {
+        let snapshot: Vec<(String, UnitState)> = self
+            .liveness
+            .lock()
+            .expect("liveness lock")
+            .snapshot()
+            .into_iter()
+            .collect();
+        self.outbox
+            .request(Op::UnitStates(snapshot))
+            .await
+            .map(|_| ())
+    }
+
+    /// A unit's connectivity.
+    pub fn unit_state(&self, unit: &str) -> Option<UnitState> {
+        self.liveness.lock().expect("liveness lock").state(unit)
+    }
+
+    /// Online and registered units of a township.
+    pub fn units_online(&self, township: &str) -> (usize, usize) {
+        let l = self.liveness.lock().expect("liveness lock");
+        let mut online = 0;
+        let mut registered = 0;
+        for u in self.registry.units().filter(|u| u.township == township) {
+            registered += 1;
+            online += l.state(&u.id).is_some_and(|s| s.online) as usize;
+        }
+        (online, registered)
+    }
+
+    fn update_unit_metrics(&self, township: &str) {
+        let (online, registered) = self.units_online(township);
+        let l = self.liveness.lock().expect("liveness lock");
+        for u in self.registry.units().filter(|u| u.township == township) {
+            let up = l.state(&u.id).is_some_and(|s| s.online) as i64;
+            self.metrics
+                .unit_up
+                .with_label_values(&[u.id.as_str(), township])
+                .set(up);
+        }
+        let ratio = if registered == 0 {
+            0.0
+        } else {
+            online as f64 / registered as f64
+        };
+        self.metrics
+            .unit_online_ratio
+            .with_label_values(&[township])
+            .set(ratio);
     }
 
     /// The registry.

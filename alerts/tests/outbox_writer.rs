@@ -27,6 +27,7 @@ fn event(township: &str) -> Event {
         },
         fire: None,
         camera: None,
+        unit: None,
         evidence: vec![],
     }
 }

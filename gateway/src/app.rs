@@ -3,6 +3,7 @@
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
 use alerts::dedup::Dedup;
+use alerts::liveness::Liveness;
 use alerts::outbox::{Op, Outbox};
 use alerts::{delivery, Metrics, Pipeline, SystemClock};
 use anyhow::Context as _;
@@ -66,10 +67,26 @@ pub async fn serve(
         }
     })?;
     let registry = Arc::new(registry);
+    let restored = outbox.store().unit_states().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the unit liveness snapshot; starting with every unit offline");
+        Default::default()
+    });
+    let liveness = Liveness::new(
+        registry.units().map(|u| {
+            let timeout = u
+                .heartbeat_timeout_s
+                .map(Duration::from_secs)
+                .unwrap_or(config.health.unit_offline_after);
+            (u.id.clone(), timeout)
+        }),
+        &restored,
+        chrono::Utc::now(),
+    );
     let pipeline = Arc::new(Pipeline::new(
         registry.clone(),
         outbox.clone(),
         Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
+        liveness,
         Arc::new(SystemClock),
         config.offset,
         metrics.clone(),
@@ -87,6 +104,7 @@ pub async fn serve(
         config.retention,
         stop_rx.clone(),
     ));
+    tokio::spawn(liveness_loop(pipeline.clone(), stop_rx.clone()));
     // A source that dies must not leave a gateway that looks healthy but ingests nothing:
     // it stops the gateway (non-zero exit), so that its supervisor restarts it.
     let source_failed = Arc::new(tokio::sync::Notify::new());
@@ -152,6 +170,9 @@ pub async fn serve(
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
+    if let Err(e) = pipeline.persist_liveness().await {
+        tracing::error!(error = %e, "saving unit liveness failed");
+    }
     if let Err(e) = outbox.flush().await {
         tracing::error!(error = %e, "final outbox flush failed");
     }
@@ -160,6 +181,28 @@ pub async fn serve(
         anyhow::bail!("a source failed");
     }
     Ok(())
+}
+
+/// Every second: units silent past their timeout go offline. Every 5 s: the liveness snapshot
+/// is saved (a restart restores it).
+async fn liveness_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = pipeline.expire_units().await {
+            tracing::warn!(error = %e, "unit.offline events wait: the outbox cannot take them now");
+        }
+        n += 1;
+        if n.is_multiple_of(5) {
+            if let Err(e) = pipeline.persist_liveness().await {
+                tracing::warn!(error = %e, "saving unit liveness failed");
+            }
+        }
+    }
 }
 
 /// Deletes delivered events older than the retention, a bounded batch every few minutes.

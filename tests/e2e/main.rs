@@ -5,6 +5,7 @@ mod api;
 mod common;
 mod delivery;
 mod mqtt;
+mod units;
 
 /// Waits until a township has received events for exactly the given component addresses.
 async fn wait_for_addrs(env: &common::Env, township: &str, want: &std::collections::BTreeSet<u64>) {

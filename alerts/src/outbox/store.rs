@@ -9,17 +9,19 @@
 //! | `pending` | (township, seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
 //! | `dead` | event id | township | the dead-letter list |
 //! | `meta` | name | u64 | sequence and counters |
+//! | `units` | unit id | [`UnitState`] as JSON | unit liveness snapshot (restart-safe online status) |
 //!
 //! Every call to [`Store::apply`] is one write transaction with immediate durability: either all
 //! of its operations are on disk when it returns, or none is.
 
+use crate::liveness::UnitState;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use uuid::Uuid;
 
@@ -28,6 +30,7 @@ const STATE: TableDefinition<u128, &[u8]> = TableDefinition::new("state");
 const PENDING: TableDefinition<(&str, u64), (u128, i64)> = TableDefinition::new("pending");
 const DEAD: TableDefinition<u128, &str> = TableDefinition::new("dead");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 
 const NEXT_SEQ: &str = "next_seq";
 const PENDING_COUNT: &str = "pending";
@@ -212,6 +215,8 @@ pub enum Op {
     },
     /// Make every earlier non-durable change durable (an empty durable transaction).
     Flush,
+    /// Replace the unit liveness snapshot.
+    UnitStates(Vec<(String, UnitState)>),
     /// Delete delivered (and unrouted) events committed before `before`, at most `limit`.
     Purge {
         /// Cut-off.
@@ -373,6 +378,7 @@ impl Store {
             txn.open_table(PENDING)?;
             txn.open_table(DEAD)?;
             txn.open_table(META)?;
+            txn.open_table(UNITS)?;
         }
         txn.commit()?;
         Ok(Self { db })
@@ -533,6 +539,20 @@ impl Store {
         Ok(page)
     }
 
+    /// The last unit liveness snapshot (entries that do not decode are skipped).
+    pub fn unit_states(&self) -> Result<HashMap<String, UnitState>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let units = txn.open_table(UNITS)?;
+        let mut out = HashMap::new();
+        for entry in units.iter()? {
+            let (k, v) = entry?;
+            if let Ok(state) = serde_json::from_slice(v.value()) {
+                out.insert(k.value().to_string(), state);
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts for operators.
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let txn = self.db.begin_read()?;
@@ -587,6 +607,7 @@ struct Tables<'t> {
     pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
     dead: redb::Table<'t, u128, &'static str>,
     meta: redb::Table<'t, &'static str, u64>,
+    units: redb::Table<'t, &'static str, &'static [u8]>,
     /// Counters read and changed in this transaction, written once at its end.
     counters: BTreeMap<String, u64>,
 }
@@ -599,6 +620,7 @@ impl<'t> Tables<'t> {
             pending: txn.open_table(PENDING)?,
             dead: txn.open_table(DEAD)?,
             meta: txn.open_table(META)?,
+            units: txn.open_table(UNITS)?,
             counters: BTreeMap::new(),
         })
     }
@@ -816,6 +838,13 @@ impl<'t> Tables<'t> {
                 Ok(Outcome::Done)
             }
             Op::Flush => Ok(Outcome::Done),
+            Op::UnitStates(states) => {
+                for (unit, state) in states {
+                    let json = serde_json::to_vec(state).expect("unit state serializes");
+                    self.units.insert(unit.as_str(), json.as_slice())?;
+                }
+                Ok(Outcome::Done)
+            }
             Op::Purge { before, limit } => {
                 let mut victims = Vec::new();
                 for (scanned, entry) in self.events.iter()?.enumerate() {

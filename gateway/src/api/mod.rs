@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod outbox;
+pub mod units;
 
 use alerts::Pipeline;
 use auth::{Auth, Principal};
@@ -51,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{id}/feedback", post(events::feedback))
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
         .route("/api/v1/townships", get(townships))
+        .route("/api/v1/units", get(units::list))
+        .route("/api/v1/units/{id}", get(units::get))
         .route("/api/v1/outbox/stats", get(outbox::stats))
         .route("/api/v1/outbox/dead-letters", get(outbox::dead_letters))
         .route("/api/v1/outbox/replay", post(outbox::replay))
@@ -125,7 +128,15 @@ async fn townships(
         .iter()
         .filter(|t| who.can_see(&t.code))
         .map(|t| {
+            let (online, registered) = state.pipeline.units_online(&t.code);
+            let ratio = if registered == 0 {
+                0.0
+            } else {
+                online as f64 / registered as f64
+            };
             json!({
+                "units_online": online,
+                "unit_online_ratio": ratio,
                 "code": t.code,
                 "name": t.name,
                 "webhook": t.webhook.is_some(),

@@ -1,0 +1,80 @@
+//! Units and their connectivity: `GET /api/v1/units`, `GET /api/v1/units/{id}`.
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::AppState;
+use alerts::registry::Unit;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn view(state: &AppState, unit: &Unit) -> Value {
+    let live = state.pipeline.unit_state(&unit.id);
+    json!({
+        "id": unit.id,
+        "name": unit.name,
+        "township": unit.township,
+        "online": live.is_some_and(|l| l.online),
+        "since": live.map(|l| l.since),
+        "last_seen": live.and_then(|l| l.last_seen),
+        "heartbeat_timeout_s": unit.heartbeat_timeout_s,
+        "gb26875_address": unit.gb26875_address,
+        "cameras": unit.cameras,
+    })
+}
+
+/// Query of `GET /api/v1/units`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitsQuery {
+    township: Option<String>,
+    online: Option<bool>,
+}
+
+/// `GET /api/v1/units?township=&online=` — registered units the caller may see, by id.
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<UnitsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    who.townships()?;
+    if let Some(t) = &q.township {
+        if !who.can_see(t) {
+            return Err(ApiError::forbidden(format!(
+                "token `{}` cannot see township `{t}`",
+                who.name
+            )));
+        }
+    }
+    let mut units: Vec<&std::sync::Arc<Unit>> = state
+        .pipeline
+        .registry()
+        .units()
+        .filter(|u| who.can_see(&u.township))
+        .filter(|u| q.township.as_deref().is_none_or(|t| t == u.township))
+        .collect();
+    units.sort_by(|a, b| a.id.cmp(&b.id));
+    let list: Vec<Value> = units
+        .into_iter()
+        .map(|u| view(&state, u))
+        .filter(|v| q.online.is_none_or(|o| v["online"] == o))
+        .collect();
+    Ok(Json(json!({"units": list})))
+}
+
+/// `GET /api/v1/units/{id}` — 404 for units of other townships.
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    who.townships()?;
+    match state.pipeline.registry().unit(&id) {
+        Some(u) if who.can_see(&u.township) => Ok(Json(view(&state, u))),
+        _ => Err(ApiError::not_found(
+            "unit_not_found",
+            format!("no unit `{id}`"),
+        )),
+    }
+}

@@ -1,0 +1,129 @@
+//! Unit online status: any message → online, silence → `unit.offline`, back → `unit.online`,
+//! the networking rate (联网率) in metrics and API, and a restart that adds no event of its own.
+
+use crate::common::*;
+use serde_json::json;
+
+fn unit_events(env: &Env, unit: &str) -> Vec<String> {
+    env.receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.event_header.starts_with("unit."))
+        .filter(|d| d.body.as_ref().is_some_and(|b| b["source"]["id"] == unit))
+        .map(|d| d.event_header.clone())
+        .collect()
+}
+
+async fn wait_unit_events(env: &Env, unit: &str, want: &[&str]) {
+    env.receiver
+        .wait_for(WAIT, &format!("{unit}: {want:?}"), |_| {
+            unit_events(env, unit) == want
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", unit_events(env, unit), env.gw.log()));
+}
+
+fn delivered(env: &Env, kind: &str) -> serde_json::Value {
+    let d = env
+        .receiver
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event_header == kind);
+    d.and_then(|d| d.body)
+        .unwrap_or_else(|| panic!("no {kind} delivered"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_bring_units_online_silence_takes_them_offline_and_restarts_add_nothing() {
+    let mut env = Env::start(&["lanjiang"], |c| {
+        c.extra += "\n[health]\nunit_offline_after_s = 1\n"
+    })
+    .await;
+    let ratio = "gateway_unit_online_ratio{township=\"lanjiang\"}";
+    assert_eq!(
+        metric(&env.metrics().await, ratio),
+        0.0,
+        "never heard: offline"
+    );
+
+    // first contact: online, without an event (a first deployment must not flood the centers)
+    let (status, body) = env.push("lanjiang-u1", "heartbeat", &json!({})).await;
+    assert_eq!(
+        (status, &body["events"]),
+        (202, &json!([])),
+        "a heartbeat raises no event"
+    );
+    let m = env.metrics().await;
+    assert_eq!(metric(&m, ratio), 0.5, "one of two units online");
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_unit_up{township=\"lanjiang\",unit=\"lanjiang-u1\"}"
+        ),
+        1.0
+    );
+    let (_, u) = env
+        .get(
+            "/api/v1/units/lanjiang-u1",
+            Some(&township_token("lanjiang")),
+        )
+        .await;
+    assert_eq!(u["online"], true);
+    let (_, t) = env.get("/api/v1/townships", Some(ADMIN_TOKEN)).await;
+    let t = &t["townships"][0];
+    assert_eq!(
+        (t["units_online"].as_u64(), t["unit_online_ratio"].as_f64()),
+        (Some(1), Some(0.5))
+    );
+
+    // silence past the timeout
+    wait_unit_events(&env, "lanjiang-u1", &["unit.offline"]).await;
+    assert_eq!(metric(&env.metrics().await, ratio), 0.0);
+    let b = delivered(&env, "unit.offline");
+    assert!(b["unit"]["last_seen"].is_string());
+    assert_eq!(
+        (&b["unit"]["online"], &b["source"]["protocol"]),
+        (&json!(false), &json!("gateway"))
+    );
+    assert_eq!(b["township"]["code"], "lanjiang");
+
+    // back: unit.online with the outage's length, committed with the message's own events
+    let (_, body) = env.push("lanjiang-u1", "status", &fire(1)).await;
+    assert_eq!(
+        body["events"].as_array().unwrap().len(),
+        1,
+        "only the alarm is the message's"
+    );
+    wait_unit_events(&env, "lanjiang-u1", &["unit.offline", "unit.online"]).await;
+    assert!(delivered(&env, "unit.online")["unit"]["offline_for_s"]
+        .as_i64()
+        .is_some());
+    assert_eq!(metric(&env.metrics().await, ratio), 0.5);
+
+    // a clean restart while online: the state is restored, no event of its own
+    let (_, before) = env
+        .get("/api/v1/units/lanjiang-u1", Some(ADMIN_TOKEN))
+        .await;
+    assert!(env.gw.terminate().await.unwrap().success());
+    env.restart().await;
+    let (_, after) = env
+        .get("/api/v1/units/lanjiang-u1", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(
+        (after["online"].as_bool(), &after["since"]),
+        (Some(true), &before["since"]),
+        "restored"
+    );
+    // silent after the restart: offline once, a timeout later — and nothing came in between
+    wait_unit_events(
+        &env,
+        "lanjiang-u1",
+        &["unit.offline", "unit.online", "unit.offline"],
+    )
+    .await;
+    assert_eq!(
+        unit_events(&env, "lanjiang-u2"),
+        Vec::<String>::new(),
+        "never heard: no event"
+    );
+}
