@@ -111,6 +111,12 @@ pub struct FireDetail {
     /// The measured value, for analog events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analog: Option<AnalogDetail>,
+    /// For `fire.linkage_feedback`: seconds from the unit's fire alarm to this feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage_response_s: Option<f64>,
+    /// For `fire.linkage_feedback`: `in_time` or `late` against the feedback window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage_result: Option<String>,
 }
 
 /// A measured value in an event.

@@ -12,6 +12,7 @@
 //! * [`signal`] — the one fire vocabulary every source translates into.
 //! * [`event`] — governance events as delivered to command centers.
 //! * [`normalize`] and [`dedup`] — pure functions of their inputs and a clock.
+//! * [`linkage`] — fire → linkage feedback tracking (pure).
 //! * [`liveness`] — unit online/offline (pure, injected clock).
 //! * [`outbox`] — the durable store and the only source of truth for events.
 //! * [`delivery`] — signed webhook delivery, one worker per township.
@@ -22,6 +23,7 @@ pub mod codes;
 pub mod dedup;
 pub mod delivery;
 pub mod event;
+pub mod linkage;
 pub mod liveness;
 pub mod metrics;
 pub mod normalize;
@@ -34,7 +36,7 @@ pub mod signal;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, Kind, Severity};
 pub use metrics::Metrics;
-pub use pipeline::{Pipeline, SubmitError, Submitted};
+pub use pipeline::{Pipeline, SubmitError, Submitted, Trackers};
 pub use registry::Registry;
 pub use secret::Secret;
 pub use signal::FireSignal;

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub unit_up: IntGaugeVec,
     /// `gateway_unit_online_ratio{township}`: online units / registered units (联网率).
     pub unit_online_ratio: GaugeVec,
+    /// `gateway_linkage_feedback_total{result}`: `in_time`, `late`, `missing`.
+    pub linkage_feedback_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -130,6 +132,14 @@ impl Metrics {
                 &["township"],
             )
             .expect("metric"),
+            linkage_feedback_total: IntCounterVec::new(
+                Opts::new(
+                    "gateway_linkage_feedback_total",
+                    "Fire alarms by linkage feedback: in_time, late, missing",
+                ),
+                &["result"],
+            )
+            .expect("metric"),
             registry,
         };
         let r = &m.registry;
@@ -155,6 +165,8 @@ impl Metrics {
             .expect("register");
         r.register(Box::new(m.unit_up.clone())).expect("register");
         r.register(Box::new(m.unit_online_ratio.clone()))
+            .expect("register");
+        r.register(Box::new(m.linkage_feedback_total.clone()))
             .expect("register");
         // process_cpu_seconds_total, process_resident_memory_bytes, … for operators and benchmarks
         r.register(Box::new(

@@ -8,6 +8,8 @@
 
 use crate::clock::Clock;
 use crate::dedup::{Dedup, Verdict};
+use crate::event::Kind;
+use crate::linkage::Linkage;
 use crate::liveness::{Change, Liveness, UnitState};
 use crate::metrics::Metrics;
 use crate::normalize::{normalize, unit_event, Context};
@@ -61,12 +63,23 @@ impl From<OutboxError> for SubmitError {
     }
 }
 
+/// The state the pipeline keeps about units between messages.
+pub struct Trackers {
+    /// Repeated status reports.
+    pub dedup: Dedup,
+    /// Online / offline.
+    pub liveness: Liveness,
+    /// Fire alarm → linkage feedback.
+    pub linkage: Linkage,
+}
+
 /// The shared part of every source.
 pub struct Pipeline {
     registry: Arc<Registry>,
     outbox: Outbox,
     dedup: Mutex<Dedup>,
     liveness: Mutex<Liveness>,
+    linkage: Mutex<Linkage>,
     clock: Arc<dyn Clock>,
     offset: FixedOffset,
     metrics: Metrics,
@@ -77,8 +90,7 @@ impl Pipeline {
     pub fn new(
         registry: Arc<Registry>,
         outbox: Outbox,
-        dedup: Dedup,
-        liveness: Liveness,
+        trackers: Trackers,
         clock: Arc<dyn Clock>,
         offset: FixedOffset,
         metrics: Metrics,
@@ -86,8 +98,9 @@ impl Pipeline {
         let p = Self {
             registry,
             outbox,
-            dedup: Mutex::new(dedup),
-            liveness: Mutex::new(liveness),
+            dedup: Mutex::new(trackers.dedup),
+            liveness: Mutex::new(trackers.liveness),
+            linkage: Mutex::new(trackers.linkage),
             clock,
             offset,
             metrics,
@@ -151,6 +164,27 @@ impl Pipeline {
             };
             events.extend(normalize(&signal, &ctx, &mut Uuid::now_v7));
         }
+        // linkage: an alarm opens an episode; feedback closes it with its response time
+        let mut closed = Vec::new();
+        {
+            let mut linkage = self.linkage.lock().expect("linkage lock");
+            for e in &mut events {
+                match e.kind {
+                    Kind::FireAlarm => linkage.alarm(&unit.id, now),
+                    Kind::FireLinkageFeedback => {
+                        if let (Some((response, outcome)), Some(fire)) =
+                            (linkage.feedback(&unit.id, now), e.fire.as_mut())
+                        {
+                            fire.linkage_response_s =
+                                Some(response.num_milliseconds() as f64 / 1000.0);
+                            fire.linkage_result = Some(outcome.as_str().to_string());
+                            closed.push((response, outcome));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         let receipt = match self
             .outbox
             .commit(&events, township.webhook.is_some())
@@ -158,6 +192,11 @@ impl Pipeline {
         {
             Ok(r) => r,
             Err(e) => {
+                let mut linkage = self.linkage.lock().expect("linkage lock");
+                for (response, _) in &closed {
+                    linkage.alarm(&unit.id, now - *response); // reopen: the retry closes it again
+                }
+                drop(linkage);
                 if let (true, Some(before)) = (flipped, before) {
                     self.liveness
                         .lock()
@@ -169,6 +208,12 @@ impl Pipeline {
         };
         if flipped {
             self.update_unit_metrics(&township.code);
+        }
+        for (_, outcome) in closed {
+            self.metrics
+                .linkage_feedback_total
+                .with_label_values(&[outcome.as_str()])
+                .inc();
         }
         if let (Some((location, flags)), false) = (status, duplicate) {
             self.dedup
@@ -243,6 +288,20 @@ impl Pipeline {
             Some(e) => Err(e.into()),
             None => Ok(done),
         }
+    }
+
+    /// Counts alarms whose linkage feedback window passed without feedback; call it every second.
+    pub fn expire_linkage(&self) -> usize {
+        let missing = self
+            .linkage
+            .lock()
+            .expect("linkage lock")
+            .expire(self.clock.now());
+        self.metrics
+            .linkage_feedback_total
+            .with_label_values(&["missing"])
+            .inc_by(missing as u64);
+        missing
     }
 
     /// Writes the liveness snapshot to the outbox database (restart-safe online status).

@@ -3,9 +3,10 @@
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
 use alerts::dedup::Dedup;
+use alerts::linkage::Linkage;
 use alerts::liveness::Liveness;
 use alerts::outbox::{Op, Outbox};
-use alerts::{delivery, Metrics, Pipeline, SystemClock};
+use alerts::{delivery, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,8 +86,11 @@ pub async fn serve(
     let pipeline = Arc::new(Pipeline::new(
         registry.clone(),
         outbox.clone(),
-        Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
-        liveness,
+        Trackers {
+            dedup: Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
+            liveness,
+            linkage: Linkage::new(config.linkage_window),
+        },
         Arc::new(SystemClock),
         config.offset,
         metrics.clone(),
@@ -183,8 +187,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// Every second: units silent past their timeout go offline. Every 5 s: the liveness snapshot
-/// is saved (a restart restores it).
+/// Every second: units silent past their timeout go offline, and alarms without linkage feedback
+/// in their window are counted. Every 5 s: the liveness snapshot is saved (a restart restores it).
 async fn liveness_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
@@ -193,6 +197,7 @@ async fn liveness_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>)
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
+        pipeline.expire_linkage();
         if let Err(e) = pipeline.expire_units().await {
             tracing::warn!(error = %e, "unit.offline events wait: the outbox cannot take them now");
         }

@@ -161,3 +161,22 @@ pub fn fire(addr: u32) -> Value {
         "status": ["fire"], "description": "3F east corridor"
     })
 }
+
+impl Env {
+    /// Polls `/metrics` until a series has `value`.
+    pub async fn wait_metric(&self, series: &str, value: f64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let m = self.metrics().await;
+            if metric(&m, series) == value {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} never reached {value}:\n{m}\ngateway log:\n{}",
+                self.gw.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

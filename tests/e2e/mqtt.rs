@@ -22,24 +22,6 @@ async fn start(townships: &[&str], extra: &str) -> (Env, Mosquitto) {
     (env, broker)
 }
 
-impl Env {
-    async fn wait_metric(&self, series: &str, value: f64) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let m = self.metrics().await;
-            if metric(&m, series) == value {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{series} never reached {value}:\n{m}\ngateway log:\n{}",
-                self.gw.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 fn addrs(env: &Env, township: &str) -> BTreeSet<u64> {
     env.receiver
         .deliveries()

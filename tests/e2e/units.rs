@@ -127,3 +127,60 @@ async fn heartbeats_bring_units_online_silence_takes_them_offline_and_restarts_a
         "never heard: no event"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linkage_feedback_carries_its_response_time_and_missing_feedback_is_counted() {
+    let env = Env::start(&["lanjiang"], |c| {
+        c.extra += "\n[linkage]\nfeedback_window_s = 1\n"
+    })
+    .await;
+    let feedback = |addr: u32| {
+        let mut f = fire(addr);
+        f["system_type"] = json!(10);
+        f["component_type"] = json!(91);
+        f["status"] = json!(["feedback"]);
+        f
+    };
+    let feedback_events = |env: &Env| -> Vec<serde_json::Value> {
+        env.receiver
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.event_header == "fire.linkage_feedback")
+            .filter_map(|d| d.body)
+            .collect()
+    };
+
+    // in time: the pump reports back within the window
+    env.push("lanjiang-u1", "status", &fire(1)).await;
+    env.push("lanjiang-u1", "status", &feedback(1)).await;
+    env.receiver
+        .wait_for(WAIT, "the feedback", |_| feedback_events(&env).len() == 1)
+        .await
+        .unwrap();
+    let f = &feedback_events(&env)[0]["fire"];
+    let response = f["linkage_response_s"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&response), "{f}");
+    assert_eq!(f["linkage_result"], "in_time");
+    env.wait_metric("gateway_linkage_feedback_total{result=\"in_time\"}", 1.0)
+        .await;
+
+    // missing: no feedback within the window; a late one still gets its response time
+    env.push("lanjiang-u2", "status", &fire(2)).await;
+    env.wait_metric("gateway_linkage_feedback_total{result=\"missing\"}", 1.0)
+        .await;
+    env.push("lanjiang-u2", "status", &feedback(2)).await;
+    env.receiver
+        .wait_for(WAIT, "the late feedback", |_| {
+            feedback_events(&env).len() == 2
+        })
+        .await
+        .unwrap();
+    let late = feedback_events(&env)
+        .into_iter()
+        .find(|e| e["source"]["id"] == "lanjiang-u2")
+        .unwrap();
+    assert_eq!(late["fire"]["linkage_result"], "late");
+    assert!(late["fire"]["linkage_response_s"].as_f64().unwrap() > 1.0);
+    env.wait_metric("gateway_linkage_feedback_total{result=\"late\"}", 1.0)
+        .await;
+}

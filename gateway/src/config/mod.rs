@@ -96,6 +96,8 @@ pub struct Config {
     pub vqd_interval: Duration,
     /// Dedup window for repeated status reports.
     pub dedup_window: Duration,
+    /// Fire alarm → linkage feedback window.
+    pub linkage_window: Duration,
     /// Outbox.
     pub outbox: OutboxConfig,
     /// How long delivered events are kept.
@@ -875,6 +877,7 @@ impl Validator {
             },
             vqd_interval: Duration::from_secs(raw.vqd.interval_s),
             dedup_window: Duration::from_secs(raw.normalize.dedup_window_s),
+            linkage_window: Duration::from_secs(raw.linkage.feedback_window_s),
             outbox: OutboxConfig {
                 max_pending: o.max_pending_events,
                 group_commit: o.group_commit,

@@ -18,6 +18,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub normalize: NormalizeSection,
     #[serde(default)]
+    pub linkage: LinkageSection,
+    #[serde(default)]
     pub outbox: OutboxSection,
     #[serde(default)]
     pub delivery: DeliverySection,
@@ -166,6 +168,25 @@ impl Default for NormalizeSection {
     fn default() -> Self {
         Self { dedup_window_s: 60 }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageSection {
+    #[serde(default = "default_feedback_window")]
+    pub feedback_window_s: u64,
+}
+
+impl Default for LinkageSection {
+    fn default() -> Self {
+        Self {
+            feedback_window_s: default_feedback_window(),
+        }
+    }
+}
+
+fn default_feedback_window() -> u64 {
+    120
 }
 
 #[derive(Debug, Deserialize)]
