@@ -329,7 +329,7 @@ impl Pipeline {
         let l = self.liveness.lock().expect("liveness lock");
         let mut online = 0;
         let mut registered = 0;
-        for u in self.registry.units().filter(|u| u.township == township) {
+        for u in self.registry.units_in(township) {
             registered += 1;
             online += l.state(&u.id).is_some_and(|s| s.online) as usize;
         }
@@ -339,7 +339,7 @@ impl Pipeline {
     fn update_unit_metrics(&self, township: &str) {
         let (online, registered) = self.units_online(township);
         let l = self.liveness.lock().expect("liveness lock");
-        for u in self.registry.units().filter(|u| u.township == township) {
+        for u in self.registry.units_in(township) {
             let up = l.state(&u.id).is_some_and(|s| s.online) as i64;
             self.metrics
                 .unit_up

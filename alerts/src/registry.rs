@@ -68,6 +68,7 @@ pub struct Registry {
     townships: Vec<Arc<Township>>,
     township_index: HashMap<String, usize>,
     units: HashMap<String, Arc<Unit>>,
+    units_by_township: HashMap<String, Vec<Arc<Unit>>>,
     cameras: HashMap<String, Arc<Camera>>,
 }
 
@@ -81,13 +82,25 @@ impl Registry {
             .enumerate()
             .map(|(i, t)| (t.code.clone(), i))
             .collect();
+        let units: HashMap<String, Arc<Unit>> = units
+            .into_iter()
+            .map(|u| (u.id.clone(), Arc::new(u)))
+            .collect();
+        let mut units_by_township: HashMap<String, Vec<Arc<Unit>>> = HashMap::new();
+        for u in units.values() {
+            units_by_township
+                .entry(u.township.clone())
+                .or_default()
+                .push(u.clone());
+        }
+        for list in units_by_township.values_mut() {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+        }
         Self {
             townships,
             township_index,
-            units: units
-                .into_iter()
-                .map(|u| (u.id.clone(), Arc::new(u)))
-                .collect(),
+            units,
+            units_by_township,
             cameras: cameras
                 .into_iter()
                 .map(|c| (c.id.clone(), Arc::new(c)))
@@ -118,6 +131,14 @@ impl Registry {
     /// All units (unordered).
     pub fn units(&self) -> impl Iterator<Item = &Arc<Unit>> {
         self.units.values()
+    }
+
+    /// The units of a township, by id.
+    pub fn units_in(&self, township: &str) -> &[Arc<Unit>] {
+        self.units_by_township
+            .get(township)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// All cameras (unordered).
