@@ -152,6 +152,7 @@ pub fn spawn(
 }
 
 async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+    let config = Arc::new(config);
     let metrics = MqttMetrics::new(&pipeline.metrics().registry);
     let in_flight = config.max_in_flight.max(1);
     let (client, mut eventloop) = AsyncClient::new(options(&config), 2 * in_flight + 64);
@@ -280,7 +281,7 @@ async fn process(
     client: AsyncClient,
     pipeline: Arc<Pipeline>,
     epoch: Arc<AtomicU64>,
-    config: MqttConfig,
+    config: Arc<MqttConfig>,
 ) {
     let mut in_flight = FuturesOrdered::new();
     let mut owed: VecDeque<Incoming> = VecDeque::new();
@@ -327,7 +328,7 @@ fn ack_owed(client: &AsyncClient, epoch: &AtomicU64, owed: &mut VecDeque<Incomin
 
 /// Takes one message to its end: committed, or discarded and counted. Waits (never drops)
 /// while the outbox is full or unavailable.
-async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: MqttConfig) -> Incoming {
+async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttConfig>) -> Incoming {
     let metrics = pipeline.metrics();
     metrics.ingested(SOURCE);
     let topic = incoming.publish.topic.as_str();
