@@ -128,6 +128,15 @@ pub struct AnalogDetail {
     pub value: f64,
     /// Its unit.
     pub unit: String,
+    /// For `fire.analog_threshold`: the limit it went above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    /// For `fire.analog_threshold`: the limit it must fall under to clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_below: Option<f64>,
+    /// For `fire.analog_threshold`: `true` when this event clears the alarm.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleared: bool,
 }
 
 /// Camera detail (filled by the camera sources).

@@ -14,6 +14,7 @@
 //! * [`normalize`] and [`dedup`] — pure functions of their inputs and a clock.
 //! * [`linkage`] — fire → linkage feedback tracking (pure).
 //! * [`liveness`] — unit online/offline (pure, injected clock).
+//! * [`threshold`] — analog thresholds with hysteresis (pure).
 //! * [`outbox`] — the durable store and the only source of truth for events.
 //! * [`delivery`] — signed webhook delivery, one worker per township.
 //! * [`pipeline`] — wires the above for sources: submit a signal, get a durable receipt.
@@ -32,6 +33,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod secret;
 pub mod signal;
+pub mod threshold;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, Kind, Severity};

@@ -21,10 +21,13 @@
 //! One status message with several meaningful flags yields one event per flag.
 
 use crate::codes;
-use crate::event::{Event, FireDetail, Kind, Source, SourceKind, TownshipRef, UnitDetail};
+use crate::event::{
+    AnalogDetail, Event, FireDetail, Kind, Source, SourceKind, TownshipRef, UnitDetail,
+};
 use crate::liveness::Change;
 use crate::registry::{Township, Unit};
-use crate::signal::{FireSignal, Location, Operation, SignalBody, StatusFlag};
+use crate::signal::{AnalogReport, FireSignal, Location, Operation, SignalBody, StatusFlag};
+use crate::threshold::Crossing;
 use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
@@ -123,6 +126,77 @@ pub fn normalize(
         }
         SignalBody::Analog(_) | SignalBody::Heartbeat => Vec::new(),
     }
+}
+
+/// The `fire.analog_threshold` event of a threshold crossing (severity major when raised, info
+/// when cleared).
+pub fn threshold_event(
+    crossing: &Crossing,
+    report: &AnalogReport,
+    signal: &FireSignal,
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> Event {
+    let (rule, cleared) = match crossing {
+        Crossing::Raised(r) => (r, false),
+        Crossing::Cleared(r) => (r, true),
+    };
+    let unit = codes::analog_unit(report.analog_type);
+    let name = codes::analog_type(report.analog_type)
+        .map(|(n, _, _)| n)
+        .unwrap_or("模拟量");
+    let mut detail = located(report.location);
+    detail.analog = Some(AnalogDetail {
+        analog_type: report.analog_type,
+        value: report.value,
+        unit: unit.to_string(),
+        above: Some(rule.above),
+        clear_below: Some(rule.clear_below),
+        cleared,
+    });
+    let what = if cleared {
+        format!(
+            "{name} {} {unit} < {} {unit} 已恢复",
+            report.value, rule.clear_below
+        )
+    } else {
+        format!("{name} {} {unit} > {} {unit}", report.value, rule.above)
+    };
+    let mut event = Event {
+        id,
+        kind: Kind::FireAnalogThreshold,
+        severity: if cleared {
+            crate::Severity::Info
+        } else {
+            Kind::FireAnalogThreshold.severity()
+        },
+        title: String::new(),
+        occurred_at: signal
+            .occurred_at
+            .map(|t| t.with_timezone(ctx.received_at.offset()))
+            .unwrap_or(ctx.received_at),
+        received_at: ctx.received_at,
+        source: Source {
+            kind: SourceKind::Unit,
+            id: ctx.unit.id.clone(),
+            name: ctx.unit.name.clone(),
+            protocol: signal.protocol,
+        },
+        township: TownshipRef {
+            code: ctx.township.code.clone(),
+            name: ctx.township.name.clone(),
+        },
+        fire: None,
+        camera: None,
+        unit: None,
+        evidence: Vec::new(),
+    };
+    event.title = format!(
+        "{} · {what}",
+        title(Kind::FireAnalogThreshold, ctx.unit, &detail)
+    );
+    event.fire = Some(detail);
+    event
 }
 
 /// The `unit.online` / `unit.offline` event of a liveness change.

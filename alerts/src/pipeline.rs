@@ -12,10 +12,11 @@ use crate::event::Kind;
 use crate::linkage::Linkage;
 use crate::liveness::{Change, Liveness, UnitState};
 use crate::metrics::Metrics;
-use crate::normalize::{normalize, unit_event, Context};
+use crate::normalize::{normalize, threshold_event, unit_event, Context};
 use crate::outbox::{Op, Outbox, OutboxError};
 use crate::registry::Registry;
 use crate::signal::{FireSignal, SignalBody};
+use crate::threshold::Thresholds;
 use chrono::FixedOffset;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -71,6 +72,8 @@ pub struct Trackers {
     pub liveness: Liveness,
     /// Fire alarm → linkage feedback.
     pub linkage: Linkage,
+    /// Analog thresholds with hysteresis.
+    pub thresholds: Thresholds,
 }
 
 /// The shared part of every source.
@@ -80,6 +83,7 @@ pub struct Pipeline {
     dedup: Mutex<Dedup>,
     liveness: Mutex<Liveness>,
     linkage: Mutex<Linkage>,
+    thresholds: Mutex<Thresholds>,
     clock: Arc<dyn Clock>,
     offset: FixedOffset,
     metrics: Metrics,
@@ -101,6 +105,7 @@ impl Pipeline {
             dedup: Mutex::new(trackers.dedup),
             liveness: Mutex::new(trackers.liveness),
             linkage: Mutex::new(trackers.linkage),
+            thresholds: Mutex::new(trackers.thresholds),
             clock,
             offset,
             metrics,
@@ -164,6 +169,27 @@ impl Pipeline {
             };
             events.extend(normalize(&signal, &ctx, &mut Uuid::now_v7));
         }
+        // analog readings: a threshold crossing raises (or clears) fire.analog_threshold
+        let crossing = match &signal.body {
+            SignalBody::Analog(r) => {
+                let c = self.thresholds.lock().expect("thresholds lock").observe(
+                    &unit.id,
+                    r.location,
+                    r.analog_type,
+                    r.value,
+                );
+                c.map(|c| {
+                    let ctx = Context {
+                        unit,
+                        township,
+                        received_at,
+                    };
+                    events.push(threshold_event(&c, r, &signal, &ctx, Uuid::now_v7()));
+                    (r.location, r.analog_type, c)
+                })
+            }
+            _ => None,
+        };
         // linkage: an alarm opens an episode; feedback closes it with its response time
         let mut closed = Vec::new();
         {
@@ -197,6 +223,14 @@ impl Pipeline {
                     linkage.alarm(&unit.id, now - *response); // reopen: the retry closes it again
                 }
                 drop(linkage);
+                if let Some((location, analog_type, c)) = &crossing {
+                    self.thresholds.lock().expect("thresholds lock").undo(
+                        &unit.id,
+                        *location,
+                        *analog_type,
+                        c,
+                    );
+                }
                 if let (true, Some(before)) = (flipped, before) {
                     self.liveness
                         .lock()

@@ -6,6 +6,7 @@ use alerts::dedup::Dedup;
 use alerts::linkage::Linkage;
 use alerts::liveness::Liveness;
 use alerts::outbox::{Op, Outbox};
+use alerts::threshold::Thresholds;
 use alerts::{delivery, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -90,6 +91,7 @@ pub async fn serve(
             dedup: Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
             liveness,
             linkage: Linkage::new(config.linkage_window),
+            thresholds: Thresholds::new(config.thresholds.clone()),
         },
         Arc::new(SystemClock),
         config.offset,

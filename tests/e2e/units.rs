@@ -184,3 +184,65 @@ async fn linkage_feedback_carries_its_response_time_and_missing_feedback_is_coun
     env.wait_metric("gateway_linkage_feedback_total{result=\"late\"}", 1.0)
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analog_thresholds_raise_once_and_clear_under_the_lower_bound() {
+    let env = Env::start(&["lanjiang"], |c| {
+        c.extra += "\n[[thresholds]]\nanalog_type = 9\nabove = 0.3\nclear_below = 0.25\n"
+    })
+    .await;
+    let reading = |value: f64| {
+        json!({"system_type": 1, "system_addr": 1, "component_type": 17, "component_addr": 5,
+               "analog_type": 9, "value": value})
+    };
+    let mut raised = Vec::new();
+    for (value, events) in [
+        (0.2, 0),
+        (0.35, 1),
+        (0.5, 0),
+        (0.28, 0),
+        (0.31, 0),
+        (0.2, 1),
+        (0.4, 1),
+    ] {
+        let (status, body) = env.push("lanjiang-u1", "analog", &reading(value)).await;
+        assert_eq!(status, 202);
+        assert_eq!(
+            body["events"].as_array().unwrap().len(),
+            events,
+            "value {value}: {body}"
+        );
+        raised.extend(body["events"].as_array().unwrap().iter().cloned());
+    }
+    let got = env
+        .receiver
+        .wait_for(WAIT, "three threshold events", |d| d.len() == 3)
+        .await
+        .unwrap();
+    let bodies: Vec<_> = got.iter().map(|d| d.body.clone().unwrap()).collect();
+    assert!(got
+        .iter()
+        .all(|d| d.event_header == "fire.analog_threshold"));
+    assert_eq!(
+        bodies.iter().map(|b| b["id"].clone()).collect::<Vec<_>>(),
+        raised
+    );
+    let a = &bodies[0]["fire"]["analog"];
+    assert_eq!(
+        (a["value"].as_f64(), a["above"].as_f64(), &a["unit"]),
+        (Some(0.35), Some(0.3), &json!("A"))
+    );
+    assert_eq!(bodies[0]["severity"], "major");
+    assert_eq!(
+        (
+            &bodies[1]["fire"]["analog"]["cleared"],
+            &bodies[1]["severity"]
+        ),
+        (&json!(true), &json!("info"))
+    );
+    assert_eq!(
+        bodies[2]["fire"]["analog"]["value"].as_f64(),
+        Some(0.4),
+        "raised again after the clear"
+    );
+}

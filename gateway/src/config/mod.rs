@@ -98,6 +98,8 @@ pub struct Config {
     pub dedup_window: Duration,
     /// Fire alarm → linkage feedback window.
     pub linkage_window: Duration,
+    /// Analog threshold rules.
+    pub thresholds: Vec<alerts::threshold::Rule>,
     /// Outbox.
     pub outbox: OutboxConfig,
     /// How long delivered events are kept.
@@ -822,6 +824,31 @@ impl Validator {
 
         let city = raw.city.as_ref().and_then(|c| self.webhook(&c.webhook));
         let mqtt = raw.mqtt.as_ref().and_then(|m| self.mqtt(m));
+        let mut thresholds = Vec::new();
+        for t in &raw.thresholds {
+            let at = self.at(&t.analog_type);
+            let analog_type = *t.analog_type.get_ref();
+            if alerts::codes::analog_type(analog_type).is_none() {
+                self.err(at.clone(), format!("[[thresholds]] `analog_type`: {analog_type} is not a GB/T 26875.3 analog type (1-12)"));
+            }
+            if !(t.above.is_finite() && t.clear_below.is_finite()) || t.clear_below > t.above {
+                self.err(
+                    at,
+                    format!(
+                        "[[thresholds]] `clear_below` ({}) must be a number not above `above` ({})",
+                        t.clear_below, t.above
+                    ),
+                );
+            }
+            thresholds.push(alerts::threshold::Rule {
+                analog_type,
+                component_type: t.component_type,
+                above: t.above,
+                clear_below: t.clear_below,
+            });
+        }
+        // component-specific rules first, so they win over general ones
+        thresholds.sort_by_key(|r| r.component_type.is_none());
 
         // [outbox], [delivery]
         let o = &raw.outbox;
@@ -878,6 +905,7 @@ impl Validator {
             vqd_interval: Duration::from_secs(raw.vqd.interval_s),
             dedup_window: Duration::from_secs(raw.normalize.dedup_window_s),
             linkage_window: Duration::from_secs(raw.linkage.feedback_window_s),
+            thresholds,
             outbox: OutboxConfig {
                 max_pending: o.max_pending_events,
                 group_commit: o.group_commit,

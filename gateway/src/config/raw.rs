@@ -20,6 +20,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub linkage: LinkageSection,
     #[serde(default)]
+    pub thresholds: Vec<ThresholdEntry>,
+    #[serde(default)]
     pub outbox: OutboxSection,
     #[serde(default)]
     pub delivery: DeliverySection,
@@ -366,4 +368,13 @@ fn default_mqtt_in_flight() -> usize {
 }
 fn default_reconnect_max_ms() -> u64 {
     30_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdEntry {
+    pub analog_type: Spanned<u8>,
+    pub component_type: Option<u8>,
+    pub above: f64,
+    pub clear_below: f64,
 }

@@ -223,3 +223,26 @@ fn the_shipped_example_config_is_valid() {
         assert!(c.registry.township(code).is_some(), "{code}");
     }
 }
+
+#[test]
+fn thresholds_load_and_bad_limits_are_named() {
+    let ok = format!("{GOOD}\n[[thresholds]]\nanalog_type = 9\nabove = 0.3\nclear_below = 0.25\n\n[[thresholds]]\nanalog_type = 9\ncomponent_type = 17\nabove = 0.5\nclear_below = 0.4\n");
+    let c = parse(Path::new("/etc/gw/gateway.toml"), &ok).unwrap();
+    assert_eq!(c.thresholds.len(), 2);
+    assert_eq!(
+        c.thresholds[0].component_type,
+        Some(17),
+        "specific rules first"
+    );
+    let e = errors(&format!(
+        "{GOOD}\n[[thresholds]]\nanalog_type = 9\nabove = 0.3\nclear_below = 0.35\n"
+    ));
+    assert!(
+        e.contains("`clear_below` (0.35) must be a number not above `above` (0.3)"),
+        "{e}"
+    );
+    let e = errors(&format!(
+        "{GOOD}\n[[thresholds]]\nanalog_type = 77\nabove = 1\nclear_below = 0\n"
+    ));
+    assert!(e.contains("77 is not a GB/T 26875.3 analog type"), "{e}");
+}
