@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
+pub mod quarantine;
 pub mod registry;
 pub mod secret;
 pub mod signal;

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub unit_online_ratio: GaugeVec,
     /// `gateway_linkage_feedback_total{result}`: `in_time`, `late`, `missing`.
     pub linkage_feedback_total: IntCounterVec,
+    /// `gateway_quarantined_units`: unknown units in the quarantine list.
+    pub quarantined_units: IntGauge,
 }
 
 impl Metrics {
@@ -140,6 +142,11 @@ impl Metrics {
                 &["result"],
             )
             .expect("metric"),
+            quarantined_units: IntGauge::new(
+                "gateway_quarantined_units",
+                "Unknown units in the quarantine list",
+            )
+            .expect("metric"),
             registry,
         };
         let r = &m.registry;
@@ -167,6 +174,8 @@ impl Metrics {
         r.register(Box::new(m.unit_online_ratio.clone()))
             .expect("register");
         r.register(Box::new(m.linkage_feedback_total.clone()))
+            .expect("register");
+        r.register(Box::new(m.quarantined_units.clone()))
             .expect("register");
         // process_cpu_seconds_total, process_resident_memory_bytes, … for operators and benchmarks
         r.register(Box::new(

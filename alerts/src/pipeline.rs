@@ -14,7 +14,9 @@ use crate::liveness::{Change, Liveness, UnitState};
 use crate::metrics::Metrics;
 use crate::normalize::{normalize, threshold_event, unit_event, Context};
 use crate::outbox::{Op, Outbox, OutboxError};
+use crate::quarantine::{Entry, Quarantine};
 use crate::registry::Registry;
+use crate::signal::Protocol;
 use crate::signal::{FireSignal, SignalBody};
 use crate::threshold::Thresholds;
 use chrono::FixedOffset;
@@ -74,6 +76,8 @@ pub struct Trackers {
     pub linkage: Linkage,
     /// Analog thresholds with hysteresis.
     pub thresholds: Thresholds,
+    /// Unknown units that keep sending, when the quarantine list is enabled.
+    pub quarantine: Option<Quarantine>,
 }
 
 /// The shared part of every source.
@@ -84,6 +88,7 @@ pub struct Pipeline {
     liveness: Mutex<Liveness>,
     linkage: Mutex<Linkage>,
     thresholds: Mutex<Thresholds>,
+    quarantine: Option<Mutex<Quarantine>>,
     clock: Arc<dyn Clock>,
     offset: FixedOffset,
     metrics: Metrics,
@@ -106,6 +111,7 @@ impl Pipeline {
             liveness: Mutex::new(trackers.liveness),
             linkage: Mutex::new(trackers.linkage),
             thresholds: Mutex::new(trackers.thresholds),
+            quarantine: trackers.quarantine.map(Mutex::new),
             clock,
             offset,
             metrics,
@@ -118,10 +124,10 @@ impl Pipeline {
 
     /// Normalizes a signal and commits its events durably.
     pub async fn submit(&self, signal: FireSignal) -> Result<Submitted, SubmitError> {
-        let unit = self
-            .registry
-            .unit(&signal.unit_id)
-            .ok_or_else(|| SubmitError::UnknownUnit(signal.unit_id.clone()))?;
+        let unit = self.registry.unit(&signal.unit_id).ok_or_else(|| {
+            self.note_unknown_unit(&signal.unit_id, signal.protocol);
+            SubmitError::UnknownUnit(signal.unit_id.clone())
+        })?;
         let township = self
             .registry
             .township(&unit.township)
@@ -322,6 +328,23 @@ impl Pipeline {
             Some(e) => Err(e.into()),
             None => Ok(done),
         }
+    }
+
+    /// Notes a message from a unit that is not registered (it is rejected either way); listed
+    /// when the quarantine list is enabled.
+    pub fn note_unknown_unit(&self, unit: &str, protocol: Protocol) {
+        if let Some(q) = &self.quarantine {
+            let mut q = q.lock().expect("quarantine lock");
+            q.record(unit, protocol, self.clock.now());
+            self.metrics.quarantined_units.set(q.len() as i64);
+        }
+    }
+
+    /// The quarantine list (`None` when disabled), most recently heard first.
+    pub fn quarantined(&self) -> Option<Vec<Entry>> {
+        self.quarantine
+            .as_ref()
+            .map(|q| q.lock().expect("quarantine lock").list())
     }
 
     /// Counts alarms whose linkage feedback window passed without feedback; call it every second.

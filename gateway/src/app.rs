@@ -6,6 +6,7 @@ use alerts::dedup::Dedup;
 use alerts::linkage::Linkage;
 use alerts::liveness::Liveness;
 use alerts::outbox::{Op, Outbox};
+use alerts::quarantine::Quarantine;
 use alerts::threshold::Thresholds;
 use alerts::{delivery, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
@@ -14,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// How many unknown units the quarantine list holds at most.
+const QUARANTINE_MAX: usize = 10_000;
 
 /// How many components the dedup table remembers at most.
 const DEDUP_MAX_ENTRIES: usize = 1_000_000;
@@ -92,6 +96,9 @@ pub async fn serve(
             liveness,
             linkage: Linkage::new(config.linkage_window),
             thresholds: Thresholds::new(config.thresholds.clone()),
+            quarantine: config
+                .quarantine_unknown_units
+                .then(|| Quarantine::new(QUARANTINE_MAX)),
         },
         Arc::new(SystemClock),
         config.offset,

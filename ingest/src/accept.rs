@@ -49,6 +49,7 @@ pub fn decode(
 ) -> Result<FireSignal, AcceptError> {
     let channel: Channel = channel.parse().map_err(AcceptError::UnknownChannel)?;
     if pipeline.registry().unit(unit_id).is_none() {
+        pipeline.note_unknown_unit(unit_id, protocol);
         return Err(AcceptError::Submit(SubmitError::UnknownUnit(
             unit_id.to_string(),
         )));

@@ -397,3 +397,55 @@ async fn check_names_file_line_and_key_and_a_second_gateway_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another gateway process"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_units_are_refused_and_listed_in_quarantine_when_enabled() {
+    let off = Env::start(&["lanjiang"], |_| {}).await;
+    assert_eq!(off.push("ghost-1", "heartbeat", &json!({})).await.0, 404);
+    let (s, v) = off.get("/api/v1/quarantine", Some(ADMIN_TOKEN)).await;
+    assert_eq!(
+        (s, &v["enabled"], &v["units"]),
+        (200, &json!(false), &json!([])),
+        "off by default"
+    );
+
+    let on = Env::start(&["lanjiang"], |c| {
+        c.extra += "\n[registry]\nquarantine_unknown_units = true\n"
+    })
+    .await;
+    for _ in 0..2 {
+        let (s, v) = on.push("ghost-7", "status", &fire(1)).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (404, Some("unknown_unit")),
+            "still refused"
+        );
+    }
+    let (s, v) = on.get("/api/v1/quarantine", Some(ADMIN_TOKEN)).await;
+    assert_eq!(s, 200);
+    let units = v["units"].as_array().unwrap();
+    assert_eq!(units.len(), 1, "{v}");
+    assert_eq!(
+        (
+            &units[0]["unit"],
+            &units[0]["messages"],
+            &units[0]["protocol"]
+        ),
+        (&json!("ghost-7"), &json!(2), &json!("http"))
+    );
+    assert_eq!(
+        on.get("/api/v1/quarantine", Some(&township_token("lanjiang")))
+            .await
+            .0,
+        403
+    );
+    let m = on.metrics().await;
+    assert_eq!(metric(&m, "gateway_quarantined_units"), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_ingest_rejected_total{reason=\"unknown_unit\",source=\"http\"}"
+        ),
+        2.0
+    );
+}

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/townships", get(townships))
         .route("/api/v1/units", get(units::list))
         .route("/api/v1/units/{id}", get(units::get))
+        .route("/api/v1/quarantine", get(units::quarantine))
         .route("/api/v1/outbox/stats", get(outbox::stats))
         .route("/api/v1/outbox/dead-letters", get(outbox::dead_letters))
         .route("/api/v1/outbox/replay", post(outbox::replay))

@@ -78,3 +78,15 @@ pub async fn get(
         )),
     }
 }
+
+/// `GET /api/v1/quarantine` (admin): unknown units that keep sending, most recent first.
+pub async fn quarantine(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    Ok(Json(match state.pipeline.quarantined() {
+        Some(list) => json!({"enabled": true, "units": list}),
+        None => json!({"enabled": false, "units": []}),
+    }))
+}

@@ -100,6 +100,8 @@ pub struct Config {
     pub linkage_window: Duration,
     /// Analog threshold rules.
     pub thresholds: Vec<alerts::threshold::Rule>,
+    /// List unknown units that keep sending (they are rejected either way).
+    pub quarantine_unknown_units: bool,
     /// Outbox.
     pub outbox: OutboxConfig,
     /// How long delivered events are kept.
@@ -906,6 +908,7 @@ impl Validator {
             dedup_window: Duration::from_secs(raw.normalize.dedup_window_s),
             linkage_window: Duration::from_secs(raw.linkage.feedback_window_s),
             thresholds,
+            quarantine_unknown_units: raw.registry.quarantine_unknown_units,
             outbox: OutboxConfig {
                 max_pending: o.max_pending_events,
                 group_commit: o.group_commit,

@@ -273,6 +273,8 @@ fn default_backoff_max_ms() -> u64 {
 pub struct RegistrySection {
     pub units_csv: Option<Spanned<String>>,
     pub cameras_csv: Option<Spanned<String>>,
+    #[serde(default)]
+    pub quarantine_unknown_units: bool,
 }
 
 #[derive(Debug, Deserialize)]
