@@ -73,35 +73,7 @@ pub fn normalize(
     ctx: &Context<'_>,
     new_id: &mut dyn FnMut() -> Uuid,
 ) -> Vec<Event> {
-    let occurred_at = signal
-        .occurred_at
-        .map(|t| t.with_timezone(ctx.received_at.offset()))
-        .unwrap_or(ctx.received_at);
-    let make = |id: Uuid, kind: Kind, detail: FireDetail| {
-        let title = title(kind, ctx.unit, &detail);
-        Event {
-            id,
-            kind,
-            severity: kind.severity(),
-            title,
-            occurred_at,
-            received_at: ctx.received_at,
-            source: Source {
-                kind: SourceKind::Unit,
-                id: ctx.unit.id.clone(),
-                name: ctx.unit.name.clone(),
-                protocol: signal.protocol,
-            },
-            township: TownshipRef {
-                code: ctx.township.code.clone(),
-                name: ctx.township.name.clone(),
-            },
-            fire: Some(detail),
-            camera: None,
-            unit: None,
-            evidence: Vec::new(),
-        }
-    };
+    let make = |id: Uuid, kind: Kind, detail: FireDetail| fire_event(signal, ctx, id, kind, detail);
     match &signal.body {
         SignalBody::Status(report) => {
             let flags: Vec<StatusFlag> = report.flags.iter().collect();
@@ -162,19 +134,33 @@ pub fn threshold_event(
     } else {
         format!("{name} {} {unit} > {} {unit}", report.value, rule.above)
     };
-    let mut event = Event {
+    let mut event = fire_event(signal, ctx, id, Kind::FireAnalogThreshold, detail);
+    if cleared {
+        event.severity = crate::Severity::Info;
+    }
+    event.title = format!("{} · {what}", event.title);
+    event
+}
+
+/// A `fire.*` event of a unit's signal: the one place the envelope (times, source, township)
+/// is built.
+fn fire_event(
+    signal: &FireSignal,
+    ctx: &Context<'_>,
+    id: Uuid,
+    kind: Kind,
+    detail: FireDetail,
+) -> Event {
+    let occurred_at = signal
+        .occurred_at
+        .map(|t| t.with_timezone(ctx.received_at.offset()))
+        .unwrap_or(ctx.received_at);
+    Event {
         id,
-        kind: Kind::FireAnalogThreshold,
-        severity: if cleared {
-            crate::Severity::Info
-        } else {
-            Kind::FireAnalogThreshold.severity()
-        },
-        title: String::new(),
-        occurred_at: signal
-            .occurred_at
-            .map(|t| t.with_timezone(ctx.received_at.offset()))
-            .unwrap_or(ctx.received_at),
+        kind,
+        severity: kind.severity(),
+        title: title(kind, ctx.unit, &detail),
+        occurred_at,
         received_at: ctx.received_at,
         source: Source {
             kind: SourceKind::Unit,
@@ -186,17 +172,11 @@ pub fn threshold_event(
             code: ctx.township.code.clone(),
             name: ctx.township.name.clone(),
         },
-        fire: None,
+        fire: Some(detail),
         camera: None,
         unit: None,
         evidence: Vec::new(),
-    };
-    event.title = format!(
-        "{} · {what}",
-        title(Kind::FireAnalogThreshold, ctx.unit, &detail)
-    );
-    event.fire = Some(detail);
-    event
+    }
 }
 
 /// The `unit.online` / `unit.offline` event of a liveness change.

@@ -394,19 +394,21 @@ impl Pipeline {
     }
 
     fn update_unit_metrics(&self, township: &str) {
-        let (online, registered) = self.units_online(township);
+        let units = self.registry.units_in(township);
         let l = self.liveness.lock().expect("liveness lock");
-        for u in self.registry.units_in(township) {
-            let up = l.state(&u.id).is_some_and(|s| s.online) as i64;
+        let mut online = 0usize;
+        for u in units {
+            let up = l.state(&u.id).is_some_and(|s| s.online);
+            online += up as usize;
             self.metrics
                 .unit_up
                 .with_label_values(&[u.id.as_str(), township])
-                .set(up);
+                .set(up as i64);
         }
-        let ratio = if registered == 0 {
+        let ratio = if units.is_empty() {
             0.0
         } else {
-            online as f64 / registered as f64
+            online as f64 / units.len() as f64
         };
         self.metrics
             .unit_online_ratio
