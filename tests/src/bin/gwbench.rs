@@ -256,8 +256,8 @@ async fn wait_delivered(receiver: &Receiver, total: u64, limit: Duration) -> f64
 }
 
 async fn throughput(args: &Args, events: u64, single_events: u64, pushers: usize) {
-    println!("| mode | events | pushers | ingest (acked/s) | end-to-end delivered/s | gateway CPU (cores) | gateway peak RSS |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| mode | events | pushers | ingest (acked/s) | end-to-end delivered/s | gateway CPU (cores) | gateway CPU per event | harness CPU (cores) | gateway peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (mode, total, extra) in [
         ("group commit", events, "[outbox]\ngroup_commit = true\n"),
         (
@@ -271,18 +271,23 @@ async fn throughput(args: &Args, events: u64, single_events: u64, pushers: usize
         let setup = start_gateway(args, &base, extra).await;
         let pid = setup.gw.pid();
         let (cpu0, _, _) = proc_stats(pid);
+        // the pushers and the receiver run in this process: their CPU is the harness's share
+        let (own0, _, _) = proc_stats(std::process::id());
         let started = Instant::now();
         let (accepted, push_secs) =
             push_all(&setup.gw.url(""), &setup.units, 0, total, pushers).await;
         wait_delivered(&receiver, total, Duration::from_secs(600)).await;
         let secs = started.elapsed().as_secs_f64();
         let (cpu1, _, peak) = proc_stats(pid);
+        let (own1, _, _) = proc_stats(std::process::id());
         assert_eq!(receiver.bad_signatures(), 0);
         println!(
-            "| {mode} | {total} | {pushers} | {:.0} | {:.0} | {:.2} | {} MiB |",
+            "| {mode} | {total} | {pushers} | {:.0} | {:.0} | {:.2} | {:.0} µs | {:.2} | {} MiB |",
             accepted as f64 / push_secs,
             total as f64 / secs,
             (cpu1 - cpu0) / secs,
+            (cpu1 - cpu0) / total as f64 * 1e6,
+            (own1 - own0) / secs,
             peak >> 20
         );
         receiver.stop();
