@@ -134,6 +134,12 @@ pub struct AnalogDetail {
     /// For `fire.analog_threshold`: the limit it must fall under to clear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clear_below: Option<f64>,
+    /// For `fire.analog_threshold` of a low band: the limit it went below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// For `fire.analog_threshold` of a low band: the limit it must rise above to clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_above: Option<f64>,
     /// For `fire.analog_threshold`: `true` when this event clears the alarm.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cleared: bool,

@@ -27,7 +27,7 @@ use crate::event::{
 use crate::liveness::Change;
 use crate::registry::{Township, Unit};
 use crate::signal::{AnalogReport, FireSignal, Location, Operation, SignalBody, StatusFlag};
-use crate::threshold::Crossing;
+use crate::threshold::{Crossing, Side};
 use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
@@ -109,30 +109,29 @@ pub fn threshold_event(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> Event {
-    let (rule, cleared) = match crossing {
-        Crossing::Raised(r) => (r, false),
-        Crossing::Cleared(r) => (r, true),
-    };
+    let (band, cleared) = (crossing.band, crossing.cleared);
     let unit = codes::analog_unit(report.analog_type);
     let name = codes::analog_type(report.analog_type)
         .map(|(n, _, _)| n)
         .unwrap_or("模拟量");
+    let high = crossing.side == Side::High;
     let mut detail = located(report.location);
     detail.analog = Some(AnalogDetail {
         analog_type: report.analog_type,
         value: report.value,
         unit: unit.to_string(),
-        above: Some(rule.above),
-        clear_below: Some(rule.clear_below),
+        above: high.then_some(band.limit),
+        clear_below: high.then_some(band.clear),
+        below: (!high).then_some(band.limit),
+        clear_above: (!high).then_some(band.clear),
         cleared,
     });
-    let what = if cleared {
-        format!(
-            "{name} {} {unit} < {} {unit} 已恢复",
-            report.value, rule.clear_below
-        )
-    } else {
-        format!("{name} {} {unit} > {} {unit}", report.value, rule.above)
+    let value = report.value;
+    let what = match (high, cleared) {
+        (true, false) => format!("{name} {value} {unit} > {} {unit}", band.limit),
+        (true, true) => format!("{name} {value} {unit} < {} {unit} 已恢复", band.clear),
+        (false, false) => format!("{name} {value} {unit} < {} {unit}", band.limit),
+        (false, true) => format!("{name} {value} {unit} > {} {unit} 已恢复", band.clear),
     };
     let mut event = fire_event(signal, ctx, id, Kind::FireAnalogThreshold, detail);
     if cleared {

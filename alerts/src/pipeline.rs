@@ -28,7 +28,7 @@ use uuid::Uuid;
 pub struct Submitted {
     /// Ids of the events committed.
     pub events: Vec<Uuid>,
-    /// 1 when the signal repeated a status already delivered (and produced no event).
+    /// How many statuses repeated one already delivered (and produced no event).
     pub deduplicated: usize,
 }
 
@@ -124,16 +124,36 @@ impl Pipeline {
 
     /// Normalizes a signal and commits its events durably.
     pub async fn submit(&self, signal: FireSignal) -> Result<Submitted, SubmitError> {
-        let unit = self.registry.unit(&signal.unit_id).ok_or_else(|| {
-            self.note_unknown_unit(&signal.unit_id, signal.protocol);
-            SubmitError::UnknownUnit(signal.unit_id.clone())
+        let unit_id = signal.unit_id.clone();
+        let protocol = signal.protocol;
+        self.submit_all(&unit_id, protocol, vec![signal]).await
+    }
+
+    /// Normalizes the signals one message of `unit_id` carried (a vendor payload holds several
+    /// readings) and commits all their events in one durable transaction: the message is
+    /// acknowledged whole or not at all. An empty list is a sign of life only.
+    pub async fn submit_all(
+        &self,
+        unit_id: &str,
+        protocol: Protocol,
+        signals: Vec<FireSignal>,
+    ) -> Result<Submitted, SubmitError> {
+        let unit = self.registry.unit(unit_id).ok_or_else(|| {
+            self.note_unknown_unit(unit_id, protocol);
+            SubmitError::UnknownUnit(unit_id.to_string())
         })?;
+        debug_assert!(signals.iter().all(|s| s.unit_id == unit.id));
         let township = self
             .registry
             .township(&unit.township)
             .expect("the config loader checks every unit's township");
         let now = self.clock.now();
         let received_at = now.with_timezone(&self.offset);
+        let ctx = Context {
+            unit,
+            township,
+            received_at,
+        };
         let (before, came_online) = {
             let mut l = self.liveness.lock().expect("liveness lock");
             let before = l.state(&unit.id);
@@ -151,51 +171,46 @@ impl Pipeline {
                 Uuid::now_v7(),
             ));
         }
-        let status = match &signal.body {
-            SignalBody::Status(r) => Some((r.location, r.flags)),
-            _ => None,
-        };
-        let duplicate = status.is_some_and(|(location, flags)| {
-            self.dedup
-                .lock()
-                .expect("dedup lock")
-                .check(&unit.id, location, flags, now)
-                == Verdict::Duplicate
-        });
-        if duplicate {
-            self.metrics
-                .events_deduplicated_total
-                .with_label_values(&[signal.protocol.as_str()])
-                .inc();
-        } else {
-            let ctx = Context {
-                unit,
-                township,
-                received_at,
-            };
-            events.extend(normalize(&signal, &ctx, &mut Uuid::now_v7));
-        }
-        // analog readings: a threshold crossing raises (or clears) fire.analog_threshold
-        let crossing = match &signal.body {
-            SignalBody::Analog(r) => {
-                let c = self.thresholds.lock().expect("thresholds lock").observe(
-                    &unit.id,
-                    r.location,
-                    r.analog_type,
-                    r.value,
-                );
-                c.map(|c| {
-                    let ctx = Context {
-                        unit,
-                        township,
-                        received_at,
-                    };
-                    events.push(threshold_event(&c, r, &signal, &ctx, Uuid::now_v7()));
-                    (r.location, r.analog_type, c)
-                })
+        // statuses to record as delivered once committed, and threshold crossings to undo if not
+        let mut statuses = Vec::new();
+        let mut crossings = Vec::new();
+        let mut deduplicated = 0;
+        for signal in &signals {
+            match &signal.body {
+                SignalBody::Status(r) => {
+                    let verdict = self
+                        .dedup
+                        .lock()
+                        .expect("dedup lock")
+                        .check(&unit.id, r.location, r.flags, now);
+                    if verdict == Verdict::Duplicate {
+                        deduplicated += 1;
+                        self.metrics
+                            .events_deduplicated_total
+                            .with_label_values(&[signal.protocol.as_str()])
+                            .inc();
+                        continue;
+                    }
+                    statuses.push((r.location, r.flags));
+                }
+                // analog readings: a threshold crossing raises (or clears) fire.analog_threshold
+                SignalBody::Analog(r) => {
+                    let c = self.thresholds.lock().expect("thresholds lock").observe(
+                        &unit.id,
+                        r.location,
+                        r.analog_type,
+                        r.value,
+                        r.limits,
+                    );
+                    if let Some(c) = c {
+                        events.push(threshold_event(&c, r, signal, &ctx, Uuid::now_v7()));
+                        crossings.push((r.location, r.analog_type, c));
+                    }
+                }
+                _ => {}
             }
-            _ => None,
-        };
+            events.extend(normalize(signal, &ctx, &mut Uuid::now_v7));
+        }
         // linkage: an alarm opens an episode; feedback closes it with its response time
         let mut closed = Vec::new();
         {
@@ -229,14 +244,11 @@ impl Pipeline {
                     linkage.alarm(&unit.id, now - *response); // reopen: the retry closes it again
                 }
                 drop(linkage);
-                if let Some((location, analog_type, c)) = &crossing {
-                    self.thresholds.lock().expect("thresholds lock").undo(
-                        &unit.id,
-                        *location,
-                        *analog_type,
-                        c,
-                    );
+                let mut thresholds = self.thresholds.lock().expect("thresholds lock");
+                for (location, analog_type, c) in crossings.iter().rev() {
+                    thresholds.undo(&unit.id, *location, *analog_type, c);
                 }
+                drop(thresholds);
                 if let (true, Some(before)) = (flipped, before) {
                     self.liveness
                         .lock()
@@ -255,11 +267,11 @@ impl Pipeline {
                 .with_label_values(&[outcome.as_str()])
                 .inc();
         }
-        if let (Some((location, flags)), false) = (status, duplicate) {
-            self.dedup
-                .lock()
-                .expect("dedup lock")
-                .record(&unit.id, location, flags, now);
+        if !statuses.is_empty() {
+            let mut dedup = self.dedup.lock().expect("dedup lock");
+            for (location, flags) in statuses {
+                dedup.record(&unit.id, location, flags, now);
+            }
         }
         let mut ids: Vec<Uuid> = receipt.committed.iter().map(|c| c.id).collect();
         if came_online.is_some() {
@@ -267,7 +279,7 @@ impl Pipeline {
         }
         Ok(Submitted {
             events: ids,
-            deduplicated: duplicate as usize,
+            deduplicated,
         })
     }
 

@@ -103,6 +103,8 @@ pub struct AnalogReport {
     pub analog_type: u8,
     /// The value in the analog type's unit (see [`crate::codes::analog_unit`]).
     pub value: f64,
+    /// This sensor's own limits (a vendor profile's); `None`: the general `[[thresholds]]`.
+    pub limits: Option<crate::threshold::Limits>,
 }
 
 /// An operation performed on a system.

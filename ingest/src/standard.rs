@@ -248,6 +248,7 @@ pub fn parse(
                 )?,
                 analog_type: p.analog_type,
                 value: p.value,
+                limits: None,
             };
             (time(p.ts)?, SignalBody::Analog(report))
         }

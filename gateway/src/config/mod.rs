@@ -833,21 +833,19 @@ impl Validator {
             if alerts::codes::analog_type(analog_type).is_none() {
                 self.err(at.clone(), format!("[[thresholds]] `analog_type`: {analog_type} is not a GB/T 26875.3 analog type (1-12)"));
             }
-            if !(t.above.is_finite() && t.clear_below.is_finite()) || t.clear_below > t.above {
-                self.err(
-                    at,
-                    format!(
-                        "[[thresholds]] `clear_below` ({}) must be a number not above `above` ({})",
-                        t.clear_below, t.above
-                    ),
-                );
+            match alerts::threshold::Limits::from_values(
+                t.above,
+                t.clear_below,
+                t.below,
+                t.clear_above,
+            ) {
+                Ok(limits) => thresholds.push(alerts::threshold::Rule {
+                    analog_type,
+                    component_type: t.component_type,
+                    limits,
+                }),
+                Err(e) => self.err(at, format!("[[thresholds]] {e}")),
             }
-            thresholds.push(alerts::threshold::Rule {
-                analog_type,
-                component_type: t.component_type,
-                above: t.above,
-                clear_below: t.clear_below,
-            });
         }
         // component-specific rules first, so they win over general ones
         thresholds.sort_by_key(|r| r.component_type.is_none());

@@ -377,6 +377,8 @@ fn default_reconnect_max_ms() -> u64 {
 pub struct ThresholdEntry {
     pub analog_type: Spanned<u8>,
     pub component_type: Option<u8>,
-    pub above: f64,
-    pub clear_below: f64,
+    pub above: Option<f64>,
+    pub clear_below: Option<f64>,
+    pub below: Option<f64>,
+    pub clear_above: Option<f64>,
 }

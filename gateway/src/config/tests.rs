@@ -238,7 +238,7 @@ fn thresholds_load_and_bad_limits_are_named() {
         "{GOOD}\n[[thresholds]]\nanalog_type = 9\nabove = 0.3\nclear_below = 0.35\n"
     ));
     assert!(
-        e.contains("`clear_below` (0.35) must be a number not above `above` (0.3)"),
+        e.contains("[[thresholds]] `clear_below` (0.35) must not be above `above` (0.3)"),
         "{e}"
     );
     let e = errors(&format!(
