@@ -12,4 +12,5 @@
 pub mod accept;
 pub mod http_push;
 pub mod mqtt;
+pub mod profile;
 pub mod standard;
