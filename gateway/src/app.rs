@@ -145,6 +145,7 @@ pub async fn serve(
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         pipeline: pipeline.clone(),
+        profiles: Arc::new(config.profiles.clone()),
         auth: Arc::new(Auth::new(&api_config.tokens)),
         ready: ready.clone(),
         metrics_public: api_config.metrics_public,

@@ -1,9 +1,48 @@
-//! The path every standard-profile message takes, whatever its transport: count it, decode it,
-//! submit it, count how it ended. Sources differ only in how they answer their device.
+//! The path every message takes, whatever its transport and profile: count it, decode it,
+//! submit it, count how it ended. Sources differ only in how they find out what a message is
+//! (topic, URL) and how they answer their device.
 
+use crate::profile::{VendorError, VendorProfile};
 use crate::standard::{self, Channel, ProfileError};
 use alerts::signal::{Protocol, UnknownName};
 use alerts::{FireSignal, Pipeline, SubmitError, Submitted};
+
+/// What a message is, as its topic or URL tells.
+#[derive(Debug, Clone, Copy)]
+pub enum Message<'a> {
+    /// A standard-profile message on a channel.
+    Standard {
+        /// The unit.
+        unit_id: &'a str,
+        /// The channel's name (checked when decoding).
+        channel: &'a str,
+    },
+    /// A vendor payload.
+    Vendor {
+        /// The profile that reads it.
+        profile: &'a VendorProfile,
+        /// The unit, when the topic or URL names it (otherwise the payload does).
+        unit_id: Option<&'a str>,
+    },
+}
+
+impl Message<'_> {
+    /// The unit named before decoding, if any (for logs).
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            Message::Standard { unit_id, .. } => Some(unit_id),
+            Message::Vendor { unit_id, .. } => *unit_id,
+        }
+    }
+
+    /// The channel or profile name (for logs).
+    pub fn channel(&self) -> &str {
+        match self {
+            Message::Standard { channel, .. } => channel,
+            Message::Vendor { profile, .. } => &profile.name,
+        }
+    }
+}
 
 /// Why a message was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +53,9 @@ pub enum AcceptError {
     /// The payload does not fit the channel.
     #[error("{0}")]
     Payload(ProfileError),
+    /// The payload does not fit its vendor profile.
+    #[error("{0}")]
+    Vendor(VendorError),
     /// The pipeline refused it (unknown unit, outbox full, storage failure).
     #[error("{0}")]
     Submit(SubmitError),
@@ -25,6 +67,7 @@ impl AcceptError {
         match self {
             AcceptError::UnknownChannel(_) => "unknown_channel",
             AcceptError::Payload(e) => e.reason(),
+            AcceptError::Vendor(e) => e.reason(),
             AcceptError::Submit(e) => e.reason(),
         }
     }
@@ -39,22 +82,71 @@ impl AcceptError {
     }
 }
 
-/// Decodes a message for a registered unit into a signal (counts nothing).
-pub fn decode(
-    pipeline: &Pipeline,
-    protocol: Protocol,
-    unit_id: &str,
-    channel: &str,
-    body: &[u8],
-) -> Result<FireSignal, AcceptError> {
-    let channel: Channel = channel.parse().map_err(AcceptError::UnknownChannel)?;
+/// A message decoded for a registered unit.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The unit.
+    pub unit_id: String,
+    /// Its signals (a standard message holds one; a vendor payload several, or none).
+    pub signals: Vec<FireSignal>,
+}
+
+fn known_unit(pipeline: &Pipeline, unit_id: &str, protocol: Protocol) -> Result<(), AcceptError> {
     if pipeline.registry().unit(unit_id).is_none() {
         pipeline.note_unknown_unit(unit_id, protocol);
         return Err(AcceptError::Submit(SubmitError::UnknownUnit(
             unit_id.to_string(),
         )));
     }
-    standard::parse(unit_id, protocol, channel, body).map_err(AcceptError::Payload)
+    Ok(())
+}
+
+/// Decodes a message of a registered unit into signals (counts nothing).
+pub fn decode(
+    pipeline: &Pipeline,
+    protocol: Protocol,
+    message: Message<'_>,
+    body: &[u8],
+) -> Result<Decoded, AcceptError> {
+    match message {
+        Message::Standard { unit_id, channel } => {
+            let channel: Channel = channel.parse().map_err(AcceptError::UnknownChannel)?;
+            known_unit(pipeline, unit_id, protocol)?;
+            let signal =
+                standard::parse(unit_id, protocol, channel, body).map_err(AcceptError::Payload)?;
+            Ok(Decoded {
+                unit_id: unit_id.to_string(),
+                signals: vec![signal],
+            })
+        }
+        Message::Vendor { profile, unit_id } => {
+            if let Some(u) = unit_id {
+                known_unit(pipeline, u, protocol)?;
+            }
+            let d = profile
+                .decode(protocol, unit_id, body)
+                .map_err(AcceptError::Vendor)?;
+            if unit_id.is_none() {
+                known_unit(pipeline, &d.unit_id, protocol)?;
+            }
+            Ok(Decoded {
+                unit_id: d.unit_id,
+                signals: d.signals,
+            })
+        }
+    }
+}
+
+/// Submits what a message decoded to; `Ok` once its events are committed.
+pub async fn submit(
+    pipeline: &Pipeline,
+    protocol: Protocol,
+    decoded: Decoded,
+) -> Result<Submitted, AcceptError> {
+    pipeline
+        .submit_all(&decoded.unit_id, protocol, decoded.signals)
+        .await
+        .map_err(AcceptError::Submit)
 }
 
 /// Handles one message: counts it under `source`, decodes it, submits it; `Ok` only once its
@@ -63,20 +155,26 @@ pub async fn accept(
     pipeline: &Pipeline,
     source: &'static str,
     protocol: Protocol,
-    unit_id: &str,
-    channel: &str,
+    message: Message<'_>,
     body: &[u8],
 ) -> Result<Submitted, AcceptError> {
     let metrics = pipeline.metrics();
     metrics.ingested(source);
     let result = async {
-        let signal = decode(pipeline, protocol, unit_id, channel, body)?;
-        pipeline.submit(signal).await.map_err(AcceptError::Submit)
+        let decoded = decode(pipeline, protocol, message, body)?;
+        submit(pipeline, protocol, decoded).await
     }
     .await;
     if let Err(e) = &result {
         metrics.rejected(source, e.reason());
-        tracing::debug!(source, unit = unit_id, reason = e.reason(), error = %e, "message rejected");
+        tracing::debug!(
+            source,
+            unit = message.unit(),
+            channel = message.channel(),
+            reason = e.reason(),
+            error = %e,
+            "message rejected"
+        );
     }
     result
 }

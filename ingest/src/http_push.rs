@@ -1,10 +1,12 @@
 //! The HTTP push source: platforms (NB-IoT fire-sensor clouds, panel bridges) `POST` standard
-//! profile payloads to `/api/v1/ingest/{unit_id}/{channel}`.
+//! profile payloads to `/api/v1/ingest/{unit_id}/{channel}`, or a vendor's payload to
+//! `/api/v1/ingest/{unit_id}/{profile}`.
 //!
 //! Authentication, body-size limits and the HTTP framing belong to the gateway's API; this
 //! module decides what a request means and submits it.
 
-use crate::accept::{accept as accept_message, AcceptError};
+use crate::accept::{accept as accept_message, AcceptError, Message};
+use crate::profile::Profiles;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, Submitted};
 
@@ -14,12 +16,21 @@ pub const SOURCE: &str = "http";
 /// Why a push was not accepted.
 pub type PushError = AcceptError;
 
-/// Handles one push: counts it, decodes it, submits it; `Ok` only once committed.
+/// Handles one push: counts it, decodes it, submits it; `Ok` only once committed. `channel`
+/// is a standard channel or the name of a vendor profile (whose payload it then is).
 pub async fn accept(
     pipeline: &Pipeline,
+    profiles: &Profiles,
     unit_id: &str,
     channel: &str,
     body: &[u8],
 ) -> Result<Submitted, PushError> {
-    accept_message(pipeline, SOURCE, Protocol::Http, unit_id, channel, body).await
+    let message = match profiles.by_name(channel) {
+        Some(profile) => Message::Vendor {
+            profile,
+            unit_id: Some(unit_id),
+        },
+        None => Message::Standard { unit_id, channel },
+    };
+    accept_message(pipeline, SOURCE, Protocol::Http, message, body).await
 }

@@ -1,4 +1,5 @@
-//! `POST /api/v1/ingest/{unit_id}/{channel}`: the HTTP push source's front door.
+//! `POST /api/v1/ingest/{unit_id}/{channel}`: the HTTP push source's front door (`channel` is a
+//! standard channel or a vendor profile's name).
 
 use super::auth::Principal;
 use super::error::ApiError;
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use ingest::http_push::{self, PushError, SOURCE};
+use ingest::profile::VendorError;
 use ingest::standard::ProfileError;
 
 fn to_api(e: PushError) -> ApiError {
@@ -23,6 +25,10 @@ fn to_api(e: PushError) -> ApiError {
         PushError::Payload(ProfileError::Invalid(_)) => {
             ApiError::bad_request("invalid_payload", message)
         }
+        PushError::Vendor(VendorError::MalformedJson { .. }) => {
+            ApiError::bad_request("malformed_json", message)
+        }
+        PushError::Vendor(e) => ApiError::bad_request(e.reason(), message),
         PushError::Submit(SubmitError::UnknownUnit(_)) => {
             ApiError::not_found("unknown_unit", message)
         }
@@ -65,7 +71,7 @@ pub async fn push(
             return early(reason, e);
         }
     };
-    match http_push::accept(&state.pipeline, &unit, &channel, &body).await {
+    match http_push::accept(&state.pipeline, &state.profiles, &unit, &channel, &body).await {
         Ok(s) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({

@@ -28,6 +28,8 @@ use std::sync::Arc;
 pub struct AppState {
     /// The pipeline (registry, outbox, metrics).
     pub pipeline: Arc<Pipeline>,
+    /// Vendor profiles, for pushes of vendor payloads.
+    pub profiles: Arc<::ingest::profile::Profiles>,
     /// Token table.
     pub auth: Arc<Auth>,
     /// Set once the gateway is serving; cleared when it shuts down.

@@ -7,6 +7,7 @@
 
 mod csv;
 pub mod error;
+mod profiles;
 mod raw;
 
 use alerts::delivery::DeliveryConfig;
@@ -114,6 +115,8 @@ pub struct Config {
     pub city: Option<Webhook>,
     /// The MQTT source, when configured.
     pub mqtt: Option<ingest::mqtt::MqttConfig>,
+    /// Vendor profiles (MQTT topics and HTTP push).
+    pub profiles: ingest::profile::Profiles,
 }
 
 impl Config {
@@ -243,7 +246,11 @@ impl Validator {
         });
     }
 
-    fn mqtt(&mut self, m: &raw::MqttSection) -> Option<ingest::mqtt::MqttConfig> {
+    fn mqtt(
+        &mut self,
+        m: &raw::MqttSection,
+        profiles: ingest::profile::Profiles,
+    ) -> Option<ingest::mqtt::MqttConfig> {
         let errors_before = self.errors.len();
         let url_at = self.at(&m.url);
         let (tls, default_port) = match reqwest::Url::parse(m.url.get_ref()) {
@@ -388,6 +395,7 @@ impl Validator {
             credentials,
             topics,
             pattern: pattern?,
+            profiles,
             qos,
             shared_group,
             keep_alive: Duration::from_secs(m.keep_alive_s),
@@ -825,7 +833,11 @@ impl Validator {
         }
 
         let city = raw.city.as_ref().and_then(|c| self.webhook(&c.webhook));
-        let mqtt = raw.mqtt.as_ref().and_then(|m| self.mqtt(m));
+        let profiles = self.profiles(&raw.profiles, &raw.registry.profile_files);
+        let mqtt = raw
+            .mqtt
+            .as_ref()
+            .and_then(|m| self.mqtt(m, profiles.clone()));
         let mut thresholds = Vec::new();
         for t in &raw.thresholds {
             let at = self.at(&t.analog_type);
@@ -906,6 +918,7 @@ impl Validator {
             dedup_window: Duration::from_secs(raw.normalize.dedup_window_s),
             linkage_window: Duration::from_secs(raw.linkage.feedback_window_s),
             thresholds,
+            profiles,
             quarantine_unknown_units: raw.registry.quarantine_unknown_units,
             outbox: OutboxConfig {
                 max_pending: o.max_pending_events,

@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub thresholds: Vec<ThresholdEntry>,
     #[serde(default)]
+    pub profiles: Vec<ProfileEntry>,
+    #[serde(default)]
     pub outbox: OutboxSection,
     #[serde(default)]
     pub delivery: DeliverySection,
@@ -275,6 +277,8 @@ pub struct RegistrySection {
     pub cameras_csv: Option<Spanned<String>>,
     #[serde(default)]
     pub quarantine_unknown_units: bool,
+    #[serde(default)]
+    pub profile_files: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -381,4 +385,61 @@ pub struct ThresholdEntry {
     pub clear_below: Option<f64>,
     pub below: Option<f64>,
     pub clear_above: Option<f64>,
+}
+
+/// A file of vendor profiles (`[registry] profile_files`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    #[serde(default)]
+    pub profiles: Vec<ProfileEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileEntry {
+    pub name: Spanned<String>,
+    pub topic: Option<Spanned<String>>,
+    pub unit_path: Option<Spanned<String>>,
+    pub time_path: Option<Spanned<String>>,
+    pub time_format: Option<Spanned<String>>,
+    #[serde(default = "one")]
+    pub system_type: u8,
+    #[serde(default = "one")]
+    pub system_addr: u8,
+    #[serde(default)]
+    pub fields: Vec<FieldEntry>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldEntry {
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub optional: bool,
+    pub system_type: Option<u8>,
+    pub system_addr: Option<u8>,
+    pub component_type: Option<u8>,
+    pub component_addr: Option<u32>,
+    pub analog_type: Option<Spanned<u8>>,
+    pub scale: Option<f64>,
+    pub offset: Option<f64>,
+    pub above: Option<f64>,
+    pub clear_below: Option<f64>,
+    pub below: Option<f64>,
+    pub clear_above: Option<f64>,
+    pub status: Option<Spanned<std::collections::BTreeMap<String, FlagNames>>>,
+    pub description: Option<String>,
+}
+
+/// One status flag or several.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FlagNames {
+    One(String),
+    Many(Vec<String>),
 }

@@ -246,3 +246,131 @@ fn thresholds_load_and_bad_limits_are_named() {
     ));
     assert!(e.contains("77 is not a GB/T 26875.3 analog type"), "{e}");
 }
+
+#[test]
+fn a_low_band_threshold_loads() {
+    let ok = format!("{GOOD}\n[[thresholds]]\nanalog_type = 4\nbelow = 0.1\nclear_above = 0.15\n");
+    let c = parse(Path::new("/etc/gw/gateway.toml"), &ok).unwrap();
+    let low = c.thresholds[0].limits.low.unwrap();
+    assert_eq!((low.limit, low.clear), (0.1, 0.15));
+    assert!(c.thresholds[0].limits.high.is_none());
+    let e = errors(&format!(
+        "{GOOD}\n[[thresholds]]\nanalog_type = 4\nbelow = 0.1\n"
+    ));
+    assert!(
+        e.contains("[[thresholds]] `below` needs `clear_above`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_shipped_profiles_load() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.toml");
+    let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = c.profiles.0.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["electrical-fire-monitor", "water-pressure-level"]);
+    let mqtt = c.mqtt.expect("the example config has [mqtt]");
+    assert_eq!(mqtt.profiles, c.profiles, "the MQTT source reads them too");
+    // a realistic payload of each decodes into readings
+    let efm = &c.profiles.0[0];
+    let d = efm
+        .decode(
+            alerts::signal::Protocol::Mqtt,
+            Some("unit-0001"),
+            br#"{"ts": 1764295200, "ir": 125, "t": {"A": 36.5, "B": 37.1, "C": 36.8}, "state": "NORMAL"}"#,
+        )
+        .unwrap();
+    assert_eq!(d.signals.len(), 5);
+    let water = &c.profiles.0[1];
+    let d = water
+        .decode(
+            alerts::signal::Protocol::Mqtt,
+            None,
+            br#"{"deviceId": "unit-0003", "time": "2026-11-28T10:00:00+08:00", "data": {"pressure_kpa": 350, "level_cm": 260, "battery": 87}, "alarm": false}"#,
+        )
+        .unwrap();
+    assert_eq!(d.unit_id, "unit-0003");
+    assert_eq!(d.signals.len(), 3);
+}
+
+const PROFILE: &str = r#"
+[[profiles]]
+name = "efm"
+topic = "efm/{unit_id}/up"
+[[profiles.fields]]
+path = "$.ir"
+analog_type = 9
+scale = 0.001
+above = 0.3
+clear_below = 0.25
+[[profiles.fields]]
+path = "$.state"
+status = { NORMAL = "normal", ALARM = ["fire", "manual"] }
+"#;
+
+#[test]
+fn profiles_load_and_their_mistakes_are_named() {
+    let c = parse(
+        Path::new("/etc/gw/gateway.toml"),
+        &format!("{GOOD}{PROFILE}"),
+    )
+    .unwrap();
+    assert_eq!(c.profiles.0.len(), 1);
+    assert_eq!(c.profiles.0[0].fields.len(), 2);
+    let bad = |from: &str, to: &str| {
+        assert!(PROFILE.contains(from), "{from}");
+        errors(&format!("{GOOD}{}", PROFILE.replacen(from, to, 1)))
+    };
+    let e = bad("$.ir", "ir");
+    assert!(
+        e.contains("profile `efm` field `ir`: path `ir`: must start with `$`"),
+        "{e}"
+    );
+    assert!(e.contains("/etc/gw/gateway.toml:"), "names the file: {e}");
+    let e = bad("\"fire\", \"manual\"", "\"smoke\"");
+    assert!(
+        e.contains("`status` value `ALARM`: unknown StatusFlag `smoke`"),
+        "{e}"
+    );
+    let e = bad("name = \"efm\"", "name = \"status\"");
+    assert!(e.contains("the name is a standard channel's"), "{e}");
+    let e = bad("efm/{unit_id}/up", "efm/+/up");
+    assert!(
+        e.contains("`unit_path` must say where the unit id is"),
+        "{e}"
+    );
+    let e = bad(
+        "analog_type = 9",
+        "analog_type = 9\nstatus = { 1 = \"fire\" }",
+    );
+    assert!(e.contains("not both"), "{e}");
+    let e = bad("clear_below = 0.25", "clear_below = 0.5");
+    assert!(
+        e.contains("`clear_below` (0.5) must not be above `above` (0.3)"),
+        "{e}"
+    );
+    let e = bad("topic = ", "time_format = \"unix_ns\"\ntopic = ");
+    assert!(
+        e.contains("`time_format`: `unix_ns` is not one of rfc3339, unix_s, unix_ms"),
+        "{e}"
+    );
+    let e = errors(&format!("{GOOD}{PROFILE}{PROFILE}"));
+    assert!(e.contains("profile `efm` is defined twice"), "{e}");
+}
+
+#[test]
+fn errors_in_a_profile_file_name_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("vendor.toml"),
+        PROFILE.replace("scale = 0.001", "scale = 0"),
+    )
+    .unwrap();
+    let e = errors_at(
+        &dir,
+        &format!("[registry]\nprofile_files = [\"vendor.toml\", \"missing.toml\"]\n{GOOD}"),
+    );
+    assert!(e.contains("vendor.toml:"), "{e}");
+    assert!(e.contains("`scale` must be a non-zero number"), "{e}");
+    assert!(e.contains("cannot read `missing.toml`"), "{e}");
+}

@@ -14,7 +14,8 @@
 
 pub mod topic;
 
-use crate::accept::{decode, AcceptError};
+use crate::accept::{decode, submit, Message};
+use crate::profile::Profiles;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, Secret};
 use futures::stream::{FuturesOrdered, StreamExt};
@@ -47,6 +48,9 @@ pub struct MqttConfig {
     pub topics: Vec<String>,
     /// Topic → unit and channel.
     pub pattern: TopicPattern,
+    /// Vendor profiles: a topic one of them reads is decoded by it (first match wins), before
+    /// the standard pattern is tried; their topics are subscribed too.
+    pub profiles: Profiles,
     /// Subscription QoS (0 or 1).
     pub qos: u8,
     /// Shared subscription group (`$share/<group>/<filter>`), so instances split the stream.
@@ -170,8 +174,13 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
     } else {
         QoS::AtLeastOnce
     };
-    let filters: Vec<String> = config
-        .topics
+    let mut topics = config.topics.clone();
+    for f in config.profiles.filters() {
+        if !topics.contains(&f) {
+            topics.push(f);
+        }
+    }
+    let filters: Vec<String> = topics
         .iter()
         .map(|t| match &config.shared_group {
             Some(g) => format!("$share/{g}/{t}"),
@@ -333,11 +342,18 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
     metrics.ingested(SOURCE);
     let topic = incoming.publish.topic.as_str();
     let payload = &incoming.publish.payload;
-    let Some((unit, channel)) = config.pattern.extract(topic) else {
-        metrics.rejected(SOURCE, "unknown_topic");
-        tracing::debug!(topic, pattern = %config.pattern, "MQTT topic does not fit the pattern; discarded");
-        return incoming;
+    let message = match config.profiles.for_topic(topic) {
+        Some((profile, unit_id)) => Message::Vendor { profile, unit_id },
+        None => match config.pattern.extract(topic) {
+            Some((unit_id, channel)) => Message::Standard { unit_id, channel },
+            None => {
+                metrics.rejected(SOURCE, "unknown_topic");
+                tracing::debug!(topic, pattern = %config.pattern, "MQTT topic fits neither the pattern nor a profile; discarded");
+                return incoming;
+            }
+        },
     };
+    let (unit, channel) = (message.unit(), message.channel());
     if payload.len() > config.max_payload_bytes {
         metrics.rejected(SOURCE, "too_large");
         tracing::warn!(
@@ -349,8 +365,8 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
         );
         return incoming;
     }
-    let signal = match decode(&pipeline, Protocol::Mqtt, unit, channel, payload) {
-        Ok(s) => s,
+    let decoded = match decode(&pipeline, Protocol::Mqtt, message, payload) {
+        Ok(d) => d,
         Err(e) => {
             metrics.rejected(SOURCE, e.reason());
             tracing::debug!(unit, channel, reason = e.reason(), error = %e, "MQTT message rejected");
@@ -359,16 +375,12 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
     };
     let mut waits: u32 = 0;
     loop {
-        match pipeline
-            .submit(signal.clone())
-            .await
-            .map_err(AcceptError::Submit)
-        {
+        match submit(&pipeline, Protocol::Mqtt, decoded.clone()).await {
             Ok(_) => return incoming,
             Err(e) if e.is_transient() => {
                 waits += 1;
                 if waits == 1 {
-                    tracing::warn!(unit, channel, error = %e, "MQTT message waits: the outbox cannot take it now");
+                    tracing::warn!(unit = %decoded.unit_id, channel, error = %e, "MQTT message waits: the outbox cannot take it now");
                 }
                 let delay = alerts::delivery::backoff(
                     waits,
@@ -380,7 +392,7 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
             }
             Err(e) => {
                 metrics.rejected(SOURCE, e.reason());
-                tracing::debug!(unit, channel, reason = e.reason(), error = %e, "MQTT message rejected");
+                tracing::debug!(unit = %decoded.unit_id, channel, reason = e.reason(), error = %e, "MQTT message rejected");
                 return incoming;
             }
         }
