@@ -5,6 +5,7 @@ mod api;
 mod common;
 mod delivery;
 mod mqtt;
+mod profiles;
 mod units;
 
 /// Waits until a township has received events for exactly the given component addresses.
