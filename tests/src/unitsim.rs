@@ -1,7 +1,10 @@
-//! Simulated key fire-safety units pushing the standard profile over HTTP.
+//! Simulated key fire-safety units, over HTTP push or MQTT, in the standard profile or in one of
+//! the shipped vendor profiles.
 //!
-//! Each unit sends heartbeats, analog readings, and now and then a fault, a fire alarm, a
-//! linkage start/feedback or a reset — the mix a county's units produce.
+//! Standard: each unit sends heartbeats, analog readings, and now and then a fault, a fire
+//! alarm, a linkage start/feedback or a reset — the mix a county's units produce. Vendor
+//! profiles: an electrical-fire monitor (residual current, cable temperatures, its own verdict)
+//! and a water pressure/level sensor, with rare excursions past their limits.
 
 use rand::Rng;
 use serde_json::{json, Value};
@@ -26,11 +29,103 @@ pub enum Transport {
     },
 }
 
+/// What the simulated units send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// The standard profile (`fire/{unit}/{channel}`).
+    Standard,
+    /// `config/profiles/electrical-fire-monitor.toml` (`efm/{unit}/up`).
+    ElectricalFire,
+    /// `config/profiles/water-pressure-level.toml` (`water/{imei}/data`, unit in the payload).
+    Water,
+}
+
+impl Profile {
+    /// By name: `standard`, `electrical-fire-monitor`, `water-pressure-level`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "standard" => Some(Self::Standard),
+            "electrical-fire-monitor" => Some(Self::ElectricalFire),
+            "water-pressure-level" => Some(Self::Water),
+            _ => None,
+        }
+    }
+}
+
+/// One message to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The MQTT topic.
+    pub topic: String,
+    /// The HTTP channel (`/api/v1/ingest/{unit}/{channel}`): a channel or a profile name.
+    pub channel: &'static str,
+    /// The payload.
+    pub body: Value,
+    /// Whether it reports a fire alarm.
+    pub alarm: bool,
+}
+
+/// One random message of `unit` in `profile`.
+pub fn outgoing(profile: Profile, unit: &str, rng: &mut impl Rng) -> Outgoing {
+    match profile {
+        Profile::Standard => {
+            let (channel, body, alarm) = message(rng);
+            Outgoing {
+                topic: format!("fire/{unit}/{channel}"),
+                channel,
+                body,
+                alarm,
+            }
+        }
+        Profile::ElectricalFire => {
+            // residual current mostly 50-250 mA, 2 % of readings past the 300 mA limit
+            let ir = if rng.gen_bool(0.02) {
+                rng.gen_range(300..450)
+            } else {
+                rng.gen_range(50..250)
+            };
+            let temp = |rng: &mut dyn rand::RngCore| (rng.gen_range(300..500) as f64) / 10.0;
+            let state = match rng.gen_range(0..1000) {
+                0..=2 => "ALARM",
+                3..=5 => "FAULT",
+                _ => "NORMAL",
+            };
+            Outgoing {
+                topic: format!("efm/{unit}/up"),
+                channel: "electrical-fire-monitor",
+                body: json!({"ts": chrono::Utc::now().timestamp(), "ir": ir,
+                             "t": {"A": temp(rng), "B": temp(rng), "C": temp(rng)}, "state": state}),
+                alarm: state == "ALARM",
+            }
+        }
+        Profile::Water => {
+            // hydrant main 250-450 kPa, 2 % of readings under the 0.1 MPa limit
+            let kpa = if rng.gen_bool(0.02) {
+                rng.gen_range(40..100)
+            } else {
+                rng.gen_range(250..450)
+            };
+            let imei: u64 = 865_000_000_000_000 + unit.bytes().map(u64::from).sum::<u64>();
+            Outgoing {
+                topic: format!("water/{imei}/data"),
+                channel: "water-pressure-level",
+                body: json!({"deviceId": unit, "time": now(),
+                             "data": {"pressure_kpa": kpa, "level_cm": rng.gen_range(220..300),
+                                      "battery": rng.gen_range(60..100)},
+                             "alarm": false}),
+                alarm: false,
+            }
+        }
+    }
+}
+
 /// Simulation settings.
 #[derive(Debug, Clone)]
 pub struct UnitSim {
     /// How to send.
     pub transport: Transport,
+    /// What to send.
+    pub profile: Profile,
     /// Unit ids.
     pub units: Vec<String>,
     /// Messages per second over all units.
@@ -149,7 +244,12 @@ impl UnitSim {
                 return stats;
             }
             let unit = &self.units[rng.gen_range(0..self.units.len())];
-            let (channel, body, alarm) = message(&mut rng);
+            let Outgoing {
+                topic,
+                channel,
+                body,
+                alarm,
+            } = outgoing(self.profile, unit, &mut rng);
             stats.sent += 1;
             let ok = match (&self.transport, &mqtt) {
                 (Transport::Http { base, token }, _) => {
@@ -158,7 +258,7 @@ impl UnitSim {
                 }
                 (Transport::Mqtt { .. }, Some(client)) => client
                     .publish(
-                        format!("fire/{unit}/{channel}"),
+                        topic,
                         rumqttc::QoS::AtLeastOnce,
                         false,
                         body.to_string(),

@@ -1,15 +1,17 @@
-//! `unitsim`: simulated key fire-safety units pushing the standard profile over HTTP.
+//! `unitsim`: simulated key fire-safety units, over HTTP push or MQTT, in the standard profile
+//! or a shipped vendor profile.
 //!
 //! `unitsim --base http://127.0.0.1:8080 --token T --units 49 --rate 20 [--seconds 60]`
 //! `unitsim --mqtt 127.0.0.1:1883 --first 25 --units 25 --rate 10`
+//! `unitsim --mqtt 127.0.0.1:1883 --profile electrical-fire-monitor --first 40 --units 5`
 //! (units are `unit-0001` … as in the shipped registry).
 
 use clap::Parser;
-use gateway_sim::unitsim::{Transport, UnitSim};
+use gateway_sim::unitsim::{Profile, Transport, UnitSim};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "Simulated fire-safety units (HTTP push)")]
+#[command(about = "Simulated fire-safety units (HTTP push or MQTT)")]
 struct Args {
     /// Gateway base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -29,6 +31,9 @@ struct Args {
     /// Messages per second over all units.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// What the units send: standard, electrical-fire-monitor, water-pressure-level.
+    #[arg(long, default_value = "standard")]
+    profile: String,
     /// Stop after this many seconds (default: run until stopped).
     #[arg(long)]
     seconds: Option<u64>,
@@ -54,8 +59,16 @@ async fn main() {
         },
     };
     let via = if args.mqtt.is_some() { "MQTT" } else { "HTTP" };
+    let Some(profile) = Profile::from_name(&args.profile) else {
+        eprintln!(
+            "unitsim: --profile `{}` is not one of standard, electrical-fire-monitor, water-pressure-level",
+            args.profile
+        );
+        std::process::exit(2);
+    };
     let sim = UnitSim {
         transport,
+        profile,
         units: (args.first..args.first + args.units)
             .map(|n| format!("unit-{n:04}"))
             .collect(),
@@ -63,9 +76,10 @@ async fn main() {
         duration: args.seconds.map(Duration::from_secs),
     };
     println!(
-        "unitsim: {} units over {via}, {} msg/s",
+        "unitsim: {} units over {via}, {} msg/s, profile {}",
         sim.units.len(),
-        sim.rate
+        sim.rate,
+        args.profile
     );
     let stats = sim.run().await;
     println!(
