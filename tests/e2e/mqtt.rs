@@ -89,7 +89,18 @@ async fn published_alarms_are_delivered_and_bad_messages_counted_and_acknowledge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_unacknowledged_messages_loses_none_of_them() {
-    let (mut env, broker) = start(&["lanjiang"], "").await;
+    kill_9_loses_nothing("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_kill_9_with_unacknowledged_messages_loses_none_of_them() {
+    // MQTT 5 keeps the session only with a session expiry interval: without it the broker
+    // would drop the unacknowledged messages with the connection
+    kill_9_loses_nothing("version = \"5\"").await;
+}
+
+async fn kill_9_loses_nothing(extra: &str) {
+    let (mut env, broker) = start(&["lanjiang"], extra).await;
     // an outbox that holds 3: the 4th message onwards waits, unacknowledged
     let mut env_outbox_small = std::fs::read_to_string(&env.config_path).unwrap();
     assert!(!env_outbox_small.contains("[outbox]"));
@@ -123,7 +134,16 @@ async fn kill_9_with_unacknowledged_messages_loses_none_of_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_nothing_and_is_logged_once() {
-    let (env, mut broker) = start(&["lanjiang"], "").await;
+    broker_restart_loses_nothing("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_broker_restart_mid_stream_loses_nothing_and_is_logged_once() {
+    broker_restart_loses_nothing("version = \"5\"").await;
+}
+
+async fn broker_restart_loses_nothing(extra: &str) {
+    let (env, mut broker) = start(&["lanjiang"], extra).await;
     let mut publisher = Publisher::connect(broker.port, "pub-c");
     for n in 200..230 {
         publisher

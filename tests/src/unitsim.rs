@@ -257,12 +257,7 @@ impl UnitSim {
                     (200..300).contains(&status)
                 }
                 (Transport::Mqtt { .. }, Some(client)) => client
-                    .publish(
-                        topic,
-                        rumqttc::QoS::AtLeastOnce,
-                        false,
-                        body.to_string(),
-                    )
+                    .publish(topic, rumqttc::QoS::AtLeastOnce, false, body.to_string())
                     .await
                     .is_ok(),
                 (Transport::Mqtt { .. }, None) => false,

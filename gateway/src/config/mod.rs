@@ -336,6 +336,19 @@ impl Validator {
         if qos > 1 {
             self.err(self.at(&m.qos), format!("[mqtt] `qos`: {qos} is not 0 or 1 (QoS 1 with ack after commit already gives at-least-once)"));
         }
+        let version = match &m.version {
+            None => ingest::mqtt::Version::V311,
+            Some(v) => ingest::mqtt::Version::from_name(v.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    self.at(v),
+                    format!(
+                        "[mqtt] `version`: `{}` is not \"3.1.1\" or \"5\"",
+                        v.get_ref()
+                    ),
+                );
+                ingest::mqtt::Version::V311
+            }),
+        };
         let shared_group = m.shared_group.as_ref().map(|g| {
             if g.get_ref().is_empty() || g.get_ref().contains(['/', '+', '#']) {
                 self.err(
@@ -395,6 +408,7 @@ impl Validator {
             credentials,
             topics,
             pattern: pattern?,
+            version,
             profiles,
             qos,
             shared_group,

@@ -347,6 +347,7 @@ pub struct MqttSection {
     pub topic_pattern: Spanned<String>,
     #[serde(default = "default_qos")]
     pub qos: Spanned<u8>,
+    pub version: Option<Spanned<String>>,
     pub shared_group: Option<Spanned<String>>,
     #[serde(default = "d30")]
     pub keep_alive_s: u64,

@@ -1,7 +1,9 @@
-//! The MQTT source: key units and IoT fire sensors publishing the standard profile.
+//! The MQTT source: key units and IoT fire sensors publishing the standard profile or a
+//! vendor profile, over MQTT 3.1.1 or MQTT 5.
 //!
-//! * **Persistent session** (clean session off, a stable client id): what is published while
-//!   the gateway is down or reconnecting waits at the broker.
+//! * **Persistent session** (clean session off — for MQTT 5 clean start off and a session
+//!   expiry interval — and a stable client id): what is published while the gateway is down or
+//!   reconnecting waits at the broker.
 //! * **PUBACK after commit**: a QoS 1 message is acknowledged only once the events it produced
 //!   are committed in the outbox, or once it was deliberately discarded and counted (malformed,
 //!   unknown unit…). Messages are committed concurrently (group commit) and acknowledged in the
@@ -12,15 +14,17 @@
 //!   `max_in_flight` messages wait, the connection is not polled, so the broker holds the rest.
 //! * **Reconnect** with exponential backoff and jitter, logged once per outage.
 
+mod conn;
 pub mod topic;
 
 use crate::accept::{decode, submit, Message};
 use crate::profile::Profiles;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, Secret};
+use conn::{AckError, Client, Polled, Publish};
+pub use conn::{Version, SESSION_EXPIRY_S};
 use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus::{IntCounter, IntGauge};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,6 +52,8 @@ pub struct MqttConfig {
     pub topics: Vec<String>,
     /// Topic → unit and channel.
     pub pattern: TopicPattern,
+    /// MQTT 3.1.1 or 5.
+    pub version: Version,
     /// Vendor profiles: a topic one of them reads is decoded by it (first match wins), before
     /// the standard pattern is tried; their topics are subscribed too.
     pub profiles: Profiles,
@@ -119,33 +125,6 @@ struct Incoming {
     epoch: u64,
 }
 
-fn options(config: &MqttConfig) -> MqttOptions {
-    let mut o = MqttOptions::new(&config.client_id, &config.host, config.port);
-    o.set_clean_session(false)
-        .set_manual_acks(true)
-        .set_keep_alive(config.keep_alive)
-        // a payload above our limit is discarded and counted by us; one above rumqttc's would
-        // break the connection and come back forever, so rumqttc's is generous
-        .set_max_packet_size(config.max_payload_bytes.max(1 << 20) * 4, 1 << 20);
-    if let Some((user, password)) = &config.credentials {
-        o.set_credentials(user, password.expose());
-    }
-    match &config.tls {
-        None => {}
-        Some(None) => {
-            o.set_transport(Transport::tls_with_default_config());
-        }
-        Some(Some(ca)) => {
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-                ca: ca.clone(),
-                alpn: None,
-                client_auth: None,
-            }));
-        }
-    }
-    o
-}
-
 /// Starts the source; it runs until `stop` turns true.
 pub fn spawn(
     config: MqttConfig,
@@ -159,7 +138,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
     let config = Arc::new(config);
     let metrics = MqttMetrics::new(&pipeline.metrics().registry);
     let in_flight = config.max_in_flight.max(1);
-    let (client, mut eventloop) = AsyncClient::new(options(&config), 2 * in_flight + 64);
+    let (client, mut connection) = conn::connect(&config, 2 * in_flight + 64);
     let epoch = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel::<Incoming>(in_flight);
     let processor = tokio::spawn(process(
@@ -169,11 +148,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
         epoch.clone(),
         config.clone(),
     ));
-    let qos = if config.qos == 0 {
-        QoS::AtMostOnce
-    } else {
-        QoS::AtLeastOnce
-    };
+    let qos1 = config.qos != 0;
     let mut topics = config.topics.clone();
     for f in config.profiles.filters() {
         if !topics.contains(&f) {
@@ -194,33 +169,33 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
     loop {
         let event = tokio::select! {
             _ = stop.changed() => break,
-            event = eventloop.poll() => event,
+            event = connection.poll() => event,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            Polled::ConnAck { session_present } => {
                 let current = epoch.fetch_add(1, Ordering::SeqCst) + 1;
                 metrics.connected.set(1);
                 metrics.connects.inc();
                 match outage_since.take() {
                     Some(since) => tracing::info!(
                         %broker, attempts = failures, outage_s = since.elapsed().as_secs_f64(),
-                        session_present = ack.session_present, "MQTT reconnected"
+                        session_present, "MQTT reconnected"
                     ),
                     None => {
-                        tracing::info!(%broker, client_id = %config.client_id, session_present = ack.session_present, "MQTT connected")
+                        tracing::info!(%broker, client_id = %config.client_id, session_present, "MQTT connected")
                     }
                 }
                 failures = 0;
                 metrics.subscribed.set(0);
                 suback_pending = filters.len();
                 for f in &filters {
-                    if let Err(e) = client.subscribe(f.clone(), qos).await {
+                    if let Err(e) = client.subscribe(f, qos1).await {
                         tracing::error!(filter = %f, error = %e, "MQTT subscribe request failed");
                     }
                 }
                 tracing::debug!(epoch = current, "MQTT session epoch");
             }
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
+            Polled::Publish(publish) => {
                 let incoming = Incoming {
                     publish,
                     epoch: epoch.load(Ordering::SeqCst),
@@ -230,22 +205,17 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
                     break;
                 }
             }
-            Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                if ack
-                    .return_codes
-                    .iter()
-                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
-                {
-                    tracing::error!(?ack, "MQTT broker refused a subscription");
-                } else {
-                    suback_pending = suback_pending.saturating_sub(1);
-                    if suback_pending == 0 {
-                        metrics.subscribed.set(1);
-                    }
+            Polled::SubAck(false) => {
+                tracing::error!("MQTT broker refused a subscription");
+            }
+            Polled::SubAck(true) => {
+                suback_pending = suback_pending.saturating_sub(1);
+                if suback_pending == 0 {
+                    metrics.subscribed.set(1);
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
+            Polled::Other => {}
+            Polled::Error(e) => {
                 metrics.connected.set(0);
                 metrics.subscribed.set(0);
                 metrics.connection_errors.inc();
@@ -287,7 +257,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
 /// tick, still in order.
 async fn process(
     mut rx: mpsc::Receiver<Incoming>,
-    client: AsyncClient,
+    client: Client,
     pipeline: Arc<Pipeline>,
     epoch: Arc<AtomicU64>,
     config: Arc<MqttConfig>,
@@ -321,14 +291,16 @@ async fn process(
 
 /// Acknowledges owed messages in order, as far as rumqttc's request channel has room. Messages
 /// of an earlier connection are dropped unacknowledged (the broker redelivers them).
-fn ack_owed(client: &AsyncClient, epoch: &AtomicU64, owed: &mut VecDeque<Incoming>) {
+fn ack_owed(client: &Client, epoch: &AtomicU64, owed: &mut VecDeque<Incoming>) {
     let current = epoch.load(Ordering::SeqCst);
     while let Some(front) = owed.front() {
-        if front.publish.qos == QoS::AtLeastOnce && front.epoch == current {
+        if front.publish.needs_ack() && front.epoch == current {
             match client.try_ack(&front.publish) {
                 Ok(()) => {}
-                Err(rumqttc::ClientError::TryRequest(_)) => return, // full: retry on the tick
-                Err(e) => tracing::debug!(error = %e, "MQTT ack not queued (connection closing)"),
+                Err(AckError::Full) => return, // full: retry on the tick
+                Err(AckError::Closed(e)) => {
+                    tracing::debug!(error = %e, "MQTT ack not queued (connection closing)")
+                }
             }
         }
         owed.pop_front();
@@ -340,8 +312,12 @@ fn ack_owed(client: &AsyncClient, epoch: &AtomicU64, owed: &mut VecDeque<Incomin
 async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttConfig>) -> Incoming {
     let metrics = pipeline.metrics();
     metrics.ingested(SOURCE);
-    let topic = incoming.publish.topic.as_str();
-    let payload = &incoming.publish.payload;
+    let Some(topic) = incoming.publish.topic() else {
+        metrics.rejected(SOURCE, "unknown_topic");
+        tracing::debug!("MQTT topic is not UTF-8; discarded");
+        return incoming;
+    };
+    let payload = incoming.publish.payload();
     let message = match config.profiles.for_topic(topic) {
         Some((profile, unit_id)) => Message::Vendor { profile, unit_id },
         None => match config.pattern.extract(topic) {
