@@ -108,9 +108,9 @@ pub enum Client {
 /// The connection, polled by the source.
 pub enum Connection {
     /// MQTT 3.1.1.
-    V4(rumqttc::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
     /// MQTT 5.
-    V5(rumqttc::v5::EventLoop),
+    V5(Box<rumqttc::v5::EventLoop>),
 }
 
 fn transport(config: &MqttConfig) -> Option<Transport> {
@@ -147,7 +147,7 @@ pub fn connect(config: &MqttConfig, capacity: usize) -> (Client, Connection) {
                 o.set_transport(t);
             }
             let (client, eventloop) = rumqttc::AsyncClient::new(o, capacity);
-            (Client::V4(client), Connection::V4(eventloop))
+            (Client::V4(client), Connection::V4(Box::new(eventloop)))
         }
         Version::V5 => {
             let mut o = rumqttc::v5::MqttOptions::new(&config.client_id, &config.host, config.port);
@@ -163,7 +163,7 @@ pub fn connect(config: &MqttConfig, capacity: usize) -> (Client, Connection) {
                 o.set_transport(t);
             }
             let (client, eventloop) = rumqttc::v5::AsyncClient::new(o, capacity);
-            (Client::V5(client), Connection::V5(eventloop))
+            (Client::V5(client), Connection::V5(Box::new(eventloop)))
         }
     }
 }
