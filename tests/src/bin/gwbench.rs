@@ -83,6 +83,10 @@ enum Cmd {
         /// Interval between alarms during the gateway's burst.
         #[arg(long, default_value_t = 10)]
         alarm_every_ms: u64,
+        /// Telemetry in the shipped electrical-fire-monitor vendor profile (one payload = five
+        /// readings with limits) instead of standard analog messages.
+        #[arg(long)]
+        vendor: bool,
     },
     /// Many units heartbeating over MQTT: the gateway's CPU and RSS, and every unit online.
     Units {
@@ -393,6 +397,7 @@ fn telemetry_files(
     units: &[String],
     messages: u64,
     publishers: u64,
+    vendor: bool,
 ) -> Vec<(String, PathBuf)> {
     (0..publishers)
         .map(|p| {
@@ -400,13 +405,24 @@ fn telemetry_files(
             let path = dir.join(format!("telemetry-{p}.txt"));
             let mut text = String::new();
             for n in 0..messages / publishers {
-                text += &json!({"system_type": 1, "system_addr": 1, "component_type": 17,
-                    "component_addr": n, "analog_type": 9, "value": (n % 100) as f64 / 100.0})
-                .to_string();
+                let payload = if vendor {
+                    // residual current sweeps 0-399 mA: past the 300 mA limit once per sweep
+                    json!({"ts": 1764295200 + n, "ir": n % 400,
+                           "t": {"A": 40.0, "B": 41.5, "C": 39.0}, "state": "NORMAL"})
+                } else {
+                    json!({"system_type": 1, "system_addr": 1, "component_type": 17,
+                        "component_addr": n, "analog_type": 9, "value": (n % 100) as f64 / 100.0})
+                };
+                text += &payload.to_string();
                 text.push('\n');
             }
             std::fs::write(&path, text).expect("write telemetry");
-            (format!("fire/{unit}/analog"), path)
+            let topic = if vendor {
+                format!("efm/{unit}/up")
+            } else {
+                format!("fire/{unit}/analog")
+            };
+            (topic, path)
         })
         .collect()
 }
@@ -436,7 +452,7 @@ fn publish_files(port: u16, files: &[(String, PathBuf)]) -> Vec<std::process::Ch
         .collect()
 }
 
-async fn mqtt(args: &Args, messages: u64, publishers: u64, alarm_every_ms: u64) {
+async fn mqtt(args: &Args, messages: u64, publishers: u64, alarm_every_ms: u64, vendor: bool) {
     use gateway_sim::mosquitto::{Mosquitto, Publisher};
     std::fs::create_dir_all(&args.workdir).expect("workdir");
     let dir = tempfile::tempdir_in(&args.workdir).expect("tempdir");
@@ -447,7 +463,8 @@ async fn mqtt(args: &Args, messages: u64, publishers: u64, alarm_every_ms: u64) 
 
     // 1. the raw limit: one mosquitto_sub -q 1
     let units: Vec<String> = TOWNSHIPS.iter().map(|t| format!("{t}-u1")).collect();
-    let files = telemetry_files(dir.path(), &units, total, publishers);
+    let files = telemetry_files(dir.path(), &units, total, publishers, vendor);
+    let filter = if vendor { "efm/+/up" } else { "fire/+/+" };
     // a persistent session with the subscription, acknowledged before anything is published
     let port = broker.port.to_string();
     let sub_args = [
@@ -458,7 +475,7 @@ async fn mqtt(args: &Args, messages: u64, publishers: u64, alarm_every_ms: u64) 
         "-q",
         "1",
         "-t",
-        "fire/+/+",
+        filter,
         "-c",
         "-i",
         "raw-sub",
@@ -491,8 +508,18 @@ async fn mqtt(args: &Args, messages: u64, publishers: u64, alarm_every_ms: u64) 
     // 2. the gateway, same broker, same burst, alarms alongside
     let receiver = receiver("127.0.0.1:0").await;
     let base = format!("http://{}", receiver.addr());
+    let profiles = if vendor {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config/profiles/electrical-fire-monitor.toml");
+        format!(
+            "[registry]\nprofile_files = [{:?}]\n",
+            file.display().to_string()
+        )
+    } else {
+        String::new()
+    };
     let extra = format!(
-        "\n[mqtt]\nurl = \"{}\"\nclient_id = \"gw-bench\"\n",
+        "{profiles}\n[mqtt]\nurl = \"{}\"\nclient_id = \"gw-bench\"\n",
         broker.url()
     );
     let setup = start_gateway(args, &base, &extra).await;
@@ -739,6 +766,7 @@ async fn main() {
             messages,
             publishers,
             alarm_every_ms,
-        } => mqtt(&args, messages, publishers, alarm_every_ms).await,
+            vendor,
+        } => mqtt(&args, messages, publishers, alarm_every_ms, vendor).await,
     }
 }
