@@ -52,13 +52,7 @@ async fn published_alarms_are_delivered_and_bad_messages_counted_and_acknowledge
         ("fire/a/b/c", fire(4).to_string().into()),
         ("fire/yunshan-u2/status", fire(5).to_string().into()),
     ];
-    for (topic, payload) in &messages {
-        publisher.publish(topic, payload.clone()).await;
-    }
-    publisher
-        .wait_acked(messages.len() as u64, WAIT)
-        .await
-        .unwrap();
+    publisher.publish_all(&messages, WAIT).await;
     let got = env
         .receiver
         .wait_for(WAIT, "two alarms", |d| d.len() == 2)

@@ -73,13 +73,7 @@ async fn shipped_profiles_map_mqtt_payloads_and_thresholds_hold_hysteresis() {
         ), // unknown unit
         ("efm/lanjiang-u1/up", b"{\"ir\": \"lots\"}".to_vec()), // wrong type
     ];
-    for (topic, payload) in &messages {
-        publisher.publish(topic, payload.clone()).await;
-    }
-    publisher
-        .wait_acked(messages.len() as u64, WAIT)
-        .await
-        .unwrap();
+    publisher.publish_all(&messages, WAIT).await;
     let got = env
         .receiver
         .wait_for(WAIT, "four events", |d| d.len() >= 4)

@@ -266,6 +266,17 @@ impl Publisher {
             .expect("publish queued");
     }
 
+    /// Publishes every `(topic, payload)` in order and waits until the broker has acknowledged
+    /// them (this publisher's first publishes: the count starts at zero).
+    pub async fn publish_all(&mut self, messages: &[(&str, Vec<u8>)], timeout: Duration) {
+        for (topic, payload) in messages {
+            self.publish(topic, payload.clone()).await;
+        }
+        self.wait_acked(messages.len() as u64, timeout)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// Waits until the broker has acknowledged `n` publishes in all.
     pub async fn wait_acked(&mut self, n: u64, timeout: Duration) -> Result<(), String> {
         let waited = tokio::time::timeout(timeout, async {
