@@ -8,6 +8,7 @@
 //! * [`mosquitto`] — a real mosquitto broker on a free loopback port, and a QoS 1 publisher.
 //! * [`unitsim`] — key fire-safety units pushing the standard profile over HTTP.
 
+pub mod camsim;
 pub mod harness;
 pub mod mosquitto;
 pub mod receiver;

@@ -1,0 +1,249 @@
+//! The looped H.264 clip every simulated camera serves: encoded once with the `ffmpeg` command
+//! (libx264, test pattern, no B-frames, one slice per frame, SPS/PPS before every IDR as cameras
+//! send them), cached on disk, split into access units and packetized into RTP payloads once —
+//! sessions only stamp sequence numbers and timestamps.
+
+use base64::Engine;
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+
+/// What to encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClipSpec {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Target bitrate.
+    pub kbps: u32,
+}
+
+impl Default for ClipSpec {
+    fn default() -> Self {
+        Self {
+            width: 640,
+            height: 360,
+            fps: 25,
+            kbps: 1000,
+        }
+    }
+}
+
+/// One frame: its RTP payloads (the last one carries the marker bit).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// RTP payloads (single NAL units or FU-A fragments).
+    pub payloads: Vec<Bytes>,
+    /// Whether it is an IDR (keyframe).
+    pub keyframe: bool,
+}
+
+/// The packetized clip.
+#[derive(Debug)]
+pub struct Clip {
+    /// What it is.
+    pub spec: ClipSpec,
+    /// Frames, in order; the first is an IDR, so the loop restarts cleanly.
+    pub frames: Vec<Frame>,
+    /// The SDP `fmtp` parameters (`packetization-mode=1;profile-level-id=…;sprop-parameter-sets=…`).
+    pub fmtp: String,
+}
+
+/// Largest RTP payload (fits a 1500-byte MTU with headers).
+const MAX_PAYLOAD: usize = 1400;
+/// Length of the clip, in seconds (two keyframe intervals).
+const SECONDS: u32 = 4;
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("CAMSIM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("camsim-cache"))
+}
+
+/// Encodes (or reuses) the clip for `spec` and packetizes it.
+pub fn load(spec: ClipSpec) -> Result<Clip, String> {
+    let dir = cache_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!(
+        "clip-{}x{}-{}fps-{}k.h264",
+        spec.width, spec.height, spec.fps, spec.kbps
+    ));
+    if !path.exists() {
+        encode(spec, &path)?;
+    }
+    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    packetize(spec, &data)
+}
+
+fn encode(spec: ClipSpec, path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let gop = (spec.fps * 2).to_string();
+    let rate = format!("{}k", spec.kbps);
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "testsrc2=size={}x{}:rate={}",
+            spec.width, spec.height, spec.fps
+        ))
+        .args([
+            "-t",
+            &SECONDS.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+        ])
+        .args([
+            "-profile:v",
+            "main",
+            "-bf",
+            "0",
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+        ])
+        .args([
+            "-sc_threshold",
+            "0",
+            "-b:v",
+            &rate,
+            "-maxrate",
+            &rate,
+            "-bufsize",
+            &rate,
+        ])
+        .args(["-threads", "1", "-x264-params", "slices=1:repeat-headers=1"])
+        .args(["-pix_fmt", "yuv420p", "-f", "h264"])
+        .arg(&tmp)
+        .status()
+        .map_err(|e| format!("cannot run ffmpeg (install the ffmpeg package): {e}"))?;
+    if !status.success() {
+        return Err(format!("ffmpeg failed: {status}"));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Splits an Annex B stream into NAL units (without start codes).
+pub fn nal_units(data: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut nals = Vec::with_capacity(starts.len());
+    for (k, &s) in starts.iter().enumerate() {
+        let mut end = starts.get(k + 1).map(|n| n - 3).unwrap_or(data.len());
+        // a four-byte start code leaves a zero at the end of the previous unit
+        while end > s && data[end - 1] == 0 {
+            end -= 1;
+        }
+        if end > s {
+            nals.push(&data[s..end]);
+        }
+    }
+    nals
+}
+
+fn packetize(spec: ClipSpec, data: &[u8]) -> Result<Clip, String> {
+    let mut frames = Vec::new();
+    let mut pending: Vec<&[u8]> = Vec::new();
+    let (mut sps, mut pps) = (None, None);
+    for nal in nal_units(data) {
+        let kind = nal[0] & 0x1f;
+        match kind {
+            7 => sps = sps.or(Some(nal)),
+            8 => pps = pps.or(Some(nal)),
+            _ => {}
+        }
+        pending.push(nal);
+        if kind == 1 || kind == 5 {
+            let mut payloads = Vec::new();
+            for n in pending.drain(..) {
+                fragment(n, &mut payloads);
+            }
+            frames.push(Frame {
+                payloads,
+                keyframe: kind == 5,
+            });
+        }
+    }
+    let (Some(sps), Some(pps)) = (sps, pps) else {
+        return Err("the clip has no SPS/PPS".into());
+    };
+    if !frames.first().is_some_and(|f| f.keyframe) {
+        return Err("the clip does not start with an IDR".into());
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let fmtp = format!(
+        "packetization-mode=1;profile-level-id={};sprop-parameter-sets={},{}",
+        hex::encode(&sps[1..4]),
+        b64.encode(sps),
+        b64.encode(pps)
+    );
+    Ok(Clip { spec, frames, fmtp })
+}
+
+/// One NAL unit as RTP payloads: itself, or FU-A fragments when it is too large.
+fn fragment(nal: &[u8], out: &mut Vec<Bytes>) {
+    if nal.len() <= MAX_PAYLOAD {
+        out.push(Bytes::copy_from_slice(nal));
+        return;
+    }
+    let indicator = (nal[0] & 0xe0) | 28;
+    let kind = nal[0] & 0x1f;
+    let body = &nal[1..];
+    let chunks: Vec<&[u8]> = body.chunks(MAX_PAYLOAD - 2).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut header = kind;
+        if i == 0 {
+            header |= 0x80;
+        }
+        if i == chunks.len() - 1 {
+            header |= 0x40;
+        }
+        let mut p = Vec::with_capacity(chunk.len() + 2);
+        p.extend_from_slice(&[indicator, header]);
+        p.extend_from_slice(chunk);
+        out.push(Bytes::from(p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_annex_b_and_fragments_large_units() {
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 9, 9,
+        ];
+        let nals = nal_units(&data);
+        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3], &[0x65, 9, 9]]);
+        let big: Vec<u8> = std::iter::once(0x65)
+            .chain(std::iter::repeat_n(7, 3000))
+            .collect();
+        let mut out = Vec::new();
+        fragment(&big, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0][..2], [0x7c, 0x85], "FU-A, start, IDR");
+        assert_eq!(out[2][1], 0x45, "end bit");
+        let total: usize = out.iter().map(|p| p.len() - 2).sum();
+        assert_eq!(total, 3000);
+    }
+}
