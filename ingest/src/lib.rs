@@ -13,4 +13,5 @@ pub mod accept;
 pub mod http_push;
 pub mod mqtt;
 pub mod profile;
+pub mod rtsp;
 pub mod standard;

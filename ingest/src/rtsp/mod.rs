@@ -1,0 +1,3 @@
+//! Cameras over RTSP.
+
+pub mod health;
