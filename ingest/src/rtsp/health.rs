@@ -267,7 +267,7 @@ impl Health {
                 while self
                     .buckets
                     .front()
-                    .is_some_and(|b| b.second <= second - WINDOW_S - 1)
+                    .is_some_and(|b| b.second < second - WINDOW_S)
                 {
                     self.buckets.pop_front();
                 }
