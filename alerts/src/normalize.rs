@@ -22,10 +22,11 @@
 
 use crate::codes;
 use crate::event::{
-    AnalogDetail, Event, FireDetail, Kind, Source, SourceKind, TownshipRef, UnitDetail,
+    AnalogDetail, CameraDetail, Event, FireDetail, Kind, Source, SourceKind, TownshipRef,
+    UnitDetail,
 };
 use crate::liveness::Change;
-use crate::registry::{Township, Unit};
+use crate::registry::{Camera, Township, Unit};
 use crate::signal::{AnalogReport, FireSignal, Location, Operation, SignalBody, StatusFlag};
 use crate::threshold::{Crossing, Side};
 use chrono::{DateTime, FixedOffset};
@@ -232,6 +233,41 @@ pub fn unit_event(
         fire: None,
         camera: None,
         unit: Some(detail),
+        evidence: Vec::new(),
+    }
+}
+
+/// A `camera.*` event (a fresh UUIDv7 id): the camera as its source, the health detail, a
+/// title saying what happened (`what`).
+pub fn camera_event(
+    camera: &Camera,
+    township: &Township,
+    kind: Kind,
+    detail: CameraDetail,
+    occurred_at: DateTime<FixedOffset>,
+    received_at: DateTime<FixedOffset>,
+    what: &str,
+) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        kind,
+        severity: kind.severity(),
+        title: format!("{} · {} · {what}", kind.label(), camera.name),
+        occurred_at,
+        received_at,
+        source: Source {
+            kind: SourceKind::Camera,
+            id: camera.id.clone(),
+            name: camera.name.clone(),
+            protocol: crate::signal::Protocol::Rtsp,
+        },
+        township: TownshipRef {
+            code: township.code.clone(),
+            name: township.name.clone(),
+        },
+        fire: None,
+        camera: Some(detail),
+        unit: None,
         evidence: Vec::new(),
     }
 }

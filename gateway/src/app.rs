@@ -50,6 +50,8 @@ pub async fn serve(
         outbox: outbox_config,
         delivery: delivery_config,
         mqtt,
+        rtsp,
+        profiles,
         ..
     } = config;
     std::fs::create_dir_all(&data_dir)
@@ -122,6 +124,13 @@ pub async fn serve(
     // it stops the gateway (non-zero exit), so that its supervisor restarts it.
     let source_failed = Arc::new(tokio::sync::Notify::new());
     let failed = Arc::new(AtomicBool::new(false));
+    let (cameras, rtsp_task) = match rtsp {
+        Some(r) if pipeline.registry().camera_count() > 0 => {
+            let (cameras, task) = ingest::rtsp::spawn(r, pipeline.clone(), stop_rx.clone());
+            (Some(cameras), Some(task))
+        }
+        _ => (None, None),
+    };
     let mqtt_task = mqtt.map(|m| {
         let task = ingest::mqtt::spawn(m, pipeline.clone(), stop_rx.clone());
         let (notify, failed, stop) = (source_failed.clone(), failed.clone(), stop_rx);
@@ -145,7 +154,8 @@ pub async fn serve(
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         pipeline: pipeline.clone(),
-        profiles: Arc::new(config.profiles.clone()),
+        profiles: Arc::new(profiles),
+        cameras: cameras.clone(),
         auth: Arc::new(Auth::new(&api_config.tokens)),
         ready: ready.clone(),
         metrics_public: api_config.metrics_public,
@@ -180,6 +190,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     if let Some(t) = mqtt_task {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    if let Some(t) = rtsp_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;

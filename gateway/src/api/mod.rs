@@ -5,6 +5,7 @@
 //! other townships do not leak); malformed body → 400 naming the problem.
 
 pub mod auth;
+pub mod cameras;
 pub mod error;
 pub mod events;
 pub mod ingest;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// Vendor profiles, for pushes of vendor payloads.
     pub profiles: Arc<::ingest::profile::Profiles>,
+    /// Watched cameras (`None` when the camera source does not run).
+    pub cameras: Option<Arc<::ingest::rtsp::Cameras>>,
     /// Token table.
     pub auth: Arc<Auth>,
     /// Set once the gateway is serving; cleared when it shuts down.
@@ -53,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{id}/sign", post(events::sign))
         .route("/api/v1/events/{id}/feedback", post(events::feedback))
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
+        .route("/api/v1/cameras", get(cameras::list))
+        .route("/api/v1/cameras/{id}", get(cameras::get))
         .route("/api/v1/townships", get(townships))
         .route("/api/v1/units", get(units::list))
         .route("/api/v1/units/{id}", get(units::get))

@@ -117,6 +117,8 @@ pub struct Config {
     pub mqtt: Option<ingest::mqtt::MqttConfig>,
     /// Vendor profiles (MQTT topics and HTTP push).
     pub profiles: ingest::profile::Profiles,
+    /// The camera source, unless `[rtsp] enabled = false`.
+    pub rtsp: Option<ingest::rtsp::RtspConfig>,
 }
 
 impl Config {
@@ -419,6 +421,64 @@ impl Validator {
             reconnect_max: Duration::from_millis(
                 m.reconnect_max_ms.max(m.reconnect_initial_ms.max(1)),
             ),
+        })
+    }
+
+    fn rtsp(
+        &mut self,
+        r: &raw::RtspSection,
+        h: &raw::HealthSection,
+    ) -> Option<ingest::rtsp::RtspConfig> {
+        use ingest::rtsp::health::HealthConfig;
+        let file_at = At {
+            file: self.src.file.clone(),
+            line: 0,
+            column: 0,
+        };
+        let transport = match r.transport.as_ref().map(|t| (t, t.get_ref().as_str())) {
+            None | Some((_, "tcp")) => ingest::rtsp::RtpTransport::Tcp,
+            Some((_, "udp")) => ingest::rtsp::RtpTransport::Udp,
+            Some((t, other)) => {
+                self.err(
+                    self.at(t),
+                    format!("[rtsp] `transport`: `{other}` is not \"tcp\" or \"udp\""),
+                );
+                ingest::rtsp::RtpTransport::Tcp
+            }
+        };
+        if !(0.0..=1.0).contains(&r.min_fps_ratio) || !(0.0..=1.0).contains(&r.max_loss_ratio) {
+            self.err(
+                file_at.clone(),
+                "[rtsp] `min_fps_ratio` and `max_loss_ratio` are shares between 0 and 1",
+            );
+        }
+        if r.step_timeout_s == 0 || r.reconnect_max_s == 0 || h.camera_stall_after_s == 0 {
+            self.err(
+                file_at.clone(),
+                "[rtsp] `step_timeout_s`, `reconnect_max_s` and [health] `camera_stall_after_s` must be at least 1",
+            );
+        }
+        if h.camera_offline_after_s < h.camera_stall_after_s {
+            self.err(
+                file_at,
+                "[health] `camera_offline_after_s` must not be below `camera_stall_after_s`",
+            );
+        }
+        let secs = |s: u64| chrono::Duration::seconds(s as i64);
+        r.enabled.then(|| ingest::rtsp::RtspConfig {
+            transport,
+            step_timeout: Duration::from_secs(r.step_timeout_s),
+            reconnect_initial: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(r.reconnect_max_s),
+            health: HealthConfig {
+                offline_after: secs(h.camera_offline_after_s),
+                stall_after: secs(h.camera_stall_after_s),
+                degrade_after: secs(r.degrade_after_s),
+                min_fps_ratio: r.min_fps_ratio,
+                max_loss_ratio: r.max_loss_ratio,
+                max_keyframe_interval: secs(r.max_keyframe_interval_s),
+                events_per_hour: r.events_per_hour,
+            },
         })
     }
 
@@ -876,6 +936,8 @@ impl Validator {
         // component-specific rules first, so they win over general ones
         thresholds.sort_by_key(|r| r.component_type.is_none());
 
+        let rtsp = self.rtsp(&raw.rtsp, &raw.health);
+
         // [outbox], [delivery]
         let o = &raw.outbox;
         let file_at = At {
@@ -933,6 +995,7 @@ impl Validator {
             linkage_window: Duration::from_secs(raw.linkage.feedback_window_s),
             thresholds,
             profiles,
+            rtsp,
             quarantine_unknown_units: raw.registry.quarantine_unknown_units,
             outbox: OutboxConfig {
                 max_pending: o.max_pending_events,

@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub registry: RegistrySection,
     pub mqtt: Option<MqttSection>,
     #[serde(default)]
+    pub rtsp: RtspSection,
+    #[serde(default)]
     pub townships: Vec<TownshipEntry>,
     pub city: Option<CitySection>,
     #[serde(default)]
@@ -443,4 +445,54 @@ pub struct FieldEntry {
 pub enum FlagNames {
     One(String),
     Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspSection {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub transport: Option<Spanned<String>>,
+    #[serde(default = "d10")]
+    pub step_timeout_s: u64,
+    #[serde(default = "d60")]
+    pub reconnect_max_s: u64,
+    #[serde(default = "d10")]
+    pub degrade_after_s: u64,
+    #[serde(default = "default_min_fps_ratio")]
+    pub min_fps_ratio: f64,
+    #[serde(default = "default_max_loss_ratio")]
+    pub max_loss_ratio: f64,
+    #[serde(default = "d10")]
+    pub max_keyframe_interval_s: u64,
+    #[serde(default = "default_events_per_hour")]
+    pub events_per_hour: u32,
+}
+
+impl Default for RtspSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            transport: None,
+            step_timeout_s: 10,
+            reconnect_max_s: 60,
+            degrade_after_s: 10,
+            min_fps_ratio: default_min_fps_ratio(),
+            max_loss_ratio: default_max_loss_ratio(),
+            max_keyframe_interval_s: 10,
+            events_per_hour: default_events_per_hour(),
+        }
+    }
+}
+
+fn default_min_fps_ratio() -> f64 {
+    0.5
+}
+
+fn default_max_loss_ratio() -> f64 {
+    0.05
+}
+
+fn default_events_per_hour() -> u32 {
+    12
 }

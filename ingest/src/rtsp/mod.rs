@@ -1,3 +1,382 @@
-//! Cameras over RTSP.
+//! Cameras over RTSP: one supervised task per camera keeps a retina session playing (describe →
+//! setup → play → demuxed; no decoding, only depacketizing), every step and every frame wait
+//! under a timeout, reconnecting with exponential backoff and jitter. A one-second tick
+//! evaluates each camera's [`health::Health`] and commits the transitions worth an event
+//! (`camera.offline`, `camera.online`, `camera.stalled`, `camera.degraded`).
+//!
+//! Credentials go to retina through `SessionOptions::creds`; they never appear in URLs, logs,
+//! metrics, API answers or errors (failure reasons are short codes; details are retina's
+//! messages, which carry no credentials).
 
 pub mod health;
+mod metrics;
+mod session;
+
+use alerts::event::{CameraDetail, Kind};
+use alerts::normalize::camera_event;
+use alerts::registry::Camera;
+use alerts::Pipeline;
+use chrono::{DateTime, Utc};
+use health::{Health, HealthConfig, State, Transition};
+pub use metrics::CameraMetrics;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How RTP travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtpTransport {
+    /// Interleaved in the RTSP TCP connection (the default: works through NAT and firewalls).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// Settings of the camera source.
+#[derive(Debug, Clone)]
+pub struct RtspConfig {
+    /// RTP transport.
+    pub transport: RtpTransport,
+    /// Limit on each RTSP step (connect + DESCRIBE, SETUP, PLAY).
+    pub step_timeout: Duration,
+    /// First reconnect delay.
+    pub reconnect_initial: Duration,
+    /// Longest reconnect delay.
+    pub reconnect_max: Duration,
+    /// Health thresholds.
+    pub health: HealthConfig,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        Self {
+            transport: RtpTransport::Tcp,
+            step_timeout: Duration::from_secs(10),
+            reconnect_initial: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            health: HealthConfig::default(),
+        }
+    }
+}
+
+/// What the stream is, from its parameters (SPS).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StreamInfo {
+    /// RFC 6381 codec string (`avc1.4d001e`).
+    pub codec: Option<String>,
+    /// Width in pixels.
+    pub width: Option<u32>,
+    /// Height in pixels.
+    pub height: Option<u32>,
+}
+
+/// One camera as watched: its health and its counters.
+#[derive(Debug)]
+pub struct Watched {
+    /// The camera.
+    pub camera: Arc<Camera>,
+    /// Health.
+    pub health: Health,
+    /// Stream parameters.
+    pub info: StreamInfo,
+    /// Frames received.
+    pub frames: u64,
+    /// Bytes of frames received.
+    pub bytes: u64,
+    /// RTP packets lost.
+    pub lost: u64,
+    /// Sessions started after the first.
+    pub reconnects: u64,
+    /// Whether a session is playing now.
+    pub connected: bool,
+    /// The last failure in detail (no credentials).
+    pub last_error_detail: Option<String>,
+}
+
+/// A camera, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraView {
+    /// Registry id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Township code.
+    pub township: String,
+    /// `online`, `stalled`, `degraded`, `offline` or `unknown`.
+    pub state: State,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// Whether a session is playing.
+    pub connected: bool,
+    /// Measured over the last seconds.
+    #[serde(flatten)]
+    pub measured: health::Measured,
+    /// Stream parameters.
+    #[serde(flatten)]
+    pub info: StreamInfo,
+    /// Frames received.
+    pub frames_total: u64,
+    /// Bytes received.
+    pub bytes_total: u64,
+    /// RTP packets lost.
+    pub lost_packets_total: u64,
+    /// Reconnections.
+    pub reconnects: u64,
+    /// The last frame's arrival.
+    pub last_frame_at: Option<DateTime<Utc>>,
+    /// The last failure's reason (`refused`, `timeout`, `unauthorized`, …).
+    pub last_error: Option<String>,
+    /// The last failure in detail.
+    pub last_error_detail: Option<String>,
+    /// State changes held back by the event budget.
+    pub suppressed_transitions: u64,
+}
+
+/// Every watched camera, for the API and the tick.
+#[derive(Default)]
+pub struct Cameras {
+    order: Vec<String>,
+    by_id: HashMap<String, Arc<Mutex<Watched>>>,
+}
+
+impl Cameras {
+    fn view(w: &Watched, now: DateTime<Utc>) -> CameraView {
+        let (state, since) = w.health.state();
+        CameraView {
+            id: w.camera.id.clone(),
+            name: w.camera.name.clone(),
+            township: w.camera.township.clone(),
+            state,
+            since,
+            connected: w.connected,
+            measured: w.health.measured(now),
+            info: w.info.clone(),
+            frames_total: w.frames,
+            bytes_total: w.bytes,
+            lost_packets_total: w.lost,
+            reconnects: w.reconnects,
+            last_frame_at: w.health.last_frame(),
+            last_error: w.health.last_error().map(str::to_string),
+            last_error_detail: w.last_error_detail.clone(),
+            suppressed_transitions: w.health.suppressed(),
+        }
+    }
+
+    /// Every camera, in registry order.
+    pub fn list(&self) -> Vec<CameraView> {
+        let now = Utc::now();
+        self.order
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .map(|w| Self::view(&w.lock().expect("camera lock"), now))
+            .collect()
+    }
+
+    /// One camera.
+    pub fn get(&self, id: &str) -> Option<CameraView> {
+        let w = self.by_id.get(id)?;
+        Some(Self::view(&w.lock().expect("camera lock"), Utc::now()))
+    }
+
+    /// Online cameras and watched cameras of a township.
+    pub fn online(&self, township: &str) -> (usize, usize) {
+        let mut online = 0;
+        let mut total = 0;
+        for w in self.by_id.values() {
+            let w = w.lock().expect("camera lock");
+            if w.camera.township == township {
+                total += 1;
+                online += usize::from(w.health.state().0 == State::Online);
+            }
+        }
+        (online, total)
+    }
+}
+
+/// Starts watching every camera of the registry; runs until `stop` turns true.
+pub fn spawn(
+    config: RtspConfig,
+    pipeline: Arc<Pipeline>,
+    stop: watch::Receiver<bool>,
+) -> (Arc<Cameras>, tokio::task::JoinHandle<()>) {
+    let now = Utc::now();
+    let mut cameras = Cameras::default();
+    for c in pipeline.registry().cameras() {
+        cameras.order.push(c.id.clone());
+        cameras.by_id.insert(
+            c.id.clone(),
+            Arc::new(Mutex::new(Watched {
+                camera: c.clone(),
+                health: Health::new(config.health, now),
+                info: StreamInfo::default(),
+                frames: 0,
+                bytes: 0,
+                lost: 0,
+                reconnects: 0,
+                connected: false,
+                last_error_detail: None,
+            })),
+        );
+    }
+    let cameras = Arc::new(cameras);
+    let metrics = CameraMetrics::new(&pipeline.metrics().registry);
+    let group = Arc::new(retina::client::SessionGroup::default());
+    let config = Arc::new(config);
+    let mut tasks = Vec::new();
+    for id in &cameras.order {
+        let watched = cameras.by_id[id].clone();
+        tasks.push(tokio::spawn(session::supervise(
+            watched,
+            config.clone(),
+            group.clone(),
+            metrics.clone(),
+            stop.clone(),
+        )));
+    }
+    let c = cameras.clone();
+    let task = tokio::spawn(async move {
+        tick_loop(c, pipeline, metrics, stop).await;
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+    });
+    (cameras, task)
+}
+
+/// Every second: evaluate each camera, commit what changed, refresh the gauges.
+async fn tick_loop(
+    cameras: Arc<Cameras>,
+    pipeline: Arc<Pipeline>,
+    metrics: CameraMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // events whose commit failed (outbox full): retried on the next ticks, in order
+    let mut waiting: Vec<alerts::Event> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Utc::now();
+        let mut by_township: HashMap<String, (usize, usize)> = HashMap::new();
+        for id in &cameras.order {
+            let (transition, camera, state) = {
+                let mut w = cameras.by_id[id].lock().expect("camera lock");
+                let t = w.health.tick(now);
+                (t, w.camera.clone(), w.health.state().0)
+            };
+            let e = by_township.entry(camera.township.clone()).or_default();
+            e.1 += 1;
+            e.0 += usize::from(state == State::Online);
+            metrics
+                .up
+                .with_label_values(&[camera.id.as_str(), camera.township.as_str()])
+                .set(i64::from(state == State::Online));
+            if let Some(t) = transition {
+                metrics
+                    .transitions
+                    .with_label_values(&[t.to.as_str()])
+                    .inc();
+                tracing::info!(
+                    camera = %camera.id, from = t.from.as_str(), to = t.to.as_str(),
+                    reason = t.reason.as_deref().unwrap_or(""), "camera state changed"
+                );
+                if let Some(e) = event(&pipeline, &camera, &t) {
+                    waiting.push(e);
+                }
+            }
+        }
+        for (township, (online, total)) in &by_township {
+            metrics
+                .online_ratio
+                .with_label_values(&[township.as_str()])
+                .set(if *total == 0 {
+                    0.0
+                } else {
+                    *online as f64 / *total as f64
+                });
+        }
+        while let Some(e) = waiting.first() {
+            let deliver = pipeline
+                .registry()
+                .township(&e.township.code)
+                .is_some_and(|t| t.webhook.is_some());
+            match pipeline
+                .outbox()
+                .commit(std::slice::from_ref(e), deliver)
+                .await
+            {
+                Ok(_) => {
+                    waiting.remove(0);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, waiting = waiting.len(), "camera events wait: the outbox cannot take them now");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The event of a transition.
+fn event(pipeline: &Pipeline, camera: &Camera, t: &Transition) -> Option<alerts::Event> {
+    let township = pipeline.registry().township(&camera.township)?;
+    let kind = match t.to {
+        State::Online => Kind::CameraOnline,
+        State::Offline => Kind::CameraOffline,
+        State::Stalled => Kind::CameraStalled,
+        State::Degraded => Kind::CameraDegraded,
+        State::Unknown => return None,
+    };
+    let mut measured = serde_json::Map::new();
+    let m = &t.measured;
+    let num = |v: f64| serde_json::Value::from(v);
+    match t.to {
+        State::Online | State::Degraded => {
+            measured.insert("fps".into(), num(m.fps));
+            if let Some(e) = m.expected_fps {
+                measured.insert("expected_fps".into(), num(e));
+            }
+            measured.insert("bitrate_kbps".into(), num(m.bitrate_kbps));
+            measured.insert("loss_ratio".into(), num(m.loss_ratio));
+            if let Some(k) = m.keyframe_interval_s {
+                measured.insert("keyframe_interval_s".into(), num(k));
+            }
+        }
+        _ => {}
+    }
+    if let Some(away) = t.away {
+        measured.insert("away_s".into(), serde_json::Value::from(away.num_seconds()));
+    }
+    let offset = pipeline.offset();
+    let what = match (t.to, &t.reason) {
+        (State::Offline, Some(r)) => format!("无法连接 ({r})"),
+        (State::Offline, None) => "无法连接".to_string(),
+        (State::Stalled, _) => "会话在线但无视频帧".to_string(),
+        (State::Degraded, Some(r)) => format!("{} ({r})", m.fps),
+        (State::Online, _) => match t.away {
+            Some(a) => format!("中断 {} 秒后恢复", a.num_seconds()),
+            None => "恢复正常".to_string(),
+        },
+        _ => String::new(),
+    };
+    Some(camera_event(
+        camera,
+        township,
+        kind,
+        CameraDetail {
+            state: t.to.as_str().to_string(),
+            reason: t.reason.clone(),
+            measured,
+            failing_checks: Vec::new(),
+        },
+        t.at.with_timezone(&offset),
+        Utc::now().with_timezone(&offset),
+        &what,
+    ))
+}

@@ -1,0 +1,83 @@
+//! The camera source's metrics.
+
+use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Per-camera and per-township camera metrics.
+#[derive(Clone)]
+pub struct CameraMetrics {
+    /// `gateway_camera_up{camera,township}`: 1 while online.
+    pub up: IntGaugeVec,
+    /// `gateway_camera_online_ratio{township}`: online / watched cameras.
+    pub online_ratio: GaugeVec,
+    /// `gateway_camera_frames_total{camera}`.
+    pub frames: IntCounterVec,
+    /// `gateway_camera_bytes_total{camera}`: bytes of frames.
+    pub bytes: IntCounterVec,
+    /// `gateway_camera_reconnects_total{camera}`.
+    pub reconnects: IntCounterVec,
+    /// `gateway_camera_session_failures_total{reason}`.
+    pub failures: IntCounterVec,
+    /// `gateway_camera_transitions_total{to}`: state changes reported.
+    pub transitions: IntCounterVec,
+}
+
+impl CameraMetrics {
+    /// Creates the metrics and registers them (a second source in one process shares them).
+    pub fn new(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("metric")
+        };
+        let m = Self {
+            up: IntGaugeVec::new(
+                Opts::new("gateway_camera_up", "1 while a camera is online"),
+                &["camera", "township"],
+            )
+            .expect("metric"),
+            online_ratio: GaugeVec::new(
+                Opts::new(
+                    "gateway_camera_online_ratio",
+                    "Online cameras / watched cameras, per township",
+                ),
+                &["township"],
+            )
+            .expect("metric"),
+            frames: counter(
+                "gateway_camera_frames_total",
+                "Video frames received",
+                &["camera"],
+            ),
+            bytes: counter(
+                "gateway_camera_bytes_total",
+                "Bytes of video frames received",
+                &["camera"],
+            ),
+            reconnects: counter(
+                "gateway_camera_reconnects_total",
+                "RTSP sessions started after a camera's first",
+                &["camera"],
+            ),
+            failures: counter(
+                "gateway_camera_session_failures_total",
+                "Failed or lost RTSP sessions, by reason",
+                &["reason"],
+            ),
+            transitions: counter(
+                "gateway_camera_transitions_total",
+                "Camera state changes reported, by new state",
+                &["to"],
+            ),
+        };
+        for c in [
+            Box::new(m.up.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.online_ratio.clone()),
+            Box::new(m.frames.clone()),
+            Box::new(m.bytes.clone()),
+            Box::new(m.reconnects.clone()),
+            Box::new(m.failures.clone()),
+            Box::new(m.transitions.clone()),
+        ] {
+            let _ = registry.register(c);
+        }
+        m
+    }
+}

@@ -1,0 +1,312 @@
+//! One camera's supervisor: keeps a retina session playing, feeds the camera's health, and
+//! reconnects with backoff. retina has no connect or read timeouts of its own, so every step
+//! and every frame wait is bounded here.
+
+use super::metrics::CameraMetrics;
+use super::{RtpTransport, RtspConfig, StreamInfo, Watched};
+use chrono::Utc;
+use futures::StreamExt;
+use retina::client::{
+    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, Transport,
+};
+use retina::codec::{CodecItem, ParametersRef};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Why a session failed: a short reason (events, metrics) and the detail (logs, API).
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Failure {
+    fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Classifies retina's errors into the reasons operators act on.
+fn classify(e: &retina::Error) -> Failure {
+    let detail = e.to_string();
+    // retina's messages carry addresses and RTSP context, never credentials (it refuses them
+    // in URLs, and the Authorization header is not part of its error context)
+    let first = detail.lines().next().unwrap_or("").to_string();
+    let reason = match e.status_code() {
+        Some(401) => "unauthorized",
+        Some(403) => "forbidden",
+        Some(404) => "not_found",
+        Some(454) => "session_not_found",
+        Some(461) => "unsupported_transport",
+        Some(_) => "rtsp_error",
+        None if first.starts_with("Unable to connect") && first.contains("refused") => "refused",
+        None if first.starts_with("Unable to connect") => "connect_failed",
+        None if first.starts_with("Error reading") || first.contains("EOF") => "connection_closed",
+        None if first.starts_with("Unsupported") => "codec_unsupported",
+        None if first.starts_with("Timeout") => "timeout",
+        None => "error",
+    };
+    Failure::new(reason, first)
+}
+
+async fn bounded<T>(
+    limit: Duration,
+    step: &str,
+    f: impl Future<Output = Result<T, retina::Error>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(classify(&e)),
+        Err(_) => Err(Failure::new(
+            "timeout",
+            format!("{step} took longer than {} s", limit.as_secs_f64()),
+        )),
+    }
+}
+
+/// Runs the camera's sessions until `stop` turns true.
+pub(crate) async fn supervise(
+    watched: Arc<Mutex<Watched>>,
+    config: Arc<RtspConfig>,
+    group: Arc<SessionGroup>,
+    metrics: CameraMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (id, url, creds) = {
+        let w = watched.lock().expect("camera lock");
+        let c = &w.camera;
+        let creds = c.username.as_ref().map(|u| Credentials {
+            username: u.clone(),
+            password: c
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default(),
+        });
+        (c.id.clone(), c.url.clone(), creds)
+    };
+    let frames = metrics.frames.with_label_values(&[id.as_str()]);
+    let bytes = metrics.bytes.with_label_values(&[id.as_str()]);
+    let reconnects = metrics.reconnects.with_label_values(&[id.as_str()]);
+    let mut failures: u32 = 0;
+    let mut sessions: u64 = 0;
+    let mut outage_logged = false;
+    loop {
+        let attempt = play(
+            &url,
+            creds.clone(),
+            &config,
+            &group,
+            &watched,
+            &frames,
+            &bytes,
+            &mut sessions,
+            &reconnects,
+        );
+        let result = tokio::select! {
+            _ = stop.changed() => return,
+            r = attempt => r,
+        };
+        let streamed = result.streamed;
+        let f = result.failure;
+        {
+            let mut w = watched.lock().expect("camera lock");
+            w.connected = false;
+            w.health.session_down(Utc::now(), f.reason);
+            w.last_error_detail = Some(f.detail.clone());
+        }
+        metrics.failures.with_label_values(&[f.reason]).inc();
+        if streamed {
+            failures = 0;
+        }
+        failures += 1;
+        if !outage_logged {
+            tracing::warn!(camera = %id, reason = f.reason, detail = %f.detail, "camera session failed; reconnecting with backoff");
+            outage_logged = true;
+        } else {
+            tracing::debug!(camera = %id, reason = f.reason, detail = %f.detail, attempt = failures, "camera reconnect failed");
+        }
+        if streamed {
+            outage_logged = false;
+        }
+        let delay = alerts::delivery::backoff(
+            failures,
+            config.reconnect_initial,
+            config.reconnect_max,
+            &mut rand::thread_rng(),
+        );
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// How one session ended.
+struct Ended {
+    /// Whether frames flowed before it failed (resets the backoff).
+    streamed: bool,
+    failure: Failure,
+}
+
+/// One session: describe → setup → play → frames until something fails.
+#[allow(clippy::too_many_arguments)]
+async fn play(
+    url: &str,
+    creds: Option<Credentials>,
+    config: &RtspConfig,
+    group: &Arc<SessionGroup>,
+    watched: &Mutex<Watched>,
+    frames: &prometheus::IntCounter,
+    bytes: &prometheus::IntCounter,
+    sessions: &mut u64,
+    reconnects: &prometheus::IntCounter,
+) -> Ended {
+    let fail = |failure| Ended {
+        streamed: false,
+        failure,
+    };
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return fail(Failure::new("bad_url", format!("bad camera URL: {e}"))),
+    };
+    let options = SessionOptions::default()
+        .creds(creds)
+        .session_group(group.clone())
+        .user_agent("sharp-eyes-gateway".into());
+    let limit = config.step_timeout;
+    let mut session = match bounded(limit, "DESCRIBE", Session::describe(parsed, options)).await {
+        Ok(s) => s,
+        Err(f) => return fail(f),
+    };
+    let video = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"));
+    let Some(index) = video else {
+        let offered: Vec<String> = session
+            .streams()
+            .iter()
+            .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+            .collect();
+        return fail(Failure::new(
+            "codec_unsupported",
+            format!(
+                "no H.264/H.265 video stream (offered: {})",
+                offered.join(", ")
+            ),
+        ));
+    };
+    let sdp_fps = session.streams()[index].framerate().map(f64::from);
+    let transport = match config.transport {
+        RtpTransport::Tcp => Transport::Tcp(Default::default()),
+        RtpTransport::Udp => Transport::Udp(Default::default()),
+    };
+    if let Err(f) = bounded(
+        limit,
+        "SETUP",
+        session.setup(index, SetupOptions::default().transport(transport)),
+    )
+    .await
+    {
+        return fail(f);
+    }
+    let playing = match bounded(limit, "PLAY", session.play(PlayOptions::default())).await {
+        Ok(p) => p,
+        Err(f) => return fail(f),
+    };
+    let mut demuxed = match playing.demuxed() {
+        Ok(d) => d,
+        Err(e) => return fail(classify(&e)),
+    };
+    *sessions += 1;
+    {
+        let mut w = watched.lock().expect("camera lock");
+        w.connected = true;
+        if *sessions > 1 {
+            w.reconnects += 1;
+            reconnects.inc();
+        }
+        w.health.session_up(Utc::now(), sdp_fps);
+        if let Some(info) = stream_info(demuxed.streams().get(index).and_then(|s| s.parameters())) {
+            w.info = info;
+        }
+    }
+    // a session with no frame for this long is dropped and started again (the health has
+    // reported it stalled long before)
+    let frame_limit = config
+        .health
+        .offline_after
+        .to_std()
+        .unwrap_or(Duration::from_secs(30));
+    let mut streamed = false;
+    loop {
+        let item = match tokio::time::timeout(frame_limit, demuxed.next()).await {
+            Err(_) => {
+                return Ended {
+                    streamed,
+                    failure: Failure::new(
+                        "no_frames",
+                        format!("no frame for {} s", frame_limit.as_secs()),
+                    ),
+                }
+            }
+            Ok(None) => {
+                return Ended {
+                    streamed,
+                    failure: Failure::new("connection_closed", "the camera ended the session"),
+                }
+            }
+            Ok(Some(Err(e))) => {
+                return Ended {
+                    streamed,
+                    failure: classify(&e),
+                }
+            }
+            Ok(Some(Ok(item))) => item,
+        };
+        let CodecItem::VideoFrame(frame) = item else {
+            continue;
+        };
+        streamed = true;
+        let size = frame.data().len();
+        frames.inc();
+        bytes.inc_by(size as u64);
+        let mut w = watched.lock().expect("camera lock");
+        w.frames += 1;
+        w.bytes += size as u64;
+        w.lost += frame.loss() as u64;
+        w.health.frame(
+            Utc::now(),
+            size,
+            frame.is_random_access_point(),
+            frame.loss(),
+        );
+        if frame.has_new_parameters() {
+            if let Some(info) =
+                stream_info(demuxed.streams().get(index).and_then(|s| s.parameters()))
+            {
+                w.info = info;
+            }
+        }
+    }
+}
+
+fn stream_info(params: Option<ParametersRef<'_>>) -> Option<StreamInfo> {
+    match params? {
+        ParametersRef::Video(v) => {
+            let (width, height) = v.pixel_dimensions();
+            Some(StreamInfo {
+                codec: Some(v.rfc6381_codec().to_string()),
+                width: Some(width),
+                height: Some(height),
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,211 @@
+//! Cameras over RTSP: against camsim (faults injected per camera) and against GStreamer's
+//! gst-rtsp-server, an implementation nobody here wrote.
+
+use crate::common::*;
+use gateway_sim::camsim::clip::ClipSpec;
+use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
+use gateway_sim::receiver::Delivery;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const CAM_PASSWORD: &str = "s3cret-cam-password";
+
+/// Fast health thresholds, so a test sees offline in seconds.
+const FAST_HEALTH: &str = "[health]\ncamera_offline_after_s = 3\ncamera_stall_after_s = 2\n\n[rtsp]\nreconnect_max_s = 1\nstep_timeout_s = 3\n\n";
+
+fn camera_toml(id: &str, township: &str, url: &str, password: Option<&str>) -> String {
+    let creds = password
+        .map(|p| format!("username = \"viewer\"\npassword = \"{p}\"\n"))
+        .unwrap_or_default();
+    format!("[[cameras]]\nid = \"{id}\"\nname = \"路口{id}\"\ntownship = \"{township}\"\nurl = \"{url}\"\n{creds}\n")
+}
+
+async fn camera(env: &Env, id: &str) -> Value {
+    let (status, body) = env
+        .get(
+            &format!("/api/v1/cameras/{id}"),
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn wait_camera(env: &Env, id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let c = camera(env, id).await;
+        if ok(&c) {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id}: never {what}: {c}\n{}",
+            env.gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn camera_events<'a>(d: &'a [Delivery], id: &str) -> Vec<&'a Delivery> {
+    d.iter()
+        .filter(|d| d.body.as_ref().is_some_and(|b| b["source"]["id"] == id))
+        .collect()
+}
+
+async fn wait_event(env: &Env, id: &str, kind: &str, n: usize) -> Value {
+    let got = env
+        .receiver
+        .wait_for(WAIT, &format!("{n} × {kind} of {id}"), |d| {
+            camera_events(d, id)
+                .iter()
+                .filter(|d| d.event_header == kind)
+                .count()
+                >= n
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    camera_events(&got, id)
+        .into_iter()
+        .filter(|d| d.event_header == kind)
+        .nth(n - 1)
+        .and_then(|d| d.body.clone())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
+    let sim = CamSim::start(CamSimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cameras: 4,
+        clip: ClipSpec::default(),
+        credentials: Some(("viewer".into(), CAM_PASSWORD.into())),
+        faults: HashMap::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cams = FAST_HEALTH.to_string();
+    cams += &camera_toml("cam-1", "lanjiang", &sim.url(1), Some(CAM_PASSWORD));
+    cams += &camera_toml("cam-2", "lanjiang", &sim.url(2), Some("wrong-password"));
+    cams += &camera_toml("cam-3", "lanjiang", &sim.url(3), Some(CAM_PASSWORD));
+    cams += &camera_toml("cam-4", "lanjiang", &sim.url(4), Some(CAM_PASSWORD));
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+
+    // online, measured from the stream itself
+    let c1 = wait_camera(&env, "cam-1", "online at ~25 fps", |c| {
+        c["state"] == "online"
+            && c["fps"]
+                .as_f64()
+                .is_some_and(|f| (22.0..=28.0).contains(&f))
+    })
+    .await;
+    assert_eq!(
+        (c1["width"].as_u64(), c1["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert!(c1["codec"].as_str().unwrap().starts_with("avc1."), "{c1}");
+    assert_eq!(c1["expected_fps"], 25.0);
+    assert!(c1["bitrate_kbps"].as_f64().unwrap() > 300.0, "{c1}");
+    assert_eq!(
+        c1["keyframe_interval_s"].as_f64().map(f64::round),
+        Some(2.0),
+        "{c1}"
+    );
+
+    // a wrong password is reported as such
+    let off = wait_event(&env, "cam-2", "camera.offline", 1).await;
+    assert_eq!(off["camera"]["reason"], "unauthorized", "{off}");
+    assert_eq!(off["camera"]["state"], "offline");
+    assert_eq!(off["source"]["protocol"], "rtsp");
+    assert_eq!(off["severity"], "major");
+
+    // a stall: the session stays, the frames stop
+    wait_camera(&env, "cam-3", "online", |c| c["state"] == "online").await;
+    sim.set_fault(
+        3,
+        Some(Fault::Stall {
+            after: Duration::ZERO,
+        }),
+    );
+    let stalled = wait_event(&env, "cam-3", "camera.stalled", 1).await;
+    assert_eq!(stalled["camera"]["state"], "stalled");
+    sim.set_fault(3, None);
+    let back = wait_event(&env, "cam-3", "camera.online", 1).await;
+    assert!(
+        back["camera"]["measured"]["away_s"].as_i64().unwrap() >= 2,
+        "{back}"
+    );
+
+    // the server drops the camera and refuses it: offline, then online when it returns
+    wait_camera(&env, "cam-4", "online", |c| c["state"] == "online").await;
+    sim.set_fault(4, Some(Fault::Refuse));
+    let off = wait_event(&env, "cam-4", "camera.offline", 1).await;
+    assert_eq!(off["camera"]["reason"], "connection_closed", "{off}");
+    sim.set_fault(4, None);
+    wait_event(&env, "cam-4", "camera.online", 1).await;
+    let c4 = camera(&env, "cam-4").await;
+    assert!(c4["reconnects"].as_u64().unwrap() >= 1, "{c4}");
+
+    // a camera that streams from the first look raised nothing
+    assert!(camera_events(&env.receiver.deliveries(), "cam-1").is_empty());
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_camera_up{camera=\"cam-1\",township=\"lanjiang\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_camera_up{camera=\"cam-2\",township=\"lanjiang\"}"
+        ),
+        0.0
+    );
+    assert!(metric(&m, "gateway_camera_frames_total{camera=\"cam-1\"}") > 25.0);
+    assert!(
+        metric(
+            &m,
+            "gateway_camera_session_failures_total{reason=\"unauthorized\"}"
+        ) >= 1.0
+    );
+
+    // filters, scopes, and no secret anywhere
+    let (status, body) = env
+        .get(
+            "/api/v1/cameras?state=offline",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = body["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["cam-2"]);
+    let (status, body) = env
+        .get(
+            "/api/v1/cameras?state=sleepy",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_query"))
+    );
+    let all = env
+        .get("/api/v1/cameras", Some(gateway_sim::harness::ADMIN_TOKEN))
+        .await
+        .1
+        .to_string();
+    for secret in [CAM_PASSWORD, "wrong-password"] {
+        assert!(!all.contains(secret), "a password in the API answer");
+        assert!(!env.gw.log().contains(secret), "a password in the log");
+        assert!(!m.contains(secret), "a password in the metrics");
+    }
+    sim.stop();
+}
