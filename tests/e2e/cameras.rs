@@ -209,3 +209,51 @@ async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
     }
     sim.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gstreamer_rtsp_server_is_watched_killed_and_recovered() {
+    let port = gateway_sim::harness::free_port();
+    let server = gateway_sim::gst::GstServer::start(port).unwrap_or_else(|e| panic!("{e}"));
+    let cams = format!(
+        "{FAST_HEALTH}{}",
+        camera_toml("gst-1", "lanjiang", &server.url(), None)
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    let c = wait_camera(&env, "gst-1", "online at ~25 fps", |c| {
+        c["state"] == "online"
+            && c["fps"]
+                .as_f64()
+                .is_some_and(|f| (20.0..=30.0).contains(&f))
+    })
+    .await;
+    assert_eq!(
+        (c["width"].as_u64(), c["height"].as_u64()),
+        (Some(320), Some(240)),
+        "{c}"
+    );
+    assert!(c["codec"].as_str().unwrap().starts_with("avc1."), "{c}");
+
+    let killed = std::time::Instant::now();
+    server.kill();
+    let off = wait_event(&env, "gst-1", "camera.offline", 1).await;
+    let reason = off["camera"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        ["refused", "connection_closed"].contains(&reason.as_str()),
+        "{off}"
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "offline within the configured time"
+    );
+
+    let server = gateway_sim::gst::GstServer::start(port).unwrap_or_else(|e| panic!("{e}"));
+    let on = wait_event(&env, "gst-1", "camera.online", 1).await;
+    assert!(
+        on["camera"]["measured"]["away_s"].as_i64().unwrap() >= 3,
+        "{on}"
+    );
+    server.kill();
+}
