@@ -81,6 +81,7 @@ async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
         cameras: 4,
         clip: ClipSpec::default(),
         credentials: Some(("viewer".into(), CAM_PASSWORD.into())),
+        camera_credentials: HashMap::new(),
         faults: HashMap::new(),
     })
     .await

@@ -38,6 +38,9 @@ struct Args {
     /// Required password.
     #[arg(long, env = "CAMSIM_PASSWORD")]
     password: Option<String>,
+    /// `N=USER:PASSWORD`: credentials of camera N only (others use --user/--password, if any).
+    #[arg(long)]
+    auth: Vec<String>,
     /// `N=FAULT`: refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N.
     #[arg(long)]
     fault: Vec<String>,
@@ -70,6 +73,22 @@ async fn main() {
             }
         }
     }
+    let mut camera_credentials = HashMap::new();
+    for a in &args.auth {
+        let parsed = a.split_once('=').and_then(|(n, up)| {
+            let (u, p) = up.split_once(':')?;
+            Some((n.parse::<u32>().ok()?, (u.to_string(), p.to_string())))
+        });
+        match parsed {
+            Some((n, creds)) => {
+                camera_credentials.insert(n, creds);
+            }
+            None => {
+                eprintln!("camsim: --auth `{a}`: expected N=USER:PASSWORD");
+                std::process::exit(2);
+            }
+        }
+    }
     let config = CamSimConfig {
         listen: args.listen,
         cameras: args.cameras,
@@ -80,6 +99,7 @@ async fn main() {
             kbps: args.bitrate_kbps,
         },
         credentials: args.user.clone().zip(args.password.clone()),
+        camera_credentials,
         faults,
     };
     let sim = match CamSim::start(config).await {

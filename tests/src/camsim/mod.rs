@@ -88,8 +88,10 @@ pub struct CamSimConfig {
     pub cameras: u32,
     /// The clip.
     pub clip: ClipSpec,
-    /// Required credentials (Basic), if any.
+    /// Required credentials (Basic), if any, for every camera…
     pub credentials: Option<(String, String)>,
+    /// … except these, which have their own.
+    pub camera_credentials: HashMap<u32, (String, String)>,
     /// Faults from the start.
     pub faults: HashMap<u32, Fault>,
 }
@@ -98,6 +100,7 @@ struct Shared {
     clip: Clip,
     cameras: u32,
     authorization: Option<String>,
+    camera_authorization: HashMap<u32, String>,
     faults: Mutex<HashMap<u32, Fault>>,
     playing: AtomicUsize,
     frames: AtomicU64,
@@ -135,6 +138,11 @@ impl CamSim {
             authorization: config
                 .credentials
                 .map(|(u, p)| format!("Basic {}", b64.encode(format!("{u}:{p}")))),
+            camera_authorization: config
+                .camera_credentials
+                .into_iter()
+                .map(|(n, (u, p))| (n, format!("Basic {}", b64.encode(format!("{u}:{p}")))))
+                .collect(),
             faults: Mutex::new(config.faults),
             playing: AtomicUsize::new(0),
             frames: AtomicU64::new(0),
@@ -407,7 +415,11 @@ async fn respond(
     if fault == Some(Fault::NotFound) {
         return Some(reply("404 Not Found", "", ""));
     }
-    let authorized = match &shared.authorization {
+    let wanted = shared
+        .camera_authorization
+        .get(&cam)
+        .or(shared.authorization.as_ref());
+    let authorized = match wanted {
         _ if fault == Some(Fault::Unauthorized) => false,
         None => true,
         Some(want) => req.header("Authorization") == Some(want.as_str()),
