@@ -258,3 +258,52 @@ async fn a_gstreamer_rtsp_server_is_watched_killed_and_recovered() {
     );
     server.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_frame_rate_degrades_and_a_flapping_camera_is_debounced() {
+    let sim = CamSim::start(CamSimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cameras: 2,
+        clip: ClipSpec::default(),
+        credentials: None,
+        camera_credentials: HashMap::new(),
+        faults: HashMap::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cams = FAST_HEALTH.replace("[rtsp]\n", "[rtsp]\ndegrade_after_s = 2\n");
+    cams += &camera_toml("slow", "lanjiang", &sim.url(1), None);
+    cams += &camera_toml("flappy", "lanjiang", &sim.url(2), None);
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    wait_camera(&env, "slow", "online", |c| c["state"] == "online").await;
+    wait_camera(&env, "flappy", "online", |c| c["state"] == "online").await;
+
+    // 5 fps where the SDP announces 25: degraded, with the numbers
+    sim.set_fault(1, Some(Fault::LowFps { fps: 5 }));
+    // the other camera's sessions last one second each, then drop and reconnect: never down
+    // for camera_offline_after_s (3 s), so never offline
+    sim.set_fault(
+        2,
+        Some(Fault::Drop {
+            after: Duration::from_secs(1),
+        }),
+    );
+    let degraded = wait_event(&env, "slow", "camera.degraded", 1).await;
+    assert_eq!(degraded["camera"]["reason"], "low_fps", "{degraded}");
+    let fps = degraded["camera"]["measured"]["fps"].as_f64().unwrap();
+    assert!((3.0..=7.0).contains(&fps), "{degraded}");
+    assert_eq!(degraded["camera"]["measured"]["expected_fps"], 25.0);
+    sim.set_fault(1, None);
+    wait_event(&env, "slow", "camera.online", 1).await;
+
+    let flappy = wait_camera(&env, "flappy", "reconnecting again and again", |c| {
+        c["reconnects"].as_u64().unwrap_or(0) >= 4
+    })
+    .await;
+    assert!(
+        camera_events(&env.receiver.deliveries(), "flappy").is_empty(),
+        "short drops raise nothing: {flappy}"
+    );
+    sim.set_fault(2, None);
+    sim.stop();
+}
