@@ -307,3 +307,123 @@ async fn a_low_frame_rate_degrades_and_a_flapping_camera_is_debounced() {
     sim.set_fault(2, None);
     sim.stop();
 }
+
+async fn availability(
+    env: &Env,
+    id: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    let q = format!(
+        "/api/v1/cameras/{id}/availability?from={}&to={}",
+        from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        to.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let (status, body) = env.get(&q, Some(gateway_sim::harness::ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn secs(v: &Value, state: &str) -> f64 {
+    v["seconds"][format!("{state}_s")].as_f64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown() {
+    let sim = CamSim::start(CamSimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cameras: 1,
+        clip: ClipSpec::default(),
+        credentials: None,
+        camera_credentials: HashMap::new(),
+        faults: HashMap::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cams = format!(
+        "{FAST_HEALTH}{}",
+        camera_toml("av-1", "lanjiang", &sim.url(1), None)
+    );
+    let mut env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    let t0 = chrono::Utc::now();
+    wait_camera(&env, "av-1", "online", |c| c["state"] == "online").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // a scripted outage of ~6 s
+    let dropped = chrono::Utc::now();
+    sim.set_fault(1, Some(Fault::Refuse));
+    wait_event(&env, "av-1", "camera.offline", 1).await;
+    let elapsed = (chrono::Utc::now() - dropped).to_std().unwrap();
+    tokio::time::sleep(Duration::from_secs(6).saturating_sub(elapsed)).await;
+    sim.set_fault(1, None);
+    let returned = chrono::Utc::now();
+    wait_event(&env, "av-1", "camera.online", 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t1 = chrono::Utc::now();
+    let a = availability(&env, "av-1", t0, t1).await;
+    let outage = (returned - dropped).num_milliseconds() as f64 / 1000.0;
+    let offline = secs(&a, "offline");
+    // offline from the lost session to the first frames back (reconnect backoff adds ≤ 2 s)
+    assert!(
+        offline >= outage - 1.0 && offline <= outage + 3.0,
+        "outage {outage} s: {a}"
+    );
+    assert!(secs(&a, "online") >= 3.0, "{a}");
+    assert!(secs(&a, "unknown") < 3.0, "only before the first look: {a}");
+    let total = (t1 - t0).num_milliseconds() as f64 / 1000.0;
+    let sum: f64 = ["online", "stalled", "degraded", "offline", "unknown"]
+        .iter()
+        .map(|s| secs(&a, s))
+        .sum();
+    assert!(
+        (sum - total).abs() < 0.01,
+        "the window is accounted whole: {sum} vs {total}"
+    );
+    let avail = a["availability"].as_f64().unwrap();
+    assert!(avail > 0.2 && avail < 0.9, "{a}");
+
+    // the gateway dies for ~4 s: that time is unknown, not online, and the restart raises
+    // no new event for a camera the township already knows is online
+    env.gw.kill9();
+    let killed = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    env.restart().await;
+    wait_camera(&env, "av-1", "online again", |c| c["state"] == "online").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t2 = chrono::Utc::now();
+    let b = availability(&env, "av-1", t1, t2).await;
+    let down = (chrono::Utc::now() - killed).num_milliseconds() as f64 / 1000.0 - 2.0;
+    assert!(secs(&b, "unknown") >= 3.5, "gateway down ~{down} s: {b}");
+    assert_eq!(secs(&b, "offline"), 0.0, "{b}");
+    assert!(
+        secs(&b, "online") <= (t2 - t1).num_milliseconds() as f64 / 1000.0 - 3.5,
+        "{b}"
+    );
+    let online_events = camera_events(&env.receiver.deliveries(), "av-1")
+        .iter()
+        .filter(|d| d.event_header == "camera.online")
+        .count();
+    assert_eq!(online_events, 1, "no repeat after the restart");
+
+    // township figure and bad windows
+    let (status, t) = env
+        .get(
+            "/api/v1/townships/lanjiang/availability",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["cameras"][0]["camera"], "av-1");
+    let (status, e) = env
+        .get(
+            "/api/v1/cameras/av-1/availability?from=yesterday",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("bad_query")),
+        "{e}"
+    );
+    sim.stop();
+}

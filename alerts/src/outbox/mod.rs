@@ -21,8 +21,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use crate::event::Event;
 use crate::metrics::Metrics;
 pub use store::{
-    Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome, Page, PendingItem,
-    Stats, Store, StoreError, Stored,
+    CameraLog, CameraMark, Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome,
+    Page, PendingItem, Stats, Store, StoreError, Stored,
 };
 
 /// How the outbox behaves.

@@ -31,6 +31,10 @@ const PENDING: TableDefinition<(&str, u64), (u128, i64)> = TableDefinition::new(
 const DEAD: TableDefinition<u128, &str> = TableDefinition::new("dead");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
+/// Camera state changes: (camera, unix ms) → state code (see [`CameraMark`]).
+const CAMERA_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("camera_log");
+/// When the camera source was last known to be watching (unix ms), in `meta`.
+const CAMERA_ALIVE: &str = "camera_alive_ms";
 
 const NEXT_SEQ: &str = "next_seq";
 const PENDING_COUNT: &str = "pending";
@@ -217,6 +221,13 @@ pub enum Op {
     Flush,
     /// Replace the unit liveness snapshot.
     UnitStates(Vec<(String, UnitState)>),
+    /// Record camera state changes and that the camera source was watching at `alive_ms`.
+    CameraLog {
+        /// The changes.
+        marks: Vec<CameraMark>,
+        /// Unix ms.
+        alive_ms: i64,
+    },
     /// Delete delivered (and unrouted) events committed before `before`, at most `limit`.
     Purge {
         /// Cut-off.
@@ -229,13 +240,38 @@ pub enum Op {
 impl Op {
     /// Whether the operation must be on disk before it is answered. Delivery marks need not
     /// be: losing one in a crash only means one more delivery with the same `Idempotency-Key`,
-    /// so they ride along with the next durable transaction (or the periodic flush).
+    /// so they ride along with the next durable transaction (or the periodic flush). Camera
+    /// log marks neither: a crash loses at most the last second of uptime accounting.
     pub fn needs_durability(&self) -> bool {
         !matches!(
             self,
-            Op::Delivered { .. } | Op::Failed { .. } | Op::Dead { .. } | Op::Flush
+            Op::Delivered { .. }
+                | Op::Failed { .. }
+                | Op::Dead { .. }
+                | Op::Flush
+                | Op::CameraLog { .. }
         )
     }
+}
+
+/// A camera's state from a moment on, as logged for uptime accounting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraMark {
+    /// Camera id.
+    pub camera: String,
+    /// Unix ms.
+    pub at_ms: i64,
+    /// State code: 0 unknown, 1 online, 2 stalled, 3 degraded, 4 offline.
+    pub state: u8,
+}
+
+/// A camera's log over a window: the state before it, and the changes within.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CameraLog {
+    /// The last change before the window (the state at its start).
+    pub before: Option<(i64, u8)>,
+    /// Changes within the window, in time order.
+    pub within: Vec<(i64, u8)>,
 }
 
 /// A committed event's place in the order.
@@ -379,6 +415,7 @@ impl Store {
             txn.open_table(DEAD)?;
             txn.open_table(META)?;
             txn.open_table(UNITS)?;
+            txn.open_table(CAMERA_LOG)?;
         }
         txn.commit()?;
         Ok(Self { db })
@@ -553,6 +590,48 @@ impl Store {
         Ok(out)
     }
 
+    /// A camera's state changes in `[from_ms, to_ms)` and the one before.
+    pub fn camera_log(
+        &self,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<CameraLog, StoreError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(CAMERA_LOG)?;
+        let before = match log
+            .range((camera, i64::MIN)..(camera, from_ms))?
+            .next_back()
+        {
+            Some(e) => {
+                let (k, v) = e?;
+                Some((k.value().1, v.value()))
+            }
+            None => None,
+        };
+        let mut within = Vec::new();
+        for e in log.range((camera, from_ms)..(camera, to_ms.max(from_ms)))? {
+            let (k, v) = e?;
+            within.push((k.value().1, v.value()));
+        }
+        Ok(CameraLog { before, within })
+    }
+
+    /// The last logged state of every camera, and when the camera source was last watching.
+    pub fn camera_last(&self) -> Result<(HashMap<String, (i64, u8)>, Option<i64>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(CAMERA_LOG)?;
+        let meta = txn.open_table(META)?;
+        let mut last = HashMap::new();
+        for e in log.iter()? {
+            let (k, v) = e?;
+            let (camera, at) = k.value();
+            last.insert(camera.to_string(), (at, v.value()));
+        }
+        let alive = meta.get(CAMERA_ALIVE)?.map(|v| v.value() as i64);
+        Ok((last, alive))
+    }
+
     /// Counts for operators.
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let txn = self.db.begin_read()?;
@@ -602,6 +681,7 @@ fn encode_state(state: &EventState) -> Vec<u8> {
 }
 
 struct Tables<'t> {
+    txn: &'t redb::WriteTransaction,
     events: redb::Table<'t, u128, &'static [u8]>,
     state: redb::Table<'t, u128, &'static [u8]>,
     pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
@@ -615,6 +695,7 @@ struct Tables<'t> {
 impl<'t> Tables<'t> {
     fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
         Ok(Tables {
+            txn,
             events: txn.open_table(EVENTS)?,
             state: txn.open_table(STATE)?,
             pending: txn.open_table(PENDING)?,
@@ -838,6 +919,16 @@ impl<'t> Tables<'t> {
                 Ok(Outcome::Done)
             }
             Op::Flush => Ok(Outcome::Done),
+            Op::CameraLog { marks, alive_ms } => {
+                if !marks.is_empty() {
+                    let mut log = self.txn.open_table(CAMERA_LOG)?;
+                    for m in marks {
+                        log.insert((m.camera.as_str(), m.at_ms), m.state)?;
+                    }
+                }
+                self.meta.insert(CAMERA_ALIVE, (*alive_ms).max(0) as u64)?;
+                Ok(Outcome::Done)
+            }
             Op::UnitStates(states) => {
                 for (unit, state) in states {
                     let json = serde_json::to_vec(state).expect("unit state serializes");

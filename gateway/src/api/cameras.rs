@@ -1,4 +1,5 @@
-//! Cameras and their health: `GET /api/v1/cameras`, `GET /api/v1/cameras/{id}`.
+//! Cameras and their health: `GET /api/v1/cameras`, `GET /api/v1/cameras/{id}`, and uptime:
+//! `GET /api/v1/cameras/{id}/availability`, `GET /api/v1/townships/{code}/availability`.
 //!
 //! Registered cameras the caller may see, with state, since when, measured fps, bitrate,
 //! keyframe interval, loss, resolution and codec, reconnects and the last failure's reason.
@@ -73,4 +74,128 @@ pub async fn get(
             format!("no camera `{id}`"),
         )),
     }
+}
+
+/// Query of the availability endpoints: RFC 3339 times; default the last 24 hours.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+use chrono::Utc;
+
+fn window(q: &WindowQuery) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
+    let parse =
+        |key: &str, v: &Option<String>| -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+            v.as_deref()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .map(|d| d.with_timezone(&Utc))
+                        .map_err(|e| {
+                            ApiError::bad_request(
+                                "bad_query",
+                                format!("`{key}`: `{t}` is not an RFC 3339 time ({e})"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+    let now = Utc::now();
+    let to = parse("to", &q.to)?.unwrap_or(now).min(now);
+    let from = parse("from", &q.from)?.unwrap_or(to - chrono::Duration::hours(24));
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "`from` must be before `to` (and before now)",
+        ));
+    }
+    Ok((from, to))
+}
+
+fn breakdown(
+    state: &AppState,
+    camera: &str,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Result<::ingest::rtsp::availability::Breakdown, ApiError> {
+    let (f, t) = (from.timestamp_millis(), to.timestamp_millis());
+    let log = state
+        .pipeline
+        .outbox()
+        .store()
+        .camera_log(camera, f, t)
+        .map_err(ApiError::storage)?;
+    Ok(::ingest::rtsp::availability::breakdown(&log, f, t))
+}
+
+/// `GET /api/v1/cameras/{id}/availability?from=&to=` — seconds in each state and the online
+/// share of the known time.
+pub async fn availability(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<WindowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    who.townships()?;
+    let camera = match state.pipeline.registry().camera(&id) {
+        Some(c) if who.can_see(&c.township) => c.clone(),
+        _ => {
+            return Err(ApiError::not_found(
+                "camera_not_found",
+                format!("no camera `{id}`"),
+            ))
+        }
+    };
+    let (from, to) = window(&q)?;
+    let b = breakdown(&state, &camera.id, from, to)?;
+    Ok(Json(json!({
+        "camera": camera.id,
+        "township": camera.township,
+        "from": from,
+        "to": to,
+        "availability": b.availability(),
+        "seconds": b,
+    })))
+}
+
+/// `GET /api/v1/townships/{code}/availability?from=&to=` — the township's cameras together,
+/// and each camera's figure.
+pub async fn township_availability(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(code): Path<String>,
+    Query(q): Query<WindowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    who.townships()?;
+    if state.pipeline.registry().township(&code).is_none() || !who.can_see(&code) {
+        return Err(ApiError::not_found(
+            "township_not_found",
+            format!("no township `{code}`"),
+        ));
+    }
+    let (from, to) = window(&q)?;
+    let mut total = ::ingest::rtsp::availability::Breakdown::default();
+    let mut cameras = Vec::new();
+    let mut ids: Vec<&std::sync::Arc<alerts::registry::Camera>> = state
+        .pipeline
+        .registry()
+        .cameras()
+        .filter(|c| c.township == code)
+        .collect();
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    for c in ids {
+        let b = breakdown(&state, &c.id, from, to)?;
+        total.add(&b);
+        cameras.push(json!({"camera": c.id, "availability": b.availability(), "seconds": b}));
+    }
+    Ok(Json(json!({
+        "township": code,
+        "from": from,
+        "to": to,
+        "availability": total.availability(),
+        "seconds": total,
+        "cameras": cameras,
+    })))
 }

@@ -58,6 +58,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
         .route("/api/v1/cameras", get(cameras::list))
         .route("/api/v1/cameras/{id}", get(cameras::get))
+        .route(
+            "/api/v1/cameras/{id}/availability",
+            get(cameras::availability),
+        )
+        .route(
+            "/api/v1/townships/{code}/availability",
+            get(cameras::township_availability),
+        )
         .route("/api/v1/townships", get(townships))
         .route("/api/v1/units", get(units::list))
         .route("/api/v1/units/{id}", get(units::get))

@@ -35,6 +35,28 @@ pub enum State {
 }
 
 impl State {
+    /// The code in the uptime log.
+    pub fn code(self) -> u8 {
+        match self {
+            State::Unknown => 0,
+            State::Online => 1,
+            State::Stalled => 2,
+            State::Degraded => 3,
+            State::Offline => 4,
+        }
+    }
+
+    /// The state of a code (unknown codes: `Unknown`).
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => State::Online,
+            2 => State::Stalled,
+            3 => State::Degraded,
+            4 => State::Offline,
+            _ => State::Unknown,
+        }
+    }
+
     /// The name in events, metrics and the API.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,12 +8,14 @@
 //! metrics, API answers or errors (failure reasons are short codes; details are retina's
 //! messages, which carry no credentials).
 
+pub mod availability;
 pub mod health;
 mod metrics;
 mod session;
 
 use alerts::event::{CameraDetail, Kind};
 use alerts::normalize::camera_event;
+use alerts::outbox::{CameraMark, Op};
 use alerts::registry::Camera;
 use alerts::Pipeline;
 use chrono::{DateTime, Utc};
@@ -221,6 +223,29 @@ pub fn spawn(
             })),
         );
     }
+    // after a restart: the township already heard each camera's last state (no repeat), and
+    // the time the gateway was not watching is unknown, not online
+    let mut restart_marks = Vec::new();
+    match pipeline.outbox().store().camera_last() {
+        Ok((last, alive)) => {
+            for (id, w) in &cameras.by_id {
+                let Some(&(at, code)) = last.get(id) else {
+                    continue;
+                };
+                let state = State::from_code(code);
+                if state == State::Unknown {
+                    continue;
+                }
+                w.lock().expect("camera lock").health.resume(state);
+                restart_marks.push(CameraMark {
+                    camera: id.clone(),
+                    at_ms: alive.unwrap_or(at).max(at),
+                    state: State::Unknown.code(),
+                });
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the camera log; starting without it"),
+    }
     let cameras = Arc::new(cameras);
     let metrics = CameraMetrics::new(&pipeline.metrics().registry);
     let group = Arc::new(retina::client::SessionGroup::default());
@@ -238,7 +263,7 @@ pub fn spawn(
     }
     let c = cameras.clone();
     let task = tokio::spawn(async move {
-        tick_loop(c, pipeline, metrics, stop).await;
+        tick_loop(c, pipeline, metrics, stop, restart_marks).await;
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
@@ -252,6 +277,7 @@ async fn tick_loop(
     pipeline: Arc<Pipeline>,
     metrics: CameraMetrics,
     mut stop: watch::Receiver<bool>,
+    mut marks: Vec<CameraMark>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -259,7 +285,12 @@ async fn tick_loop(
     let mut waiting: Vec<alerts::Event> = Vec::new();
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // the last moment watched: after a restart, the time since is unknown
+                let alive_ms = Utc::now().timestamp_millis();
+                pipeline.outbox().record(Op::CameraLog { marks, alive_ms }).await;
+                return;
+            }
             _ = tick.tick() => {}
         }
         let now = Utc::now();
@@ -267,8 +298,17 @@ async fn tick_loop(
         for id in &cameras.order {
             let (transition, camera, state) = {
                 let mut w = cameras.by_id[id].lock().expect("camera lock");
+                let before = w.health.state().0;
                 let t = w.health.tick(now);
-                (t, w.camera.clone(), w.health.state().0)
+                let (state, since) = w.health.state();
+                if state != before {
+                    marks.push(CameraMark {
+                        camera: id.clone(),
+                        at_ms: since.timestamp_millis(),
+                        state: state.code(),
+                    });
+                }
+                (t, w.camera.clone(), state)
             };
             let e = by_township.entry(camera.township.clone()).or_default();
             e.1 += 1;
@@ -301,6 +341,14 @@ async fn tick_loop(
                     *online as f64 / *total as f64
                 });
         }
+        // the uptime log rides along with the outbox's next write (durable within a second)
+        pipeline
+            .outbox()
+            .record(Op::CameraLog {
+                marks: std::mem::take(&mut marks),
+                alive_ms: now.timestamp_millis(),
+            })
+            .await;
         while let Some(e) = waiting.first() {
             let deliver = pipeline
                 .registry()
