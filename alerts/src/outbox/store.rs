@@ -274,6 +274,9 @@ pub struct CameraLog {
     pub within: Vec<(i64, u8)>,
 }
 
+/// Each camera's last logged change: camera id → (unix ms, state code).
+pub type LastMarks = HashMap<String, (i64, u8)>;
+
 /// A committed event's place in the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
@@ -618,7 +621,7 @@ impl Store {
     }
 
     /// The last logged state of every camera, and when the camera source was last watching.
-    pub fn camera_last(&self) -> Result<(HashMap<String, (i64, u8)>, Option<i64>), StoreError> {
+    pub fn camera_last(&self) -> Result<(LastMarks, Option<i64>), StoreError> {
         let txn = self.db.begin_read()?;
         let log = txn.open_table(CAMERA_LOG)?;
         let meta = txn.open_table(META)?;
