@@ -60,6 +60,10 @@ pub struct Camera {
     pub username: Option<String>,
     /// RTSP password.
     pub password: Option<Secret>,
+    /// Raise `camera.motion` from the camera's ONVIF metadata stream (off by default).
+    pub motion_events: bool,
+    /// Raise `camera.tamper` from the camera's ONVIF metadata stream (on by default).
+    pub tamper_events: bool,
 }
 
 /// The whole registry, indexed.

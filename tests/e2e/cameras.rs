@@ -83,6 +83,7 @@ async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
         credentials: Some(("viewer".into(), CAM_PASSWORD.into())),
         camera_credentials: HashMap::new(),
         faults: HashMap::new(),
+        onvif: Default::default(),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -268,6 +269,7 @@ async fn a_low_frame_rate_degrades_and_a_flapping_camera_is_debounced() {
         credentials: None,
         camera_credentials: HashMap::new(),
         faults: HashMap::new(),
+        onvif: Default::default(),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -337,6 +339,7 @@ async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown(
         credentials: None,
         camera_credentials: HashMap::new(),
         faults: HashMap::new(),
+        onvif: Default::default(),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -424,6 +427,96 @@ async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown(
         (status, e["error"]["code"].as_str()),
         (400, Some("bad_query")),
         "{e}"
+    );
+    sim.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onvif_tamper_is_raised_motion_only_when_enabled_and_a_burst_is_held_to_one() {
+    use ingest::rtsp::onvif::sample;
+    let sim = CamSim::start(CamSimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cameras: 2,
+        clip: ClipSpec::default(),
+        credentials: None,
+        camera_credentials: HashMap::new(),
+        faults: HashMap::new(),
+        onvif: [1, 2].into_iter().collect(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cams = FAST_HEALTH.to_string();
+    // the default: tamper only
+    cams += &camera_toml("onvif-default", "lanjiang", &sim.url(1), None);
+    cams += &camera_toml("onvif-motion", "lanjiang", &sim.url(2), None)
+        .replace("url =", "onvif_events = [\"motion\", \"tamper\"]\nurl =");
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    wait_camera(&env, "onvif-default", "online", |c| c["state"] == "online").await;
+    wait_camera(&env, "onvif-motion", "online", |c| c["state"] == "online").await;
+
+    let motion = || {
+        sample(
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "IsMotion",
+            true,
+        )
+    };
+    let tamper = || sample("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper", true);
+    for _ in 0..3 {
+        sim.onvif(1, motion());
+        sim.onvif(2, motion());
+    }
+    sim.onvif(1, tamper());
+    sim.onvif(1, tamper());
+    let t = wait_event(&env, "onvif-default", "camera.tamper", 1).await;
+    assert_eq!(t["severity"], "major");
+    assert_eq!(
+        t["camera"]["reason"],
+        "tns1:RuleEngine/TamperDetector/Tamper"
+    );
+    let m = wait_event(&env, "onvif-motion", "camera.motion", 1).await;
+    assert_eq!(m["severity"], "info");
+    // every notification read: counted, raised once per kind and camera within the cooldown
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = env.metrics().await;
+        let raised = |kind: &str| {
+            metric(
+                &m,
+                &format!("gateway_camera_onvif_events_total{{kind=\"{kind}\",result=\"raised\"}}"),
+            )
+        };
+        let suppressed = |kind: &str| {
+            metric(
+                &m,
+                &format!(
+                    "gateway_camera_onvif_events_total{{kind=\"{kind}\",result=\"suppressed\"}}"
+                ),
+            )
+        };
+        if raised("motion") == 1.0
+            && suppressed("motion") == 2.0
+            && raised("tamper") == 1.0
+            && suppressed("tamper") == 1.0
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = env.receiver.deliveries();
+    assert!(
+        camera_events(&d, "onvif-default")
+            .iter()
+            .all(|e| e.event_header != "camera.motion"),
+        "motion is off by default"
+    );
+    assert_eq!(
+        camera_events(&d, "onvif-motion")
+            .iter()
+            .filter(|e| e.event_header == "camera.motion")
+            .count(),
+        1
     );
     sim.stop();
 }

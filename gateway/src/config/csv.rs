@@ -239,6 +239,7 @@ pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
                 file: t.valued(line, row, "password_file"),
                 at: t.at(line, "password_env"),
             },
+            onvif_events: None,
         });
     }
     if errors.is_empty() {

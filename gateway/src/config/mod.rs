@@ -164,6 +164,8 @@ pub(crate) struct CameraDraft {
     pub url: Valued<String>,
     pub username: Option<String>,
     pub password: SecretDraft,
+    /// ONVIF events to raise (`None`: the default, tamper only).
+    pub onvif_events: Option<Vec<Valued<String>>>,
 }
 
 /// Loads and validates a configuration file.
@@ -802,6 +804,10 @@ impl Validator {
                     &c.password_file,
                     self.at(&c.id),
                 ),
+                onvif_events: c
+                    .onvif_events
+                    .as_ref()
+                    .map(|v| v.iter().map(|e| self.valued(e)).collect()),
             })
             .collect();
         if let Some(p) = &raw.registry.cameras_csv {
@@ -827,6 +833,23 @@ impl Validator {
                 Err(e) => self.err(c.url.at.clone(), format!("camera `{}` `url`: not a URL ({e})", c.id.value)),
             }
             let password = self.secret(&c.password, "password", false);
+            let (mut motion_events, mut tamper_events) = (false, true);
+            if let Some(events) = &c.onvif_events {
+                (motion_events, tamper_events) = (false, false);
+                for e in events {
+                    match e.value.as_str() {
+                        "motion" => motion_events = true,
+                        "tamper" => tamper_events = true,
+                        other => self.err(
+                            e.at.clone(),
+                            format!(
+                                "camera `{}` `onvif_events`: `{other}` is not \"motion\" or \"tamper\"",
+                                c.id.value
+                            ),
+                        ),
+                    }
+                }
+            }
             cameras.push(Camera {
                 id: c.id.value.clone(),
                 name: c.name.clone(),
@@ -834,6 +857,8 @@ impl Validator {
                 url: c.url.value.clone(),
                 username: c.username.clone(),
                 password,
+                motion_events,
+                tamper_events,
             });
         }
 

@@ -330,6 +330,7 @@ pub struct CameraEntry {
     pub password: Option<Spanned<String>>,
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
+    pub onvif_events: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,6 +19,9 @@ pub struct CameraMetrics {
     pub failures: IntCounterVec,
     /// `gateway_camera_transitions_total{to}`: state changes reported.
     pub transitions: IntCounterVec,
+    /// `gateway_camera_onvif_events_total{kind,result}`: ONVIF notifications, `raised` or
+    /// `suppressed` (cooldown).
+    pub onvif: IntCounterVec,
 }
 
 impl CameraMetrics {
@@ -66,6 +69,11 @@ impl CameraMetrics {
                 "Camera state changes reported, by new state",
                 &["to"],
             ),
+            onvif: counter(
+                "gateway_camera_onvif_events_total",
+                "ONVIF motion/tamper notifications, raised as events or suppressed by the cooldown",
+                &["kind", "result"],
+            ),
         };
         for c in [
             Box::new(m.up.clone()) as Box<dyn prometheus::core::Collector>,
@@ -75,6 +83,7 @@ impl CameraMetrics {
             Box::new(m.reconnects.clone()),
             Box::new(m.failures.clone()),
             Box::new(m.transitions.clone()),
+            Box::new(m.onvif.clone()),
         ] {
             let _ = registry.register(c);
         }

@@ -11,6 +11,7 @@
 pub mod availability;
 pub mod health;
 mod metrics;
+pub mod onvif;
 mod session;
 
 use alerts::event::{CameraDetail, Kind};
@@ -96,6 +97,10 @@ pub struct Watched {
     pub connected: bool,
     /// The last failure in detail (no credentials).
     pub last_error_detail: Option<String>,
+    /// ONVIF notifications received, waiting for the tick.
+    pub onvif: Vec<(onvif::OnvifEvent, DateTime<Utc>)>,
+    /// When each kind last raised an event (the cooldown).
+    pub onvif_raised: HashMap<&'static str, DateTime<Utc>>,
 }
 
 /// A camera, as the API shows it.
@@ -220,6 +225,8 @@ pub fn spawn(
                 reconnects: 0,
                 connected: false,
                 last_error_detail: None,
+                onvif: Vec::new(),
+                onvif_raised: HashMap::new(),
             })),
         );
     }
@@ -296,8 +303,9 @@ async fn tick_loop(
         let now = Utc::now();
         let mut by_township: HashMap<String, (usize, usize)> = HashMap::new();
         for id in &cameras.order {
-            let (transition, camera, state) = {
+            let (transition, camera, state, onvif_events) = {
                 let mut w = cameras.by_id[id].lock().expect("camera lock");
+                let onvif_events = onvif_due(&mut w, now, &metrics);
                 let before = w.health.state().0;
                 let t = w.health.tick(now);
                 let (state, since) = w.health.state();
@@ -308,8 +316,13 @@ async fn tick_loop(
                         state: state.code(),
                     });
                 }
-                (t, w.camera.clone(), state)
+                (t, w.camera.clone(), state, onvif_events)
             };
+            for (e, at) in onvif_events {
+                if let Some(event) = onvif_event(&pipeline, &camera, &e, at) {
+                    waiting.push(event);
+                }
+            }
             let e = by_township.entry(camera.township.clone()).or_default();
             e.1 += 1;
             e.0 += usize::from(state == State::Online);
@@ -369,6 +382,70 @@ async fn tick_loop(
             }
         }
     }
+}
+
+/// Raised ONVIF notifications of one kind at most this often per camera (a busy street keeps
+/// a motion detector triggered; the township needs to know, not to be flooded).
+const ONVIF_COOLDOWN_S: i64 = 60;
+
+/// The ONVIF notifications that should become events now; the rest are counted.
+fn onvif_due(
+    w: &mut Watched,
+    now: DateTime<Utc>,
+    metrics: &CameraMetrics,
+) -> Vec<(onvif::OnvifEvent, DateTime<Utc>)> {
+    let mut due = Vec::new();
+    for (e, at) in std::mem::take(&mut w.onvif) {
+        let kind = match e.kind {
+            onvif::OnvifKind::Motion => "motion",
+            onvif::OnvifKind::Tamper => "tamper",
+        };
+        let cooling = w
+            .onvif_raised
+            .get(kind)
+            .is_some_and(|last| (now - *last).num_seconds() < ONVIF_COOLDOWN_S);
+        let result = if cooling { "suppressed" } else { "raised" };
+        metrics.onvif.with_label_values(&[kind, result]).inc();
+        if !cooling {
+            w.onvif_raised.insert(kind, now);
+            due.push((e, at));
+        }
+    }
+    due
+}
+
+/// The `camera.motion` / `camera.tamper` event of an ONVIF notification.
+fn onvif_event(
+    pipeline: &Pipeline,
+    camera: &Camera,
+    e: &onvif::OnvifEvent,
+    at: DateTime<Utc>,
+) -> Option<alerts::Event> {
+    let township = pipeline.registry().township(&camera.township)?;
+    let (kind, what) = match e.kind {
+        onvif::OnvifKind::Motion => (Kind::CameraMotion, "移动侦测 (ONVIF)"),
+        onvif::OnvifKind::Tamper => (Kind::CameraTamper, "遮挡/移位/失焦 (ONVIF)"),
+    };
+    let mut measured = serde_json::Map::new();
+    measured.insert(
+        "onvif_topic".into(),
+        serde_json::Value::from(e.topic.clone()),
+    );
+    let offset = pipeline.offset();
+    Some(camera_event(
+        camera,
+        township,
+        kind,
+        CameraDetail {
+            state: "online".into(),
+            reason: Some(e.topic.clone()),
+            measured,
+            failing_checks: Vec::new(),
+        },
+        at.with_timezone(&offset),
+        Utc::now().with_timezone(&offset),
+        what,
+    ))
 }
 
 /// The event of a transition.

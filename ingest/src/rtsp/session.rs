@@ -203,6 +203,18 @@ async fn play(
         ));
     };
     let sdp_fps = session.streams()[index].framerate().map(f64::from);
+    // the ONVIF metadata stream, when the camera offers one and its events are wanted
+    let wants_onvif = {
+        let w = watched.lock().expect("camera lock");
+        w.camera.motion_events || w.camera.tamper_events
+    };
+    let metadata = session
+        .streams()
+        .iter()
+        .position(|s| {
+            s.media() == "application" && s.encoding_name().starts_with("vnd.onvif.metadata")
+        })
+        .filter(|_| wants_onvif);
     let transport = match config.transport {
         RtpTransport::Tcp => Transport::Tcp(Default::default()),
         RtpTransport::Udp => Transport::Udp(Default::default()),
@@ -222,6 +234,22 @@ async fn play(
     .await
     {
         return fail(f);
+    }
+    if let Some(m) = metadata {
+        let transport = match config.transport {
+            RtpTransport::Tcp => Transport::Tcp(Default::default()),
+            RtpTransport::Udp => Transport::Udp(Default::default()),
+        };
+        if let Err(f) = bounded(
+            limit,
+            "SETUP (metadata)",
+            session.setup(m, SetupOptions::default().transport(transport)),
+        )
+        .await
+        {
+            // video matters more than events: go on without them
+            tracing::debug!(reason = f.reason, detail = %f.detail, "ONVIF metadata stream not set up");
+        }
     }
     let playing = match bounded(limit, "PLAY", session.play(PlayOptions::default())).await {
         Ok(p) => p,
@@ -294,8 +322,26 @@ async fn play(
             }
             Ok(Some(Ok(item))) => item,
         };
-        let CodecItem::VideoFrame(frame) = item else {
-            continue;
+        let frame = match item {
+            CodecItem::VideoFrame(frame) => frame,
+            CodecItem::MessageFrame(m) => {
+                let events = super::onvif::parse(m.data());
+                if !events.is_empty() {
+                    let now = Utc::now();
+                    let mut w = watched.lock().expect("camera lock");
+                    for e in events {
+                        let wanted = match e.kind {
+                            super::onvif::OnvifKind::Motion => w.camera.motion_events,
+                            super::onvif::OnvifKind::Tamper => w.camera.tamper_events,
+                        };
+                        if wanted && e.active {
+                            w.onvif.push((e, now));
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => continue,
         };
         streamed = true;
         frames_since_check += 1;

@@ -41,6 +41,12 @@ struct Args {
     /// `N=USER:PASSWORD`: credentials of camera N only (others use --user/--password, if any).
     #[arg(long)]
     auth: Vec<String>,
+    /// Camera N offers an ONVIF metadata stream (repeatable).
+    #[arg(long)]
+    onvif: Vec<u32>,
+    /// Send a tamper notification on every ONVIF camera this often (0: never).
+    #[arg(long, default_value_t = 0)]
+    onvif_tamper_every_s: u64,
     /// `N=FAULT`: refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N.
     #[arg(long)]
     fault: Vec<String>,
@@ -101,6 +107,7 @@ async fn main() {
         credentials: args.user.clone().zip(args.password.clone()),
         camera_credentials,
         faults,
+        onvif: args.onvif.iter().copied().collect(),
     };
     let sim = match CamSim::start(config).await {
         Ok(s) => s,
@@ -117,6 +124,21 @@ async fn main() {
         args.fps,
         args.bitrate_kbps
     );
-    let _ = tokio::signal::ctrl_c().await;
+    if args.onvif_tamper_every_s > 0 && !args.onvif.is_empty() {
+        let every = std::time::Duration::from_secs(args.onvif_tamper_every_s);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    for &n in &args.onvif {
+                        sim.onvif(n, ingest::rtsp::onvif::sample("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper", true));
+                    }
+                }
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+    } else {
+        let _ = tokio::signal::ctrl_c().await;
+    }
     println!("camsim: {} frames sent", sim.frames_sent());
 }

@@ -868,6 +868,7 @@ async fn cameras(args: &Args, n: u32, fps: u32, kbps: u32, sample: u32, seconds:
         credentials: None,
         camera_credentials: Default::default(),
         faults: Default::default(),
+        onvif: Default::default(),
     })
     .await
     .expect("probe camsim");

@@ -94,6 +94,8 @@ pub struct CamSimConfig {
     pub camera_credentials: HashMap<u32, (String, String)>,
     /// Faults from the start.
     pub faults: HashMap<u32, Fault>,
+    /// Cameras that offer an ONVIF metadata stream (events sent with [`CamSim::onvif`]).
+    pub onvif: std::collections::HashSet<u32>,
 }
 
 struct Shared {
@@ -102,6 +104,8 @@ struct Shared {
     authorization: Option<String>,
     camera_authorization: HashMap<u32, String>,
     faults: Mutex<HashMap<u32, Fault>>,
+    onvif: std::collections::HashSet<u32>,
+    onvif_pending: Mutex<HashMap<u32, Vec<String>>>,
     playing: AtomicUsize,
     frames: AtomicU64,
     next_session: AtomicU64,
@@ -144,6 +148,8 @@ impl CamSim {
                 .map(|(n, (u, p))| (n, format!("Basic {}", b64.encode(format!("{u}:{p}")))))
                 .collect(),
             faults: Mutex::new(config.faults),
+            onvif: config.onvif,
+            onvif_pending: Mutex::new(HashMap::new()),
             playing: AtomicUsize::new(0),
             frames: AtomicU64::new(0),
             next_session: AtomicU64::new(0x1000_0000),
@@ -178,6 +184,18 @@ impl CamSim {
             Some(x) => f.insert(n, x),
             None => f.remove(&n),
         };
+    }
+
+    /// Queues an ONVIF metadata message (XML) for camera `n`: a playing session that set up
+    /// the metadata track sends it with its next frame.
+    pub fn onvif(&self, n: u32, xml: String) {
+        self.shared
+            .onvif_pending
+            .lock()
+            .expect("onvif")
+            .entry(n)
+            .or_default()
+            .push(xml);
     }
 
     /// Sessions sending frames now.
@@ -290,6 +308,9 @@ fn camera_of(url: &str, cameras: u32) -> Option<u32> {
 }
 
 struct Playing {
+    /// Whether the client set up the ONVIF metadata track.
+    metadata: bool,
+    meta_seq: u16,
     started: Instant,
     next: Instant,
     frame: usize,
@@ -304,6 +325,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let reader = tokio::spawn(read_requests(rd, tx));
     let mut camera: Option<u32> = None;
     let mut playing: Option<Playing> = None;
+    let mut metadata = false;
     let session = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let mut out = BytesMut::with_capacity(64 * 1024);
     let frame_time = Duration::from_secs_f64(1.0 / shared.clip.spec.fps as f64);
@@ -320,7 +342,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                 if fault == Some(Fault::Refuse) {
                     break;
                 }
-                let Some(response) = respond(&req, cam, fault, session, &shared, &mut playing).await else {
+                let Some(response) = respond(&req, cam, fault, session, &shared, &mut playing, &mut metadata).await else {
                     break;
                 };
                 if wr.write_all(response.as_bytes()).await.is_err() {
@@ -362,6 +384,25 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                     out.put_slice(payload);
                     p.seq = p.seq.wrapping_add(1);
                 }
+                if p.metadata {
+                    let pending = camera.and_then(|c| {
+                        shared.onvif_pending.lock().expect("onvif").get_mut(&c).and_then(|q| {
+                            (!q.is_empty()).then(|| q.remove(0))
+                        })
+                    });
+                    if let Some(xml) = pending {
+                        out.put_u8(b'$');
+                        out.put_u8(2);
+                        out.put_u16((12 + xml.len()) as u16);
+                        out.put_u8(0x80);
+                        out.put_u8(0x80 | 107);
+                        out.put_u16(p.meta_seq);
+                        out.put_u32(p.timestamp);
+                        out.put_u32(p.ssrc.wrapping_add(1));
+                        out.put_slice(xml.as_bytes());
+                        p.meta_seq = p.meta_seq.wrapping_add(1);
+                    }
+                }
                 if wr.write_all(&out).await.is_err() {
                     break;
                 }
@@ -391,6 +432,7 @@ async fn respond(
     session: u64,
     shared: &Shared,
     playing: &mut Option<Playing>,
+    metadata: &mut bool,
 ) -> Option<String> {
     let cseq = req.header("CSeq").unwrap_or("0");
     let reply = |status: &str, extra: &str, body: &str| {
@@ -446,8 +488,13 @@ async fn respond(
                     shared.clip.fmtp, shared.clip.spec.fps
                 )
             };
+            let onvif = if shared.onvif.contains(&cam) {
+                "m=application 0 RTP/AVP 107\r\na=rtpmap:107 vnd.onvif.metadata/90000\r\na=control:trackID=1\r\n"
+            } else {
+                ""
+            };
             let sdp = format!(
-                "v=0\r\no=- {session} 1 IN IP4 127.0.0.1\r\ns=camsim camera {cam}\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\na=control:*\r\n{media}a=control:trackID=0\r\n"
+                "v=0\r\no=- {session} 1 IN IP4 127.0.0.1\r\ns=camsim camera {cam}\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\na=control:*\r\n{media}a=control:trackID=0\r\n{onvif}"
             );
             Some(reply(
                 "200 OK",
@@ -460,11 +507,20 @@ async fn respond(
             if !transport.contains("RTP/AVP/TCP") {
                 return Some(reply("461 Unsupported Transport", "", ""));
             }
+            let track_1 = req.url.ends_with("trackID=1");
+            if track_1 && !shared.onvif.contains(&cam) {
+                return Some(reply("404 Not Found", "", ""));
+            }
+            *metadata |= track_1;
+            let (channels, ssrc) = if track_1 {
+                ("2-3", (session as u32).wrapping_add(1))
+            } else {
+                ("0-1", session as u32)
+            };
             Some(reply(
                 "200 OK",
                 &format!(
-                    "Transport: RTP/AVP/TCP;unicast;interleaved=0-1;ssrc={:08X}\r\n{session_header}",
-                    session as u32
+                    "Transport: RTP/AVP/TCP;unicast;interleaved={channels};ssrc={ssrc:08X}\r\n{session_header}"
                 ),
                 "",
             ))
@@ -473,6 +529,8 @@ async fn respond(
             if playing.is_none() {
                 let now = Instant::now();
                 *playing = Some(Playing {
+                    metadata: *metadata,
+                    meta_seq: 1,
                     started: now,
                     next: now,
                     frame: 0,
@@ -483,12 +541,16 @@ async fn respond(
                 shared.playing.fetch_add(1, Ordering::Relaxed);
             }
             let p = playing.as_ref().expect("playing");
+            let mut info = format!("url={base}/trackID=0;seq={};rtptime={}", p.seq, p.timestamp);
+            if p.metadata {
+                info += &format!(
+                    ",url={base}/trackID=1;seq={};rtptime={}",
+                    p.meta_seq, p.timestamp
+                );
+            }
             Some(reply(
                 "200 OK",
-                &format!(
-                    "{session_header}Range: npt=0.000-\r\nRTP-Info: url={base}/trackID=0;seq={};rtptime={}\r\n",
-                    p.seq, p.timestamp
-                ),
+                &format!("{session_header}Range: npt=0.000-\r\nRTP-Info: {info}\r\n"),
                 "",
             ))
         }
