@@ -78,7 +78,10 @@ pub fn load(spec: ClipSpec) -> Result<Clip, String> {
 }
 
 fn encode(spec: ClipSpec, path: &Path) -> Result<(), String> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // unique per call: tests in one process may encode the same clip at once
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let gop = (spec.fps * 2).to_string();
     let rate = format!("{}k", spec.kbps);
     let status = std::process::Command::new("ffmpeg")
