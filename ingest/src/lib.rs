@@ -13,5 +13,6 @@ pub mod accept;
 pub mod http_push;
 pub mod mqtt;
 pub mod profile;
+pub mod retry;
 pub mod rtsp;
 pub mod standard;

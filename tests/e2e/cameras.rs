@@ -2,11 +2,9 @@
 //! gst-rtsp-server, an implementation nobody here wrote.
 
 use crate::common::*;
-use gateway_sim::camsim::clip::ClipSpec;
 use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
 use gateway_sim::receiver::Delivery;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::time::Duration;
 
 const CAM_PASSWORD: &str = "s3cret-cam-password";
@@ -77,13 +75,8 @@ async fn wait_event(env: &Env, id: &str, kind: &str, n: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
     let sim = CamSim::start(CamSimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cameras: 4,
-        clip: ClipSpec::default(),
         credentials: Some(("viewer".into(), CAM_PASSWORD.into())),
-        camera_credentials: HashMap::new(),
-        faults: HashMap::new(),
-        onvif: Default::default(),
+        ..CamSimConfig::local(4)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -262,17 +255,9 @@ async fn a_gstreamer_rtsp_server_is_watched_killed_and_recovered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_low_frame_rate_degrades_and_a_flapping_camera_is_debounced() {
-    let sim = CamSim::start(CamSimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cameras: 2,
-        clip: ClipSpec::default(),
-        credentials: None,
-        camera_credentials: HashMap::new(),
-        faults: HashMap::new(),
-        onvif: Default::default(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let sim = CamSim::start(CamSimConfig::local(2))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut cams = FAST_HEALTH.replace("[rtsp]\n", "[rtsp]\ndegrade_after_s = 2\n");
     cams += &camera_toml("slow", "lanjiang", &sim.url(1), None);
     cams += &camera_toml("flappy", "lanjiang", &sim.url(2), None);
@@ -332,17 +317,9 @@ fn secs(v: &Value, state: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown() {
-    let sim = CamSim::start(CamSimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cameras: 1,
-        clip: ClipSpec::default(),
-        credentials: None,
-        camera_credentials: HashMap::new(),
-        faults: HashMap::new(),
-        onvif: Default::default(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let sim = CamSim::start(CamSimConfig::local(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let cams = format!(
         "{FAST_HEALTH}{}",
         camera_toml("av-1", "lanjiang", &sim.url(1), None)
@@ -435,13 +412,8 @@ async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown(
 async fn onvif_tamper_is_raised_motion_only_when_enabled_and_a_burst_is_held_to_one() {
     use ingest::rtsp::onvif::sample;
     let sim = CamSim::start(CamSimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cameras: 2,
-        clip: ClipSpec::default(),
-        credentials: None,
-        camera_credentials: HashMap::new(),
-        faults: HashMap::new(),
         onvif: [1, 2].into_iter().collect(),
+        ..CamSimConfig::local(2)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));

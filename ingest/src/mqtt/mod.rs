@@ -226,15 +226,15 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
                 } else {
                     tracing::debug!(%broker, error = %e, attempt = failures, "MQTT reconnect failed");
                 }
-                let delay = alerts::delivery::backoff(
+                if !crate::retry::pause(
                     failures,
                     config.reconnect_initial,
                     config.reconnect_max,
-                    &mut rand::thread_rng(),
-                );
-                tokio::select! {
-                    _ = stop.changed() => break,
-                    _ = tokio::time::sleep(delay) => {}
+                    &mut stop,
+                )
+                .await
+                {
+                    break;
                 }
             }
         }

@@ -134,15 +134,15 @@ pub(crate) async fn supervise(
         if streamed {
             outage_logged = false;
         }
-        let delay = alerts::delivery::backoff(
+        if !crate::retry::pause(
             failures,
             config.reconnect_initial,
             config.reconnect_max,
-            &mut rand::thread_rng(),
-        );
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(delay) => {}
+            &mut stop,
+        )
+        .await
+        {
+            return;
         }
     }
 }
@@ -215,10 +215,7 @@ async fn play(
             s.media() == "application" && s.encoding_name().starts_with("vnd.onvif.metadata")
         })
         .filter(|_| wants_onvif);
-    let transport = match config.transport {
-        RtpTransport::Tcp => Transport::Tcp(Default::default()),
-        RtpTransport::Udp => Transport::Udp(Default::default()),
-    };
+    let transport = rtp_transport(config);
     if let Err(f) = bounded(
         limit,
         "SETUP",
@@ -236,10 +233,7 @@ async fn play(
         return fail(f);
     }
     if let Some(m) = metadata {
-        let transport = match config.transport {
-            RtpTransport::Tcp => Transport::Tcp(Default::default()),
-            RtpTransport::Udp => Transport::Udp(Default::default()),
-        };
+        let transport = rtp_transport(config);
         if let Err(f) = bounded(
             limit,
             "SETUP (metadata)",
@@ -365,6 +359,13 @@ async fn play(
                 w.info = info;
             }
         }
+    }
+}
+
+fn rtp_transport(config: &RtspConfig) -> Transport {
+    match config.transport {
+        RtpTransport::Tcp => Transport::Tcp(Default::default()),
+        RtpTransport::Udp => Transport::Udp(Default::default()),
     }
 }
 

@@ -98,6 +98,21 @@ pub struct CamSimConfig {
     pub onvif: std::collections::HashSet<u32>,
 }
 
+impl CamSimConfig {
+    /// `cameras` cameras on a free loopback port, the default clip, no credentials, no faults.
+    pub fn local(cameras: u32) -> Self {
+        Self {
+            listen: "127.0.0.1:0".parse().expect("loopback address"),
+            cameras,
+            clip: ClipSpec::default(),
+            credentials: None,
+            camera_credentials: HashMap::new(),
+            faults: HashMap::new(),
+            onvif: Default::default(),
+        }
+    }
+}
+
 struct Shared {
     clip: Clip,
     cameras: u32,
