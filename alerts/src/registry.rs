@@ -73,6 +73,7 @@ pub struct Registry {
     township_index: HashMap<String, usize>,
     units: HashMap<String, Arc<Unit>>,
     units_by_township: HashMap<String, Vec<Arc<Unit>>>,
+    units_by_address: HashMap<u64, Arc<Unit>>,
     cameras: HashMap<String, Arc<Camera>>,
 }
 
@@ -100,11 +101,16 @@ impl Registry {
         for list in units_by_township.values_mut() {
             list.sort_by(|a, b| a.id.cmp(&b.id));
         }
+        let units_by_address = units
+            .values()
+            .filter_map(|u| Some((u.gb26875_address?, u.clone())))
+            .collect();
         Self {
             townships,
             township_index,
             units,
             units_by_township,
+            units_by_address,
             cameras: cameras
                 .into_iter()
                 .map(|c| (c.id.clone(), Arc::new(c)))
@@ -125,6 +131,11 @@ impl Registry {
     /// A unit by id.
     pub fn unit(&self, id: &str) -> Option<&Arc<Unit>> {
         self.units.get(id)
+    }
+
+    /// The unit whose GB/T 26875.3 transmission device has this address (0 is an address).
+    pub fn unit_by_address(&self, address: u64) -> Option<&Arc<Unit>> {
+        self.units_by_address.get(&address)
     }
 
     /// A camera by id.

@@ -10,6 +10,7 @@
 //! * [`mqtt`] — the MQTT source: persistent session, PUBACK only after the commit.
 
 pub mod accept;
+pub mod gb26875;
 pub mod http_push;
 pub mod mqtt;
 pub mod profile;
