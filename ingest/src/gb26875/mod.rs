@@ -4,6 +4,7 @@
 
 pub mod adu;
 pub mod frame;
+pub mod signals;
 pub mod stream;
 pub mod time;
 
