@@ -52,6 +52,7 @@ pub async fn serve(
         mqtt,
         rtsp,
         profiles,
+        gb26875,
         ..
     } = config;
     std::fs::create_dir_all(&data_dir)
@@ -131,6 +132,17 @@ pub async fn serve(
         }
         _ => (None, None),
     };
+    let gb_task = match gb26875 {
+        Some(g) => {
+            let listen = g.listen;
+            let (addr, task) = ingest::gb26875::server::spawn(g, pipeline.clone(), stop_rx.clone())
+                .await
+                .with_context(|| format!("cannot listen on {listen} for GB/T 26875.3"))?;
+            tracing::info!(%addr, "GB/T 26875.3 server listening");
+            Some(task)
+        }
+        None => None,
+    };
     let mqtt_task = mqtt.map(|m| {
         let task = ingest::mqtt::spawn(m, pipeline.clone(), stop_rx.clone());
         let (notify, failed, stop) = (source_failed.clone(), failed.clone(), stop_rx);
@@ -190,6 +202,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     if let Some(t) = mqtt_task {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    if let Some(t) = gb_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     if let Some(t) = rtsp_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;

@@ -5,6 +5,7 @@ mod api;
 mod cameras;
 mod common;
 mod delivery;
+mod gb26875;
 mod mqtt;
 mod profiles;
 mod units;

@@ -9,6 +9,7 @@
 //! * [`unitsim`] — key fire-safety units pushing the standard profile over HTTP.
 
 pub mod camsim;
+pub mod gbsim;
 pub mod gst;
 pub mod harness;
 pub mod mosquitto;

@@ -119,6 +119,8 @@ pub struct Config {
     pub profiles: ingest::profile::Profiles,
     /// The camera source, unless `[rtsp] enabled = false`.
     pub rtsp: Option<ingest::rtsp::RtspConfig>,
+    /// The GB/T 26875.3 server, when `[gb26875]` is configured.
+    pub gb26875: Option<ingest::gb26875::server::Gb26875Config>,
 }
 
 impl Config {
@@ -962,6 +964,30 @@ impl Validator {
         thresholds.sort_by_key(|r| r.component_type.is_none());
 
         let rtsp = self.rtsp(&raw.rtsp, &raw.health);
+        let gb26875 = raw.gb26875.as_ref().and_then(|g| {
+            let Some(listen) = g_listen(&g.listen) else {
+                self.err(
+                    self.at(&g.listen),
+                    format!(
+                        "[gb26875] `listen`: `{}` is not an address like `0.0.0.0:9026`",
+                        g.listen.get_ref()
+                    ),
+                );
+                return None;
+            };
+            if g.idle_timeout_s == 0 || g.max_connections == 0 {
+                self.err(
+                    self.at(&g.listen),
+                    "[gb26875] `idle_timeout_s` and `max_connections` must be at least 1",
+                );
+            }
+            Some(ingest::gb26875::server::Gb26875Config {
+                listen,
+                idle_timeout: Duration::from_secs(g.idle_timeout_s),
+                max_connections: g.max_connections,
+                offset,
+            })
+        });
 
         // [outbox], [delivery]
         let o = &raw.outbox;
@@ -1021,6 +1047,7 @@ impl Validator {
             thresholds,
             profiles,
             rtsp,
+            gb26875,
             quarantine_unknown_units: raw.registry.quarantine_unknown_units,
             outbox: OutboxConfig {
                 max_pending: o.max_pending_events,

@@ -32,6 +32,7 @@ pub struct RawConfig {
     pub mqtt: Option<MqttSection>,
     #[serde(default)]
     pub rtsp: RtspSection,
+    pub gb26875: Option<Gb26875Section>,
     #[serde(default)]
     pub townships: Vec<TownshipEntry>,
     pub city: Option<CitySection>,
@@ -496,4 +497,18 @@ fn default_max_loss_ratio() -> f64 {
 
 fn default_events_per_hour() -> u32 {
     12
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gb26875Section {
+    pub listen: Spanned<String>,
+    #[serde(default = "d90")]
+    pub idle_timeout_s: u64,
+    #[serde(default = "default_gb_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_gb_max_connections() -> usize {
+    20_000
 }

@@ -22,6 +22,24 @@ pub struct ComponentStatus {
     pub time: TimeLabel,
 }
 
+/// A description as the 31 bytes of a component status: GB18030, cut at a character
+/// boundary to fit, NUL padded.
+pub fn encode_description(text: &str) -> [u8; 31] {
+    let mut out = [0u8; 31];
+    let (bytes, _, _) = encoding_rs::GB18030.encode(text);
+    let mut end = bytes.len().min(30);
+    // do not cut a multi-byte character: back off to a boundary that decodes cleanly
+    while end > 0
+        && encoding_rs::GB18030
+            .decode_without_bom_handling(&bytes[..end])
+            .1
+    {
+        end -= 1;
+    }
+    out[..end].copy_from_slice(&bytes[..end]);
+    out
+}
+
 impl ComponentStatus {
     /// The description decoded from GB18030, padding trimmed (`None` when empty).
     pub fn description_text(&self) -> Option<String> {

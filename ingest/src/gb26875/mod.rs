@@ -4,11 +4,12 @@
 
 pub mod adu;
 pub mod frame;
+pub mod server;
 pub mod signals;
 pub mod stream;
 pub mod time;
 
-pub use adu::{Adu, AnalogValue, ComponentStatus, Objects};
+pub use adu::{encode_description, Adu, AnalogValue, ComponentStatus, Objects};
 pub use frame::{command, Frame, Header};
 pub use stream::{Decoded, StreamDecoder};
 pub use time::TimeLabel;

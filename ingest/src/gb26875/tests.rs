@@ -364,3 +364,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn descriptions_round_trip_through_gb18030_and_are_cut_at_a_character() {
+    let d = encode_description("3F 东走廊感烟探测器");
+    let o = ComponentStatus {
+        system_type: 1,
+        system_addr: 1,
+        component_type: 42,
+        component_addr: 7,
+        status: 2,
+        description: d,
+        time: TimeLabel::default(),
+    };
+    assert_eq!(o.description_text().as_deref(), Some("3F 东走廊感烟探测器"));
+    let long = encode_description(&"火".repeat(40));
+    let text = ComponentStatus {
+        description: long,
+        ..o
+    }
+    .description_text()
+    .unwrap();
+    assert_eq!(text, "火".repeat(15), "30 bytes: 15 two-byte characters");
+}

@@ -1,0 +1,181 @@
+//! GB/T 26875.3 over TCP: a simulated transmission device against the real gateway — confirm
+//! only after commit, deny for broken frames, coalesced and split frames, unknown devices,
+//! and an alarm confirmed just before a kill -9 still delivered.
+
+use crate::common::*;
+use gateway_sim::gbsim::{component_status, fire_alarm, Device};
+use gateway_sim::receiver::Behavior;
+use ingest::gb26875::{command, Adu, Objects};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const DEVICE: u64 = 889;
+const CENTER: u64 = 88888;
+
+async fn start(port: u16) -> Env {
+    let extra = format!(
+        "[gb26875]\nlisten = \"127.0.0.1:{port}\"\nidle_timeout_s = 30\n\n\
+         [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\n\n\
+         [registry]\nquarantine_unknown_units = true\n\n"
+    );
+    Env::start(&["lanjiang"], |c| c.extra += &extra).await
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_are_confirmed_after_commit_and_broken_ones_denied() {
+    let port = gateway_sim::harness::free_port();
+    let env = start(port).await;
+    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+
+    // a fire alarm: confirmed (same serial, addresses swapped), delivered with its description
+    let alarm = dev.frame(Some(fire_alarm(7, "3F 东走廊感烟探测器")));
+    let answer = dev.exchange(&alarm, WAIT).await.unwrap();
+    assert_eq!(answer.header.command, command::CONFIRM);
+    assert_eq!(
+        (answer.header.source, answer.header.destination),
+        (CENTER, DEVICE)
+    );
+    assert!(answer.adu.is_none());
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm", |d| !d.is_empty())
+        .await
+        .unwrap();
+    let e = got[0].body.as_ref().unwrap();
+    assert_eq!(e["kind"], "fire.alarm");
+    assert_eq!(e["fire"]["description"], "3F 东走廊感烟探测器");
+    assert_eq!(e["fire"]["component_type"], 42);
+    assert_eq!(e["source"]["id"], "gb-unit");
+    assert_eq!(e["source"]["protocol"], "gb26875");
+
+    // a heartbeat is confirmed and makes the unit online
+    let hb = dev.frame(None);
+    assert_eq!(
+        dev.exchange(&hb, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    let (_, unit) = env
+        .get(
+            "/api/v1/units/gb-unit",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(unit["online"], true, "{unit}");
+
+    // a bad checksum is denied with the frame's serial
+    let bad = dev.frame(Some(fire_alarm(8, "")));
+    let serial = bad.header.serial;
+    let mut bytes = bad.encode();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x55;
+    dev.write(&bytes).await.unwrap();
+    let deny = dev.recv(WAIT).await.unwrap();
+    assert_eq!(
+        (deny.header.command, deny.header.serial),
+        (command::DENY, serial)
+    );
+
+    // split across writes, then two coalesced in one write, after garbage: all confirmed
+    let split = dev.frame(Some(fire_alarm(9, "split"))).encode();
+    dev.write(&split[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    dev.write(&split[10..]).await.unwrap();
+    assert_eq!(
+        dev.recv(WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    let mut two = b"\x00\xffjunk".to_vec();
+    two.extend(dev.frame(Some(fire_alarm(10, ""))).encode());
+    two.extend(
+        dev.frame(Some(Adu {
+            kind: 21,
+            objects: Objects::UitdStatus(vec![(0x08, gateway_sim::gbsim::now_label())]),
+        }))
+        .encode(),
+    );
+    dev.write(&two).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            dev.recv(WAIT).await.unwrap().header.command,
+            command::CONFIRM
+        );
+    }
+    let want: BTreeSet<u64> = [7, 9, 10].into_iter().collect();
+    crate::wait_for_addrs(&env, "lanjiang", &want).await;
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the UITD power fault", |d| {
+            d.iter().any(|d| d.event_header == "fire.power_fault")
+        })
+        .await
+        .unwrap();
+    let pf = got
+        .iter()
+        .find(|d| d.event_header == "fire.power_fault")
+        .and_then(|d| d.body.clone())
+        .unwrap();
+    assert_eq!(pf["fire"]["description"], "传输装置主电故障", "{pf}");
+
+    // a fault, then the same fault again: confirmed both times, delivered once (dedup)
+    let fault = component_status(11, 0x0004, "");
+    for _ in 0..2 {
+        let f = dev.frame(Some(fault.clone()));
+        assert_eq!(
+            dev.exchange(&f, WAIT).await.unwrap().header.command,
+            command::CONFIRM
+        );
+    }
+
+    // an unknown device is denied and disconnected, counted, and listed
+    let mut stranger = Device::connect(addr(port), 12345, CENTER).await.unwrap();
+    let f = stranger.frame(None);
+    let deny = stranger.exchange(&f, WAIT).await.unwrap();
+    assert_eq!(deny.header.command, command::DENY);
+    assert!(
+        stranger.recv(Duration::from_secs(2)).await.is_none(),
+        "disconnected"
+    );
+    let m = env.metrics().await;
+    for (reason, n) in [("checksum", 1.0), ("garbage", 1.0), ("unknown_unit", 1.0)] {
+        let series =
+            format!("gateway_ingest_rejected_total{{reason=\"{reason}\",source=\"gb26875\"}}");
+        assert_eq!(metric(&m, &series), n, "{series}");
+    }
+    let (_, q) = env
+        .get(
+            "/api/v1/quarantine",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert!(q.to_string().contains("gb26875:12345"), "{q}");
+    let faults = env
+        .receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.event_header == "fire.fault")
+        .count();
+    assert_eq!(faults, 1, "the repeated fault is deduplicated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_confirmed_before_a_kill_9_is_delivered_after_the_restart() {
+    let port = gateway_sim::harness::free_port();
+    let mut env = start(port).await;
+    env.receiver.set_behavior("lanjiang", Behavior::Always(503));
+    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let alarm = dev.frame(Some(fire_alarm(77, "机房")));
+    assert_eq!(
+        dev.exchange(&alarm, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    env.gw.kill9();
+    env.receiver.set_behavior("lanjiang", Behavior::Accept);
+    env.restart().await;
+    let want: BTreeSet<u64> = [77].into_iter().collect();
+    crate::wait_for_addrs(&env, "lanjiang", &want).await;
+}

@@ -1,0 +1,123 @@
+//! Simulated GB/T 26875.3 user information transmission devices over TCP: heartbeats, alarms,
+//! faults, patrol-check answers, and protocol faults (split and coalesced frames, bad
+//! checksums, garbage). Used by the end-to-end tests and the `gbsim` binary.
+
+use ingest::gb26875::{
+    command, encode_description, Adu, ComponentStatus, Decoded, Frame, Header, Objects,
+    StreamDecoder, TimeLabel,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One device.
+pub struct Device {
+    stream: TcpStream,
+    decoder: StreamDecoder,
+    /// Its address.
+    pub address: u64,
+    /// The center's address it sends to.
+    pub center: u64,
+    serial: u16,
+}
+
+/// The device's clock as a time label (+08:00).
+pub fn now_label() -> TimeLabel {
+    let east8 = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+    TimeLabel::from_datetime(chrono::Utc::now().with_timezone(&east8))
+}
+
+/// A fire alarm of a smoke detector with a description.
+pub fn fire_alarm(component_addr: u32, description: &str) -> Adu {
+    component_status(component_addr, 0x0002, description)
+}
+
+/// A component status (bits as in the standard: 1 fire, 2 fault, …).
+pub fn component_status(component_addr: u32, status: u16, description: &str) -> Adu {
+    Adu {
+        kind: 2,
+        objects: Objects::ComponentStatus(vec![ComponentStatus {
+            system_type: 1,
+            system_addr: 1,
+            component_type: 42,
+            component_addr,
+            status,
+            description: encode_description(description),
+            time: now_label(),
+        }]),
+    }
+}
+
+impl Device {
+    /// Connects to the gateway.
+    pub async fn connect(gateway: SocketAddr, address: u64, center: u64) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(gateway).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            decoder: StreamDecoder::new(),
+            address,
+            center,
+            serial: 0,
+        })
+    }
+
+    /// A send-data frame with the next serial number (`None`: a heartbeat).
+    pub fn frame(&mut self, adu: Option<Adu>) -> Frame {
+        self.serial = self.serial.wrapping_add(1);
+        Frame {
+            header: Header {
+                serial: self.serial,
+                version: (1, 1),
+                time: now_label(),
+                source: self.address,
+                destination: self.center,
+                command: command::SEND,
+            },
+            adu,
+        }
+    }
+
+    /// Writes raw bytes (split frames, garbage…).
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// The next frame from the gateway (denies included), within `timeout`.
+    pub async fn recv(&mut self, timeout: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut buf = [0u8; 1024];
+        loop {
+            while let Some(d) = self.decoder.decode_next() {
+                if let Decoded::Frame(f) = d {
+                    return Some(f);
+                }
+            }
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+                .await
+                .ok()?
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.decoder.push(&buf[..n]);
+        }
+    }
+
+    /// Sends a frame and waits for the gateway's answer to it (confirm or deny).
+    pub async fn exchange(&mut self, frame: &Frame, timeout: Duration) -> Result<Frame, String> {
+        self.write(&frame.encode())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        loop {
+            let answer = self
+                .recv(timeout)
+                .await
+                .ok_or_else(|| format!("no answer to serial {}", frame.header.serial))?;
+            if answer.header.serial == frame.header.serial {
+                return Ok(answer);
+            }
+        }
+    }
+}
