@@ -132,16 +132,17 @@ pub async fn serve(
         }
         _ => (None, None),
     };
-    let gb_task = match gb26875 {
+    let (gb_handle, gb_task) = match gb26875 {
         Some(g) => {
             let listen = g.listen;
-            let (addr, task) = ingest::gb26875::server::spawn(g, pipeline.clone(), stop_rx.clone())
-                .await
-                .with_context(|| format!("cannot listen on {listen} for GB/T 26875.3"))?;
+            let (addr, handle, task) =
+                ingest::gb26875::server::spawn(g, pipeline.clone(), stop_rx.clone())
+                    .await
+                    .with_context(|| format!("cannot listen on {listen} for GB/T 26875.3"))?;
             tracing::info!(%addr, "GB/T 26875.3 server listening");
-            Some(task)
+            (Some(handle), Some(task))
         }
-        None => None,
+        None => (None, None),
     };
     let mqtt_task = mqtt.map(|m| {
         let task = ingest::mqtt::spawn(m, pipeline.clone(), stop_rx.clone());
@@ -168,6 +169,7 @@ pub async fn serve(
         pipeline: pipeline.clone(),
         profiles: Arc::new(profiles),
         cameras: cameras.clone(),
+        gb26875: gb_handle,
         auth: Arc::new(Auth::new(&api_config.tokens)),
         ready: ready.clone(),
         metrics_public: api_config.metrics_public,

@@ -3,7 +3,7 @@
 //! and an alarm confirmed just before a kill -9 still delivered.
 
 use crate::common::*;
-use gateway_sim::gbsim::{component_status, fire_alarm, Device};
+use gateway_sim::gbsim::{component_status, fire_alarm, patrol_answer, Device};
 use gateway_sim::receiver::Behavior;
 use ingest::gb26875::{command, Adu, Objects};
 use std::collections::BTreeSet;
@@ -178,4 +178,93 @@ async fn an_alarm_confirmed_before_a_kill_9_is_delivered_after_the_restart() {
     env.restart().await;
     let want: BTreeSet<u64> = [77].into_iter().collect();
     crate::wait_for_addrs(&env, "lanjiang", &want).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_sync_on_connect_and_a_patrol_check_round_trip() {
+    let port = gateway_sim::harness::free_port();
+    let env = start(port).await;
+    let admin = Some(gateway_sim::harness::ADMIN_TOKEN);
+    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let hb = dev.frame(None);
+    dev.write(&hb.encode()).await.unwrap();
+    // the gateway sets the device's clock when it connects
+    let sync = dev.next_command(WAIT).await.expect("a clock sync");
+    assert_eq!(sync.header.command, command::CONTROL);
+    assert_eq!(
+        (sync.header.source, sync.header.destination),
+        (CENTER, DEVICE)
+    );
+    let Some(Adu {
+        kind: 90,
+        objects: Objects::SyncClock(t),
+    }) = sync.adu
+    else {
+        panic!("type 90: {sync:?}");
+    };
+    let east8 = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let drift = (chrono::Utc::now() - t.to_datetime(east8).unwrap().with_timezone(&chrono::Utc))
+        .num_seconds()
+        .abs();
+    assert!(drift <= 2, "the gateway's clock, in the device's time zone");
+    dev.confirm(&sync).await.unwrap();
+
+    // patrol check: sent, confirmed, answered, timed
+    let (status, body) = env
+        .post(
+            "/api/v1/units/gb-unit/patrol-check",
+            admin,
+            &serde_json::json!({"timeout_min": 5}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let check = dev.next_command(WAIT).await.expect("the patrol check");
+    assert_eq!(
+        check.adu.as_ref().map(|a| a.objects.clone()),
+        Some(Objects::PatrolCheck(5))
+    );
+    dev.confirm(&check).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = dev.frame(Some(patrol_answer(3)));
+    dev.write(&answer.encode()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let p = loop {
+        let (status, p) = env.get("/api/v1/units/gb-unit/patrol-check", admin).await;
+        assert_eq!(status, 200, "{p}");
+        if !p["answered_at"].is_null() {
+            break p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{p}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(p["serial"], check.header.serial);
+    assert!(!p["confirmed_at"].is_null(), "{p}");
+    assert_eq!(p["operator"], 3);
+    let r = p["response_s"].as_f64().unwrap();
+    assert!((0.25..5.0).contains(&r), "{p}");
+    assert_eq!(p["unconfirmed"], false);
+
+    // the connected devices, and what a unit without a device gets
+    let (_, d) = env.get("/api/v1/gb26875/devices", admin).await;
+    assert_eq!(d["devices"][0]["unit"], "gb-unit", "{d}");
+    let (status, e) = env
+        .post(
+            "/api/v1/units/lanjiang-u1/patrol-check",
+            admin,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (409, Some("device_unavailable")),
+        "{e}"
+    );
+    let (status, _) = env
+        .post(
+            "/api/v1/units/gb-unit/patrol-check",
+            Some(gateway_sim::harness::INGEST_TOKEN),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 403, "an ingest-only token cannot command devices");
 }

@@ -105,6 +105,25 @@ impl Device {
         }
     }
 
+    /// Confirms a command the center sent.
+    pub async fn confirm(&mut self, command_frame: &Frame) -> std::io::Result<()> {
+        let confirm = Frame {
+            header: command_frame.header.answer(command::CONFIRM, now_label()),
+            adu: None,
+        };
+        self.write(&confirm.encode()).await
+    }
+
+    /// Waits for the next command from the center (control, request), skipping answers.
+    pub async fn next_command(&mut self, timeout: Duration) -> Option<Frame> {
+        loop {
+            let f = self.recv(timeout).await?;
+            if matches!(f.header.command, command::CONTROL | command::REQUEST) {
+                return Some(f);
+            }
+        }
+    }
+
     /// Sends a frame and waits for the gateway's answer to it (confirm or deny).
     pub async fn exchange(&mut self, frame: &Frame, timeout: Duration) -> Result<Frame, String> {
         self.write(&frame.encode())
@@ -119,5 +138,13 @@ impl Device {
                 return Ok(answer);
             }
         }
+    }
+}
+
+/// The device's answer to a patrol check (type 24, bit 5) by `operator`.
+pub fn patrol_answer(operator: u8) -> Adu {
+    Adu {
+        kind: 24,
+        objects: Objects::UitdOperation(vec![(0x20, operator, now_label())]),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cameras;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod ingest;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// Vendor profiles, for pushes of vendor payloads.
     pub profiles: Arc<::ingest::profile::Profiles>,
+    /// The GB/T 26875.3 server's handle (`None` when it does not run).
+    pub gb26875: Option<::ingest::gb26875::server::Gb26875Handle>,
     /// Watched cameras (`None` when the camera source does not run).
     pub cameras: Option<Arc<::ingest::rtsp::Cameras>>,
     /// Token table.
@@ -66,6 +69,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/townships/{code}/availability",
             get(cameras::township_availability),
         )
+        .route(
+            "/api/v1/units/{id}/patrol-check",
+            post(devices::patrol_check).get(devices::last_patrol),
+        )
+        .route("/api/v1/units/{id}/clock-sync", post(devices::clock_sync))
+        .route("/api/v1/gb26875/devices", get(devices::connected))
         .route("/api/v1/townships", get(townships))
         .route("/api/v1/units", get(units::list))
         .route("/api/v1/units/{id}", get(units::get))

@@ -11,14 +11,16 @@
 //! * While the outbox is full a frame is not confirmed: the device retransmits it (≤ 10 s, as
 //!   the standard says), so nothing is lost and the device is slowed down.
 
+use super::adu::{Adu, Objects};
 use super::frame::{command, Frame, Header};
 use super::signals::signals;
 use super::stream::{Decoded, StreamDecoder};
 use super::time::TimeLabel;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, SubmitError};
-use chrono::{FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use prometheus::{IntCounterVec, IntGauge, Opts};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// The `source` label of this source's metrics.
 pub const SOURCE: &str = "gb26875";
@@ -73,29 +75,200 @@ impl ServerMetrics {
     }
 }
 
-/// A device's current connection, so that a reconnect can close the old one.
+/// A device's current connection, so that a reconnect can close the old one and the center
+/// can send it commands.
 struct Slot {
     id: u64,
     close: Arc<Notify>,
+    commands: mpsc::Sender<Downstream>,
+    peer: SocketAddr,
+    since: DateTime<Utc>,
 }
 
-/// Devices connected now, by address.
+/// A command for a device.
+#[derive(Debug, Clone)]
+struct Downstream {
+    command: u8,
+    adu: Adu,
+}
+
+/// A patrol check (查岗) and how the device answered it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PatrolCheck {
+    /// The serial number of the center's frame.
+    pub serial: u16,
+    /// When the center sent it.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the device confirmed receiving it.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// When the answer (type 24, bit 5) arrived.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Seconds from sending to the answer.
+    pub response_s: Option<f64>,
+    /// The operator who answered.
+    pub operator: Option<u8>,
+    /// The device never confirmed it (3 tries, 10 s apart).
+    pub unconfirmed: bool,
+}
+
+/// A connected device, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// Its GB/T 26875.3 address.
+    pub address: u64,
+    /// Its unit.
+    pub unit: Option<String>,
+    /// Where it connects from.
+    pub peer: String,
+    /// Connected since.
+    pub since: DateTime<Utc>,
+}
+
+/// Devices connected now, by address, and the patrol checks of each.
 #[derive(Default)]
 struct Devices {
     by_address: Mutex<HashMap<u64, Slot>>,
+    patrols: Mutex<HashMap<u64, PatrolCheck>>,
     next_id: AtomicU64,
 }
+
+/// Why a command could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The unit has no GB/T 26875.3 device.
+    #[error("unit `{0}` has no gb26875_address")]
+    NoDevice(String),
+    /// The device is not connected.
+    #[error("the device of unit `{0}` is not connected")]
+    NotConnected(String),
+}
+
+/// What the API uses to reach devices.
+#[derive(Clone)]
+pub struct Gb26875Handle {
+    devices: Arc<Devices>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Gb26875Handle {
+    fn address(&self, unit: &str) -> Result<u64, CommandError> {
+        self.pipeline
+            .registry()
+            .unit(unit)
+            .and_then(|u| u.gb26875_address)
+            .ok_or_else(|| CommandError::NoDevice(unit.to_string()))
+    }
+
+    fn send(&self, unit: &str, d: Downstream) -> Result<u64, CommandError> {
+        let address = self.address(unit)?;
+        let map = self.devices.by_address.lock().expect("devices lock");
+        let slot = map
+            .get(&address)
+            .ok_or_else(|| CommandError::NotConnected(unit.to_string()))?;
+        slot.commands
+            .try_send(d)
+            .map_err(|_| CommandError::NotConnected(unit.to_string()))?;
+        Ok(address)
+    }
+
+    /// Sends a patrol check (type 91) to the unit's device; the device has `minutes` to answer.
+    pub fn patrol_check(&self, unit: &str, minutes: u8) -> Result<(), CommandError> {
+        let address = self.address(unit)?;
+        // a new check replaces the last one's record
+        self.devices
+            .patrols
+            .lock()
+            .expect("patrols lock")
+            .insert(address, PatrolCheck::default());
+        self.send(
+            unit,
+            Downstream {
+                command: command::CONTROL,
+                adu: Adu {
+                    kind: 91,
+                    objects: Objects::PatrolCheck(minutes),
+                },
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// The unit's last patrol check.
+    pub fn last_patrol(&self, unit: &str) -> Result<Option<PatrolCheck>, CommandError> {
+        let address = self.address(unit)?;
+        Ok(self
+            .devices
+            .patrols
+            .lock()
+            .expect("patrols lock")
+            .get(&address)
+            .cloned())
+    }
+
+    /// Sets the device's clock to the gateway's (type 90).
+    pub fn sync_clock(&self, unit: &str, offset: FixedOffset) -> Result<(), CommandError> {
+        self.send(unit, clock_sync(offset)).map(|_| ())
+    }
+
+    /// Connected devices.
+    pub fn connected(&self) -> Vec<DeviceView> {
+        let map = self.devices.by_address.lock().expect("devices lock");
+        let mut v: Vec<DeviceView> = map
+            .iter()
+            .map(|(a, s)| DeviceView {
+                address: *a,
+                unit: self
+                    .pipeline
+                    .registry()
+                    .unit_by_address(*a)
+                    .map(|u| u.id.clone()),
+                peer: s.peer.to_string(),
+                since: s.since,
+            })
+            .collect();
+        v.sort_by_key(|d| d.address);
+        v
+    }
+}
+
+fn clock_sync(offset: FixedOffset) -> Downstream {
+    Downstream {
+        command: command::CONTROL,
+        adu: Adu {
+            kind: 90,
+            objects: Objects::SyncClock(TimeLabel::from_datetime(
+                Utc::now().with_timezone(&offset),
+            )),
+        },
+    }
+}
+
+/// A command waiting for the device's confirm.
+struct Pending {
+    bytes: Vec<u8>,
+    tries: u32,
+    next: tokio::time::Instant,
+    patrol: bool,
+}
+
+/// How long to wait for a confirm before sending again, and how many sends in all.
+const RETRANSMIT_AFTER: Duration = Duration::from_secs(10);
+const TRIES: u32 = 3;
 
 /// Starts the server; returns the bound address. Runs until `stop` turns true.
 pub async fn spawn(
     config: Gb26875Config,
     pipeline: Arc<Pipeline>,
     mut stop: watch::Receiver<bool>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> std::io::Result<(SocketAddr, Gb26875Handle, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let metrics = ServerMetrics::new(&pipeline.metrics().registry);
     let devices = Arc::new(Devices::default());
+    let handle = Gb26875Handle {
+        devices: devices.clone(),
+        pipeline: pipeline.clone(),
+    };
     let config = Arc::new(config);
     let task = tokio::spawn(async move {
         loop {
@@ -130,7 +303,7 @@ pub async fn spawn(
             });
         }
     });
-    Ok((addr, task))
+    Ok((addr, handle, task))
 }
 
 async fn send(stream: &mut TcpStream, frame: &Frame, metrics: &ServerMetrics) -> bool {
@@ -164,6 +337,12 @@ async fn connection(
 ) {
     let id = devices.next_id.fetch_add(1, Ordering::Relaxed);
     let close = Arc::new(Notify::new());
+    let (commands, mut inbox) = mpsc::channel::<Downstream>(16);
+    let mut pending: HashMap<u16, Pending> = HashMap::new();
+    let mut serial: u16 = 0;
+    let mut retransmit = tokio::time::interval(Duration::from_secs(1));
+    retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut center: u64 = 0;
     let mut address: Option<u64> = None;
     let mut decoder = StreamDecoder::new();
     let mut buf = vec![0u8; 2048];
@@ -174,6 +353,68 @@ async fn connection(
             _ = close.notified() => {
                 tracing::debug!(%peer, "GB/T 26875.3 connection replaced by a newer one");
                 break;
+            }
+            Some(d) = inbox.recv(), if address.is_some() => {
+                serial = serial.wrapping_add(1).max(1);
+                let frame = Frame {
+                    header: Header {
+                        serial,
+                        version: (1, 1),
+                        time: TimeLabel::from_datetime(Utc::now().with_timezone(&config.offset)),
+                        source: center,
+                        destination: address.unwrap_or_default(),
+                        command: d.command,
+                    },
+                    adu: Some(d.adu.clone()),
+                };
+                let patrol = d.adu.kind == 91;
+                if patrol {
+                    if let Some(p) = devices.patrols.lock().expect("patrols lock").get_mut(&address.unwrap_or_default()) {
+                        p.serial = serial;
+                        p.sent_at = Some(Utc::now());
+                    }
+                }
+                let bytes = frame.encode();
+                metrics.frames.with_label_values(&[if patrol { "patrol_check" } else { "control" }]).inc();
+                if stream.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                pending.insert(serial, Pending {
+                    bytes,
+                    tries: 1,
+                    next: tokio::time::Instant::now() + RETRANSMIT_AFTER,
+                    patrol,
+                });
+                continue;
+            }
+            _ = retransmit.tick(), if !pending.is_empty() => {
+                let now = tokio::time::Instant::now();
+                let mut resend = Vec::new();
+                pending.retain(|serial, p| {
+                    if p.next > now {
+                        return true;
+                    }
+                    if p.tries >= TRIES {
+                        if p.patrol {
+                            if let Some(c) = devices.patrols.lock().expect("patrols lock").get_mut(&address.unwrap_or_default()) {
+                                c.unconfirmed = c.serial == *serial || c.unconfirmed;
+                            }
+                        }
+                        tracing::warn!(%peer, serial, "GB/T 26875.3 command never confirmed (3 tries)");
+                        return false;
+                    }
+                    p.tries += 1;
+                    p.next = now + RETRANSMIT_AFTER;
+                    resend.push(p.bytes.clone());
+                    true
+                });
+                for b in resend {
+                    metrics.frames.with_label_values(&["retransmit"]).inc();
+                    if stream.write_all(&b).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                continue;
             }
             r = tokio::time::timeout(config.idle_timeout, stream.read(&mut buf)) => match r {
                 Err(_) => {
@@ -215,7 +456,22 @@ async fn connection(
             m.ingested(SOURCE);
             let h = frame.header;
             if matches!(h.command, command::CONFIRM | command::DENY) {
-                continue; // answers to the center's commands
+                // answers to the center's commands
+                if pending.remove(&h.serial).is_some_and(|p| p.patrol)
+                    && h.command == command::CONFIRM
+                {
+                    if let Some(c) = devices
+                        .patrols
+                        .lock()
+                        .expect("patrols lock")
+                        .get_mut(&h.source)
+                    {
+                        if c.serial == h.serial {
+                            c.confirmed_at = Some(Utc::now());
+                        }
+                    }
+                }
+                continue;
             }
             let Some(unit) = pipeline.registry().unit_by_address(h.source).cloned() else {
                 let label = format!("gb26875:{}", h.source);
@@ -237,16 +493,34 @@ async fn connection(
                     Slot {
                         id,
                         close: close.clone(),
+                        commands: commands.clone(),
+                        peer,
+                        since: Utc::now(),
                     },
                 );
                 if let Some(old) = previous.filter(|o| o.id != id) {
                     old.close.notify_one();
                 }
                 address = Some(h.source);
+                center = h.destination;
+                // set the device's clock when it connects
+                let _ = commands.try_send(clock_sync(config.offset));
             }
             let (signals, answers) = signals(&frame, &unit.id, config.offset);
             for a in answers {
-                tracing::info!(unit = %unit.id, operator = a.operator, "patrol check answered");
+                let mut patrols = devices.patrols.lock().expect("patrols lock");
+                if let Some(c) = patrols
+                    .get_mut(&h.source)
+                    .filter(|c| c.answered_at.is_none())
+                {
+                    let now = Utc::now();
+                    c.answered_at = Some(now);
+                    c.operator = Some(a.operator);
+                    c.response_s = c
+                        .sent_at
+                        .map(|s| (now - s).num_milliseconds() as f64 / 1000.0);
+                    tracing::info!(unit = %unit.id, operator = a.operator, response_s = c.response_s, "patrol check answered");
+                }
             }
             match pipeline
                 .submit_all(&unit.id, Protocol::Gb26875, signals)

@@ -1,0 +1,108 @@
+//! GB/T 26875.3 devices from the center's side: patrol checks (查岗), clock sync, connected
+//! devices.
+//!
+//! * `POST /api/v1/units/{id}/patrol-check` `{"timeout_min": 10}` — send a patrol check to the
+//!   unit's device (admin, or the unit's township).
+//! * `GET /api/v1/units/{id}/patrol-check` — the last one: sent, confirmed, answered, response
+//!   time, operator.
+//! * `POST /api/v1/units/{id}/clock-sync` — set the device's clock (also done on connect).
+//! * `GET /api/v1/gb26875/devices` — connected devices (admin).
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn handle(state: &AppState) -> Result<&::ingest::gb26875::server::Gb26875Handle, ApiError> {
+    state.gb26875.as_ref().ok_or_else(|| {
+        ApiError::conflict(
+            "no_gb26875",
+            "the GB/T 26875.3 server is not configured ([gb26875])",
+        )
+    })
+}
+
+fn visible_unit(state: &AppState, who: &Principal, id: &str) -> Result<(), ApiError> {
+    who.townships()?;
+    match state.pipeline.registry().unit(id) {
+        Some(u) if who.can_see(&u.township) => Ok(()),
+        _ => Err(ApiError::not_found(
+            "unit_not_found",
+            format!("no unit `{id}`"),
+        )),
+    }
+}
+
+fn command_error(e: ::ingest::gb26875::server::CommandError) -> ApiError {
+    ApiError::conflict("device_unavailable", e.to_string())
+}
+
+/// Body of a patrol check.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatrolBody {
+    timeout_min: Option<u8>,
+}
+
+/// `POST /api/v1/units/{id}/patrol-check`.
+pub async fn patrol_check(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Option<Json<PatrolBody>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    visible_unit(&state, &who, &id)?;
+    let minutes = body.and_then(|b| b.0.timeout_min).unwrap_or(10);
+    handle(&state)?
+        .patrol_check(&id, minutes)
+        .map_err(command_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"sent": true, "unit": id, "timeout_min": minutes})),
+    ))
+}
+
+/// `GET /api/v1/units/{id}/patrol-check`.
+pub async fn last_patrol(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    visible_unit(&state, &who, &id)?;
+    match handle(&state)?.last_patrol(&id).map_err(command_error)? {
+        Some(p) => Ok(Json(json!(p))),
+        None => Err(ApiError::not_found(
+            "no_patrol_check",
+            format!("no patrol check was sent to unit `{id}`"),
+        )),
+    }
+}
+
+/// `POST /api/v1/units/{id}/clock-sync`.
+pub async fn clock_sync(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    visible_unit(&state, &who, &id)?;
+    handle(&state)?
+        .sync_clock(&id, state.pipeline.offset())
+        .map_err(command_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"sent": true, "unit": id})),
+    ))
+}
+
+/// `GET /api/v1/gb26875/devices`.
+pub async fn connected(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    Ok(Json(json!({"devices": handle(&state)?.connected()})))
+}
