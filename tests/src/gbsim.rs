@@ -134,8 +134,15 @@ impl Device {
                 .recv(timeout)
                 .await
                 .ok_or_else(|| format!("no answer to serial {}", frame.header.serial))?;
-            if answer.header.serial == frame.header.serial {
+            let is_answer = matches!(answer.header.command, command::CONFIRM | command::DENY);
+            if is_answer && answer.header.serial == frame.header.serial {
                 return Ok(answer);
+            }
+            if matches!(answer.header.command, command::CONTROL | command::REQUEST) {
+                // a device confirms the center's commands (clock sync on connect, …)
+                self.confirm(&answer)
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
             }
         }
     }
