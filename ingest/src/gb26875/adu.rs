@@ -100,10 +100,11 @@ pub enum Objects {
     SyncClock(TimeLabel),
     /// 91: patrol check (downstream); the byte is the answer timeout in minutes.
     PatrolCheck(u8),
-    /// Reads (61–68, 81–88) and initialisation (89): one reserved byte per object.
+    /// UITD reads (81–88) and initialisation (89): one reserved byte per object.
     Request(Vec<u8>),
-    /// Types whose objects are kept as raw bytes (6, 7, 26, user-defined 128–254): the object
-    /// count and the bytes after it.
+    /// Types whose objects are kept as raw bytes (system and component configuration 6, 7, 26;
+    /// the facility reads 61–68, whose object layouts vary by read; user-defined 128–254): the
+    /// object count and the bytes after it.
     Raw {
         /// Object count as sent.
         count: u8,
@@ -170,7 +171,7 @@ fn object_size(kind: u8) -> Option<usize> {
         28 => 6,
         90 => 6,
         91 => 1,
-        61..=68 | 81..=89 => 1,
+        81..=89 => 1,
         _ => return None,
     })
 }
@@ -195,7 +196,7 @@ impl Adu {
         let n = count as usize;
         let Some(size) = object_size(kind) else {
             return match kind {
-                6 | 7 | 26 | 128..=254 => Ok(Self {
+                6 | 7 | 26 | 61..=68 | 128..=254 => Ok(Self {
                     kind,
                     objects: Objects::Raw {
                         count,
