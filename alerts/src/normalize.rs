@@ -336,6 +336,8 @@ mod tests {
             township: "lanjiang".into(),
             heartbeat_timeout_s: None,
             gb26875_address: None,
+            utc_offset: None,
+            gb26875_peers: Vec::new(),
             cameras: vec![],
         }
     }

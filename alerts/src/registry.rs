@@ -43,6 +43,10 @@ pub struct Unit {
     pub gb26875_address: Option<u64>,
     /// Cameras linked for video verification.
     pub cameras: Vec<String>,
+    /// The time zone of its devices' clocks (`None`: the gateway's).
+    pub utc_offset: Option<chrono::FixedOffset>,
+    /// When not empty, its GB/T 26875.3 device may connect from these addresses only.
+    pub gb26875_peers: Vec<std::net::IpAddr>,
 }
 
 /// A camera.

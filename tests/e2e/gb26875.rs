@@ -268,3 +268,101 @@ async fn clock_sync_on_connect_and_a_patrol_check_round_trip() {
         .await;
     assert_eq!(status, 403, "an ingest-only token cannot command devices");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_demand_per_unit_time_zones_and_a_peer_allow_list() {
+    let port = gateway_sim::harness::free_port();
+    // a second unit whose device lives in UTC and may connect from 10.9.9.9 only
+    let extra = format!(
+        "[gb26875]\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\nutc_offset = \"+00:00\"\n\n\
+         [[units]]\nid = \"gb-far\"\nname = \"远端单位\"\ntownship = \"lanjiang\"\ngb26875_address = 890\ngb26875_peers = [\"10.9.9.9\"]\n\n"
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
+    let admin = Some(gateway_sim::harness::ADMIN_TOKEN);
+    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let alarm = dev.frame(Some(fire_alarm(5, "UTC")));
+    let sent_label = match &alarm.adu.as_ref().unwrap().objects {
+        Objects::ComponentStatus(v) => v[0].time,
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        dev.exchange(&alarm, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm", |d| !d.is_empty())
+        .await
+        .unwrap();
+    let occurred = got[0].body.as_ref().unwrap()["occurred_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // the device's label is read as UTC for this unit: +08:00 local wall time, 8 h later
+    let utc = sent_label
+        .to_datetime(chrono::FixedOffset::east_opt(0).unwrap())
+        .unwrap();
+    let shown = chrono::DateTime::parse_from_rfc3339(&occurred).unwrap();
+    assert_eq!(shown, utc, "{occurred}");
+
+    // a read of the UITD status, answered by the device
+    let (status, body) = env
+        .post(
+            "/api/v1/units/gb-unit/read",
+            admin,
+            &serde_json::json!({"type": 81}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // (the clock sync sent when the device connected may come first)
+    let req = loop {
+        let f = dev.next_command(WAIT).await.expect("the read");
+        if f.header.command == command::REQUEST {
+            break f;
+        }
+        dev.confirm(&f).await.unwrap();
+    };
+    dev.reply(&req).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let r = loop {
+        let (status, r) = env.get("/api/v1/units/gb-unit/read/81", admin).await;
+        assert_eq!(status, 200, "{r}");
+        if !r["replied_at"].is_null() {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r["reply_kind"], 21, "{r}");
+    assert!(r["objects"].as_str().unwrap().contains("UitdStatus"), "{r}");
+    let (status, e) = env
+        .post(
+            "/api/v1/units/gb-unit/read",
+            admin,
+            &serde_json::json!({"type": 3}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("bad_read")),
+        "{e}"
+    );
+
+    // a device connecting from an address its unit does not allow is denied and cut off
+    let mut far = Device::connect(addr(port), 890, CENTER).await.unwrap();
+    let f = far.frame(None);
+    assert_eq!(
+        far.exchange(&f, WAIT).await.unwrap().header.command,
+        command::DENY
+    );
+    assert!(
+        far.recv(Duration::from_secs(2)).await.is_none(),
+        "disconnected"
+    );
+    env.wait_metric(
+        "gateway_ingest_rejected_total{reason=\"peer_not_allowed\",source=\"gb26875\"}",
+        1.0,
+    )
+    .await;
+}

@@ -114,6 +114,38 @@ impl Device {
         self.write(&confirm.encode()).await
     }
 
+    /// Replies (command 5, the request's serial) to a read of the UITD: status (81) normal,
+    /// software version (85) 1.1, clock (88) now. Other reads get no reply.
+    pub async fn reply(&mut self, request: &Frame) -> std::io::Result<()> {
+        let adu = match request.adu.as_ref().map(|a| a.kind) {
+            Some(81) => Adu {
+                kind: 21,
+                objects: Objects::UitdStatus(vec![(0x01, now_label())]),
+            },
+            Some(85) => Adu {
+                kind: 25,
+                objects: Objects::UitdVersion(vec![(1, 1)]),
+            },
+            Some(88) => Adu {
+                kind: 28,
+                objects: Objects::UitdTime(vec![now_label()]),
+            },
+            _ => return Ok(()),
+        };
+        let reply = Frame {
+            header: Header {
+                serial: request.header.serial,
+                version: (1, 1),
+                time: now_label(),
+                source: self.address,
+                destination: self.center,
+                command: command::REPLY,
+            },
+            adu: Some(adu),
+        };
+        self.write(&reply.encode()).await
+    }
+
     /// Waits for the next command from the center (control, request), skipping answers.
     pub async fn next_command(&mut self, timeout: Duration) -> Option<Frame> {
         loop {
@@ -138,12 +170,14 @@ impl Device {
             if is_answer && answer.header.serial == frame.header.serial {
                 return Ok(answer);
             }
-            if matches!(answer.header.command, command::CONTROL | command::REQUEST) {
-                // a device confirms the center's commands (clock sync on connect, …)
-                self.confirm(&answer)
-                    .await
-                    .map_err(|e| format!("write: {e}"))?;
-            }
+            // a device confirms the center's commands (clock sync on connect, …) and replies
+            // to its reads
+            let handled = match answer.header.command {
+                command::CONTROL => self.confirm(&answer).await,
+                command::REQUEST => self.reply(&answer).await,
+                _ => Ok(()),
+            };
+            handled.map_err(|e| format!("write: {e}"))?;
         }
     }
 }

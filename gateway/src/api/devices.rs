@@ -6,6 +6,9 @@
 //! * `GET /api/v1/units/{id}/patrol-check` — the last one: sent, confirmed, answered, response
 //!   time, operator.
 //! * `POST /api/v1/units/{id}/clock-sync` — set the device's clock (also done on connect).
+//! * `POST /api/v1/units/{id}/read` `{"type": 81}` — read from the device (81–88 UITD types;
+//!   61–68 facility types with `"object": [system type, address, …]`); the reply is at
+//!   `GET /api/v1/units/{id}/read/{type}`.
 //! * `GET /api/v1/gb26875/devices` — connected devices (admin).
 
 use super::auth::Principal;
@@ -105,4 +108,54 @@ pub async fn connected(
 ) -> Result<Json<Value>, ApiError> {
     who.require_admin()?;
     Ok(Json(json!({"devices": handle(&state)?.connected()})))
+}
+
+/// Body of a read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(default)]
+    object: Vec<u8>,
+}
+
+/// `POST /api/v1/units/{id}/read` `{"type": 81}` (or `{"type": 61, "object": [1, 1]}`).
+pub async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<ReadBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    visible_unit(&state, &who, &id)?;
+    use ::ingest::gb26875::server::ReadError;
+    handle(&state)?
+        .read(&id, body.kind, body.object)
+        .map_err(|e| match e {
+            ReadError::Device(d) => command_error(d),
+            other => ApiError::bad_request("bad_read", other.to_string()),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"sent": true, "unit": id, "type": body.kind})),
+    ))
+}
+
+/// `GET /api/v1/units/{id}/read/{type}` — the last read of that type and its reply.
+pub async fn last_read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, kind)): Path<(String, u8)>,
+) -> Result<Json<Value>, ApiError> {
+    visible_unit(&state, &who, &id)?;
+    match handle(&state)?
+        .last_read(&id, kind)
+        .map_err(command_error)?
+    {
+        Some(r) => Ok(Json(json!(r))),
+        None => Err(ApiError::not_found(
+            "no_read",
+            format!("no read of type {kind} was sent to unit `{id}`"),
+        )),
+    }
 }

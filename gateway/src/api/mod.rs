@@ -74,6 +74,8 @@ pub fn router(state: AppState) -> Router {
             post(devices::patrol_check).get(devices::last_patrol),
         )
         .route("/api/v1/units/{id}/clock-sync", post(devices::clock_sync))
+        .route("/api/v1/units/{id}/read", post(devices::read))
+        .route("/api/v1/units/{id}/read/{kind}", get(devices::last_read))
         .route("/api/v1/gb26875/devices", get(devices::connected))
         .route("/api/v1/townships", get(townships))
         .route("/api/v1/units", get(units::list))

@@ -1,6 +1,6 @@
 //! Registries of thousands of units and cameras, from CSV files named in the config.
 //!
-//! `units.csv`: `id,name,township[,heartbeat_timeout_s][,gb26875_address][,cameras]`
+//! `units.csv`: `id,name,township[,heartbeat_timeout_s][,gb26875_address][,cameras][,utc_offset][,gb26875_peers]`
 //! (cameras separated by `;`).
 //! `cameras.csv`: `id,name,township,url[,username][,password_env][,password_file]`
 //! (no inline passwords in CSV files: registries get copied around).
@@ -176,7 +176,13 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
     let t = Table::read(
         path,
         &["id", "name", "township"],
-        &["heartbeat_timeout_s", "gb26875_address", "cameras"],
+        &[
+            "heartbeat_timeout_s",
+            "gb26875_address",
+            "cameras",
+            "utc_offset",
+            "gb26875_peers",
+        ],
     )?;
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(t.rows.len());
@@ -202,6 +208,20 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
                         .map(|s| Valued {
                             value: s.to_string(),
                             at: t.at(line, "cameras"),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            utc_offset: t.valued(line, row, "utc_offset"),
+            gb26875_peers: t
+                .cell(row, "gb26875_peers")
+                .map(|c| {
+                    c.split(';')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Valued {
+                            value: s.to_string(),
+                            at: t.at(line, "gb26875_peers"),
                         })
                         .collect()
                 })

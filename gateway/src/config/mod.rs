@@ -155,6 +155,8 @@ pub(crate) struct UnitDraft {
     pub heartbeat_timeout_s: Option<u64>,
     pub gb26875_address: Option<Valued<u64>>,
     pub cameras: Vec<Valued<String>>,
+    pub utc_offset: Option<Valued<String>>,
+    pub gb26875_peers: Vec<Valued<String>>,
 }
 
 /// A camera as written, in TOML or CSV.
@@ -217,6 +219,13 @@ struct Validator {
     src: Source,
     base: PathBuf,
     errors: Vec<ConfigError>,
+}
+
+/// An offset like `+08:00`.
+fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{s}"))
+        .ok()
+        .map(|t| *t.offset())
 }
 
 fn is_code(s: &str) -> bool {
@@ -878,6 +887,8 @@ impl Validator {
                     at: self.at(&u.id),
                 }),
                 cameras: u.cameras.iter().map(|c| self.valued(c)).collect(),
+                utc_offset: u.utc_offset.as_ref().map(|o| self.valued(o)),
+                gb26875_peers: u.gb26875_peers.iter().map(|p| self.valued(p)).collect(),
             })
             .collect();
         if let Some(p) = &raw.registry.units_csv {
@@ -923,6 +934,32 @@ impl Validator {
                     );
                 }
             }
+            let utc_offset = u.utc_offset.as_ref().and_then(|o| {
+                let parsed = parse_offset(&o.value);
+                if parsed.is_none() {
+                    self.err(
+                        o.at.clone(),
+                        format!(
+                            "unit `{}` `utc_offset`: `{}` is not an offset like `+08:00`",
+                            u.id.value, o.value
+                        ),
+                    );
+                }
+                parsed
+            });
+            let mut gb26875_peers = Vec::new();
+            for p in &u.gb26875_peers {
+                match p.value.parse::<std::net::IpAddr>() {
+                    Ok(ip) => gb26875_peers.push(ip),
+                    Err(_) => self.err(
+                        p.at.clone(),
+                        format!(
+                            "unit `{}` `gb26875_peers`: `{}` is not an IP address",
+                            u.id.value, p.value
+                        ),
+                    ),
+                }
+            }
             units.push(Unit {
                 id: u.id.value.clone(),
                 name: u.name.clone(),
@@ -930,6 +967,8 @@ impl Validator {
                 heartbeat_timeout_s: u.heartbeat_timeout_s,
                 gb26875_address: u.gb26875_address.as_ref().map(|a| a.value),
                 cameras: u.cameras.iter().map(|c| c.value.clone()).collect(),
+                utc_offset,
+                gb26875_peers,
             });
         }
 
@@ -986,6 +1025,7 @@ impl Validator {
                 idle_timeout: Duration::from_secs(g.idle_timeout_s),
                 max_connections: g.max_connections,
                 offset,
+                max_frames_per_s: g.max_frames_per_s.max(1),
             })
         });
 

@@ -318,6 +318,9 @@ pub struct UnitEntry {
     pub gb26875_address: Option<u64>,
     #[serde(default)]
     pub cameras: Vec<Spanned<String>>,
+    pub utc_offset: Option<Spanned<String>>,
+    #[serde(default)]
+    pub gb26875_peers: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -507,6 +510,12 @@ pub struct Gb26875Section {
     pub idle_timeout_s: u64,
     #[serde(default = "default_gb_max_connections")]
     pub max_connections: usize,
+    #[serde(default = "default_gb_max_frames")]
+    pub max_frames_per_s: u32,
+}
+
+fn default_gb_max_frames() -> u32 {
+    200
 }
 
 fn default_gb_max_connections() -> usize {

@@ -42,14 +42,18 @@ pub struct Gb26875Config {
     pub idle_timeout: Duration,
     /// Connections at most; beyond, new ones are closed at once.
     pub max_connections: usize,
-    /// The time zone of the devices' time labels.
+    /// The time zone of the devices' time labels, unless their unit sets its own.
     pub offset: FixedOffset,
+    /// Frames per second one connection may send; beyond, the gateway stops reading it for
+    /// the rest of the second (the device's TCP buffer fills; nothing is dropped).
+    pub max_frames_per_s: u32,
 }
 
 #[derive(Clone)]
 struct ServerMetrics {
     connections: IntGauge,
     frames: IntCounterVec,
+    throttled: prometheus::IntCounter,
 }
 
 impl ServerMetrics {
@@ -68,7 +72,13 @@ impl ServerMetrics {
                 &["command"],
             )
             .expect("metric"),
+            throttled: prometheus::IntCounter::new(
+                "gateway_gb26875_throttled_total",
+                "Times a connection sent more than max_frames_per_s and was not read for the rest of the second",
+            )
+            .expect("metric"),
         };
+        let _ = registry.register(Box::new(m.throttled.clone()));
         let _ = registry.register(Box::new(m.connections.clone()));
         let _ = registry.register(Box::new(m.frames.clone()));
         m
@@ -124,11 +134,29 @@ pub struct DeviceView {
     pub since: DateTime<Utc>,
 }
 
-/// Devices connected now, by address, and the patrol checks of each.
+/// A device's reply to a read (command 5).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadReply {
+    /// The type read.
+    pub kind: u8,
+    /// When the center asked.
+    pub requested_at: DateTime<Utc>,
+    /// When the reply came (`None`: not yet).
+    pub replied_at: Option<DateTime<Utc>>,
+    /// The reply's ADU type.
+    pub reply_kind: Option<u8>,
+    /// The reply's objects, decoded (debug notation).
+    pub objects: Option<String>,
+    /// The reply's ADU bytes, hex.
+    pub adu_hex: Option<String>,
+}
+
+/// Devices connected now, by address, the patrol checks and the read replies of each.
 #[derive(Default)]
 struct Devices {
     by_address: Mutex<HashMap<u64, Slot>>,
     patrols: Mutex<HashMap<u64, PatrolCheck>>,
+    reads: Mutex<HashMap<(u64, u8), ReadReply>>,
     next_id: AtomicU64,
 }
 
@@ -141,6 +169,20 @@ pub enum CommandError {
     /// The device is not connected.
     #[error("the device of unit `{0}` is not connected")]
     NotConnected(String),
+}
+
+/// Why a read could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Not a read type.
+    #[error("type {0} is not a read (61–68, 81–88)")]
+    NotARead(u8),
+    /// A facility read without its object.
+    #[error("a read of type {0} needs `object` (the bytes of the read's object)")]
+    MissingObject(u8),
+    /// The device cannot be reached.
+    #[error(transparent)]
+    Device(CommandError),
 }
 
 /// What the API uses to reach devices.
@@ -205,6 +247,53 @@ impl Gb26875Handle {
             .cloned())
     }
 
+    /// Reads from the unit's device: UITD types 81–88 (one reserved byte), or facility types
+    /// 61–68 with `object` as the read's object bytes (system type, address, …).
+    pub fn read(&self, unit: &str, kind: u8, object: Vec<u8>) -> Result<(), ReadError> {
+        let objects = match kind {
+            81..=88 => Objects::Request(vec![0]),
+            61..=68 if !object.is_empty() => Objects::Raw {
+                count: 1,
+                bytes: object,
+            },
+            61..=68 => return Err(ReadError::MissingObject(kind)),
+            _ => return Err(ReadError::NotARead(kind)),
+        };
+        let address = self.address(unit).map_err(ReadError::Device)?;
+        self.devices.reads.lock().expect("reads lock").insert(
+            (address, kind),
+            ReadReply {
+                kind,
+                requested_at: Utc::now(),
+                replied_at: None,
+                reply_kind: None,
+                objects: None,
+                adu_hex: None,
+            },
+        );
+        self.send(
+            unit,
+            Downstream {
+                command: command::REQUEST,
+                adu: Adu { kind, objects },
+            },
+        )
+        .map(|_| ())
+        .map_err(ReadError::Device)
+    }
+
+    /// The last read of `kind` from the unit's device, with its reply.
+    pub fn last_read(&self, unit: &str, kind: u8) -> Result<Option<ReadReply>, CommandError> {
+        let address = self.address(unit)?;
+        Ok(self
+            .devices
+            .reads
+            .lock()
+            .expect("reads lock")
+            .get(&(address, kind))
+            .cloned())
+    }
+
     /// Sets the device's clock to the gateway's (type 90).
     pub fn sync_clock(&self, unit: &str, offset: FixedOffset) -> Result<(), CommandError> {
         self.send(unit, clock_sync(offset)).map(|_| ())
@@ -249,6 +338,8 @@ struct Pending {
     tries: u32,
     next: tokio::time::Instant,
     patrol: bool,
+    /// The type read, for a request.
+    read: Option<u8>,
 }
 
 /// How long to wait for a confirm before sending again, and how many sends in all.
@@ -343,6 +434,8 @@ async fn connection(
     let mut retransmit = tokio::time::interval(Duration::from_secs(1));
     retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut center: u64 = 0;
+    let mut window_end = tokio::time::Instant::now();
+    let mut frames_in_window: u32 = 0;
     let mut address: Option<u64> = None;
     let mut decoder = StreamDecoder::new();
     let mut buf = vec![0u8; 2048];
@@ -384,6 +477,7 @@ async fn connection(
                     tries: 1,
                     next: tokio::time::Instant::now() + RETRANSMIT_AFTER,
                     patrol,
+                    read: (d.command == command::REQUEST).then_some(d.adu.kind),
                 });
                 continue;
             }
@@ -427,6 +521,19 @@ async fn connection(
         };
         decoder.push(&buf[..n]);
         while let Some(item) = decoder.decode_next() {
+            // per-connection limit: past it, stop reading until the second is over
+            let now = tokio::time::Instant::now();
+            if now >= window_end {
+                window_end = now + Duration::from_secs(1);
+                frames_in_window = 0;
+            }
+            frames_in_window += 1;
+            if frames_in_window > config.max_frames_per_s {
+                metrics.throttled.inc();
+                tokio::time::sleep_until(window_end).await;
+                window_end = tokio::time::Instant::now() + Duration::from_secs(1);
+                frames_in_window = 1;
+            }
             let frame = match item {
                 Decoded::Garbage(bytes) => {
                     m.ingested(SOURCE);
@@ -486,6 +593,18 @@ async fn connection(
                 .await;
                 break 'conn;
             };
+            if !unit.gb26875_peers.is_empty() && !unit.gb26875_peers.contains(&peer.ip()) {
+                m.rejected(SOURCE, "peer_not_allowed");
+                tracing::warn!(%peer, unit = %unit.id, "GB/T 26875.3 device connects from an address not in its unit's gb26875_peers; denied and disconnected");
+                let _ = send(
+                    &mut stream,
+                    &answer(&h, command::DENY, config.offset),
+                    metrics,
+                )
+                .await;
+                break 'conn;
+            }
+            let offset = unit.utc_offset.unwrap_or(config.offset);
             if address != Some(h.source) {
                 // this connection is now the device's: an older one is closed
                 let previous = devices.by_address.lock().expect("devices lock").insert(
@@ -504,9 +623,31 @@ async fn connection(
                 address = Some(h.source);
                 center = h.destination;
                 // set the device's clock when it connects
-                let _ = commands.try_send(clock_sync(config.offset));
+                let _ = commands.try_send(clock_sync(offset));
             }
-            let (signals, answers) = signals(&frame, &unit.id, config.offset);
+            if h.command == command::REPLY {
+                if let Some(kind) = pending.remove(&h.serial).and_then(|p| p.read) {
+                    if let Some(r) = devices
+                        .reads
+                        .lock()
+                        .expect("reads lock")
+                        .get_mut(&(h.source, kind))
+                    {
+                        r.replied_at = Some(Utc::now());
+                        r.reply_kind = frame.adu.as_ref().map(|a| a.kind);
+                        r.objects = frame.adu.as_ref().map(|a| format!("{:?}", a.objects));
+                        r.adu_hex = frame.adu.as_ref().map(|a| {
+                            let mut b = Vec::new();
+                            a.encode(&mut b);
+                            b.iter()
+                                .map(|x| format!("{x:02X}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        });
+                    }
+                }
+            }
+            let (signals, answers) = signals(&frame, &unit.id, offset);
             for a in answers {
                 let mut patrols = devices.patrols.lock().expect("patrols lock");
                 if let Some(c) = patrols

@@ -122,7 +122,10 @@ async fn run(args: Arc<Args>, address: u64, stats: Arc<Stats>) {
                 command::DENY => {
                     stats.denied.fetch_add(1, Ordering::Relaxed);
                 }
-                command::CONTROL | command::REQUEST => {
+                command::REQUEST => {
+                    let _ = dev.reply(&f).await;
+                }
+                command::CONTROL => {
                     let _ = dev.confirm(&f).await;
                     if matches!(
                         f.adu.as_ref().map(|a| &a.objects),
