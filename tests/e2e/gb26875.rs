@@ -366,3 +366,26 @@ async fn reads_on_demand_per_unit_time_zones_and_a_peer_allow_list() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_command_is_sent_again_with_its_serial() {
+    let port = gateway_sim::harness::free_port();
+    let _env = start(port).await;
+    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let hb = dev.frame(None);
+    dev.write(&hb.encode()).await.unwrap();
+    // the clock sync on connect, not confirmed: it comes again 10 s later, same serial
+    let first = dev.next_command(WAIT).await.expect("the clock sync");
+    let started = std::time::Instant::now();
+    let again = dev.next_command(WAIT).await.expect("sent again");
+    let waited = started.elapsed();
+    assert_eq!(again.header.serial, first.header.serial);
+    assert_eq!(again.adu, first.adu);
+    assert!(
+        waited >= Duration::from_secs(9) && waited <= Duration::from_secs(13),
+        "{waited:?}"
+    );
+    // confirmed now: no third send
+    dev.confirm(&again).await.unwrap();
+    assert!(dev.next_command(Duration::from_secs(12)).await.is_none());
+}
