@@ -124,6 +124,22 @@ impl Table {
         }
     }
 
+    /// A `;`-separated list in a cell (empty when the cell is).
+    fn list(&self, line: usize, row: &csv::StringRecord, column: &str) -> Vec<Valued<String>> {
+        self.cell(row, column)
+            .map(|c| {
+                c.split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Valued {
+                        value: s.to_string(),
+                        at: self.at(line, column),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn valued(&self, line: usize, row: &csv::StringRecord, column: &str) -> Option<Valued<String>> {
         self.cell(row, column).map(|v| Valued {
             value: v.to_string(),
@@ -199,33 +215,9 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
                     value: v,
                     at: t.at(line, "gb26875_address"),
                 }),
-            cameras: t
-                .cell(row, "cameras")
-                .map(|c| {
-                    c.split(';')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| Valued {
-                            value: s.to_string(),
-                            at: t.at(line, "cameras"),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cameras: t.list(line, row, "cameras"),
             utc_offset: t.valued(line, row, "utc_offset"),
-            gb26875_peers: t
-                .cell(row, "gb26875_peers")
-                .map(|c| {
-                    c.split(';')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| Valued {
-                            value: s.to_string(),
-                            at: t.at(line, "gb26875_peers"),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            gb26875_peers: t.list(line, row, "gb26875_peers"),
         };
         out.push(unit);
     }
