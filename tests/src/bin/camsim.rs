@@ -47,7 +47,8 @@ struct Args {
     /// Send a tamper notification on every ONVIF camera this often (0: never).
     #[arg(long, default_value_t = 0)]
     onvif_tamper_every_s: u64,
-    /// `N=FAULT`: refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N.
+    /// `N=FAULT`: refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N,
+    /// black, frozen.
     #[arg(long)]
     fault: Vec<String>,
 }

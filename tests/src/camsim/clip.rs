@@ -31,6 +31,39 @@ impl Default for ClipSpec {
     }
 }
 
+/// What the picture shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Content {
+    /// A moving test pattern (the normal picture).
+    #[default]
+    Pattern,
+    /// All black (a covered lens, a dead sensor).
+    Black,
+    /// One picture repeated (a frozen encoder): frames keep coming, nothing moves.
+    Frozen,
+}
+
+impl Content {
+    fn name(self) -> &'static str {
+        match self {
+            Content::Pattern => "pattern",
+            Content::Black => "black",
+            Content::Frozen => "frozen",
+        }
+    }
+
+    fn source(self, spec: ClipSpec) -> String {
+        let (w, h, fps) = (spec.width, spec.height, spec.fps);
+        match self {
+            Content::Pattern => format!("testsrc2=size={w}x{h}:rate={fps}"),
+            Content::Black => format!("color=c=black:size={w}x{h}:rate={fps}"),
+            Content::Frozen => format!(
+                "testsrc2=size={w}x{h}:rate={fps},trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/{fps}/TB"
+            ),
+        }
+    }
+}
+
 /// One frame: its RTP payloads (the last one carries the marker bit).
 #[derive(Debug, Clone)]
 pub struct Frame {
@@ -64,20 +97,29 @@ fn cache_dir() -> PathBuf {
 
 /// Encodes (or reuses) the clip for `spec` and packetizes it.
 pub fn load(spec: ClipSpec) -> Result<Clip, String> {
+    load_content(spec, Content::Pattern)
+}
+
+/// Encodes (or reuses) a clip showing `content` and packetizes it.
+pub fn load_content(spec: ClipSpec, content: Content) -> Result<Clip, String> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = match content {
+        Content::Pattern => String::new(),
+        other => format!("-{}", other.name()),
+    };
     let path = dir.join(format!(
-        "clip-{}x{}-{}fps-{}k.h264",
+        "clip-{}x{}-{}fps-{}k{name}.h264",
         spec.width, spec.height, spec.fps, spec.kbps
     ));
     if !path.exists() {
-        encode(spec, &path)?;
+        encode(spec, content, &path)?;
     }
     let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     packetize(spec, &data)
 }
 
-fn encode(spec: ClipSpec, path: &Path) -> Result<(), String> {
+fn encode(spec: ClipSpec, content: Content, path: &Path) -> Result<(), String> {
     // unique per call: tests in one process may encode the same clip at once
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -94,10 +136,7 @@ fn encode(spec: ClipSpec, path: &Path) -> Result<(), String> {
             "lavfi",
             "-i",
         ])
-        .arg(format!(
-            "testsrc2=size={}x{}:rate={}",
-            spec.width, spec.height, spec.fps
-        ))
+        .arg(content.source(spec))
         .args([
             "-t",
             &SECONDS.to_string(),
@@ -116,16 +155,13 @@ fn encode(spec: ClipSpec, path: &Path) -> Result<(), String> {
             "-keyint_min",
             &gop,
         ])
-        .args([
-            "-sc_threshold",
-            "0",
-            "-b:v",
-            &rate,
-            "-maxrate",
-            &rate,
-            "-bufsize",
-            &rate,
-        ])
+        .args(["-sc_threshold", "0"])
+        // a still picture at constant quality decodes to identical frames (rate control would
+        // keep refining it; a frozen camera does not); moving pictures at the target bitrate
+        .args(match content {
+            Content::Pattern => vec!["-b:v", &rate, "-maxrate", &rate, "-bufsize", &rate],
+            _ => vec!["-qp", "23"],
+        })
         .args(["-threads", "1", "-x264-params", "slices=1:repeat-headers=1"])
         .args(["-pix_fmt", "yuv420p", "-f", "h264"])
         .arg(&tmp)
@@ -230,6 +266,46 @@ fn fragment(nal: &[u8], out: &mut Vec<Bytes>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decodes a cached clip with the ffmpeg command into 64×36 grey frames.
+    fn decoded(spec: ClipSpec, content: Content) -> Vec<Vec<u8>> {
+        load_content(spec, content).unwrap();
+        let name = match content {
+            Content::Pattern => String::new(),
+            other => format!("-{}", other.name()),
+        };
+        let path = cache_dir().join(format!(
+            "clip-{}x{}-{}fps-{}k{name}.h264",
+            spec.width, spec.height, spec.fps, spec.kbps
+        ));
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-i"])
+            .arg(&path)
+            .args(["-f", "rawvideo", "-pix_fmt", "gray", "-s", "64x36", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(out.status.success());
+        out.stdout.chunks(64 * 36).map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn black_is_black_frozen_does_not_move_and_the_pattern_does() {
+        let spec = ClipSpec {
+            width: 320,
+            height: 180,
+            ..ClipSpec::default()
+        };
+        let mean = |f: &[u8]| f.iter().map(|&b| b as f64).sum::<f64>() / f.len() as f64;
+        let changes = |v: &[Vec<u8>]| v.windows(2).filter(|w| w[0] != w[1]).count();
+        let black = decoded(spec, Content::Black);
+        assert_eq!(black.len(), 100, "4 s at 25 fps");
+        assert!(black.iter().all(|f| mean(f) < 20.0));
+        let frozen = decoded(spec, Content::Frozen);
+        assert_eq!(changes(&frozen), 0, "identical frames");
+        assert!(mean(&frozen[0]) > 50.0, "a picture, not black");
+        let pattern = decoded(spec, Content::Pattern);
+        assert_eq!(changes(&pattern), pattern.len() - 1, "every frame moves");
+    }
 
     #[test]
     fn splits_annex_b_and_fragments_large_units() {

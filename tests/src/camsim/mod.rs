@@ -49,11 +49,15 @@ pub enum Fault {
         /// Frames per second.
         fps: u32,
     },
+    /// Stream a black picture (frames keep coming).
+    Black,
+    /// Stream a frozen picture: one image repeated.
+    Frozen,
 }
 
 impl Fault {
     /// Parses `refuse`, `401`, `404`, `stall:S`, `drop:S`, `slow-describe:S`, `wrong-sdp`,
-    /// `low-fps:N`.
+    /// `low-fps:N`, `black`, `frozen`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (name, arg) = s.split_once(':').unwrap_or((s, ""));
         let secs = || {
@@ -69,12 +73,14 @@ impl Fault {
             "drop" => Fault::Drop { after: secs()? },
             "slow-describe" => Fault::SlowDescribe { delay: secs()? },
             "wrong-sdp" => Fault::WrongSdp,
+            "black" => Fault::Black,
+            "frozen" => Fault::Frozen,
             "low-fps" => Fault::LowFps {
                 fps: arg
                     .parse()
                     .map_err(|_| format!("fault `{s}`: `{arg}` is not a frame rate"))?,
             },
-            _ => return Err(format!("unknown fault `{s}` (refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N)")),
+            _ => return Err(format!("unknown fault `{s}` (refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N, black, frozen)")),
         })
     }
 }
@@ -115,6 +121,8 @@ impl CamSimConfig {
 
 struct Shared {
     clip: Clip,
+    black: Clip,
+    frozen: Clip,
     cameras: u32,
     authorization: Option<String>,
     camera_authorization: HashMap<u32, String>,
@@ -143,9 +151,15 @@ impl CamSim {
     /// Encodes (or reuses) the clip and starts serving.
     pub async fn start(config: CamSimConfig) -> Result<Self, String> {
         let spec = config.clip;
-        let clip = tokio::task::spawn_blocking(move || clip::load(spec))
-            .await
-            .map_err(|e| e.to_string())??;
+        let (clip, black, frozen) = tokio::task::spawn_blocking(move || {
+            Ok::<_, String>((
+                clip::load(spec)?,
+                clip::load_content(spec, clip::Content::Black)?,
+                clip::load_content(spec, clip::Content::Frozen)?,
+            ))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -153,6 +167,8 @@ impl CamSim {
         let b64 = base64::engine::general_purpose::STANDARD;
         let shared = Arc::new(Shared {
             clip,
+            black,
+            frozen,
             cameras: config.cameras,
             authorization: config
                 .credentials
@@ -323,6 +339,8 @@ fn camera_of(url: &str, cameras: u32) -> Option<u32> {
 }
 
 struct Playing {
+    /// The picture being sent (a change restarts at the new clip's keyframe).
+    content: clip::Content,
     /// Whether the client set up the ONVIF metadata track.
     metadata: bool,
     meta_seq: u16,
@@ -384,7 +402,21 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                     }
                     _ => {}
                 }
-                let frame = &shared.clip.frames[p.frame % shared.clip.frames.len()];
+                let content = match fault {
+                    Some(Fault::Black) => clip::Content::Black,
+                    Some(Fault::Frozen) => clip::Content::Frozen,
+                    _ => clip::Content::Pattern,
+                };
+                if content != p.content {
+                    p.content = content;
+                    p.frame = 0;
+                }
+                let clip = match content {
+                    clip::Content::Pattern => &shared.clip,
+                    clip::Content::Black => &shared.black,
+                    clip::Content::Frozen => &shared.frozen,
+                };
+                let frame = &clip.frames[p.frame % clip.frames.len()];
                 out.clear();
                 let last = frame.payloads.len() - 1;
                 for (i, payload) in frame.payloads.iter().enumerate() {
@@ -544,6 +576,7 @@ async fn respond(
             if playing.is_none() {
                 let now = Instant::now();
                 *playing = Some(Playing {
+                    content: clip::Content::Pattern,
                     metadata: *metadata,
                     meta_seq: 1,
                     started: now,
