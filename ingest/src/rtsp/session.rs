@@ -474,3 +474,30 @@ fn stream_info(params: Option<ParametersRef<'_>>) -> Option<StreamInfo> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_keyframe_packet;
+
+    #[test]
+    fn keyframes_are_found_in_every_packet_form() {
+        // H.264: IDR, non-IDR slice, FU-A start of an IDR, FU-A middle, STAP-A with an SPS
+        assert!(is_keyframe_packet(&[0x65, 0x88], false));
+        assert!(!is_keyframe_packet(&[0x41, 0x9a], false));
+        assert!(is_keyframe_packet(&[0x7c, 0x85, 0x00], false));
+        assert!(
+            !is_keyframe_packet(&[0x7c, 0x05, 0x00], false),
+            "not the start"
+        );
+        assert!(is_keyframe_packet(&[0x78, 0x00, 0x02, 0x67, 0x42], false));
+        assert!(
+            !is_keyframe_packet(&[0x78, 0x00, 0x02, 0x06, 0x05], false),
+            "SEI only"
+        );
+        // H.265: IDR_W_RADL (19), TRAIL_R (1), FU (49) start of a CRA (21)
+        assert!(is_keyframe_packet(&[19 << 1, 0x01], true));
+        assert!(!is_keyframe_packet(&[1 << 1, 0x01], true));
+        assert!(is_keyframe_packet(&[49 << 1, 0x01, 0x80 | 21], true));
+        assert!(!is_keyframe_packet(&[], true));
+    }
+}
