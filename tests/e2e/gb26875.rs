@@ -389,3 +389,48 @@ async fn an_unconfirmed_command_is_sent_again_with_its_serial() {
     dev.confirm(&again).await.unwrap();
     assert!(dev.next_command(Duration::from_secs(12)).await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_replaces_the_old_connection_and_silent_ones_are_closed() {
+    let port = gateway_sim::harness::free_port();
+    let extra = format!(
+        "[gb26875]\nlisten = \"127.0.0.1:{port}\"\nidle_timeout_s = 2\n\n\
+         [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\n\n"
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
+    let mut old = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let hb = old.frame(None);
+    assert_eq!(
+        old.exchange(&hb, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    // the same device connects again: the new connection serves, the old one is closed
+    let mut new = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let hb = new.frame(None);
+    assert_eq!(
+        new.exchange(&hb, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    let closed = tokio::time::timeout(WAIT, async {
+        // whatever was still queued for it (a clock sync) may come first; then the end
+        while old.recv(WAIT).await.is_some() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the old connection was closed");
+    let (_, d) = env
+        .get(
+            "/api/v1/gb26875/devices",
+            Some(gateway_sim::harness::ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(d["devices"].as_array().unwrap().len(), 1, "{d}");
+    // silence past idle_timeout_s closes the connection
+    let started = std::time::Instant::now();
+    while new.recv(Duration::from_secs(5)).await.is_some() {}
+    let silent = started.elapsed();
+    assert!(
+        silent < Duration::from_secs(5),
+        "closed after ~2 s of silence: {silent:?}"
+    );
+    env.wait_metric("gateway_gb26875_connections", 0.0).await;
+}

@@ -435,6 +435,7 @@ async fn connection(
     retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut center: u64 = 0;
     let mut window_end = tokio::time::Instant::now();
+    let mut last_read = tokio::time::Instant::now();
     let mut frames_in_window: u32 = 0;
     let mut address: Option<u64> = None;
     let mut decoder = StreamDecoder::new();
@@ -510,7 +511,9 @@ async fn connection(
                 }
                 continue;
             }
-            r = tokio::time::timeout(config.idle_timeout, stream.read(&mut buf)) => match r {
+            // idle counts from the device's last bytes, not from the last loop turn (sending
+            // a command or a retransmit must not keep a silent connection open)
+            r = tokio::time::timeout_at(last_read + config.idle_timeout, stream.read(&mut buf)) => match r {
                 Err(_) => {
                     tracing::debug!(%peer, "GB/T 26875.3 connection idle; closed");
                     break;
@@ -519,6 +522,7 @@ async fn connection(
                 Ok(Ok(n)) => n,
             },
         };
+        last_read = tokio::time::Instant::now();
         decoder.push(&buf[..n]);
         while let Some(item) = decoder.decode_next() {
             // per-connection limit: past it, stop reading until the second is over
