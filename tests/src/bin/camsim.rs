@@ -48,7 +48,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     onvif_tamper_every_s: u64,
     /// `N=FAULT`: refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N,
-    /// black, frozen.
+    /// black, frozen, noisy, blurred.
     #[arg(long)]
     fault: Vec<String>,
 }

@@ -41,6 +41,10 @@ pub enum Content {
     Black,
     /// One picture repeated (a frozen encoder): frames keep coming, nothing moves.
     Frozen,
+    /// The moving pattern under heavy noise (a failing sensor, interference).
+    Noisy,
+    /// The moving pattern out of focus.
+    Blurred,
 }
 
 impl Content {
@@ -49,6 +53,8 @@ impl Content {
             Content::Pattern => "pattern",
             Content::Black => "black",
             Content::Frozen => "frozen",
+            Content::Noisy => "noisy",
+            Content::Blurred => "blurred",
         }
     }
 
@@ -60,6 +66,8 @@ impl Content {
             Content::Frozen => format!(
                 "testsrc2=size={w}x{h}:rate={fps},trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/{fps}/TB"
             ),
+            Content::Noisy => format!("testsrc2=size={w}x{h}:rate={fps},noise=alls=80:allf=t+u"),
+            Content::Blurred => format!("testsrc2=size={w}x{h}:rate={fps},boxblur=12:2"),
         }
     }
 }
@@ -159,8 +167,10 @@ fn encode(spec: ClipSpec, content: Content, path: &Path) -> Result<(), String> {
         // a still picture at constant quality decodes to identical frames (rate control would
         // keep refining it; a frozen camera does not); moving pictures at the target bitrate
         .args(match content {
-            Content::Pattern => vec!["-b:v", &rate, "-maxrate", &rate, "-bufsize", &rate],
-            _ => vec!["-qp", "23"],
+            Content::Pattern | Content::Noisy | Content::Blurred => {
+                vec!["-b:v", &rate, "-maxrate", &rate, "-bufsize", &rate]
+            }
+            Content::Black | Content::Frozen => vec!["-qp", "23"],
         })
         .args(["-threads", "1", "-x264-params", "slices=1:repeat-headers=1"])
         .args(["-pix_fmt", "yuv420p", "-f", "h264"])
@@ -269,6 +279,11 @@ mod tests {
 
     /// Decodes a cached clip with the ffmpeg command into 64×36 grey frames.
     fn decoded(spec: ClipSpec, content: Content) -> Vec<Vec<u8>> {
+        decoded_at(spec, content, 64, 36)
+    }
+
+    /// Decodes a cached clip into grey frames of `w`×`h`.
+    fn decoded_at(spec: ClipSpec, content: Content, w: u32, h: u32) -> Vec<Vec<u8>> {
         load_content(spec, content).unwrap();
         let name = match content {
             Content::Pattern => String::new(),
@@ -281,15 +296,26 @@ mod tests {
         let out = std::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-i"])
             .arg(&path)
-            .args(["-f", "rawvideo", "-pix_fmt", "gray", "-s", "64x36", "-"])
+            .args([
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "gray",
+                "-s",
+                &format!("{w}x{h}"),
+                "-",
+            ])
             .output()
             .expect("ffmpeg");
         assert!(out.status.success());
-        out.stdout.chunks(64 * 36).map(<[u8]>::to_vec).collect()
+        out.stdout
+            .chunks((w * h) as usize)
+            .map(<[u8]>::to_vec)
+            .collect()
     }
 
     #[test]
-    fn black_is_black_frozen_does_not_move_and_the_pattern_does() {
+    fn black_is_black_frozen_does_not_move_noise_adds_and_blur_removes_detail() {
         let spec = ClipSpec {
             width: 320,
             height: 180,
@@ -305,6 +331,25 @@ mod tests {
         assert!(mean(&frozen[0]) > 50.0, "a picture, not black");
         let pattern = decoded(spec, Content::Pattern);
         assert_eq!(changes(&pattern), pattern.len() - 1, "every frame moves");
+        // detail at the native size: mean absolute difference of horizontal neighbours
+        let sharp = |content| {
+            let v = decoded_at(spec, content, spec.width, spec.height);
+            let f = &v[10];
+            let mut sum = 0u64;
+            for row in f.chunks(spec.width as usize) {
+                for w in row.windows(2) {
+                    sum += (w[0] as i32 - w[1] as i32).unsigned_abs() as u64;
+                }
+            }
+            sum as f64 / f.len() as f64
+        };
+        let (p, n, b) = (
+            sharp(Content::Pattern),
+            sharp(Content::Noisy),
+            sharp(Content::Blurred),
+        );
+        assert!(n > p * 1.3, "noise adds detail: {n} vs {p}");
+        assert!(b < p * 0.7, "blur removes it: {b} vs {p}");
     }
 
     #[test]

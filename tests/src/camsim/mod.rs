@@ -1,7 +1,8 @@
 //! `camsim`: an RTSP server that simulates N cameras at `rtsp://ADDR/cam/{1..N}`, serving real
 //! H.264 (one clip, encoded once, looped with continuous RTP timestamps) over TCP-interleaved
 //! RTP, cheap enough for 1,000+ streams in one process, with faults injectable per camera at
-//! run time (refuse, 401, 404, stall, drop, slow DESCRIBE, unsupported codec, low fps).
+//! run time (refuse, 401, 404, stall, drop, slow DESCRIBE, unsupported codec, low fps, and black,
+//! frozen, noisy or blurred pictures).
 
 pub mod clip;
 
@@ -53,11 +54,15 @@ pub enum Fault {
     Black,
     /// Stream a frozen picture: one image repeated.
     Frozen,
+    /// Stream the moving picture under heavy noise.
+    Noisy,
+    /// Stream the moving picture out of focus.
+    Blurred,
 }
 
 impl Fault {
     /// Parses `refuse`, `401`, `404`, `stall:S`, `drop:S`, `slow-describe:S`, `wrong-sdp`,
-    /// `low-fps:N`, `black`, `frozen`.
+    /// `low-fps:N`, `black`, `frozen`, `noisy`, `blurred`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (name, arg) = s.split_once(':').unwrap_or((s, ""));
         let secs = || {
@@ -75,12 +80,14 @@ impl Fault {
             "wrong-sdp" => Fault::WrongSdp,
             "black" => Fault::Black,
             "frozen" => Fault::Frozen,
+            "noisy" => Fault::Noisy,
+            "blurred" => Fault::Blurred,
             "low-fps" => Fault::LowFps {
                 fps: arg
                     .parse()
                     .map_err(|_| format!("fault `{s}`: `{arg}` is not a frame rate"))?,
             },
-            _ => return Err(format!("unknown fault `{s}` (refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N, black, frozen)")),
+            _ => return Err(format!("unknown fault `{s}` (refuse, 401, 404, stall:S, drop:S, slow-describe:S, wrong-sdp, low-fps:N, black, frozen, noisy, blurred)")),
         })
     }
 }
@@ -121,8 +128,8 @@ impl CamSimConfig {
 
 struct Shared {
     clip: Clip,
-    black: Clip,
-    frozen: Clip,
+    /// The clips of the picture faults (black, frozen, noisy, blurred).
+    faulty: HashMap<clip::Content, Clip>,
     cameras: u32,
     authorization: Option<String>,
     camera_authorization: HashMap<u32, String>,
@@ -151,12 +158,17 @@ impl CamSim {
     /// Encodes (or reuses) the clip and starts serving.
     pub async fn start(config: CamSimConfig) -> Result<Self, String> {
         let spec = config.clip;
-        let (clip, black, frozen) = tokio::task::spawn_blocking(move || {
-            Ok::<_, String>((
-                clip::load(spec)?,
-                clip::load_content(spec, clip::Content::Black)?,
-                clip::load_content(spec, clip::Content::Frozen)?,
-            ))
+        let (clip, faulty) = tokio::task::spawn_blocking(move || {
+            let mut faulty = HashMap::new();
+            for c in [
+                clip::Content::Black,
+                clip::Content::Frozen,
+                clip::Content::Noisy,
+                clip::Content::Blurred,
+            ] {
+                faulty.insert(c, clip::load_content(spec, c)?);
+            }
+            Ok::<_, String>((clip::load(spec)?, faulty))
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -167,8 +179,7 @@ impl CamSim {
         let b64 = base64::engine::general_purpose::STANDARD;
         let shared = Arc::new(Shared {
             clip,
-            black,
-            frozen,
+            faulty,
             cameras: config.cameras,
             authorization: config
                 .credentials
@@ -405,17 +416,15 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                 let content = match fault {
                     Some(Fault::Black) => clip::Content::Black,
                     Some(Fault::Frozen) => clip::Content::Frozen,
+                    Some(Fault::Noisy) => clip::Content::Noisy,
+                    Some(Fault::Blurred) => clip::Content::Blurred,
                     _ => clip::Content::Pattern,
                 };
                 if content != p.content {
                     p.content = content;
                     p.frame = 0;
                 }
-                let clip = match content {
-                    clip::Content::Pattern => &shared.clip,
-                    clip::Content::Black => &shared.black,
-                    clip::Content::Frozen => &shared.frozen,
-                };
+                let clip = shared.faulty.get(&content).unwrap_or(&shared.clip);
                 let frame = &clip.frames[p.frame % clip.frames.len()];
                 out.clear();
                 let last = frame.payloads.len() - 1;
