@@ -124,9 +124,12 @@ impl Pipeline {
 
     /// Normalizes a signal and commits its events durably.
     pub async fn submit(&self, signal: FireSignal) -> Result<Submitted, SubmitError> {
-        let unit_id = signal.unit_id.clone();
-        let protocol = signal.protocol;
-        self.submit_all(&unit_id, protocol, vec![signal]).await
+        self.submit_all(
+            &signal.unit_id,
+            signal.protocol,
+            std::slice::from_ref(&signal),
+        )
+        .await
     }
 
     /// Normalizes the signals one message of `unit_id` carried (a vendor payload holds several
@@ -136,7 +139,7 @@ impl Pipeline {
         &self,
         unit_id: &str,
         protocol: Protocol,
-        signals: Vec<FireSignal>,
+        signals: &[FireSignal],
     ) -> Result<Submitted, SubmitError> {
         let unit = self.registry.unit(unit_id).ok_or_else(|| {
             self.note_unknown_unit(unit_id, protocol);
@@ -175,7 +178,7 @@ impl Pipeline {
         let mut statuses = Vec::new();
         let mut crossings = Vec::new();
         let mut deduplicated = 0;
-        for signal in &signals {
+        for signal in signals {
             match &signal.body {
                 SignalBody::Status(r) => {
                     let verdict = self

@@ -141,10 +141,10 @@ pub fn decode(
 pub async fn submit(
     pipeline: &Pipeline,
     protocol: Protocol,
-    decoded: Decoded,
+    decoded: &Decoded,
 ) -> Result<Submitted, AcceptError> {
     pipeline
-        .submit_all(&decoded.unit_id, protocol, decoded.signals)
+        .submit_all(&decoded.unit_id, protocol, &decoded.signals)
         .await
         .map_err(AcceptError::Submit)
 }
@@ -162,7 +162,7 @@ pub async fn accept(
     metrics.ingested(source);
     let result = async {
         let decoded = decode(pipeline, protocol, message, body)?;
-        submit(pipeline, protocol, decoded).await
+        submit(pipeline, protocol, &decoded).await
     }
     .await;
     if let Err(e) = &result {

@@ -668,7 +668,7 @@ async fn connection(
                 }
             }
             match pipeline
-                .submit_all(&unit.id, Protocol::Gb26875, signals)
+                .submit_all(&unit.id, Protocol::Gb26875, &signals)
                 .await
             {
                 Ok(_) => {

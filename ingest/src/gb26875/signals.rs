@@ -62,6 +62,15 @@ fn uitd_status(bits: u8) -> (StatusFlags, Option<String>) {
     (flags, (!what.is_empty()).then(|| what.join("，")))
 }
 
+/// A component of a system, as a location.
+fn component_location(system_type: u8, system_addr: u8, kind: u8, addr: u32) -> Location {
+    Location {
+        system_type,
+        system_addr,
+        component: Some(Component { kind, addr }),
+    }
+}
+
 /// The UITD itself as a location (system type 0, address 0).
 const UITD: Location = Location {
     system_type: 0,
@@ -126,14 +135,12 @@ pub fn signals(
                 out.push(signal(
                     &o.time,
                     SignalBody::Status(StatusReport {
-                        location: Location {
-                            system_type: o.system_type,
-                            system_addr: o.system_addr,
-                            component: Some(Component {
-                                kind: o.component_type,
-                                addr: o.component_addr,
-                            }),
-                        },
+                        location: component_location(
+                            o.system_type,
+                            o.system_addr,
+                            o.component_type,
+                            o.component_addr,
+                        ),
                         flags: status_flags(o.status, true),
                         description: o.description_text(),
                     }),
@@ -149,14 +156,12 @@ pub fn signals(
                 out.push(signal(
                     &o.time,
                     SignalBody::Analog(AnalogReport {
-                        location: Location {
-                            system_type: o.system_type,
-                            system_addr: o.system_addr,
-                            component: Some(Component {
-                                kind: o.component_type,
-                                addr: o.component_addr,
-                            }),
-                        },
+                        location: component_location(
+                            o.system_type,
+                            o.system_addr,
+                            o.component_type,
+                            o.component_addr,
+                        ),
                         analog_type: o.analog_type,
                         value,
                         limits: None,

@@ -113,12 +113,6 @@ impl StreamDecoder {
     }
 }
 
-/// Where a frame ends inside `buf` (for tests and tools).
-pub fn frame_len(buf: &[u8]) -> Option<usize> {
-    (buf.len() >= 27 && buf[..2] == START)
-        .then(|| OVERHEAD + u16::from_le_bytes([buf[24], buf[25]]) as usize)
-}
-
 impl Iterator for StreamDecoder {
     type Item = Decoded;
     fn next(&mut self) -> Option<Decoded> {

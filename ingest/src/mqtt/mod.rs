@@ -351,7 +351,7 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
     };
     let mut waits: u32 = 0;
     loop {
-        match submit(&pipeline, Protocol::Mqtt, decoded.clone()).await {
+        match submit(&pipeline, Protocol::Mqtt, &decoded).await {
             Ok(_) => return incoming,
             Err(e) if e.is_transient() => {
                 waits += 1;

@@ -187,20 +187,6 @@ impl Cameras {
         let w = self.by_id.get(id)?;
         Some(Self::view(&w.lock().expect("camera lock"), Utc::now()))
     }
-
-    /// Online cameras and watched cameras of a township.
-    pub fn online(&self, township: &str) -> (usize, usize) {
-        let mut online = 0;
-        let mut total = 0;
-        for w in self.by_id.values() {
-            let w = w.lock().expect("camera lock");
-            if w.camera.township == township {
-                total += 1;
-                online += usize::from(w.health.state().0 == State::Online);
-            }
-        }
-        (online, total)
-    }
 }
 
 /// Starts watching every camera of the registry; runs until `stop` turns true.

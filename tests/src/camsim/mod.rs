@@ -11,7 +11,7 @@ use bytes::{BufMut, BytesMut};
 use clip::{Clip, ClipSpec};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -136,7 +136,6 @@ struct Shared {
     faults: Mutex<HashMap<u32, Fault>>,
     onvif: std::collections::HashSet<u32>,
     onvif_pending: Mutex<HashMap<u32, Vec<String>>>,
-    playing: AtomicUsize,
     frames: AtomicU64,
     next_session: AtomicU64,
 }
@@ -192,7 +191,6 @@ impl CamSim {
             faults: Mutex::new(config.faults),
             onvif: config.onvif,
             onvif_pending: Mutex::new(HashMap::new()),
-            playing: AtomicUsize::new(0),
             frames: AtomicU64::new(0),
             next_session: AtomicU64::new(0x1000_0000),
         });
@@ -240,19 +238,9 @@ impl CamSim {
             .push(xml);
     }
 
-    /// Sessions sending frames now.
-    pub fn playing(&self) -> usize {
-        self.shared.playing.load(Ordering::Relaxed)
-    }
-
     /// Frames sent so far, over all sessions.
     pub fn frames_sent(&self) -> u64 {
         self.shared.frames.load(Ordering::Relaxed)
-    }
-
-    /// The clip's frame rate.
-    pub fn fps(&self) -> u32 {
-        self.shared.clip.spec.fps
     }
 
     /// Stops listening (live sessions end when their cameras' tasks notice the socket).
@@ -475,9 +463,6 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             }
         }
     }
-    if playing.is_some() {
-        shared.playing.fetch_sub(1, Ordering::Relaxed);
-    }
     reader.abort();
 }
 
@@ -595,7 +580,6 @@ async fn respond(
                     timestamp: (session as u32).wrapping_mul(90_001),
                     ssrc: session as u32,
                 });
-                shared.playing.fetch_add(1, Ordering::Relaxed);
             }
             let p = playing.as_ref().expect("playing");
             let mut info = format!("url={base}/trackID=0;seq={};rtptime={}", p.seq, p.timestamp);
