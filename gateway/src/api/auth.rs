@@ -43,6 +43,24 @@ impl Principal {
         }
     }
 
+    /// Fails unless it may see `township`.
+    pub fn require_township(&self, township: &str) -> Result<(), ApiError> {
+        if self.can_see(township) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "token `{}` cannot see township `{township}`",
+                self.name
+            )))
+        }
+    }
+
+    /// Fails unless it may read, and may see `township` when a list is filtered by one.
+    pub fn require_filter(&self, township: Option<&str>) -> Result<(), ApiError> {
+        self.townships()?;
+        township.map_or(Ok(()), |t| self.require_township(t))
+    }
+
     /// Fails unless admin.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.scope {

@@ -29,15 +29,7 @@ pub async fn list(
     who: Principal,
     Query(q): Query<CamerasQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    who.townships()?;
-    if let Some(t) = &q.township {
-        if !who.can_see(t) {
-            return Err(ApiError::forbidden(format!(
-                "token `{}` cannot see township `{t}`",
-                who.name
-            )));
-        }
-    }
+    who.require_filter(q.township.as_deref())?;
     if let Some(s) = &q.state {
         if !STATES.contains(&s.as_str()) {
             return Err(ApiError::bad_request(

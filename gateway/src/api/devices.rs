@@ -13,6 +13,7 @@
 
 use super::auth::Principal;
 use super::error::ApiError;
+use super::units::visible_unit;
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,17 +28,6 @@ fn handle(state: &AppState) -> Result<&::ingest::gb26875::server::Gb26875Handle,
             "the GB/T 26875.3 server is not configured ([gb26875])",
         )
     })
-}
-
-fn visible_unit(state: &AppState, who: &Principal, id: &str) -> Result<(), ApiError> {
-    who.townships()?;
-    match state.pipeline.registry().unit(id) {
-        Some(u) if who.can_see(&u.township) => Ok(()),
-        _ => Err(ApiError::not_found(
-            "unit_not_found",
-            format!("no unit `{id}`"),
-        )),
-    }
 }
 
 fn command_error(e: ::ingest::gb26875::server::CommandError) -> ApiError {

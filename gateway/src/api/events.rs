@@ -77,12 +77,7 @@ fn filter(
                     format!("township `{t}` does not exist"),
                 ));
             }
-            if !who.can_see(t) {
-                return Err(ApiError::forbidden(format!(
-                    "token `{}` cannot see township `{t}`",
-                    who.name
-                )));
-            }
+            who.require_township(t)?;
             Some(t.clone())
         }
         None => visible.and_then(|v| v.into_iter().next()),

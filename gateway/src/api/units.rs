@@ -38,15 +38,7 @@ pub async fn list(
     who: Principal,
     Query(q): Query<UnitsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    who.townships()?;
-    if let Some(t) = &q.township {
-        if !who.can_see(t) {
-            return Err(ApiError::forbidden(format!(
-                "token `{}` cannot see township `{t}`",
-                who.name
-            )));
-        }
-    }
+    who.require_filter(q.township.as_deref())?;
     let mut units: Vec<&std::sync::Arc<Unit>> = state
         .pipeline
         .registry()
@@ -63,20 +55,30 @@ pub async fn list(
     Ok(Json(json!({"units": list})))
 }
 
+/// A unit the caller may see; 404 (not 403) for another township's, so ids do not leak.
+pub(super) fn visible_unit<'s>(
+    state: &'s AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<&'s std::sync::Arc<Unit>, ApiError> {
+    who.townships()?;
+    match state.pipeline.registry().unit(id) {
+        Some(u) if who.can_see(&u.township) => Ok(u),
+        _ => Err(ApiError::not_found(
+            "unit_not_found",
+            format!("no unit `{id}`"),
+        )),
+    }
+}
+
 /// `GET /api/v1/units/{id}` — 404 for units of other townships.
 pub async fn get(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    who.townships()?;
-    match state.pipeline.registry().unit(&id) {
-        Some(u) if who.can_see(&u.township) => Ok(Json(view(&state, u))),
-        _ => Err(ApiError::not_found(
-            "unit_not_found",
-            format!("no unit `{id}`"),
-        )),
-    }
+    let u = visible_unit(&state, &who, &id)?;
+    Ok(Json(view(&state, u)))
 }
 
 /// `GET /api/v1/quarantine` (admin): unknown units that keep sending, most recent first.
