@@ -407,6 +407,18 @@ async fn send(stream: &mut TcpStream, frame: &Frame, metrics: &ServerMetrics) ->
     stream.write_all(&frame.encode()).await.is_ok()
 }
 
+/// Sends the answer (confirm or deny) to the frame with header `h`, time-labelled in
+/// `offset`; `false` when the connection is gone.
+async fn reply(
+    stream: &mut TcpStream,
+    h: &Header,
+    cmd: u8,
+    offset: FixedOffset,
+    metrics: &ServerMetrics,
+) -> bool {
+    send(stream, &answer(h, cmd, offset), metrics).await
+}
+
 fn answer(header: &Header, cmd: u8, offset: FixedOffset) -> Frame {
     Frame {
         header: header.answer(
@@ -550,13 +562,7 @@ async fn connection(
                     m.rejected(SOURCE, error.reason());
                     tracing::debug!(%peer, reason = error.reason(), error = %error, "GB/T 26875.3 frame denied");
                     if let Some(h) = header {
-                        if !send(
-                            &mut stream,
-                            &answer(&h, command::DENY, config.offset),
-                            metrics,
-                        )
-                        .await
-                        {
+                        if !reply(&mut stream, &h, command::DENY, config.offset, metrics).await {
                             break 'conn;
                         }
                     }
@@ -589,23 +595,13 @@ async fn connection(
                 pipeline.note_unknown_unit(&label, Protocol::Gb26875);
                 m.rejected(SOURCE, "unknown_unit");
                 tracing::warn!(%peer, address = h.source, "GB/T 26875.3 device not in the registry; denied and disconnected");
-                let _ = send(
-                    &mut stream,
-                    &answer(&h, command::DENY, config.offset),
-                    metrics,
-                )
-                .await;
+                let _ = reply(&mut stream, &h, command::DENY, config.offset, metrics).await;
                 break 'conn;
             };
             if !unit.gb26875_peers.is_empty() && !unit.gb26875_peers.contains(&peer.ip()) {
                 m.rejected(SOURCE, "peer_not_allowed");
                 tracing::warn!(%peer, unit = %unit.id, "GB/T 26875.3 device connects from an address not in its unit's gb26875_peers; denied and disconnected");
-                let _ = send(
-                    &mut stream,
-                    &answer(&h, command::DENY, config.offset),
-                    metrics,
-                )
-                .await;
+                let _ = reply(&mut stream, &h, command::DENY, config.offset, metrics).await;
                 break 'conn;
             }
             let offset = unit.utc_offset.unwrap_or(config.offset);
@@ -672,13 +668,7 @@ async fn connection(
                 .await
             {
                 Ok(_) => {
-                    if !send(
-                        &mut stream,
-                        &answer(&h, command::CONFIRM, config.offset),
-                        metrics,
-                    )
-                    .await
-                    {
+                    if !reply(&mut stream, &h, command::CONFIRM, offset, metrics).await {
                         break 'conn;
                     }
                 }
@@ -689,12 +679,7 @@ async fn connection(
                 }
                 Err(e) => {
                     m.rejected(SOURCE, e.reason());
-                    let _ = send(
-                        &mut stream,
-                        &answer(&h, command::DENY, config.offset),
-                        metrics,
-                    )
-                    .await;
+                    let _ = reply(&mut stream, &h, command::DENY, offset, metrics).await;
                 }
             }
         }
