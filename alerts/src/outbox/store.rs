@@ -620,16 +620,25 @@ impl Store {
         Ok(CameraLog { before, within })
     }
 
-    /// The last logged state of every camera, and when the camera source was last watching.
-    pub fn camera_last(&self) -> Result<(LastMarks, Option<i64>), StoreError> {
+    /// The last logged state of each of `cameras`, and when the camera source was last
+    /// watching. One lookup per camera: the log keeps every change ever made, and reading it
+    /// whole at start-up would grow with the gateway's age.
+    pub fn camera_last<'c>(
+        &self,
+        cameras: impl IntoIterator<Item = &'c str>,
+    ) -> Result<(LastMarks, Option<i64>), StoreError> {
         let txn = self.db.begin_read()?;
         let log = txn.open_table(CAMERA_LOG)?;
         let meta = txn.open_table(META)?;
         let mut last = HashMap::new();
-        for e in log.iter()? {
-            let (k, v) = e?;
-            let (camera, at) = k.value();
-            last.insert(camera.to_string(), (at, v.value()));
+        for camera in cameras {
+            if let Some(e) = log
+                .range((camera, i64::MIN)..=(camera, i64::MAX))?
+                .next_back()
+            {
+                let (k, v) = e?;
+                last.insert(camera.to_string(), (k.value().1, v.value()));
+            }
         }
         let alive = meta.get(CAMERA_ALIVE)?.map(|v| v.value() as i64);
         Ok((last, alive))

@@ -219,7 +219,8 @@ pub fn spawn(
     // after a restart: the township already heard each camera's last state (no repeat), and
     // the time the gateway was not watching is unknown, not online
     let mut restart_marks = Vec::new();
-    match pipeline.outbox().store().camera_last() {
+    let ids = cameras.order.iter().map(String::as_str);
+    match pipeline.outbox().store().camera_last(ids) {
         Ok((last, alive)) => {
             for (id, w) in &cameras.by_id {
                 let Some(&(at, code)) = last.get(id) else {
@@ -264,6 +265,10 @@ pub fn spawn(
     (cameras, task)
 }
 
+/// How often the camera source records that it is still watching when nothing changes (after
+/// a crash, the time since the last record counts as unknown).
+const ALIVE_EVERY: chrono::Duration = chrono::Duration::seconds(5);
+
 /// Every second: evaluate each camera, commit what changed, refresh the gauges.
 async fn tick_loop(
     cameras: Arc<Cameras>,
@@ -276,6 +281,7 @@ async fn tick_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // events whose commit failed (outbox full): retried on the next ticks, in order
     let mut waiting: Vec<alerts::Event> = Vec::new();
+    let mut alive_written = DateTime::<Utc>::MIN_UTC;
     loop {
         tokio::select! {
             _ = stop.changed() => {
@@ -340,14 +346,19 @@ async fn tick_loop(
                     *online as f64 / *total as f64
                 });
         }
-        // the uptime log rides along with the outbox's next write (durable within a second)
-        pipeline
-            .outbox()
-            .record(Op::CameraLog {
-                marks: std::mem::take(&mut marks),
-                alive_ms: now.timestamp_millis(),
-            })
-            .await;
+        // the uptime log rides along with the outbox's next write (durable within a second);
+        // with nothing changed only the "still watching" mark is due, every few seconds — a
+        // write every second would keep an idle gateway's disk syncing forever
+        if !marks.is_empty() || now - alive_written >= ALIVE_EVERY {
+            alive_written = now;
+            pipeline
+                .outbox()
+                .record(Op::CameraLog {
+                    marks: std::mem::take(&mut marks),
+                    alive_ms: now.timestamp_millis(),
+                })
+                .await;
+        }
         while let Some(e) = waiting.first() {
             let deliver = pipeline
                 .registry()
