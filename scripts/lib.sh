@@ -26,8 +26,11 @@ ensure_rust() {
 }
 
 # Packages the build, the test suite and the demo need: a real mosquitto broker; ffmpeg (camsim
-# encodes its H.264 clip with it, and it is the camera benchmark's baseline); GStreamer's RTSP
-# server with its Python bindings and x264 (the third-party camera of the interop test).
+# encodes its H.264 clip with it, and it is the camera benchmark's baseline); FFmpeg's libraries
+# with their headers and clang (the gateway decodes keyframes for picture checks and snapshots
+# through ffmpeg-next, whose bindings are generated at build time); GStreamer's RTSP server with
+# its Python bindings and x264 (the third-party camera of the interop test).
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl openssl mosquitto mosquitto-clients
-  ffmpeg python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+  ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
+  libavdevice-dev clang libclang-dev python3 python3-gi gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)

@@ -17,3 +17,4 @@ pub mod profile;
 pub mod retry;
 pub mod rtsp;
 pub mod standard;
+pub mod video;

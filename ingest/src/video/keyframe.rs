@@ -1,0 +1,280 @@
+//! Keyframes rebuilt from RTP payloads: the camera sessions measure frames packet by packet and
+//! never depacketize, except for the keyframes, which are reassembled here into an Annex B
+//! access unit (start codes, the parameter sets first) that any H.264/H.265 decoder takes as is.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+/// The video codec of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// H.264 / AVC.
+    H264,
+    /// H.265 / HEVC.
+    H265,
+}
+
+/// A camera's latest keyframe, ready to decode.
+#[derive(Debug, Clone)]
+pub struct Keyframe {
+    /// Codec.
+    pub codec: VideoCodec,
+    /// Annex B access unit: the parameter sets from the SDP, then the frame's NAL units.
+    pub data: Bytes,
+    /// When its last packet arrived.
+    pub at: DateTime<Utc>,
+    /// Counts the camera's keyframes (a new one has a higher number).
+    pub seq: u64,
+}
+
+/// Keyframes larger than this are dropped (a camera sending 8 MiB I-frames is broken).
+pub const MAX_KEYFRAME_BYTES: usize = 8 << 20;
+
+const START: [u8; 4] = [0, 0, 0, 1];
+
+/// Rebuilds one keyframe from its RTP payloads.
+#[derive(Debug)]
+pub struct KeyframeBuilder {
+    codec: VideoCodec,
+    /// Parameter sets from the SDP, Annex B.
+    params: Vec<u8>,
+    buf: Vec<u8>,
+    /// A fragmented NAL unit is open (its start was seen).
+    in_fragment: bool,
+    broken: bool,
+}
+
+impl KeyframeBuilder {
+    /// A builder for `codec`, with the stream's parameter sets in their MP4 form (the
+    /// `avcC`/`hvcC` record retina derives from the SDP), if any.
+    pub fn new(codec: VideoCodec, decoder_config: Option<&[u8]>) -> Self {
+        let params = decoder_config
+            .map(|c| match codec {
+                VideoCodec::H264 => avcc_parameter_sets(c),
+                VideoCodec::H265 => hvcc_parameter_sets(c),
+            })
+            .unwrap_or_default();
+        Self {
+            codec,
+            params,
+            buf: Vec::new(),
+            in_fragment: false,
+            broken: false,
+        }
+    }
+
+    /// Starts a new access unit.
+    pub fn start(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&self.params);
+        self.in_fragment = false;
+        self.broken = false;
+    }
+
+    /// Adds one RTP payload of the access unit; `lost` is the number of packets lost just
+    /// before it (a keyframe with a hole is not kept).
+    pub fn push(&mut self, payload: &[u8], lost: u16) {
+        if lost > 0 || self.buf.len() + payload.len() > MAX_KEYFRAME_BYTES {
+            self.broken = true;
+        }
+        if self.broken || payload.is_empty() {
+            return;
+        }
+        match self.codec {
+            VideoCodec::H264 => self.push_h264(payload),
+            VideoCodec::H265 => self.push_h265(payload),
+        }
+    }
+
+    /// The access unit, unless it is damaged or holds no slice.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        if self.broken || self.in_fragment || self.buf.len() <= self.params.len() {
+            return None;
+        }
+        Some(Bytes::copy_from_slice(&self.buf))
+    }
+
+    fn nal(&mut self, nal: &[u8]) {
+        if !nal.is_empty() {
+            self.buf.extend_from_slice(&START);
+            self.buf.extend_from_slice(nal);
+        }
+    }
+
+    fn aggregated(&mut self, mut rest: &[u8]) {
+        while rest.len() >= 2 {
+            let size = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            let Some(nal) = rest.get(2..2 + size) else {
+                self.broken = true;
+                return;
+            };
+            self.nal(nal);
+            rest = &rest[2 + size..];
+        }
+    }
+
+    fn fragment(&mut self, start: bool, end: bool, header: &[u8], data: &[u8]) {
+        if start {
+            self.buf.extend_from_slice(&START);
+            self.buf.extend_from_slice(header);
+            self.in_fragment = true;
+        } else if !self.in_fragment {
+            // a middle piece without its start: the unit cannot be rebuilt
+            self.broken = true;
+            return;
+        }
+        self.buf.extend_from_slice(data);
+        if end {
+            self.in_fragment = false;
+        }
+    }
+
+    fn push_h264(&mut self, p: &[u8]) {
+        match p[0] & 0x1f {
+            24 => self.aggregated(&p[1..]),
+            28 if p.len() > 2 => {
+                let header = (p[0] & 0xe0) | (p[1] & 0x1f);
+                self.fragment(p[1] & 0x80 != 0, p[1] & 0x40 != 0, &[header], &p[2..]);
+            }
+            1..=23 => self.nal(p),
+            _ => self.broken = true,
+        }
+    }
+
+    fn push_h265(&mut self, p: &[u8]) {
+        if p.len() < 2 {
+            self.broken = true;
+            return;
+        }
+        match (p[0] >> 1) & 0x3f {
+            48 => self.aggregated(&p[2..]),
+            49 if p.len() > 3 => {
+                let fu = p[2];
+                let header = [(p[0] & 0x81) | ((fu & 0x3f) << 1), p[1]];
+                self.fragment(fu & 0x80 != 0, fu & 0x40 != 0, &header, &p[3..]);
+            }
+            0..=47 => self.nal(p),
+            _ => self.broken = true,
+        }
+    }
+}
+
+/// SPS and PPS of an `AVCDecoderConfigurationRecord`, Annex B.
+fn avcc_parameter_sets(c: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 5;
+    for _ in 0..2 {
+        // the SPS count is in the low 5 bits, the PPS count is a full byte
+        let Some(&n) = c.get(at) else { return out };
+        let n = if out.is_empty() { n & 0x1f } else { n };
+        at += 1;
+        for _ in 0..n {
+            let Some(len) = c.get(at..at + 2) else {
+                return out;
+            };
+            let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+            let Some(nal) = c.get(at + 2..at + 2 + len) else {
+                return out;
+            };
+            out.extend_from_slice(&START);
+            out.extend_from_slice(nal);
+            at += 2 + len;
+        }
+    }
+    out
+}
+
+/// VPS, SPS and PPS of an `HEVCDecoderConfigurationRecord`, Annex B.
+fn hvcc_parameter_sets(c: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Some(&arrays) = c.get(22) else {
+        return out;
+    };
+    let mut at = 23;
+    for _ in 0..arrays {
+        let Some(n) = c.get(at + 1..at + 3) else {
+            return out;
+        };
+        let n = u16::from_be_bytes([n[0], n[1]]);
+        at += 3;
+        for _ in 0..n {
+            let Some(len) = c.get(at..at + 2) else {
+                return out;
+            };
+            let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+            let Some(nal) = c.get(at + 2..at + 2 + len) else {
+                return out;
+            };
+            out.extend_from_slice(&START);
+            out.extend_from_slice(nal);
+            at += 2 + len;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h264_single_aggregated_and_fragmented_units_become_annex_b() {
+        let avcc = [
+            1, 0x4d, 0, 0x1e, 0xff, 0xe1, 0, 3, 0x67, 0xaa, 0xbb, 1, 0, 2, 0x68, 0xcc,
+        ];
+        let mut b = KeyframeBuilder::new(VideoCodec::H264, Some(&avcc));
+        b.start();
+        // STAP-A with an SEI (6) and an AUD-less SPS (7)
+        b.push(&[24, 0, 2, 0x06, 0x01, 0, 2, 0x67, 0xaa], 0);
+        // FU-A: IDR (nri 3, type 5) split in three
+        b.push(&[0x7c, 0x85, 1, 2], 0);
+        b.push(&[0x7c, 0x05, 3], 0);
+        b.push(&[0x7c, 0x45, 4], 0);
+        let au = b.finish().expect("complete");
+        assert_eq!(
+            &au[..],
+            &[
+                0, 0, 0, 1, 0x67, 0xaa, 0xbb, 0, 0, 0, 1, 0x68, 0xcc, // from the SDP
+                0, 0, 0, 1, 0x06, 0x01, 0, 0, 0, 1, 0x67, 0xaa, // STAP-A
+                0, 0, 0, 1, 0x65, 1, 2, 3, 4, // FU-A rebuilt
+            ][..]
+        );
+    }
+
+    #[test]
+    fn damaged_keyframes_are_not_kept() {
+        let mut b = KeyframeBuilder::new(VideoCodec::H264, None);
+        b.start();
+        b.push(&[0x7c, 0x85, 1], 0);
+        b.push(&[0x7c, 0x45, 2], 1);
+        assert!(b.finish().is_none(), "a lost packet");
+        b.start();
+        b.push(&[0x7c, 0x05, 1], 0);
+        assert!(b.finish().is_none(), "a fragment without its start");
+        b.start();
+        b.push(&[0x7c, 0x85, 1], 0);
+        assert!(b.finish().is_none(), "a fragment without its end");
+        b.start();
+        assert!(b.finish().is_none(), "nothing");
+        b.start();
+        b.push(&[0x65, 9], 0);
+        assert_eq!(&b.finish().unwrap()[..], &[0, 0, 0, 1, 0x65, 9]);
+    }
+
+    #[test]
+    fn h265_parameter_sets_and_fragments() {
+        // hvcC: 22 header bytes, 1 array (VPS, type 32) with one 3-byte NAL
+        let mut hvcc = vec![0u8; 22];
+        hvcc.extend_from_slice(&[1, 0x20, 0, 1, 0, 3, 0x40, 0x01, 0x0c]);
+        let mut b = KeyframeBuilder::new(VideoCodec::H265, Some(&hvcc));
+        b.start();
+        // FU of an IDR_W_RADL (19): payload header type 49, FU header S|19 then E|19
+        b.push(&[49 << 1, 1, 0x80 | 19, 7], 0);
+        b.push(&[49 << 1, 1, 0x40 | 19, 8], 0);
+        let au = b.finish().unwrap();
+        assert_eq!(
+            &au[..],
+            &[0, 0, 0, 1, 0x40, 0x01, 0x0c, 0, 0, 0, 1, 19 << 1, 1, 7, 8][..]
+        );
+    }
+}

@@ -1,0 +1,438 @@
+//! Video quality diagnosis on a decoded picture's planes — pure: a picture (and the previous
+//! sample's thumbnail) in, measured values and failing checks out. No image library: the
+//! measures are a few passes over the luma plane, decimated to at most 640 pixels wide so
+//! that thresholds mean the same at every resolution, and one pass over the chroma planes.
+
+use super::decode::Picture;
+use serde::Serialize;
+
+/// A picture check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Signal loss: dark and flat (a covered lens, a dead sensor, a blank encoder input).
+    Black,
+    /// Too dark to see (but not black).
+    Underexposed,
+    /// Washed out.
+    Overexposed,
+    /// Almost no contrast over the whole picture (fog, a dirty dome, a grey encoder input).
+    LowContrast,
+    /// A large uniform region hides most of the scene (something in front of the lens).
+    Occluded,
+    /// Out of focus: few edges (variance of the Laplacian).
+    Blurred,
+    /// Nothing changed since the previous sample although frames keep coming.
+    Frozen,
+    /// The colours are shifted as a whole (a failed IR-cut filter, a bad cable).
+    ColorCast,
+}
+
+impl Check {
+    /// The name in events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Black => "black",
+            Check::Underexposed => "underexposed",
+            Check::Overexposed => "overexposed",
+            Check::LowContrast => "low_contrast",
+            Check::Occluded => "occluded",
+            Check::Blurred => "blurred",
+            Check::Frozen => "frozen",
+            Check::ColorCast => "color_cast",
+        }
+    }
+
+    /// The label command-center staff read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Check::Black => "黑屏/信号丢失",
+            Check::Underexposed => "画面过暗",
+            Check::Overexposed => "画面过亮",
+            Check::LowContrast => "对比度低",
+            Check::Occluded => "画面遮挡",
+            Check::Blurred => "画面模糊",
+            Check::Frozen => "画面冻结",
+            Check::ColorCast => "偏色",
+        }
+    }
+
+    /// Every check.
+    pub const ALL: [Check; 8] = [
+        Check::Black,
+        Check::Underexposed,
+        Check::Overexposed,
+        Check::LowContrast,
+        Check::Occluded,
+        Check::Blurred,
+        Check::Frozen,
+        Check::ColorCast,
+    ];
+}
+
+/// Thresholds of the checks (luma and chroma in 8-bit code values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Black when the mean luma is under this …
+    pub black_luma: f64,
+    /// … and its standard deviation under this.
+    pub black_std: f64,
+    /// Underexposed under this mean luma.
+    pub dark_luma: f64,
+    /// Overexposed over this mean luma.
+    pub bright_luma: f64,
+    /// Low contrast under this luma standard deviation.
+    pub min_contrast: f64,
+    /// Occluded when at least this share of the picture's blocks is flat.
+    pub max_uniform: f64,
+    /// Blurred under this variance of the Laplacian.
+    pub min_sharpness: f64,
+    /// Frozen when at most this share of the thumbnail changed since the previous sample.
+    pub max_frozen_change: f64,
+    /// Colour cast when the mean chroma is this far from neutral …
+    pub cast_distance: f64,
+    /// … and this many times the chroma spread around it.
+    pub cast_ratio: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            black_luma: 28.0,
+            black_std: 8.0,
+            dark_luma: 45.0,
+            bright_luma: 215.0,
+            min_contrast: 12.0,
+            max_uniform: 0.75,
+            min_sharpness: 40.0,
+            max_frozen_change: 0.0005,
+            cast_distance: 24.0,
+            cast_ratio: 1.5,
+        }
+    }
+}
+
+/// Measured values of one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Measures {
+    /// Mean luma (0–255).
+    pub mean_luma: f64,
+    /// Luma standard deviation.
+    pub luma_std: f64,
+    /// Share of 16×16 blocks (at ≤ 640 wide) whose luma is flat.
+    pub uniform_ratio: f64,
+    /// Variance of the 4-neighbour Laplacian (at ≤ 640 wide).
+    pub sharpness: f64,
+    /// Distance of the mean chroma from neutral.
+    pub cast_distance: f64,
+    /// That distance over the mean chroma spread.
+    pub cast_ratio: f64,
+    /// Share of thumbnail pixels that changed since the previous sample (none for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_ratio: Option<f64>,
+}
+
+/// A small luma picture kept between samples for the frozen check (at most 160 pixels wide).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumb {
+    width: usize,
+    height: usize,
+    data: Vec<u8>,
+}
+
+/// Box-averages `src` (`w × h`) by `f` in both directions.
+fn decimate(src: &[u8], w: usize, h: usize, f: usize) -> (Vec<u8>, usize, usize) {
+    if f <= 1 {
+        return (src.to_vec(), w, h);
+    }
+    let (ow, oh) = (w / f, h / f);
+    let mut sums = vec![0u32; ow];
+    let mut out = Vec::with_capacity(ow * oh);
+    let n = (f * f) as u32;
+    for by in 0..oh {
+        sums.iter_mut().for_each(|s| *s = 0);
+        for row in &src.chunks_exact(w).skip(by * f).take(f).collect::<Vec<_>>() {
+            for (x, s) in sums.iter_mut().enumerate() {
+                *s += row[x * f..x * f + f]
+                    .iter()
+                    .map(|&p| u32::from(p))
+                    .sum::<u32>();
+            }
+        }
+        out.extend(sums.iter().map(|&s| ((s + n / 2) / n) as u8));
+    }
+    (out, ow, oh)
+}
+
+/// Pixels of the work picture (luma at ≤ 640 wide).
+const WORK_WIDTH: usize = 640;
+/// Thumbnail width bound.
+const THUMB_WIDTH: usize = 160;
+/// Block size of the uniformity measure.
+const BLOCK: usize = 16;
+/// A block is flat under this luma standard deviation.
+const FLAT_STD: f64 = 3.0;
+/// A thumbnail pixel changed when it moved by more than this.
+const CHANGE_LEVEL: i16 = 6;
+
+/// Measures a picture; `previous` is the last sample's thumbnail.
+pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
+    let (w, h) = (p.width as usize, p.height as usize);
+    let (work, ww, wh) = decimate(&p.y, w, h, w.div_ceil(WORK_WIDTH).max(1));
+    let n = (ww * wh).max(1) as f64;
+    let (sum, sq) = work.iter().fold((0u64, 0u64), |(s, q), &v| {
+        (s + u64::from(v), q + u64::from(v) * u64::from(v))
+    });
+    let mean = sum as f64 / n;
+    let std = (sq as f64 / n - mean * mean).max(0.0).sqrt();
+
+    // flat blocks
+    let (bx, by) = (ww / BLOCK, wh / BLOCK);
+    let mut flat = 0usize;
+    for j in 0..by {
+        for i in 0..bx {
+            let (mut s, mut q) = (0u32, 0u32);
+            for y in j * BLOCK..(j + 1) * BLOCK {
+                for &v in &work[y * ww + i * BLOCK..y * ww + (i + 1) * BLOCK] {
+                    s += u32::from(v);
+                    q += u32::from(v) * u32::from(v);
+                }
+            }
+            let k = (BLOCK * BLOCK) as f64;
+            let m = f64::from(s) / k;
+            if (f64::from(q) / k - m * m).max(0.0).sqrt() < FLAT_STD {
+                flat += 1;
+            }
+        }
+    }
+    let uniform_ratio = if bx * by == 0 {
+        1.0
+    } else {
+        flat as f64 / (bx * by) as f64
+    };
+
+    // variance of the Laplacian over the interior
+    let (mut ls, mut lq, mut ln) = (0i64, 0i64, 0i64);
+    for y in 1..wh.saturating_sub(1) {
+        let (up, row, down) = (
+            &work[(y - 1) * ww..y * ww],
+            &work[y * ww..(y + 1) * ww],
+            &work[(y + 1) * ww..(y + 2) * ww],
+        );
+        for x in 1..ww - 1 {
+            let l = 4 * i64::from(row[x])
+                - i64::from(row[x - 1])
+                - i64::from(row[x + 1])
+                - i64::from(up[x])
+                - i64::from(down[x]);
+            ls += l;
+            lq += l * l;
+            ln += 1;
+        }
+    }
+    let sharpness = if ln == 0 {
+        0.0
+    } else {
+        let m = ls as f64 / ln as f64;
+        lq as f64 / ln as f64 - m * m
+    };
+
+    // colour cast: mean chroma against its spread (every other chroma sample is enough)
+    let (mut su, mut sv, mut cn) = (0u64, 0u64, 0u64);
+    for (u, v) in p.u.iter().zip(&p.v).step_by(2) {
+        su += u64::from(*u);
+        sv += u64::from(*v);
+        cn += 1;
+    }
+    let cn = cn.max(1) as f64;
+    let (mu, mv) = (su as f64 / cn, sv as f64 / cn);
+    let spread =
+        p.u.iter()
+            .zip(&p.v)
+            .step_by(2)
+            .map(|(u, v)| (f64::from(*u) - mu).hypot(f64::from(*v) - mv))
+            .sum::<f64>()
+            / cn;
+    let cast_distance = (mu - 128.0).hypot(mv - 128.0);
+    let cast_ratio = cast_distance / spread.max(1.0);
+
+    let (t, tw, th) = decimate(&work, ww, wh, ww.div_ceil(THUMB_WIDTH).max(1));
+    let thumb = Thumb {
+        width: tw,
+        height: th,
+        data: t,
+    };
+    let changed_ratio = previous
+        .filter(|prev| prev.width == tw && prev.height == th)
+        .map(|prev| {
+            let changed = prev
+                .data
+                .iter()
+                .zip(&thumb.data)
+                .filter(|(a, b)| (i16::from(**a) - i16::from(**b)).abs() > CHANGE_LEVEL)
+                .count();
+            changed as f64 / thumb.data.len().max(1) as f64
+        });
+    (
+        Measures {
+            mean_luma: mean,
+            luma_std: std,
+            uniform_ratio,
+            sharpness,
+            cast_distance,
+            cast_ratio,
+            changed_ratio,
+        },
+        thumb,
+    )
+}
+
+/// The checks a sample fails. The most specific finding hides the ones it implies: a black
+/// picture is also dark, flat, edgeless and unchanging, but it is reported as black only; a
+/// flat or occluded picture is not also called blurred.
+pub fn failing(m: &Measures, t: &Thresholds) -> Vec<Check> {
+    if m.mean_luma < t.black_luma && m.luma_std < t.black_std {
+        return vec![Check::Black];
+    }
+    let mut out = Vec::new();
+    if m.mean_luma < t.dark_luma {
+        out.push(Check::Underexposed);
+    }
+    if m.mean_luma > t.bright_luma {
+        out.push(Check::Overexposed);
+    }
+    let flat = m.luma_std < t.min_contrast;
+    if flat {
+        out.push(Check::LowContrast);
+    }
+    let occluded = m.uniform_ratio >= t.max_uniform;
+    if occluded && !flat {
+        out.push(Check::Occluded);
+    }
+    if !flat && !occluded && m.sharpness < t.min_sharpness {
+        out.push(Check::Blurred);
+    }
+    if m.changed_ratio.is_some_and(|c| c <= t.max_frozen_change) {
+        out.push(Check::Frozen);
+    }
+    if m.cast_distance > t.cast_distance && m.cast_ratio > t.cast_ratio {
+        out.push(Check::ColorCast);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A picture from a luma function and constant chroma.
+    pub(crate) fn picture(w: u32, h: u32, u: u8, v: u8, luma: impl Fn(u32, u32) -> u8) -> Picture {
+        let mut y = Vec::with_capacity((w * h) as usize);
+        for j in 0..h {
+            for i in 0..w {
+                y.push(luma(i, j));
+            }
+        }
+        let c = (w.div_ceil(2) * h.div_ceil(2)) as usize;
+        Picture {
+            width: w,
+            height: h,
+            y,
+            u: vec![u; c],
+            v: vec![v; c],
+        }
+    }
+
+    /// Busy, high-contrast texture (a street scene stands in for it).
+    fn scene(i: u32, j: u32) -> u8 {
+        let h = (i.wrapping_mul(2654435761) ^ j.wrapping_mul(40503)).rotate_left(7);
+        (40 + (h % 170) / 2 + ((i / 9 + j / 7) % 2) * 80) as u8
+    }
+
+    fn checks(p: &Picture, prev: Option<&Thumb>) -> Vec<Check> {
+        failing(&measure(p, prev).0, &Thresholds::default())
+    }
+
+    #[test]
+    fn a_good_picture_passes_and_black_is_only_black() {
+        let good = picture(640, 360, 128, 128, scene);
+        assert_eq!(checks(&good, None), vec![]);
+        let black = picture(640, 360, 128, 128, |i, j| 16 + ((i + j) % 3) as u8);
+        assert_eq!(checks(&black, None), vec![Check::Black]);
+        let (_, t) = measure(&black, None);
+        assert_eq!(
+            checks(&black, Some(&t)),
+            vec![Check::Black],
+            "not also frozen"
+        );
+    }
+
+    #[test]
+    fn exposure_contrast_and_occlusion() {
+        let dark = picture(320, 240, 128, 128, |i, j| scene(i, j) / 5);
+        assert!(checks(&dark, None).contains(&Check::Underexposed));
+        let bright = picture(320, 240, 128, 128, |i, j| 200 + scene(i, j) / 5);
+        assert!(checks(&bright, None).contains(&Check::Overexposed));
+        let grey = picture(320, 240, 128, 128, |i, j| 120 + scene(i, j) / 40);
+        assert_eq!(checks(&grey, None), vec![Check::LowContrast]);
+        // the scene in the left fifth only; the rest a uniform grey board
+        let blocked = picture(
+            640,
+            360,
+            128,
+            128,
+            |i, j| if i < 128 { scene(i, j) } else { 90 },
+        );
+        assert_eq!(checks(&blocked, None), vec![Check::Occluded]);
+    }
+
+    #[test]
+    fn blur_is_found_at_every_resolution() {
+        for (w, h) in [(640, 360), (1920, 1080)] {
+            // soft gradients: no edges
+            let soft = picture(w, h, 128, 128, |i, j| {
+                (60.0 + 60.0 * ((i as f64 / 97.0).sin() + (j as f64 / 71.0).cos())) as u8
+            });
+            assert_eq!(checks(&soft, None), vec![Check::Blurred], "{w}x{h}");
+            let sharp = picture(w, h, 128, 128, scene);
+            assert_eq!(checks(&sharp, None), vec![], "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn frozen_needs_an_unchanged_picture_and_a_small_change_is_motion() {
+        let a = picture(640, 360, 128, 128, scene);
+        let (_, ta) = measure(&a, None);
+        assert_eq!(checks(&a, Some(&ta)), vec![Check::Frozen]);
+        // a clock overlay changing two digits (24×32 pixels) is not frozen
+        let b = picture(640, 360, 128, 128, |i, j| {
+            if (560..584).contains(&i) && (8..40).contains(&j) {
+                255 - scene(i, j)
+            } else {
+                scene(i, j)
+            }
+        });
+        assert_eq!(checks(&b, Some(&ta)), vec![]);
+        // a different size (the camera was reconfigured) says nothing about freezing
+        let c = picture(320, 240, 128, 128, scene);
+        assert_eq!(checks(&c, Some(&ta)), vec![]);
+    }
+
+    #[test]
+    fn colour_cast_needs_a_shift_of_the_whole_picture() {
+        let pink = picture(320, 240, 170, 190, scene);
+        assert_eq!(checks(&pink, None), vec![Check::ColorCast]);
+        // a colourful scene whose mean is off neutral but spread widely is fine
+        let mut colourful = picture(320, 240, 0, 0, scene);
+        for (k, (u, v)) in colourful
+            .u
+            .iter_mut()
+            .zip(colourful.v.iter_mut())
+            .enumerate()
+        {
+            *u = [40, 220, 150, 90][k % 4];
+            *v = [200, 60, 170, 110][k % 4];
+        }
+        assert_eq!(checks(&colourful, None), vec![]);
+    }
+}
