@@ -205,6 +205,22 @@ impl Worker {
     /// Delivers one event, retrying until it is delivered or dead; `false` on shutdown.
     async fn deliver(&mut self, item: &PendingItem) -> bool {
         let code = self.township.code.clone();
+        // evidence on its way (a fire alarm's snapshots) is waited for, within its deadline
+        let refreshed;
+        let item = if self.outbox.evidence().wait(item.id).await {
+            match self.outbox.store().get(item.id) {
+                Ok(Some(stored)) => {
+                    refreshed = PendingItem {
+                        body: stored.body,
+                        ..item.clone()
+                    };
+                    &refreshed
+                }
+                _ => item,
+            }
+        } else {
+            item
+        };
         let mut failures: u32 = 0;
         loop {
             match self.attempt(item).await {

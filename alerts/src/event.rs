@@ -38,6 +38,9 @@ pub struct Event {
     /// Evidence (snapshots) attached to the event.
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+    /// For `event.evidence`: the event this one completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<Uuid>,
 }
 
 /// Where an event came from.
@@ -159,6 +162,10 @@ pub struct CameraDetail {
     /// Failing picture checks, for `camera.quality`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing_checks: Vec<String>,
+    /// Picture checks that pass again, for `camera.quality` (all clear when `failing_checks`
+    /// is empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared_checks: Vec<String>,
 }
 
 /// Unit connectivity detail.
@@ -268,6 +275,8 @@ wire_enum! {
         CameraMotion = "camera.motion",
         /// An event was escalated (督办).
         EventEscalated = "event.escalated",
+        /// Evidence that came after its event was delivered (a late snapshot).
+        EventEvidence = "event.evidence",
     }
 }
 
@@ -298,7 +307,8 @@ impl Kind {
             FireDisabled | FireLinkageFeedback | CameraStalled | CameraDegraded | CameraQuality => {
                 Severity::Minor
             }
-            FireReset | FireOperation | UnitOnline | CameraOnline | CameraMotion => Severity::Info,
+            FireReset | FireOperation | UnitOnline | CameraOnline | CameraMotion
+            | EventEvidence => Severity::Info,
         }
     }
 
@@ -326,6 +336,7 @@ impl Kind {
             CameraTamper => "摄像机遮挡/破坏",
             CameraMotion => "移动侦测",
             EventEscalated => "督办",
+            EventEvidence => "补充视频证据",
         }
     }
 }

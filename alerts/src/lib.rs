@@ -24,6 +24,7 @@ pub mod codes;
 pub mod dedup;
 pub mod delivery;
 pub mod event;
+pub mod evidence;
 pub mod linkage;
 pub mod liveness;
 pub mod metrics;

@@ -176,6 +176,7 @@ fn fire_event(
         camera: None,
         unit: None,
         evidence: Vec::new(),
+        refers_to: None,
     }
 }
 
@@ -234,6 +235,7 @@ pub fn unit_event(
         camera: None,
         unit: Some(detail),
         evidence: Vec::new(),
+        refers_to: None,
     }
 }
 
@@ -269,6 +271,7 @@ pub fn camera_event(
         camera: Some(detail),
         unit: None,
         evidence: Vec::new(),
+        refers_to: None,
     }
 }
 
@@ -331,6 +334,7 @@ mod tests {
 
     fn unit() -> Unit {
         Unit {
+            camera_links: Vec::new(),
             id: "unit-0001".into(),
             name: "兰溪某商场".into(),
             township: "lanjiang".into(),

@@ -92,6 +92,7 @@ pub struct Pipeline {
     clock: Arc<dyn Clock>,
     offset: FixedOffset,
     metrics: Metrics,
+    evidence: std::sync::OnceLock<Arc<dyn crate::evidence::EvidenceHook>>,
 }
 
 impl Pipeline {
@@ -115,11 +116,18 @@ impl Pipeline {
             clock,
             offset,
             metrics,
+            evidence: std::sync::OnceLock::new(),
         };
         for t in p.registry.townships().to_vec() {
             p.update_unit_metrics(&t.code);
         }
         p
+    }
+
+    /// Installs the hook that gathers evidence (snapshots) for events being committed; the
+    /// first one installed stays.
+    pub fn set_evidence_hook(&self, hook: Arc<dyn crate::evidence::EvidenceHook>) {
+        let _ = self.evidence.set(hook);
     }
 
     /// Normalizes a signal and commits its events durably.
@@ -235,12 +243,18 @@ impl Pipeline {
                 }
             }
         }
+        let gathering = self.evidence.get().and_then(|h| h.prepare(unit, &events));
         let receipt = match self
             .outbox
             .commit(&events, township.webhook.is_some())
             .await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                if let Some(g) = gathering {
+                    let _ = g.send(true);
+                }
+                r
+            }
             Err(e) => {
                 let mut linkage = self.linkage.lock().expect("linkage lock");
                 for (response, _) in &closed {

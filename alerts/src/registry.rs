@@ -43,10 +43,37 @@ pub struct Unit {
     pub gb26875_address: Option<u64>,
     /// Cameras linked for video verification.
     pub cameras: Vec<String>,
+    /// Cameras for particular components or zones (they win over `cameras`).
+    pub camera_links: Vec<CameraLink>,
     /// The time zone of its devices' clocks (`None`: the gateway's).
     pub utc_offset: Option<chrono::FixedOffset>,
     /// When not empty, its GB/T 26875.3 device may connect from these addresses only.
     pub gb26875_peers: Vec<std::net::IpAddr>,
+}
+
+/// Cameras watching one component (a detector, a call point) or one zone of a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraLink {
+    /// The fire system's address (any system when `None`).
+    pub system_addr: Option<u8>,
+    /// The component's address.
+    pub component_addr: u32,
+    /// The cameras.
+    pub cameras: Vec<String>,
+}
+
+impl Unit {
+    /// The cameras to look through for a report from this component: those linked to it,
+    /// else the unit's.
+    pub fn cameras_for(&self, system_addr: u8, component_addr: Option<u32>) -> &[String] {
+        component_addr
+            .and_then(|c| {
+                self.camera_links.iter().find(|l| {
+                    l.component_addr == c && l.system_addr.is_none_or(|s| s == system_addr)
+                })
+            })
+            .map_or(&self.cameras, |l| &l.cameras)
+    }
 }
 
 /// A camera.
@@ -68,6 +95,8 @@ pub struct Camera {
     pub motion_events: bool,
     /// Raise `camera.tamper` from the camera's ONVIF metadata stream (on by default).
     pub tamper_events: bool,
+    /// Picture-check interval of this camera, seconds (`None`: the `[vqd]` default; 0: off).
+    pub vqd_interval_s: Option<u64>,
 }
 
 /// The whole registry, indexed.

@@ -29,6 +29,7 @@ fn event(township: &str) -> Event {
         camera: None,
         unit: None,
         evidence: vec![],
+        refers_to: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
+use crate::video::{Hook, VideoLinkage, VideoServices};
 use alerts::dedup::Dedup;
 use alerts::linkage::Linkage;
 use alerts::liveness::Liveness;
@@ -10,6 +11,8 @@ use alerts::quarantine::Quarantine;
 use alerts::threshold::Thresholds;
 use alerts::{delivery, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
+use ingest::video::evidence::EvidenceStore;
+use ingest::video::pool::DecoderPool;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -125,12 +128,38 @@ pub async fn serve(
     // it stops the gateway (non-zero exit), so that its supervisor restarts it.
     let source_failed = Arc::new(tokio::sync::Notify::new());
     let failed = Arc::new(AtomicBool::new(false));
-    let (cameras, rtsp_task) = match rtsp {
+    let (cameras, rtsp_task, video) = match rtsp {
         Some(r) if pipeline.registry().camera_count() > 0 => {
-            let (cameras, task) = ingest::rtsp::spawn(r, pipeline.clone(), stop_rx.clone());
-            (Some(cameras), Some(task))
+            let pool = DecoderPool::new(config.video.pool);
+            let (cameras, task) =
+                ingest::rtsp::spawn(r, pipeline.clone(), pool.clone(), stop_rx.clone());
+            let video = VideoServices {
+                cameras: cameras.clone(),
+                pool,
+                options: config.video.snapshots,
+                evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
+            };
+            tokio::spawn(crate::video::prune_loop(
+                video.evidence.clone(),
+                stop_rx.clone(),
+            ));
+            if !config.video.linkage_kinds.is_empty() {
+                let linkage = VideoLinkage::new(
+                    video.clone(),
+                    outbox.clone(),
+                    registry.clone(),
+                    config.offset,
+                    (
+                        config.video.linkage_deadline,
+                        config.video.linkage_kinds.clone(),
+                    ),
+                    &metrics.registry,
+                );
+                pipeline.set_evidence_hook(Arc::new(Hook(linkage)));
+            }
+            (Some(cameras), Some(task), Some(video))
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let (gb_handle, gb_task) = match gb26875 {
         Some(g) => {
@@ -169,6 +198,7 @@ pub async fn serve(
         pipeline: pipeline.clone(),
         profiles: Arc::new(profiles),
         cameras: cameras.clone(),
+        video: video.clone(),
         gb26875: gb_handle,
         auth: Arc::new(Auth::new(&api_config.tokens)),
         ready: ready.clone(),

@@ -9,3 +9,4 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod outbox_cmd;
+pub mod video;

@@ -10,16 +10,16 @@ use std::time::Duration;
 const CAM_PASSWORD: &str = "s3cret-cam-password";
 
 /// Fast health thresholds, so a test sees offline in seconds.
-const FAST_HEALTH: &str = "[health]\ncamera_offline_after_s = 3\ncamera_stall_after_s = 2\n\n[rtsp]\nreconnect_max_s = 1\nstep_timeout_s = 3\n\n";
+pub(crate) const FAST_HEALTH: &str = "[health]\ncamera_offline_after_s = 3\ncamera_stall_after_s = 2\n\n[rtsp]\nreconnect_max_s = 1\nstep_timeout_s = 3\n\n";
 
-fn camera_toml(id: &str, township: &str, url: &str, password: Option<&str>) -> String {
+pub(crate) fn camera_toml(id: &str, township: &str, url: &str, password: Option<&str>) -> String {
     let creds = password
         .map(|p| format!("username = \"viewer\"\npassword = \"{p}\"\n"))
         .unwrap_or_default();
     format!("[[cameras]]\nid = \"{id}\"\nname = \"路口{id}\"\ntownship = \"{township}\"\nurl = \"{url}\"\n{creds}\n")
 }
 
-async fn camera(env: &Env, id: &str) -> Value {
+pub(crate) async fn camera(env: &Env, id: &str) -> Value {
     let (status, body) = env
         .get(
             &format!("/api/v1/cameras/{id}"),
@@ -30,7 +30,12 @@ async fn camera(env: &Env, id: &str) -> Value {
     body
 }
 
-async fn wait_camera(env: &Env, id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_camera(
+    env: &Env,
+    id: &str,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let c = camera(env, id).await;
@@ -46,13 +51,13 @@ async fn wait_camera(env: &Env, id: &str, what: &str, ok: impl Fn(&Value) -> boo
     }
 }
 
-fn camera_events<'a>(d: &'a [Delivery], id: &str) -> Vec<&'a Delivery> {
+pub(crate) fn camera_events<'a>(d: &'a [Delivery], id: &str) -> Vec<&'a Delivery> {
     d.iter()
         .filter(|d| d.body.as_ref().is_some_and(|b| b["source"]["id"] == id))
         .collect()
 }
 
-async fn wait_event(env: &Env, id: &str, kind: &str, n: usize) -> Value {
+pub(crate) async fn wait_event(env: &Env, id: &str, kind: &str, n: usize) -> Value {
     let got = env
         .receiver
         .wait_for(WAIT, &format!("{n} × {kind} of {id}"), |d| {

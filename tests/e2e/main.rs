@@ -9,6 +9,7 @@ mod gb26875;
 mod mqtt;
 mod profiles;
 mod units;
+mod video;
 
 /// Waits until a township has received events for exactly the given component addresses.
 async fn wait_for_addrs(env: &common::Env, township: &str, want: &std::collections::BTreeSet<u64>) {

@@ -2,7 +2,10 @@
 """A third-party RTSP server for interop tests: GStreamer's gst-rtsp-server serving a live
 test pattern (H.264, 320x240, 25 fps) at rtsp://127.0.0.1:PORT/test.
 
-usage: rtsp_server.py PORT   (prints "ready" once it listens)
+usage: rtsp_server.py PORT [PATTERN]   (prints "ready" once it listens)
+
+PATTERN is a videotestsrc pattern: "ball" (the default, a moving picture), "black", "smpte"
+(colour bars that never move: a frozen picture)…
 """
 import sys
 
@@ -12,17 +15,30 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
+pattern = sys.argv[2] if len(sys.argv) > 2 else "ball"
+if not pattern.isalnum():
+    sys.exit("bad pattern")
 Gst.init(None)
 server = GstRtspServer.RTSPServer()
 server.set_address("127.0.0.1")
 server.set_service(sys.argv[1])
 factory = GstRtspServer.RTSPMediaFactory()
-factory.set_launch(
-    "( videotestsrc is-live=true pattern=ball"
-    " ! video/x-raw,width=320,height=240,framerate=25/1"
+caps = "video/x-raw,width=320,height=240,framerate=25/1"
+encode = (
     " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50"
-    " ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    " ! rtph264pay name=pay0 pt=96 config-interval=1"
 )
+if pattern == "ball":
+    # the moving ball over a textured background: on videotestsrc's plain black background
+    # the picture would be dark and almost all uniform, which picture checks rightly report
+    factory.set_launch(
+        f"( compositor name=mix ! videoconvert ! video/x-raw,format=I420{encode}"
+        f" videotestsrc is-live=true pattern=checkers-8 ! {caps} ! mix."
+        " videotestsrc is-live=true pattern=ball background-color=0x00000000"
+        f" ! video/x-raw,format=AYUV,width=320,height=240,framerate=25/1 ! mix. )"
+    )
+else:
+    factory.set_launch(f"( videotestsrc is-live=true pattern={pattern} ! {caps}{encode} )")
 factory.set_shared(True)
 server.get_mount_points().add_factory("/test", factory)
 if server.attach(None) == 0:

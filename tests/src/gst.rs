@@ -18,12 +18,18 @@ fn script() -> PathBuf {
 }
 
 impl GstServer {
-    /// Starts the server on `port` and waits until it listens.
+    /// Starts the server on `port` with the moving `ball` pattern and waits until it listens.
     pub fn start(port: u16) -> Result<Self, String> {
+        Self::start_pattern(port, "ball")
+    }
+
+    /// Starts the server on `port` serving videotestsrc's `pattern` (`ball`, `black`, `smpte`…).
+    pub fn start_pattern(port: u16, pattern: &str) -> Result<Self, String> {
         // Debian's python3, which has the GStreamer bindings (python3-gi)
         let mut child = Command::new("/usr/bin/python3")
             .arg(script())
             .arg(port.to_string())
+            .arg(pattern)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

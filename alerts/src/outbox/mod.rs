@@ -103,6 +103,7 @@ struct Shared {
     live: broadcast::Sender<Arc<LiveEvent>>,
     metrics: Metrics,
     config: OutboxConfig,
+    evidence: crate::evidence::EvidenceBoard,
 }
 
 /// A handle on the outbox; cheap to clone.
@@ -136,6 +137,7 @@ impl Outbox {
             live: broadcast::channel(4096).0,
             metrics,
             config,
+            evidence: Default::default(),
         });
         let (tx, rx) = mpsc::channel(65_536);
         let writer = shared.clone();
@@ -161,6 +163,11 @@ impl Outbox {
             })
             .expect("spawn outbox flusher");
         Ok(Self { shared, tx })
+    }
+
+    /// Events whose evidence is being gathered (delivery waits for them, within a deadline).
+    pub fn evidence(&self) -> &crate::evidence::EvidenceBoard {
+        &self.shared.evidence
     }
 
     /// Commits events durably; returns when they are on disk.

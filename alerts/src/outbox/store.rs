@@ -219,6 +219,14 @@ pub enum Op {
     },
     /// Make every earlier non-durable change durable (an empty durable transaction).
     Flush,
+    /// Attach evidence to a stored event (its body changes; a pending delivery sends the new
+    /// body).
+    Evidence {
+        /// Event id.
+        id: Uuid,
+        /// What to add.
+        evidence: Vec<crate::event::Evidence>,
+    },
     /// Replace the unit liveness snapshot.
     UnitStates(Vec<(String, UnitState)>),
     /// Record camera state changes and that the camera source was watching at `alive_ms`.
@@ -931,6 +939,21 @@ impl<'t> Tables<'t> {
                 Ok(Outcome::Done)
             }
             Op::Flush => Ok(Outcome::Done),
+            Op::Evidence { id, evidence } => {
+                let key = id.as_u128();
+                let Some(body) = self.events.get(key)? else {
+                    return Ok(Outcome::NotFound);
+                };
+                let Ok(mut event) = serde_json::from_slice::<crate::event::Event>(body.value())
+                else {
+                    return Ok(Outcome::NotFound);
+                };
+                drop(body);
+                event.evidence.extend(evidence.iter().cloned());
+                let json = serde_json::to_vec(&event).expect("event serializes");
+                self.events.insert(key, json.as_slice())?;
+                Ok(Outcome::Done)
+            }
             Op::CameraLog { marks, alive_ms } => {
                 if !marks.is_empty() {
                     let mut log = self.txn.open_table(CAMERA_LOG)?;

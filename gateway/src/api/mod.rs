@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod outbox;
+pub mod snapshots;
 pub mod units;
 
 use alerts::Pipeline;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub gb26875: Option<::ingest::gb26875::server::Gb26875Handle>,
     /// Watched cameras (`None` when the camera source does not run).
     pub cameras: Option<Arc<::ingest::rtsp::Cameras>>,
+    /// Snapshots and evidence (`None` when the camera source does not run).
+    pub video: Option<crate::video::VideoServices>,
     /// Token table.
     pub auth: Arc<Auth>,
     /// Set once the gateway is serving; cleared when it shuts down.
@@ -61,6 +64,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
         .route("/api/v1/cameras", get(cameras::list))
         .route("/api/v1/cameras/{id}", get(cameras::get))
+        .route(
+            "/api/v1/cameras/{id}/snapshot.jpg",
+            get(snapshots::snapshot),
+        )
+        .route(
+            "/api/v1/snapshots/{camera}/{file}",
+            get(snapshots::evidence),
+        )
         .route(
             "/api/v1/cameras/{id}/availability",
             get(cameras::availability),
@@ -150,20 +161,27 @@ async fn townships(
     for c in registry.cameras() {
         *cameras.entry(c.township.as_str()).or_default() += 1;
     }
+    let watched = state
+        .cameras
+        .as_ref()
+        .map(|c| c.township_counts())
+        .unwrap_or_default();
+    let ratio = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     let list: Vec<_> = registry
         .townships()
         .iter()
         .filter(|t| who.can_see(&t.code))
         .map(|t| {
             let (online, registered) = state.pipeline.units_online(&t.code);
-            let ratio = if registered == 0 {
-                0.0
-            } else {
-                online as f64 / registered as f64
-            };
+            let cams = cameras.get(t.code.as_str()).copied().unwrap_or(0);
+            let (cams_online, cams_intact, _) = watched.get(&t.code).copied().unwrap_or_default();
             json!({
+                "cameras_online": cams_online,
+                "camera_online_ratio": ratio(cams_online, cams),
+                "cameras_intact": cams_intact,
+                "camera_integrity_ratio": ratio(cams_intact, cams),
                 "units_online": online,
-                "unit_online_ratio": ratio,
+                "unit_online_ratio": ratio(online, registered),
                 "code": t.code,
                 "name": t.name,
                 "webhook": t.webhook.is_some(),

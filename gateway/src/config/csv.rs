@@ -216,6 +216,7 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
                     at: t.at(line, "gb26875_address"),
                 }),
             cameras: t.list(line, row, "cameras"),
+            camera_links: Vec::new(),
             utc_offset: t.valued(line, row, "utc_offset"),
             gb26875_peers: t.list(line, row, "gb26875_peers"),
         };
@@ -233,7 +234,12 @@ pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
     let t = Table::read(
         path,
         &["id", "name", "township", "url"],
-        &["username", "password_env", "password_file"],
+        &[
+            "username",
+            "password_env",
+            "password_file",
+            "vqd_interval_s",
+        ],
     )?;
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(t.rows.len());
@@ -252,6 +258,7 @@ pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
                 at: t.at(line, "password_env"),
             },
             onvif_events: None,
+            vqd_interval_s: t.number(line, row, "vqd_interval_s", &mut errors),
         });
     }
     if errors.is_empty() {

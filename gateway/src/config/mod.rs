@@ -93,8 +93,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Health thresholds.
     pub health: HealthConfig,
-    /// Video quality diagnosis interval.
-    pub vqd_interval: Duration,
+    /// Decoding, snapshots, evidence and video linkage.
+    pub video: VideoConfig,
     /// Dedup window for repeated status reports.
     pub dedup_window: Duration,
     /// Fire alarm → linkage feedback window.
@@ -130,6 +130,21 @@ impl Config {
     }
 }
 
+/// Decoding, snapshots, evidence and fire→video linkage.
+#[derive(Debug, Clone)]
+pub struct VideoConfig {
+    /// The decoder pool.
+    pub pool: ingest::video::pool::PoolConfig,
+    /// Snapshots.
+    pub snapshots: ingest::rtsp::snapshot::SnapshotOptions,
+    /// Evidence files' retention.
+    pub evidence: ingest::video::evidence::Retention,
+    /// How long a linked event waits for its snapshots before it is delivered without them.
+    pub linkage_deadline: Duration,
+    /// Event kinds that get snapshots from the unit's cameras.
+    pub linkage_kinds: Vec<alerts::event::Kind>,
+}
+
 /// A value with where it was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Valued<T> {
@@ -155,6 +170,8 @@ pub(crate) struct UnitDraft {
     pub heartbeat_timeout_s: Option<u64>,
     pub gb26875_address: Option<Valued<u64>>,
     pub cameras: Vec<Valued<String>>,
+    /// Per-component cameras (TOML only): system, component, cameras.
+    pub camera_links: Vec<(Option<u8>, u32, Vec<Valued<String>>)>,
     pub utc_offset: Option<Valued<String>>,
     pub gb26875_peers: Vec<Valued<String>>,
 }
@@ -170,6 +187,8 @@ pub(crate) struct CameraDraft {
     pub password: SecretDraft,
     /// ONVIF events to raise (`None`: the default, tamper only).
     pub onvif_events: Option<Vec<Valued<String>>>,
+    /// Picture-check interval override.
+    pub vqd_interval_s: Option<u64>,
 }
 
 /// Loads and validates a configuration file.
@@ -437,10 +456,72 @@ impl Validator {
         })
     }
 
+    fn video(
+        &mut self,
+        v: &raw::VqdSection,
+        s: &raw::SnapshotsSection,
+        l: &raw::LinkageSection,
+    ) -> VideoConfig {
+        let file_at = At {
+            file: self.src.file.clone(),
+            line: 0,
+            column: 0,
+        };
+        if v.decoders == 0 || v.decoders > 64 || !(0.0..=64.0).contains(&v.cpu_budget) {
+            self.err(
+                file_at.clone(),
+                "[vqd] `decoders` must be 1-64 and `cpu_budget` (cores) 0-64",
+            );
+        }
+        if !(2..=31).contains(&s.quality) {
+            self.err(
+                file_at.clone(),
+                format!("[snapshots] `quality` {} is not 2 (best) … 31", s.quality),
+            );
+        }
+        if l.video_deadline_ms > 60_000 {
+            self.err(
+                file_at,
+                "[linkage] `video_deadline_ms` above 60000 would hold alarms back too long",
+            );
+        }
+        let mut kinds = Vec::new();
+        for k in &l.video_kinds {
+            match k.get_ref().parse::<alerts::event::Kind>() {
+                Ok(kind) if kind.as_str().starts_with("fire.") => kinds.push(kind),
+                Ok(kind) => self.err(
+                    self.at(k),
+                    format!("[linkage] `video_kinds`: `{kind}` is not a fire event kind"),
+                ),
+                Err(e) => self.err(self.at(k), format!("[linkage] `video_kinds`: {e}")),
+            }
+        }
+        VideoConfig {
+            pool: ingest::video::pool::PoolConfig {
+                threads: v.decoders.clamp(1, 64),
+                cpu_budget: v.cpu_budget,
+                queue: 64,
+            },
+            snapshots: ingest::rtsp::snapshot::SnapshotOptions {
+                max_width: (s.max_width > 0).then_some(s.max_width),
+                quality: s.quality.clamp(2, 31),
+                cache: Duration::from_millis(s.cache_ms),
+                max_age: Duration::from_secs(s.max_age_s.max(1)),
+            },
+            evidence: ingest::video::evidence::Retention {
+                max_age: Duration::from_secs(s.evidence_max_age_days.saturating_mul(86_400)),
+                max_bytes: s.evidence_max_mb.saturating_mul(1 << 20),
+            },
+            linkage_deadline: Duration::from_millis(l.video_deadline_ms),
+            linkage_kinds: kinds,
+        }
+    }
+
     fn rtsp(
         &mut self,
         r: &raw::RtspSection,
         h: &raw::HealthSection,
+        v: &raw::VqdSection,
     ) -> Option<ingest::rtsp::RtspConfig> {
         use ingest::rtsp::health::HealthConfig;
         let file_at = At {
@@ -473,11 +554,37 @@ impl Validator {
         }
         if h.camera_offline_after_s < h.camera_stall_after_s {
             self.err(
-                file_at,
+                file_at.clone(),
                 "[health] `camera_offline_after_s` must not be below `camera_stall_after_s`",
             );
         }
         let secs = |s: u64| chrono::Duration::seconds(s as i64);
+        let mut thresholds = ingest::video::vqd::Thresholds::default();
+        for (value, field) in [
+            (v.black_luma, &mut thresholds.black_luma),
+            (v.black_std, &mut thresholds.black_std),
+            (v.dark_luma, &mut thresholds.dark_luma),
+            (v.bright_luma, &mut thresholds.bright_luma),
+            (v.min_contrast, &mut thresholds.min_contrast),
+            (v.max_uniform, &mut thresholds.max_uniform),
+            (v.min_sharpness, &mut thresholds.min_sharpness),
+            (v.max_frozen_change, &mut thresholds.max_frozen_change),
+            (v.cast_distance, &mut thresholds.cast_distance),
+            (v.cast_ratio, &mut thresholds.cast_ratio),
+        ] {
+            if let Some(x) = value {
+                *field = x;
+            }
+        }
+        if v.max_uniform.is_some_and(|x| !(0.0..=1.0).contains(&x))
+            || v.max_frozen_change
+                .is_some_and(|x| !(0.0..=1.0).contains(&x))
+        {
+            self.err(
+                file_at.clone(),
+                "[vqd] `max_uniform` and `max_frozen_change` are shares between 0 and 1",
+            );
+        }
         r.enabled.then(|| ingest::rtsp::RtspConfig {
             transport,
             step_timeout: Duration::from_secs(r.step_timeout_s),
@@ -491,6 +598,11 @@ impl Validator {
                 max_loss_ratio: r.max_loss_ratio,
                 max_keyframe_interval: secs(r.max_keyframe_interval_s),
                 events_per_hour: r.events_per_hour,
+            },
+            vqd: ingest::rtsp::picture::VqdConfig {
+                interval: (v.interval_s > 0).then(|| Duration::from_secs(v.interval_s)),
+                confirm: v.confirm_samples.max(1),
+                thresholds,
             },
         })
     }
@@ -819,6 +931,7 @@ impl Validator {
                     .onvif_events
                     .as_ref()
                     .map(|v| v.iter().map(|e| self.valued(e)).collect()),
+                vqd_interval_s: c.vqd_interval_s,
             })
             .collect();
         if let Some(p) = &raw.registry.cameras_csv {
@@ -870,6 +983,7 @@ impl Validator {
                 password,
                 motion_events,
                 tamper_events,
+                vqd_interval_s: c.vqd_interval_s,
             });
         }
 
@@ -887,6 +1001,14 @@ impl Validator {
                     at: self.at(&u.id),
                 }),
                 cameras: u.cameras.iter().map(|c| self.valued(c)).collect(),
+                camera_links: u
+                    .camera_links
+                    .iter()
+                    .map(|l| {
+                        let cams = l.cameras.iter().map(|c| self.valued(c)).collect();
+                        (l.system_addr, l.component_addr, cams)
+                    })
+                    .collect(),
                 utc_offset: u.utc_offset.as_ref().map(|o| self.valued(o)),
                 gb26875_peers: u.gb26875_peers.iter().map(|p| self.valued(p)).collect(),
             })
@@ -903,7 +1025,11 @@ impl Validator {
         for u in &unit_drafts {
             self.register_id("unit", &u.id, &mut unit_ids);
             check_township(self, &u.township, &format!("unit `{}`", u.id.value));
-            for c in &u.cameras {
+            for c in u
+                .cameras
+                .iter()
+                .chain(u.camera_links.iter().flat_map(|l| &l.2))
+            {
                 if !camera_ids.contains_key(&c.value) {
                     self.err(
                         c.at.clone(),
@@ -967,6 +1093,17 @@ impl Validator {
                 heartbeat_timeout_s: u.heartbeat_timeout_s,
                 gb26875_address: u.gb26875_address.as_ref().map(|a| a.value),
                 cameras: u.cameras.iter().map(|c| c.value.clone()).collect(),
+                camera_links: u
+                    .camera_links
+                    .iter()
+                    .map(
+                        |(system_addr, component_addr, cams)| alerts::registry::CameraLink {
+                            system_addr: *system_addr,
+                            component_addr: *component_addr,
+                            cameras: cams.iter().map(|c| c.value.clone()).collect(),
+                        },
+                    )
+                    .collect(),
                 utc_offset,
                 gb26875_peers,
             });
@@ -1002,7 +1139,8 @@ impl Validator {
         // component-specific rules first, so they win over general ones
         thresholds.sort_by_key(|r| r.component_type.is_none());
 
-        let rtsp = self.rtsp(&raw.rtsp, &raw.health);
+        let rtsp = self.rtsp(&raw.rtsp, &raw.health, &raw.vqd);
+        let video = self.video(&raw.vqd, &raw.snapshots, &raw.linkage);
         let gb26875 = raw.gb26875.as_ref().and_then(|g| {
             let Some(listen) = g_listen(&g.listen) else {
                 self.err(
@@ -1081,7 +1219,7 @@ impl Validator {
                 camera_stall_after: Duration::from_secs(raw.health.camera_stall_after_s),
                 unit_offline_after: Duration::from_secs(raw.health.unit_offline_after_s),
             },
-            vqd_interval: Duration::from_secs(raw.vqd.interval_s),
+            video,
             dedup_window: Duration::from_secs(raw.normalize.dedup_window_s),
             linkage_window: Duration::from_secs(raw.linkage.feedback_window_s),
             thresholds,

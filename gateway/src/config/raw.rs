@@ -20,6 +20,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub linkage: LinkageSection,
     #[serde(default)]
+    pub snapshots: SnapshotsSection,
+    #[serde(default)]
     pub thresholds: Vec<ThresholdEntry>,
     #[serde(default)]
     pub profiles: Vec<ProfileEntry>,
@@ -156,12 +158,87 @@ fn d90() -> u64 {
 pub struct VqdSection {
     #[serde(default = "d60")]
     pub interval_s: u64,
+    #[serde(default = "d2")]
+    pub confirm_samples: u32,
+    #[serde(default = "d1")]
+    pub decoders: usize,
+    #[serde(default = "default_cpu_budget")]
+    pub cpu_budget: f64,
+    pub black_luma: Option<f64>,
+    pub black_std: Option<f64>,
+    pub dark_luma: Option<f64>,
+    pub bright_luma: Option<f64>,
+    pub min_contrast: Option<f64>,
+    pub max_uniform: Option<f64>,
+    pub min_sharpness: Option<f64>,
+    pub max_frozen_change: Option<f64>,
+    pub cast_distance: Option<f64>,
+    pub cast_ratio: Option<f64>,
 }
 
 impl Default for VqdSection {
     fn default() -> Self {
-        Self { interval_s: 60 }
+        toml::from_str("").expect("defaults")
     }
+}
+
+fn d1() -> usize {
+    1
+}
+
+fn d2() -> u32 {
+    2
+}
+
+fn default_cpu_budget() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsSection {
+    #[serde(default = "default_snapshot_width")]
+    pub max_width: u32,
+    #[serde(default = "default_snapshot_quality")]
+    pub quality: u8,
+    #[serde(default = "default_snapshot_cache_ms")]
+    pub cache_ms: u64,
+    #[serde(default = "default_snapshot_max_age")]
+    pub max_age_s: u64,
+    #[serde(default = "default_evidence_days")]
+    pub evidence_max_age_days: u64,
+    #[serde(default = "default_evidence_mb")]
+    pub evidence_max_mb: u64,
+}
+
+impl Default for SnapshotsSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_snapshot_width() -> u32 {
+    1280
+}
+
+fn default_snapshot_quality() -> u8 {
+    5
+}
+
+fn default_snapshot_cache_ms() -> u64 {
+    1000
+}
+
+fn default_snapshot_max_age() -> u64 {
+    10
+}
+
+fn default_evidence_days() -> u64 {
+    30
+}
+
+fn default_evidence_mb() -> u64 {
+    1024
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,14 +259,24 @@ impl Default for NormalizeSection {
 pub struct LinkageSection {
     #[serde(default = "default_feedback_window")]
     pub feedback_window_s: u64,
+    #[serde(default = "default_video_deadline")]
+    pub video_deadline_ms: u64,
+    #[serde(default = "default_video_kinds")]
+    pub video_kinds: Vec<Spanned<String>>,
 }
 
 impl Default for LinkageSection {
     fn default() -> Self {
-        Self {
-            feedback_window_s: default_feedback_window(),
-        }
+        toml::from_str("").expect("defaults")
     }
+}
+
+fn default_video_deadline() -> u64 {
+    2000
+}
+
+fn default_video_kinds() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "fire.alarm".to_string())]
 }
 
 fn default_feedback_window() -> u64 {
@@ -321,6 +408,16 @@ pub struct UnitEntry {
     pub utc_offset: Option<Spanned<String>>,
     #[serde(default)]
     pub gb26875_peers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub camera_links: Vec<CameraLinkEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraLinkEntry {
+    pub system_addr: Option<u8>,
+    pub component_addr: u32,
+    pub cameras: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,6 +432,7 @@ pub struct CameraEntry {
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
     pub onvif_events: Option<Vec<Spanned<String>>>,
+    pub vqd_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,6 @@
 //! The camera source's metrics.
 
-use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Per-camera and per-township camera metrics.
 #[derive(Clone)]
@@ -22,6 +22,16 @@ pub struct CameraMetrics {
     /// `gateway_camera_onvif_events_total{kind,result}`: ONVIF notifications, `raised` or
     /// `suppressed` (cooldown).
     pub onvif: IntCounterVec,
+    /// `gateway_vqd_samples_total{result}`: picture samples `ok`, `failed` (did not decode),
+    /// `skipped_budget` or `skipped_busy`.
+    pub vqd_samples: IntCounterVec,
+    /// `gateway_vqd_sample_seconds`: decode + diagnosis time per sample.
+    pub vqd_seconds: Histogram,
+    /// `gateway_camera_picture_failing{check}`: cameras with the check reported.
+    pub picture_failing: IntGaugeVec,
+    /// `gateway_camera_integrity_ratio{township}`: cameras online with a clear picture /
+    /// registered cameras (完好率).
+    pub integrity_ratio: GaugeVec,
 }
 
 impl CameraMetrics {
@@ -74,6 +84,35 @@ impl CameraMetrics {
                 "ONVIF motion/tamper notifications, raised as events or suppressed by the cooldown",
                 &["kind", "result"],
             ),
+            vqd_samples: counter(
+                "gateway_vqd_samples_total",
+                "Picture samples: ok, failed (did not decode), skipped_budget, skipped_busy",
+                &["result"],
+            ),
+            vqd_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "gateway_vqd_sample_seconds",
+                    "Time to decode and diagnose one picture sample",
+                )
+                .buckets(vec![0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]),
+            )
+            .expect("metric"),
+            picture_failing: IntGaugeVec::new(
+                Opts::new(
+                    "gateway_camera_picture_failing",
+                    "Cameras whose picture fails a check, by check",
+                ),
+                &["check"],
+            )
+            .expect("metric"),
+            integrity_ratio: GaugeVec::new(
+                Opts::new(
+                    "gateway_camera_integrity_ratio",
+                    "Cameras online with a clear picture / registered cameras, per township",
+                ),
+                &["township"],
+            )
+            .expect("metric"),
         };
         for c in [
             Box::new(m.up.clone()) as Box<dyn prometheus::core::Collector>,
@@ -84,6 +123,10 @@ impl CameraMetrics {
             Box::new(m.failures.clone()),
             Box::new(m.transitions.clone()),
             Box::new(m.onvif.clone()),
+            Box::new(m.vqd_samples.clone()),
+            Box::new(m.vqd_seconds.clone()),
+            Box::new(m.picture_failing.clone()),
+            Box::new(m.integrity_ratio.clone()),
         ] {
             let _ = registry.register(c);
         }

@@ -12,8 +12,13 @@ pub mod availability;
 pub mod health;
 mod metrics;
 pub mod onvif;
+pub mod picture;
 mod session;
+pub mod snapshot;
 
+use crate::video::pool::DecoderPool;
+use crate::video::vqd::Check;
+use crate::video::Keyframe;
 use alerts::event::{CameraDetail, Kind};
 use alerts::normalize::camera_event;
 use alerts::outbox::{CameraMark, Op};
@@ -51,6 +56,8 @@ pub struct RtspConfig {
     pub reconnect_max: Duration,
     /// Health thresholds.
     pub health: HealthConfig,
+    /// Picture checks.
+    pub vqd: picture::VqdConfig,
 }
 
 impl Default for RtspConfig {
@@ -61,6 +68,7 @@ impl Default for RtspConfig {
             reconnect_initial: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
             health: HealthConfig::default(),
+            vqd: picture::VqdConfig::default(),
         }
     }
 }
@@ -101,6 +109,16 @@ pub struct Watched {
     pub onvif: Vec<(onvif::OnvifEvent, DateTime<Utc>)>,
     /// When each kind last raised an event (the cooldown).
     pub onvif_raised: HashMap<&'static str, DateTime<Utc>>,
+    /// The latest complete keyframe.
+    pub keyframe: Option<Arc<Keyframe>>,
+    /// Keyframes rebuilt so far.
+    pub keyframes: u64,
+    /// Woken whenever a new keyframe is kept.
+    pub keyframe_ready: Arc<tokio::sync::Notify>,
+    /// Picture checks.
+    pub picture: picture::PictureState,
+    /// The last snapshot encoded (a cache).
+    pub snapshot: Option<Arc<snapshot::Snapshot>>,
 }
 
 /// A camera, as the API shows it.
@@ -140,6 +158,8 @@ pub struct CameraView {
     pub last_error_detail: Option<String>,
     /// State changes held back by the event budget.
     pub suppressed_transitions: u64,
+    /// The latest picture check.
+    pub picture: Option<picture::PictureView>,
 }
 
 /// Every watched camera, for the API and the tick.
@@ -169,6 +189,7 @@ impl Cameras {
             last_error: w.health.last_error().map(str::to_string),
             last_error_detail: w.last_error_detail.clone(),
             suppressed_transitions: w.health.suppressed(),
+            picture: w.picture.view(),
         }
     }
 
@@ -182,6 +203,20 @@ impl Cameras {
             .collect()
     }
 
+    /// Per township: cameras online, online with a clear picture (完好), and watched.
+    pub fn township_counts(&self) -> HashMap<String, (usize, usize, usize)> {
+        let mut out: HashMap<String, (usize, usize, usize)> = HashMap::new();
+        for w in self.by_id.values() {
+            let w = w.lock().expect("camera lock");
+            let online = w.health.state().0 == State::Online;
+            let e = out.entry(w.camera.township.clone()).or_default();
+            e.0 += usize::from(online);
+            e.1 += usize::from(online && w.picture.is_clear());
+            e.2 += 1;
+        }
+        out
+    }
+
     /// One camera.
     pub fn get(&self, id: &str) -> Option<CameraView> {
         let w = self.by_id.get(id)?;
@@ -193,6 +228,7 @@ impl Cameras {
 pub fn spawn(
     config: RtspConfig,
     pipeline: Arc<Pipeline>,
+    pool: DecoderPool,
     stop: watch::Receiver<bool>,
 ) -> (Arc<Cameras>, tokio::task::JoinHandle<()>) {
     let now = Utc::now();
@@ -213,6 +249,11 @@ pub fn spawn(
                 last_error_detail: None,
                 onvif: Vec::new(),
                 onvif_raised: HashMap::new(),
+                keyframe: None,
+                keyframes: 0,
+                keyframe_ready: Arc::new(tokio::sync::Notify::new()),
+                picture: picture::PictureState::new(config.vqd.confirm),
+                snapshot: None,
             })),
         );
     }
@@ -257,7 +298,8 @@ pub fn spawn(
     }
     let c = cameras.clone();
     let task = tokio::spawn(async move {
-        tick_loop(c, pipeline, metrics, stop, restart_marks).await;
+        let vqd = config.vqd;
+        tick_loop(c, pipeline, metrics, (vqd, pool), stop, restart_marks).await;
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
@@ -274,6 +316,7 @@ async fn tick_loop(
     cameras: Arc<Cameras>,
     pipeline: Arc<Pipeline>,
     metrics: CameraMetrics,
+    (vqd, pool): (picture::VqdConfig, DecoderPool),
     mut stop: watch::Receiver<bool>,
     mut marks: Vec<CameraMark>,
 ) {
@@ -293,11 +336,18 @@ async fn tick_loop(
             _ = tick.tick() => {}
         }
         let now = Utc::now();
-        let mut by_township: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut by_township: HashMap<String, (usize, usize, usize)> = HashMap::new();
+        let mut failing = [0i64; Check::ALL.len()];
         for id in &cameras.order {
-            let (transition, camera, state, onvif_events) = {
-                let mut w = cameras.by_id[id].lock().expect("camera lock");
+            let (transition, camera, state, onvif_events, quality, clear) = {
+                let watched = &cameras.by_id[id];
+                let mut w = watched.lock().expect("camera lock");
                 let onvif_events = onvif_due(&mut w, now, &metrics);
+                let quality = picture::tick(watched, &mut w, now, &vqd, &pool, &metrics);
+                for c in w.picture.reported() {
+                    failing[Check::ALL.iter().position(|&x| x == c).unwrap_or(0)] += 1;
+                }
+                let clear = w.picture.is_clear();
                 let before = w.health.state().0;
                 let t = w.health.tick(now);
                 let (state, since) = w.health.state();
@@ -308,16 +358,27 @@ async fn tick_loop(
                         state: state.code(),
                     });
                 }
-                (t, w.camera.clone(), state, onvif_events)
+                (t, w.camera.clone(), state, onvif_events, quality, clear)
             };
             for (e, at) in onvif_events {
                 if let Some(event) = onvif_event(&pipeline, &camera, &e, at) {
                     waiting.push(event);
                 }
             }
+            if let Some(q) = quality {
+                tracing::info!(
+                    camera = %camera.id,
+                    failing = ?q.change.failing.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                    "camera picture changed"
+                );
+                if let Some(event) = quality_event(&pipeline, &camera, &q) {
+                    waiting.push(event);
+                }
+            }
             let e = by_township.entry(camera.township.clone()).or_default();
             e.1 += 1;
             e.0 += usize::from(state == State::Online);
+            e.2 += usize::from(state == State::Online && clear);
             metrics
                 .up
                 .with_label_values(&[camera.id.as_str(), camera.township.as_str()])
@@ -336,15 +397,28 @@ async fn tick_loop(
                 }
             }
         }
-        for (township, (online, total)) in &by_township {
+        let ratio = |n: usize, total: usize| {
+            if total == 0 {
+                0.0
+            } else {
+                n as f64 / total as f64
+            }
+        };
+        for (township, (online, total, intact)) in &by_township {
             metrics
                 .online_ratio
                 .with_label_values(&[township.as_str()])
-                .set(if *total == 0 {
-                    0.0
-                } else {
-                    *online as f64 / *total as f64
-                });
+                .set(ratio(*online, *total));
+            metrics
+                .integrity_ratio
+                .with_label_values(&[township.as_str()])
+                .set(ratio(*intact, *total));
+        }
+        for (c, n) in Check::ALL.iter().zip(failing) {
+            metrics
+                .picture_failing
+                .with_label_values(&[c.as_str()])
+                .set(n);
         }
         // the uptime log rides along with the outbox's next write (durable within a second);
         // with nothing changed only the "still watching" mark is due, every few seconds — a
@@ -438,10 +512,47 @@ fn onvif_event(
             reason: Some(e.topic.clone()),
             measured,
             failing_checks: Vec::new(),
+            cleared_checks: Vec::new(),
         },
         at.with_timezone(&offset),
         Utc::now().with_timezone(&offset),
         what,
+    ))
+}
+
+/// The `camera.quality` event of a confirmed picture change.
+fn quality_event(
+    pipeline: &Pipeline,
+    camera: &Camera,
+    q: &picture::PictureChange,
+) -> Option<alerts::Event> {
+    let township = pipeline.registry().township(&camera.township)?;
+    let measured = match serde_json::to_value(q.measured) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let names = |cs: &[Check]| cs.iter().map(|c| c.as_str().to_string()).collect();
+    let labels = |cs: &[Check]| cs.iter().map(|c| c.label()).collect::<Vec<_>>().join("、");
+    let what = if q.change.failing.is_empty() {
+        format!("图像恢复正常 ({})", labels(&q.change.cleared))
+    } else {
+        labels(&q.change.failing)
+    };
+    let offset = pipeline.offset();
+    Some(camera_event(
+        camera,
+        township,
+        Kind::CameraQuality,
+        CameraDetail {
+            state: "online".into(),
+            reason: q.change.failing.is_empty().then(|| "cleared".to_string()),
+            measured,
+            failing_checks: names(&q.change.failing),
+            cleared_checks: names(&q.change.cleared),
+        },
+        q.at.with_timezone(&offset),
+        Utc::now().with_timezone(&offset),
+        &what,
     ))
 }
 
@@ -496,6 +607,7 @@ fn event(pipeline: &Pipeline, camera: &Camera, t: &Transition) -> Option<alerts:
             reason: t.reason.clone(),
             measured,
             failing_checks: Vec::new(),
+            cleared_checks: Vec::new(),
         },
         t.at.with_timezone(&offset),
         Utc::now().with_timezone(&offset),

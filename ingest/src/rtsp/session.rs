@@ -4,6 +4,7 @@
 
 use super::metrics::CameraMetrics;
 use super::{RtpTransport, RtspConfig, StreamInfo, Watched};
+use crate::video::{Keyframe, KeyframeBuilder, VideoCodec};
 use chrono::Utc;
 use futures::StreamExt;
 use retina::client::PacketItem;
@@ -255,7 +256,20 @@ async fn play(
     // without reassembling them: the gateway never looks inside a frame, and skipping
     // retina's depacketizer and its copies is most of the difference to a per-camera ffmpeg.
     let h265 = playing.streams()[index].encoding_name() == "h265";
-    let initial_info = stream_info(playing.streams().get(index).and_then(|s| s.parameters()));
+    let params = playing.streams().get(index).and_then(|s| s.parameters());
+    let initial_info = stream_info(params.clone());
+    // keyframes are the one thing rebuilt from the packets (for picture checks and snapshots)
+    let mut keyframe = KeyframeBuilder::new(
+        if h265 {
+            VideoCodec::H265
+        } else {
+            VideoCodec::H264
+        },
+        match params {
+            Some(ParametersRef::Video(v)) => Some(v.extra_data()),
+            _ => None,
+        },
+    );
     let mut session = Box::pin(playing);
     *sessions += 1;
     {
@@ -343,7 +357,7 @@ async fn play(
         let ts = pkt.timestamp().timestamp();
         if frame.packets > 0 && frame.timestamp != ts {
             // a new timestamp without a marker before it: the last frame ended
-            record(watched, &frame, frames, bytes);
+            record(watched, &frame, &mut keyframe, frames, bytes);
             streamed = true;
             frames_since_check += 1;
             frame = FrameAcc::default();
@@ -352,9 +366,15 @@ async fn play(
         frame.packets += 1;
         frame.bytes += pkt.payload().len();
         frame.lost += u32::from(pkt.loss());
-        frame.key |= is_keyframe_packet(pkt.payload(), h265);
+        if !frame.key && is_keyframe_packet(pkt.payload(), h265) {
+            frame.key = true;
+            keyframe.start();
+        }
+        if frame.key {
+            keyframe.push(pkt.payload(), pkt.loss());
+        }
         if pkt.mark() {
-            record(watched, &frame, frames, bytes);
+            record(watched, &frame, &mut keyframe, frames, bytes);
             streamed = true;
             frames_since_check += 1;
             frame = FrameAcc::default();
@@ -375,12 +395,24 @@ struct FrameAcc {
 fn record(
     watched: &Mutex<Watched>,
     f: &FrameAcc,
+    keyframe: &mut KeyframeBuilder,
     frames: &prometheus::IntCounter,
     bytes: &prometheus::IntCounter,
 ) {
     frames.inc();
     bytes.inc_by(f.bytes as u64);
+    let rebuilt = if f.key { keyframe.finish() } else { None };
     let mut w = watched.lock().expect("camera lock");
+    if let Some(data) = rebuilt {
+        w.keyframes += 1;
+        w.keyframe = Some(Arc::new(Keyframe {
+            codec: keyframe.codec(),
+            data,
+            at: Utc::now(),
+            seq: w.keyframes,
+        }));
+        w.keyframe_ready.notify_waiters();
+    }
     w.frames += 1;
     w.bytes += f.bytes as u64;
     w.lost += u64::from(f.lost);

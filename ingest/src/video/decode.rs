@@ -141,9 +141,20 @@ pub fn picture(d: &Decoded) -> Result<Picture, VideoError> {
     })
 }
 
+/// A JPEG picture.
+#[derive(Debug, Clone)]
+pub struct Jpeg {
+    /// The file's bytes.
+    pub data: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
 /// Encodes the picture as a JPEG, scaled down to at most `max_width` pixels wide (aspect kept)
 /// when it is wider; `quality` 2 (best) … 31 (smallest), FFmpeg's qscale.
-pub fn jpeg(d: &Decoded, max_width: Option<u32>, quality: u8) -> Result<Vec<u8>, VideoError> {
+pub fn jpeg(d: &Decoded, max_width: Option<u32>, quality: u8) -> Result<Jpeg, VideoError> {
     init();
     let fail = |e: ff::Error| VideoError::Encode(e.to_string());
     let (w, h) = (d.0.width(), d.0.height());
@@ -182,7 +193,35 @@ pub fn jpeg(d: &Decoded, max_width: Option<u32>, quality: u8) -> Result<Vec<u8>,
     enc.send_eof().map_err(fail)?;
     let mut packet = ff::Packet::empty();
     enc.receive_packet(&mut packet).map_err(fail)?;
-    Ok(packet.data().unwrap_or_default().to_vec())
+    Ok(Jpeg {
+        data: packet.data().unwrap_or_default().to_vec(),
+        width: ow,
+        height: oh,
+    })
+}
+
+/// Width and height from a JPEG's start-of-frame marker (`None` when it has none).
+pub fn jpeg_dimensions(j: &[u8]) -> Option<(u32, u32)> {
+    if j.get(..2)? != [0xff, 0xd8] {
+        return None;
+    }
+    let mut at = 2;
+    while at + 9 < j.len() {
+        if j[at] != 0xff {
+            return None;
+        }
+        let (marker, len) = (
+            j[at + 1],
+            u16::from_be_bytes([j[at + 2], j[at + 3]]) as usize,
+        );
+        if (0xc0..=0xc3).contains(&marker) {
+            let h = u16::from_be_bytes([j[at + 5], j[at + 6]]);
+            let w = u16::from_be_bytes([j[at + 7], j[at + 8]]);
+            return Some((u32::from(w), u32::from(h)));
+        }
+        at += 2 + len;
+    }
+    None
 }
 
 /// Encodes a picture as one H.264 IDR access unit (Annex B, parameter sets first) with
@@ -258,34 +297,19 @@ mod tests {
         assert!(p.v.iter().all(|v| v.abs_diff(160) <= 4));
 
         let full = jpeg(&d, None, 5).unwrap();
-        assert_eq!(&full[..2], &[0xff, 0xd8], "JPEG start of image");
-        assert_eq!(&full[full.len() - 2..], &[0xff, 0xd9], "end of image");
-        assert_eq!(jpeg_size(&full), Some((320, 180)));
+        let data = &full.data;
+        assert_eq!(&data[data.len() - 2..], &[0xff, 0xd9], "end of image");
+        assert_eq!(jpeg_dimensions(data), Some((320, 180)));
+        assert_eq!((full.width, full.height), (320, 180));
         let small = jpeg(&d, Some(160), 5).unwrap();
-        assert_eq!(jpeg_size(&small), Some((160, 90)));
+        assert_eq!(jpeg_dimensions(&small.data), Some((160, 90)));
+        assert_eq!((small.width, small.height), (160, 90));
+        assert_eq!(jpeg_dimensions(b"not a jpeg"), None);
     }
 
     #[test]
     fn garbage_is_an_error_not_a_crash() {
         assert!(decode_bytes(VideoCodec::H264, &[0, 0, 0, 1, 0x65, 1, 2, 3]).is_err());
         assert!(decode_bytes(VideoCodec::H265, &[]).is_err());
-    }
-
-    /// Width and height from a JPEG's start-of-frame marker.
-    fn jpeg_size(j: &[u8]) -> Option<(u32, u32)> {
-        let mut at = 2;
-        while at + 9 < j.len() {
-            let (marker, len) = (
-                j[at + 1],
-                u16::from_be_bytes([j[at + 2], j[at + 3]]) as usize,
-            );
-            if (0xc0..=0xc2).contains(&marker) {
-                let h = u16::from_be_bytes([j[at + 5], j[at + 6]]);
-                let w = u16::from_be_bytes([j[at + 7], j[at + 8]]);
-                return Some((u32::from(w), u32::from(h)));
-            }
-            at += 2 + len;
-        }
-        None
     }
 }

@@ -63,6 +63,11 @@ impl KeyframeBuilder {
         }
     }
 
+    /// The codec.
+    pub fn codec(&self) -> VideoCodec {
+        self.codec
+    }
+
     /// Starts a new access unit.
     pub fn start(&mut self) {
         self.buf.clear();

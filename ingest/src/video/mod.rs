@@ -4,7 +4,9 @@
 //! JPEG snapshots ([`decode`]).
 
 pub mod decode;
+pub mod evidence;
 pub mod keyframe;
+pub mod pool;
 pub mod quality;
 pub mod vqd;
 

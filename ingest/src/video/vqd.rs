@@ -103,7 +103,7 @@ impl Default for Thresholds {
             dark_luma: 45.0,
             bright_luma: 215.0,
             min_contrast: 12.0,
-            max_uniform: 0.75,
+            max_uniform: 0.9,
             min_sharpness: 40.0,
             max_frozen_change: 0.0005,
             cast_distance: 24.0,
@@ -375,13 +375,13 @@ mod tests {
         assert!(checks(&bright, None).contains(&Check::Overexposed));
         let grey = picture(320, 240, 128, 128, |i, j| 120 + scene(i, j) / 40);
         assert_eq!(checks(&grey, None), vec![Check::LowContrast]);
-        // the scene in the left fifth only; the rest a uniform grey board
+        // the scene in the left 48 columns only; the rest a uniform grey board
         let blocked = picture(
             640,
             360,
             128,
             128,
-            |i, j| if i < 128 { scene(i, j) } else { 90 },
+            |i, j| if i < 48 { scene(i, j) } else { 90 },
         );
         assert_eq!(checks(&blocked, None), vec![Check::Occluded]);
     }

@@ -94,8 +94,10 @@ pub struct Clip {
 
 /// Largest RTP payload (fits a 1500-byte MTU with headers).
 const MAX_PAYLOAD: usize = 1400;
-/// Length of the clip, in seconds (two keyframe intervals).
-const SECONDS: u32 = 4;
+/// Length of the clip, in seconds: four keyframes, 2 s apart, the last GOP one second short —
+/// so keyframes sampled at any whole number of seconds apart (60 s, say) are never the same
+/// picture twice in a row, or a picture check would take the loop for a frozen camera.
+const SECONDS: u32 = 7;
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("CAMSIM_CACHE")
@@ -117,7 +119,7 @@ pub fn load_content(spec: ClipSpec, content: Content) -> Result<Clip, String> {
         other => format!("-{}", other.name()),
     };
     let path = dir.join(format!(
-        "clip-{}x{}-{}fps-{}k{name}.h264",
+        "clip-{}x{}-{}fps-{}k-{SECONDS}s{name}.h264",
         spec.width, spec.height, spec.fps, spec.kbps
     ));
     if !path.exists() {
@@ -324,7 +326,11 @@ mod tests {
         let mean = |f: &[u8]| f.iter().map(|&b| b as f64).sum::<f64>() / f.len() as f64;
         let changes = |v: &[Vec<u8>]| v.windows(2).filter(|w| w[0] != w[1]).count();
         let black = decoded(spec, Content::Black);
-        assert_eq!(black.len(), 100, "4 s at 25 fps");
+        assert_eq!(
+            black.len(),
+            (SECONDS * 25) as usize,
+            "the whole clip at 25 fps"
+        );
         assert!(black.iter().all(|f| mean(f) < 20.0));
         let frozen = decoded(spec, Content::Frozen);
         assert_eq!(changes(&frozen), 0, "identical frames");

@@ -1,0 +1,107 @@
+//! Pictures: `GET /api/v1/cameras/{id}/snapshot.jpg` (the camera's latest keyframe as a JPEG)
+//! and `GET /api/v1/snapshots/{camera}/{file}` (evidence attached to events). Both are scoped
+//! like the camera: another township's token gets 404, as for `GET /api/v1/cameras/{id}`.
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use ingest::rtsp::snapshot::SnapshotError;
+use std::time::Duration;
+
+/// How long a snapshot request waits for a keyframe from a camera that is connected but has
+/// not sent one recently.
+const WAIT_FOR_KEYFRAME: Duration = Duration::from_secs(3);
+
+fn camera_not_found(id: &str) -> ApiError {
+    ApiError::not_found("camera_not_found", format!("no camera `{id}`"))
+}
+
+/// The camera's township, if the caller may see it.
+fn visible_camera(state: &AppState, who: &Principal, id: &str) -> Result<(), ApiError> {
+    who.townships()?;
+    match state.pipeline.registry().camera(id) {
+        Some(c) if who.can_see(&c.township) => Ok(()),
+        _ => Err(camera_not_found(id)),
+    }
+}
+
+/// `GET /api/v1/cameras/{id}/snapshot.jpg`.
+pub async fn snapshot(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible_camera(&state, &who, &id)?;
+    let Some(video) = &state.video else {
+        return Err(ApiError::unavailable(
+            "cameras_not_watched",
+            "the camera source is not running",
+            60,
+        ));
+    };
+    let until = tokio::time::Instant::now() + WAIT_FOR_KEYFRAME;
+    match video
+        .cameras
+        .snapshot(&id, &video.pool, &video.options, until)
+        .await
+    {
+        Ok(s) => Ok((
+            [
+                (header::CONTENT_TYPE, "image/jpeg".to_string()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+                (
+                    header::HeaderName::from_static("x-captured-at"),
+                    s.captured_at.to_rfc3339(),
+                ),
+            ],
+            s.jpeg.clone(),
+        )
+            .into_response()),
+        Err(SnapshotError::UnknownCamera(_)) => Err(camera_not_found(&id)),
+        Err(e @ SnapshotError::NoPicture { .. }) => {
+            Err(ApiError::unavailable("no_picture", e.to_string(), 5))
+        }
+        Err(e @ SnapshotError::Busy) => Err(ApiError::unavailable("busy", e.to_string(), 1)),
+        Err(e @ SnapshotError::Video { .. }) => {
+            Err(ApiError::unavailable("undecodable", e.to_string(), 5))
+        }
+    }
+}
+
+/// `GET /api/v1/snapshots/{camera}/{file}`.
+pub async fn evidence(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((camera, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    visible_camera(&state, &who, &camera)?;
+    let not_found = || {
+        ApiError::not_found(
+            "snapshot_not_found",
+            format!("no snapshot `{camera}/{file}`"),
+        )
+    };
+    let Some(video) = &state.video else {
+        return Err(not_found());
+    };
+    let store = video.evidence.clone();
+    let (c, f) = (camera.clone(), file.clone());
+    let read = tokio::task::spawn_blocking(move || store.read(&c, &f))
+        .await
+        .map_err(ApiError::storage)?
+        .map_err(ApiError::storage)?;
+    match read {
+        Some(jpeg) => Ok((
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
+            ],
+            jpeg,
+        )
+            .into_response()),
+        None => Err(not_found()),
+    }
+}

@@ -1,0 +1,166 @@
+//! JPEG snapshots of a camera's latest keyframe: decoded and encoded on the decoder pool,
+//! cached briefly (several viewers, or an alarm and a viewer, share one encode).
+
+use super::Cameras;
+use crate::video::decode;
+use crate::video::pool::DecoderPool;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How snapshots are made.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotOptions {
+    /// Scale down to at most this width (`None`: the stream's size).
+    pub max_width: Option<u32>,
+    /// JPEG quality, FFmpeg's qscale: 2 (best) … 31.
+    pub quality: u8,
+    /// How long an encoded snapshot is served again.
+    pub cache: Duration,
+    /// A keyframe older than this is not a current picture.
+    pub max_age: Duration,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        Self {
+            max_width: Some(1280),
+            quality: 5,
+            cache: Duration::from_secs(1),
+            max_age: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A JPEG snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The JPEG.
+    pub jpeg: Bytes,
+    /// When the keyframe it shows arrived.
+    pub captured_at: DateTime<Utc>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The keyframe's number.
+    seq: u64,
+    made: Instant,
+}
+
+/// Why there is no snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// No such camera.
+    #[error("no camera `{0}`")]
+    UnknownCamera(String),
+    /// The camera has given no recent picture.
+    #[error("camera `{camera}` has no current picture ({why})")]
+    NoPicture {
+        /// The camera.
+        camera: String,
+        /// `offline`, `no keyframe yet`, …
+        why: String,
+    },
+    /// The decoder pool is saturated.
+    #[error("the decoder pool is busy; try again")]
+    Busy,
+    /// The keyframe did not decode.
+    #[error("camera `{camera}`: {error}")]
+    Video {
+        /// The camera.
+        camera: String,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl Cameras {
+    /// A JPEG of camera `id`'s latest keyframe. When it has none younger than
+    /// `options.max_age` and its session is up, waits for the next one until `until`.
+    pub async fn snapshot(
+        &self,
+        id: &str,
+        pool: &DecoderPool,
+        options: &SnapshotOptions,
+        until: Instant,
+    ) -> Result<Arc<Snapshot>, SnapshotError> {
+        let watched = self
+            .by_id
+            .get(id)
+            .ok_or_else(|| SnapshotError::UnknownCamera(id.to_string()))?;
+        let no_picture = |why: &str| SnapshotError::NoPicture {
+            camera: id.to_string(),
+            why: why.to_string(),
+        };
+        let max_age = chrono::Duration::from_std(options.max_age).unwrap_or(chrono::Duration::MAX);
+        let keyframe = loop {
+            let ready = {
+                let w = watched.lock().expect("camera lock");
+                if !w.connected {
+                    return Err(no_picture("offline"));
+                }
+                let fresh = w.keyframe.clone().filter(|k| Utc::now() - k.at <= max_age);
+                if let Some(k) = fresh {
+                    if let Some(s) = w
+                        .snapshot
+                        .clone()
+                        .filter(|s| s.seq == k.seq && s.made.elapsed() <= options.cache)
+                    {
+                        return Ok(s);
+                    }
+                    break k;
+                }
+                w.keyframe_ready.clone()
+            };
+            let notified = ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // a keyframe may have come between the look and `enable`
+            if watched
+                .lock()
+                .expect("camera lock")
+                .keyframe
+                .as_ref()
+                .is_some_and(|k| Utc::now() - k.at <= max_age)
+            {
+                continue;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return Err(no_picture("no keyframe in time"));
+            }
+        };
+        let (max_width, quality) = (options.max_width, options.quality);
+        let kf = keyframe.clone();
+        let encoded = pool
+            .run(move || {
+                let d = decode::decode(&kf)?;
+                decode::jpeg(&d, max_width, quality)
+            })
+            .await
+            .map_err(|_| SnapshotError::Busy)?
+            .map_err(|e| SnapshotError::Video {
+                camera: id.to_string(),
+                error: e.to_string(),
+            })?;
+        let snap = Arc::new(Snapshot {
+            jpeg: Bytes::from(encoded.data),
+            captured_at: keyframe.at,
+            width: encoded.width,
+            height: encoded.height,
+            seq: keyframe.seq,
+            made: Instant::now(),
+        });
+        watched.lock().expect("camera lock").snapshot = Some(snap.clone());
+        Ok(snap)
+    }
+
+    /// The township of camera `id`.
+    pub fn township_of(&self, id: &str) -> Option<String> {
+        let w = self.by_id.get(id)?;
+        let township = w.lock().expect("camera lock").camera.township.clone();
+        Some(township)
+    }
+}

@@ -1,0 +1,333 @@
+//! Picture checks, snapshots and fire→video linkage, against camsim (black, frozen, blurred and
+//! good pictures) and GStreamer's RTSP server (videotestsrc patterns).
+
+use crate::cameras::{camera, camera_events, camera_toml, wait_camera, wait_event, FAST_HEALTH};
+use crate::common::*;
+use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A picture sample at every new keyframe (camsim and the GStreamer script send one every 2 s).
+const FAST_VQD: &str = "[vqd]\ninterval_s = 1\n\n";
+
+fn failing(e: &Value) -> Vec<&str> {
+    e["camera"]["failing_checks"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+async fn get_bytes(env: &Env, path: &str, token: &str) -> (u16, Option<String>, Vec<u8>) {
+    let r = env
+        .client
+        .get(env.gw.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, ctype, r.bytes().await.unwrap().to_vec())
+}
+
+fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
+    ingest::video::decode::jpeg_dimensions(b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camsim_black_frozen_and_blurred_pictures_are_reported_and_recovery_clears() {
+    let sim = CamSim::start(CamSimConfig {
+        faults: [(2, Fault::Black), (3, Fault::Frozen), (4, Fault::Blurred)]
+            .into_iter()
+            .collect(),
+        ..CamSimConfig::local(4)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cams = format!("{FAST_HEALTH}{FAST_VQD}");
+    for n in 1..=4 {
+        cams += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
+    }
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+
+    let black = wait_event(&env, "cam-2", "camera.quality", 1).await;
+    assert_eq!(failing(&black), vec!["black"], "{black}");
+    assert!(black["camera"]["measured"]["mean_luma"].as_f64().unwrap() < 28.0);
+    assert_eq!(black["severity"], "minor");
+    let frozen = wait_event(&env, "cam-3", "camera.quality", 1).await;
+    assert_eq!(failing(&frozen), vec!["frozen"], "{frozen}");
+    assert_eq!(frozen["camera"]["measured"]["changed_ratio"], 0.0);
+    let blurred = wait_event(&env, "cam-4", "camera.quality", 1).await;
+    assert_eq!(failing(&blurred), vec!["blurred"], "{blurred}");
+
+    // the good camera has been sampled several times by now, and passes every check
+    let good = wait_camera(&env, "cam-1", "sampled", |c| {
+        c["picture"]["measured"]["changed_ratio"].as_f64().is_some()
+    })
+    .await;
+    assert_eq!(good["picture"]["failing"], serde_json::json!([]), "{good}");
+    assert!(camera_events(&env.receiver.deliveries(), "cam-1")
+        .iter()
+        .all(|d| d.event_header != "camera.quality"));
+
+    // integrity: one of four cameras is online with a clear picture
+    env.wait_metric(
+        "gateway_camera_integrity_ratio{township=\"lanjiang\"}",
+        0.25,
+    )
+    .await;
+    let (_, t) = env.get("/api/v1/townships", Some(ADMIN_TOKEN)).await;
+    assert_eq!(t["townships"][0]["camera_integrity_ratio"], 0.25, "{t}");
+
+    // the black camera recovers: cleared after two good samples
+    sim.set_fault(2, None);
+    let clear = wait_event(&env, "cam-2", "camera.quality", 2).await;
+    assert_eq!(failing(&clear), Vec::<&str>::new(), "{clear}");
+    assert_eq!(
+        clear["camera"]["cleared_checks"],
+        serde_json::json!(["black"])
+    );
+    assert_eq!(clear["camera"]["reason"], "cleared");
+    let m = env.metrics().await;
+    assert!(
+        metric(&m, "gateway_vqd_samples_total{result=\"ok\"}") >= 10.0,
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_jpegs_of_the_stream_and_township_scoped() {
+    let sim = CamSim::start(CamSimConfig::local(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cams = format!(
+        "{FAST_HEALTH}{}",
+        camera_toml("cam-1", "lanjiang", &sim.url(1), None)
+    );
+    let env = Env::start(&["lanjiang", "nvbu"], |c| c.extra += &cams).await;
+    wait_camera(&env, "cam-1", "online", |c| c["state"] == "online").await;
+
+    let (status, ctype, jpeg) = get_bytes(
+        &env,
+        "/api/v1/cameras/cam-1/snapshot.jpg",
+        &township_token("lanjiang"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ctype.as_deref(), Some("image/jpeg"));
+    assert_eq!(
+        jpeg_size(&jpeg),
+        Some((640, 360)),
+        "the stream's dimensions"
+    );
+    // decodes as a picture (ffmpeg reads it back)
+    let path = env.dir.path().join("snap.jpg");
+    std::fs::write(&path, &jpeg).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "mjpeg,640,360"
+    );
+
+    let (status, _, body) = get_bytes(
+        &env,
+        "/api/v1/cameras/cam-1/snapshot.jpg",
+        &township_token("nvbu"),
+    )
+    .await;
+    assert_eq!(status, 404, "another township's token");
+    assert!(jpeg_size(&body).is_none());
+    let (status, _, _) = get_bytes(&env, "/api/v1/cameras/nope/snapshot.jpg", ADMIN_TOKEN).await;
+    assert_eq!(status, 404);
+
+    // an offline camera: 503 naming why, at once
+    sim.set_fault(1, Some(Fault::Refuse));
+    wait_camera(&env, "cam-1", "disconnected", |c| c["connected"] == false).await;
+    let (status, body) = env
+        .get("/api/v1/cameras/cam-1/snapshot.jpg", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_picture", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_not_hold_it() {
+    let sim = CamSim::start(CamSimConfig {
+        faults: [(2, Fault::Refuse)].into_iter().collect(),
+        ..CamSimConfig::local(3)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut extra = FAST_HEALTH.to_string();
+    for n in 1..=3 {
+        extra += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
+    }
+    extra += "[[units]]\nid = \"mall\"\nname = \"商场\"\ntownship = \"lanjiang\"\ncameras = [\"cam-1\"]\n\
+              [[units.camera_links]]\ncomponent_addr = 77\ncameras = [\"cam-3\"]\n\n\
+              [[units]]\nid = \"depot\"\nname = \"仓库\"\ntownship = \"lanjiang\"\ncameras = [\"cam-2\"]\n\n";
+    let env = Env::start(&["lanjiang", "nvbu"], |c| {
+        c.units.clear();
+        c.extra += &extra;
+    })
+    .await;
+    wait_camera(&env, "cam-1", "online", |c| c["state"] == "online").await;
+    wait_camera(&env, "cam-3", "online", |c| c["state"] == "online").await;
+    wait_event(&env, "cam-2", "camera.offline", 1).await;
+
+    // a linked alarm: delivered with the snapshot, within two seconds of the push
+    let pushed = Instant::now();
+    let (status, r) = env.push("mall", "status", &fire(5)).await;
+    assert_eq!(status, 202, "{r}");
+    let id = r["events"][0].as_str().unwrap().to_string();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm", |d| {
+            d.iter().any(|d| d.idempotency_key == id)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let took = pushed.elapsed();
+    assert!(took <= Duration::from_secs(2), "delivered after {took:?}");
+    let alarm = got.iter().find(|d| d.idempotency_key == id).unwrap();
+    let body = alarm.body.as_ref().unwrap();
+    let evidence = body["evidence"].as_array().expect("evidence");
+    assert_eq!(evidence.len(), 1, "{body}");
+    assert_eq!(evidence[0]["camera"], "cam-1");
+    assert_eq!(evidence[0]["kind"], "snapshot");
+    let url = evidence[0]["url"].as_str().unwrap();
+    assert!(url.starts_with("/api/v1/snapshots/cam-1/"), "{url}");
+    let (status, ctype, jpeg) = get_bytes(&env, url, &township_token("lanjiang")).await;
+    assert_eq!((status, ctype.as_deref()), (200, Some("image/jpeg")));
+    assert_eq!(jpeg_size(&jpeg), Some((640, 360)));
+    let (status, _, _) = get_bytes(&env, url, &township_token("nvbu")).await;
+    assert_eq!(status, 404, "another township cannot fetch the evidence");
+    // the stored event shows it too
+    let stored = env
+        .wait_event(&id, "evidence", |e| e["evidence"][0]["url"] == url)
+        .await;
+    assert_eq!(stored["kind"], "fire.alarm");
+
+    // a component with its own camera gets that camera's picture
+    let (_, r) = env.push("mall", "status", &fire(77)).await;
+    let id77 = r["events"][0].as_str().unwrap().to_string();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the component's alarm", |d| {
+            d.iter().any(|d| d.idempotency_key == id77)
+        })
+        .await
+        .unwrap();
+    let body = got
+        .iter()
+        .find(|d| d.idempotency_key == id77)
+        .unwrap()
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["evidence"][0]["camera"], "cam-3", "{body}");
+
+    // a unit whose camera is offline: the alarm goes out at once, without a picture
+    let pushed = Instant::now();
+    let (_, r) = env.push("depot", "status", &fire(9)).await;
+    let id2 = r["events"][0].as_str().unwrap().to_string();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the depot alarm", |d| {
+            d.iter().any(|d| d.idempotency_key == id2)
+        })
+        .await
+        .unwrap();
+    let took = pushed.elapsed();
+    assert!(took < Duration::from_secs(1), "not held back: {took:?}");
+    let body = got
+        .iter()
+        .find(|d| d.idempotency_key == id2)
+        .unwrap()
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["evidence"], serde_json::json!([]), "{body}");
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(&m, "gateway_linkage_video_total{result=\"attached\"}"),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "gateway_linkage_video_total{result=\"missed\"}"),
+        1.0,
+        "{m}"
+    );
+    let _ = camera(&env, "cam-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never() {
+    let mut servers = Vec::new();
+    let mut cams = format!("{FAST_HEALTH}{FAST_VQD}");
+    // `smpte75`: colour bars that never change (the `smpte` pattern has a corner of live snow,
+    // which rightly keeps it from looking frozen)
+    for (id, pattern) in [
+        ("gst-ball", "ball"),
+        ("gst-black", "black"),
+        ("gst-smpte", "smpte75"),
+    ] {
+        let port = gateway_sim::harness::free_port();
+        let s = gateway_sim::gst::GstServer::start_pattern(port, pattern)
+            .unwrap_or_else(|e| panic!("{e}"));
+        cams += &camera_toml(id, "lanjiang", &s.url(), None);
+        servers.push(s);
+    }
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    let black = wait_event(&env, "gst-black", "camera.quality", 1).await;
+    assert_eq!(failing(&black), vec!["black"], "{black}");
+    // (colour bars have few edges: the variance of the Laplacian may call them blurred first)
+    let got = env
+        .receiver
+        .wait_for(WAIT, "gst-smpte reported frozen", |d| {
+            camera_events(d, "gst-smpte").iter().any(|d| {
+                d.body
+                    .as_ref()
+                    .is_some_and(|b| failing(b).contains(&"frozen"))
+            })
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let frozen = camera_events(&got, "gst-smpte")
+        .into_iter()
+        .find_map(|d| d.body.clone().filter(|b| failing(b).contains(&"frozen")))
+        .unwrap();
+    assert_eq!(
+        frozen["camera"]["measured"]["changed_ratio"], 0.0,
+        "{frozen}"
+    );
+    let good = wait_camera(&env, "gst-ball", "sampled three times", |c| {
+        c["picture"]["measured"]["changed_ratio"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0)
+    })
+    .await;
+    assert_eq!(good["picture"]["failing"], serde_json::json!([]), "{good}");
+    assert!(camera_events(&env.receiver.deliveries(), "gst-ball")
+        .iter()
+        .all(|d| d.event_header != "camera.quality"));
+    let (status, _, jpeg) =
+        get_bytes(&env, "/api/v1/cameras/gst-ball/snapshot.jpg", ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!(jpeg_size(&jpeg), Some((320, 240)));
+}
