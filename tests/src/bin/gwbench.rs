@@ -3,6 +3,8 @@
 //! * `throughput` — durable ingest → delivered, N concurrent HTTP pushers, with group commit
 //!   and with one fsync per commit, side by side.
 //! * `latency` — HTTP push → webhook received at a fixed offered rate: p50/p90/p99/max.
+//! * `video` — picture checks off vs on with many cameras, and fire alarm → delivered with its
+//!   snapshot (see `gwbench/video.rs`).
 //! * `backlog` — N events committed while every township is down (nothing listens): the
 //!   gateway's RSS as the backlog grows, then the drain rate when the receivers come back.
 //!
@@ -17,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "gwbench/video.rs"]
+mod video;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -118,6 +123,22 @@ enum Cmd {
         /// Length of each CPU measurement.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+    },
+    /// Picture checks' cost with many cameras (off, then on), and fire alarm → delivered with
+    /// its snapshot latency meanwhile.
+    Video {
+        /// Cameras served by camsim and watched by the gateway.
+        #[arg(long, default_value_t = 1000)]
+        cameras: u32,
+        /// Length of each CPU measurement (at least one interval, so every camera is sampled).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// `[vqd] interval_s` of the second run.
+        #[arg(long, default_value_t = 60)]
+        vqd_interval_s: u64,
+        /// Fire alarms pushed (one at a time, 200 ms apart) during the second run.
+        #[arg(long, default_value_t = 100)]
+        alarms: u32,
     },
     /// Many GB/T 26875.3 devices connected and heartbeating; alarm confirm latency meanwhile.
     Devices {
@@ -831,6 +852,20 @@ async fn main() {
             interval_s,
             seconds,
         } => many_units(&args, units, interval_s, seconds).await,
+        Cmd::Video {
+            cameras,
+            seconds,
+            vqd_interval_s,
+            alarms,
+        } => {
+            let b = video::VideoBench {
+                cameras,
+                seconds,
+                vqd_interval_s,
+                alarms,
+            };
+            video::video(&args, b).await
+        }
         Cmd::Mqtt {
             messages,
             publishers,

@@ -114,19 +114,24 @@ pub fn load(spec: ClipSpec) -> Result<Clip, String> {
 pub fn load_content(spec: ClipSpec, content: Content) -> Result<Clip, String> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let name = match content {
-        Content::Pattern => String::new(),
-        other => format!("-{}", other.name()),
-    };
-    let path = dir.join(format!(
-        "clip-{}x{}-{}fps-{}k-{SECONDS}s{name}.h264",
-        spec.width, spec.height, spec.fps, spec.kbps
-    ));
+    let path = clip_path(spec, content);
     if !path.exists() {
         encode(spec, content, &path)?;
     }
     let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     packetize(spec, &data)
+}
+
+/// Where the encoded clip is cached.
+fn clip_path(spec: ClipSpec, content: Content) -> PathBuf {
+    let name = match content {
+        Content::Pattern => String::new(),
+        other => format!("-{}", other.name()),
+    };
+    cache_dir().join(format!(
+        "clip-{}x{}-{}fps-{}k-{SECONDS}s{name}.h264",
+        spec.width, spec.height, spec.fps, spec.kbps
+    ))
 }
 
 fn encode(spec: ClipSpec, content: Content, path: &Path) -> Result<(), String> {
@@ -287,14 +292,7 @@ mod tests {
     /// Decodes a cached clip into grey frames of `w`×`h`.
     fn decoded_at(spec: ClipSpec, content: Content, w: u32, h: u32) -> Vec<Vec<u8>> {
         load_content(spec, content).unwrap();
-        let name = match content {
-            Content::Pattern => String::new(),
-            other => format!("-{}", other.name()),
-        };
-        let path = cache_dir().join(format!(
-            "clip-{}x{}-{}fps-{}k{name}.h264",
-            spec.width, spec.height, spec.fps, spec.kbps
-        ));
+        let path = clip_path(spec, content);
         let out = std::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-i"])
             .arg(&path)
