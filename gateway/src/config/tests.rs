@@ -374,3 +374,40 @@ fn errors_in_a_profile_file_name_that_file() {
     assert!(e.contains("`scale` must be a non-zero number"), "{e}");
     assert!(e.contains("cannot read `missing.toml`"), "{e}");
 }
+
+#[test]
+fn video_settings_and_camera_links_load_and_their_mistakes_are_named() {
+    let text = format!(
+        "{GOOD}\n[vqd]\ninterval_s = 30\nmin_sharpness = 25.5\ncpu_budget = 0.25\n\
+         [snapshots]\nmax_width = 0\n[linkage]\nvideo_deadline_ms = 1500\n\
+         video_kinds = [\"fire.alarm\", \"fire.supervisory\"]\n\
+         [[units]]\nid = \"unit-0002\"\nname = \"仓库\"\ntownship = \"lanjiang\"\n\
+         [[units.camera_links]]\nsystem_addr = 1\ncomponent_addr = 77\ncameras = [\"cam-0001\"]\n"
+    );
+    let c = parse(Path::new("/etc/gw/gateway.toml"), &text).unwrap();
+    let rtsp = c.rtsp.as_ref().unwrap();
+    assert_eq!(rtsp.vqd.interval, Some(Duration::from_secs(30)));
+    assert_eq!(rtsp.vqd.thresholds.min_sharpness, 25.5);
+    assert_eq!(rtsp.vqd.thresholds.black_luma, 28.0, "the rest default");
+    assert_eq!(c.video.pool.cpu_budget, 0.25);
+    assert_eq!(c.video.snapshots.max_width, None);
+    assert_eq!(c.video.linkage_deadline, Duration::from_millis(1500));
+    assert_eq!(c.video.linkage_kinds.len(), 2);
+    let u = c.registry.unit("unit-0002").unwrap();
+    assert!(u.cameras.is_empty());
+    assert_eq!(u.cameras_for(1, Some(77)), ["cam-0001".to_string()]);
+    assert!(u.cameras_for(2, Some(77)).is_empty(), "another system");
+
+    let e = errors(&format!(
+        "{GOOD}\n[snapshots]\nquality = 40\n[linkage]\nvideo_kinds = [\"camera.offline\", \"fire.blaze\"]\n\
+         [[units]]\nid = \"unit-0003\"\nname = \"x\"\ntownship = \"lanjiang\"\n\
+         [[units.camera_links]]\ncomponent_addr = 5\ncameras = [\"cam-9\"]\n"
+    ));
+    assert!(e.contains("[snapshots] `quality` 40"), "{e}");
+    assert!(
+        e.contains("`camera.offline` is not a fire event kind"),
+        "{e}"
+    );
+    assert!(e.contains("fire.blaze"), "{e}");
+    assert!(e.contains("camera `cam-9` does not exist"), "{e}");
+}
