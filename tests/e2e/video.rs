@@ -331,3 +331,67 @@ async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never()
     assert_eq!(status, 200);
     assert_eq!(jpeg_size(&jpeg), Some((320, 240)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_after_the_deadline_follows_as_event_evidence() {
+    let sim = CamSim::start(CamSimConfig::local(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // a keyframe older than 1 s is not a current picture; alarms wait 1 s for snapshots
+    let mut extra = String::from(
+        "[snapshots]\nmax_age_s = 1\n\n[linkage]\nvideo_deadline_ms = 1000\n\n",
+    );
+    extra += &camera_toml("cam-1", "lanjiang", &sim.url(1), None);
+    extra += "[[units]]\nid = \"mall\"\nname = \"商场\"\ntownship = \"lanjiang\"\ncameras = [\"cam-1\"]\n\n";
+    let env = Env::start(&["lanjiang"], |c| {
+        c.units.clear();
+        c.extra += &extra;
+    })
+    .await;
+    wait_camera(&env, "cam-1", "online", |c| c["state"] == "online").await;
+
+    // frames stop (the session stays up): no current picture at the alarm
+    sim.set_fault(1, Some(Fault::Stall { after: Duration::ZERO }));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let pushed = Instant::now();
+    let (_, r) = env.push("mall", "status", &fire(5)).await;
+    let id = r["events"][0].as_str().unwrap().to_string();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm", |d| d.iter().any(|d| d.idempotency_key == id))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let took = pushed.elapsed();
+    assert!(took < Duration::from_secs(3), "held at most the deadline: {took:?}");
+    let alarm = got.iter().find(|d| d.idempotency_key == id).unwrap();
+    assert_eq!(alarm.body.as_ref().unwrap()["evidence"], serde_json::json!([]));
+
+    // frames come back: the picture follows as event.evidence referring to the alarm
+    sim.set_fault(1, None);
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the evidence follow-up", |d| {
+            d.iter().any(|d| d.event_header == "event.evidence")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let follow = got
+        .iter()
+        .find(|d| d.event_header == "event.evidence")
+        .and_then(|d| d.body.clone())
+        .unwrap();
+    assert_eq!(follow["refers_to"], id.as_str(), "{follow}");
+    assert_eq!(follow["severity"], "info");
+    assert_eq!(follow["source"]["id"], "mall");
+    assert_eq!(follow["evidence"][0]["camera"], "cam-1", "{follow}");
+    let url = follow["evidence"][0]["url"].as_str().unwrap().to_string();
+    let (status, _, jpeg) = get_bytes(&env, &url, ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!(jpeg_size(&jpeg), Some((640, 360)));
+    // and the stored alarm has it too
+    env.wait_event(&id, "the late evidence", |e| e["evidence"][0]["url"] == url.as_str())
+        .await;
+    let m = env.metrics().await;
+    assert_eq!(metric(&m, "gateway_linkage_video_total{result=\"late\"}"), 1.0, "{m}");
+    assert_eq!(metric(&m, "gateway_linkage_video_total{result=\"attached\"}"), 0.0, "{m}");
+}
