@@ -34,6 +34,21 @@ async fn get_bytes(env: &Env, path: &str, token: &str) -> (u16, Option<String>, 
     (status, ctype, r.bytes().await.unwrap().to_vec())
 }
 
+/// Waits until the event `id` is delivered; its body.
+async fn delivered(env: &Env, id: &str) -> Value {
+    let got = env
+        .receiver
+        .wait_for(WAIT, &format!("event {id} delivered"), |d| {
+            d.iter().any(|d| d.idempotency_key == id)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    got.into_iter()
+        .find(|d| d.idempotency_key == id)
+        .and_then(|d| d.body)
+        .expect("recorded body")
+}
+
 fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
     ingest::video::decode::jpeg_dimensions(b)
 }
@@ -194,17 +209,9 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     let (status, r) = env.push("mall", "status", &fire(5)).await;
     assert_eq!(status, 202, "{r}");
     let id = r["events"][0].as_str().unwrap().to_string();
-    let got = env
-        .receiver
-        .wait_for(WAIT, "the alarm", |d| {
-            d.iter().any(|d| d.idempotency_key == id)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let body = delivered(&env, &id).await;
     let took = pushed.elapsed();
     assert!(took <= Duration::from_secs(2), "delivered after {took:?}");
-    let alarm = got.iter().find(|d| d.idempotency_key == id).unwrap();
-    let body = alarm.body.as_ref().unwrap();
     let evidence = body["evidence"].as_array().expect("evidence");
     assert_eq!(evidence.len(), 1, "{body}");
     assert_eq!(evidence[0]["camera"], "cam-1");
@@ -225,42 +232,16 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     // a component with its own camera gets that camera's picture
     let (_, r) = env.push("mall", "status", &fire(77)).await;
     let id77 = r["events"][0].as_str().unwrap().to_string();
-    let got = env
-        .receiver
-        .wait_for(WAIT, "the component's alarm", |d| {
-            d.iter().any(|d| d.idempotency_key == id77)
-        })
-        .await
-        .unwrap();
-    let body = got
-        .iter()
-        .find(|d| d.idempotency_key == id77)
-        .unwrap()
-        .body
-        .clone()
-        .unwrap();
+    let body = delivered(&env, &id77).await;
     assert_eq!(body["evidence"][0]["camera"], "cam-3", "{body}");
 
     // a unit whose camera is offline: the alarm goes out at once, without a picture
     let pushed = Instant::now();
     let (_, r) = env.push("depot", "status", &fire(9)).await;
     let id2 = r["events"][0].as_str().unwrap().to_string();
-    let got = env
-        .receiver
-        .wait_for(WAIT, "the depot alarm", |d| {
-            d.iter().any(|d| d.idempotency_key == id2)
-        })
-        .await
-        .unwrap();
+    let body = delivered(&env, &id2).await;
     let took = pushed.elapsed();
     assert!(took < Duration::from_secs(1), "not held back: {took:?}");
-    let body = got
-        .iter()
-        .find(|d| d.idempotency_key == id2)
-        .unwrap()
-        .body
-        .clone()
-        .unwrap();
     assert_eq!(body["evidence"], serde_json::json!([]), "{body}");
     let m = env.metrics().await;
     assert_eq!(
@@ -338,9 +319,8 @@ async fn a_snapshot_after_the_deadline_follows_as_event_evidence() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // a keyframe older than 1 s is not a current picture; alarms wait 1 s for snapshots
-    let mut extra = String::from(
-        "[snapshots]\nmax_age_s = 1\n\n[linkage]\nvideo_deadline_ms = 1000\n\n",
-    );
+    let mut extra =
+        String::from("[snapshots]\nmax_age_s = 1\n\n[linkage]\nvideo_deadline_ms = 1000\n\n");
     extra += &camera_toml("cam-1", "lanjiang", &sim.url(1), None);
     extra += "[[units]]\nid = \"mall\"\nname = \"商场\"\ntownship = \"lanjiang\"\ncameras = [\"cam-1\"]\n\n";
     let env = Env::start(&["lanjiang"], |c| {
@@ -351,20 +331,24 @@ async fn a_snapshot_after_the_deadline_follows_as_event_evidence() {
     wait_camera(&env, "cam-1", "online", |c| c["state"] == "online").await;
 
     // frames stop (the session stays up): no current picture at the alarm
-    sim.set_fault(1, Some(Fault::Stall { after: Duration::ZERO }));
+    sim.set_fault(
+        1,
+        Some(Fault::Stall {
+            after: Duration::ZERO,
+        }),
+    );
+    // let the last keyframe age past max_age_s (time itself is the condition here)
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let pushed = Instant::now();
     let (_, r) = env.push("mall", "status", &fire(5)).await;
     let id = r["events"][0].as_str().unwrap().to_string();
-    let got = env
-        .receiver
-        .wait_for(WAIT, "the alarm", |d| d.iter().any(|d| d.idempotency_key == id))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let alarm = delivered(&env, &id).await;
     let took = pushed.elapsed();
-    assert!(took < Duration::from_secs(3), "held at most the deadline: {took:?}");
-    let alarm = got.iter().find(|d| d.idempotency_key == id).unwrap();
-    assert_eq!(alarm.body.as_ref().unwrap()["evidence"], serde_json::json!([]));
+    assert!(
+        took < Duration::from_secs(3),
+        "held at most the deadline: {took:?}"
+    );
+    assert_eq!(alarm["evidence"], serde_json::json!([]));
 
     // frames come back: the picture follows as event.evidence referring to the alarm
     sim.set_fault(1, None);
@@ -389,9 +373,19 @@ async fn a_snapshot_after_the_deadline_follows_as_event_evidence() {
     assert_eq!(status, 200);
     assert_eq!(jpeg_size(&jpeg), Some((640, 360)));
     // and the stored alarm has it too
-    env.wait_event(&id, "the late evidence", |e| e["evidence"][0]["url"] == url.as_str())
-        .await;
+    env.wait_event(&id, "the late evidence", |e| {
+        e["evidence"][0]["url"] == url.as_str()
+    })
+    .await;
     let m = env.metrics().await;
-    assert_eq!(metric(&m, "gateway_linkage_video_total{result=\"late\"}"), 1.0, "{m}");
-    assert_eq!(metric(&m, "gateway_linkage_video_total{result=\"attached\"}"), 0.0, "{m}");
+    assert_eq!(
+        metric(&m, "gateway_linkage_video_total{result=\"late\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "gateway_linkage_video_total{result=\"attached\"}"),
+        0.0,
+        "{m}"
+    );
 }

@@ -173,20 +173,25 @@ fn avcc_parameter_sets(c: &[u8]) -> Vec<u8> {
         let Some(&n) = c.get(at) else { return out };
         let n = if out.is_empty() { n & 0x1f } else { n };
         at += 1;
-        for _ in 0..n {
-            let Some(len) = c.get(at..at + 2) else {
-                return out;
-            };
-            let len = u16::from_be_bytes([len[0], len[1]]) as usize;
-            let Some(nal) = c.get(at + 2..at + 2 + len) else {
-                return out;
-            };
-            out.extend_from_slice(&START);
-            out.extend_from_slice(nal);
-            at += 2 + len;
+        if copy_units(c, &mut at, usize::from(n), &mut out).is_none() {
+            break;
         }
     }
     out
+}
+
+/// Copies `n` NAL units, each after a 16-bit length, from `c` at `at` as Annex B; `None` when
+/// the record ends early.
+fn copy_units(c: &[u8], at: &mut usize, n: usize, out: &mut Vec<u8>) -> Option<()> {
+    for _ in 0..n {
+        let len = c.get(*at..*at + 2)?;
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        let nal = c.get(*at + 2..*at + 2 + len)?;
+        out.extend_from_slice(&START);
+        out.extend_from_slice(nal);
+        *at += 2 + len;
+    }
+    Some(())
 }
 
 /// VPS, SPS and PPS of an `HEVCDecoderConfigurationRecord`, Annex B.
@@ -202,17 +207,8 @@ fn hvcc_parameter_sets(c: &[u8]) -> Vec<u8> {
         };
         let n = u16::from_be_bytes([n[0], n[1]]);
         at += 3;
-        for _ in 0..n {
-            let Some(len) = c.get(at..at + 2) else {
-                return out;
-            };
-            let len = u16::from_be_bytes([len[0], len[1]]) as usize;
-            let Some(nal) = c.get(at + 2..at + 2 + len) else {
-                return out;
-            };
-            out.extend_from_slice(&START);
-            out.extend_from_slice(nal);
-            at += 2 + len;
+        if copy_units(c, &mut at, usize::from(n), &mut out).is_none() {
+            break;
         }
     }
     out

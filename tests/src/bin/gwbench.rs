@@ -195,11 +195,16 @@ async fn start_gateway(args: &Args, receiver_base: &str, extra: &str) -> Setup {
 }
 
 async fn receiver(addr: &str) -> Receiver {
+    receiver_recording(addr, false).await
+}
+
+/// A receiver for the 16 townships that keeps the bodies it receives when `record`.
+async fn receiver_recording(addr: &str, record: bool) -> Receiver {
     let secrets: Vec<(String, String)> = TOWNSHIPS
         .iter()
         .map(|t| (t.to_string(), township_secret(t)))
         .collect();
-    Receiver::start(addr.parse().expect("addr"), &secrets, false)
+    Receiver::start(addr.parse().expect("addr"), &secrets, record)
         .await
         .expect("receiver")
 }
@@ -929,13 +934,7 @@ async fn cameras(args: &Args, n: u32, fps: u32, kbps: u32, sample: u32, seconds:
     .await
     .expect("probe camsim");
     // few events, each looked at: a receiver that records them
-    let secrets: Vec<(String, String)> = TOWNSHIPS
-        .iter()
-        .map(|t| (t.to_string(), township_secret(t)))
-        .collect();
-    let receiver = Receiver::start("127.0.0.1:0".parse().expect("addr"), &secrets, true)
-        .await
-        .expect("receiver");
+    let receiver = receiver_recording("127.0.0.1:0", true).await;
     let base = format!("http://{}", receiver.addr());
     let mut extra = String::from(
         "[health]\ncamera_offline_after_s = 10\ncamera_stall_after_s = 5\n\n[rtsp]\nreconnect_max_s = 2\n\n",

@@ -4,9 +4,11 @@
 //! same window each time. During the second run, fire alarms are pushed one at a time at units
 //! linked to cameras and timed until the township receives them with their snapshot.
 
-use super::{cameras_up, percentile, proc_stats, start_gateway, wait_port, Args, TOWNSHIPS};
-use gateway_sim::harness::{metric, township_secret, INGEST_TOKEN};
-use gateway_sim::receiver::Receiver;
+use super::{
+    cameras_up, percentile, proc_stats, receiver_recording, start_gateway, wait_port, Args,
+    TOWNSHIPS,
+};
+use gateway_sim::harness::{metric, INGEST_TOKEN};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -77,13 +79,7 @@ pub async fn video(args: &Args, b: VideoBench) {
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", camsim_bin.display()));
     wait_port(port, Duration::from_secs(120));
-    let secrets: Vec<(String, String)> = TOWNSHIPS
-        .iter()
-        .map(|t| (t.to_string(), township_secret(t)))
-        .collect();
-    let receiver = Receiver::start("127.0.0.1:0".parse().expect("addr"), &secrets, true)
-        .await
-        .expect("receiver");
+    let receiver = receiver_recording("127.0.0.1:0", true).await;
     let base = format!("http://{}", receiver.addr());
     let mut cams = String::new();
     for i in 1..=b.cameras {
