@@ -227,9 +227,19 @@ pub fn jpeg_dimensions(j: &[u8]) -> Option<(u32, u32)> {
 /// Encodes a picture as one H.264 IDR access unit (Annex B, parameter sets first) with
 /// libx264 — for tests and benchmarks that need real keyframes of a known picture.
 pub fn encode_h264_keyframe(p: &Picture) -> Result<Vec<u8>, VideoError> {
+    encode_keyframe(p, VideoCodec::H264)
+}
+
+/// Encodes a picture as one keyframe access unit (Annex B, parameter sets first) with libx264
+/// or libx265 — for tests and benchmarks.
+pub fn encode_keyframe(p: &Picture, codec: VideoCodec) -> Result<Vec<u8>, VideoError> {
     init();
     let fail = |e: ff::Error| VideoError::Encode(e.to_string());
-    let codec = ff::encoder::find_by_name("libx264").ok_or(VideoError::NoCodec("libx264"))?;
+    let name = match codec {
+        VideoCodec::H264 => "libx264",
+        VideoCodec::H265 => "libx265",
+    };
+    let codec = ff::encoder::find_by_name(name).ok_or(VideoError::NoCodec(name))?;
     let ctx = ff::codec::Context::new_with_codec(codec);
     let mut enc = ctx.encoder().video().map_err(fail)?;
     enc.set_width(p.width);
@@ -242,6 +252,9 @@ pub fn encode_h264_keyframe(p: &Picture) -> Result<Vec<u8>, VideoError> {
     opts.set("preset", "veryfast");
     opts.set("tune", "zerolatency");
     opts.set("qp", "20");
+    if name == "libx265" {
+        opts.set("x265-params", "log-level=error");
+    }
     let mut enc = enc.open_as_with(codec, opts).map_err(fail)?;
     let mut f = ff::frame::Video::new(Pixel::YUV420P, p.width, p.height);
     let (cw, ch) = p.chroma_size();
@@ -305,6 +318,21 @@ mod tests {
         assert_eq!(jpeg_dimensions(&small.data), Some((160, 90)));
         assert_eq!((small.width, small.height), (160, 90));
         assert_eq!(jpeg_dimensions(b"not a jpeg"), None);
+    }
+
+    #[test]
+    fn h265_keyframes_decode_too() {
+        let original = gradient(320, 180);
+        let au = encode_keyframe(&original, VideoCodec::H265).expect("libx265");
+        let p = picture(&decode_bytes(VideoCodec::H265, &au).expect("decodes")).unwrap();
+        assert_eq!((p.width, p.height), (320, 180));
+        let err =
+            p.y.iter()
+                .zip(&original.y)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+        assert!(err <= 6, "luma within coding noise: {err}");
     }
 
     #[test]

@@ -262,6 +262,99 @@ mod tests {
         assert_eq!(&b.finish().unwrap()[..], &[0, 0, 0, 1, 0x65, 9]);
     }
 
+    /// NAL units of an Annex B stream.
+    fn nal_units(au: &[u8]) -> Vec<&[u8]> {
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i + 3 <= au.len() {
+            if au[i..i + 3] == [0, 0, 1] {
+                starts.push(i + 3);
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for (k, &s) in starts.iter().enumerate() {
+            let mut end = starts.get(k + 1).map_or(au.len(), |&n| n - 3);
+            while end > s && au[end - 1] == 0 {
+                end -= 1;
+            }
+            out.push(&au[s..end]);
+        }
+        out
+    }
+
+    /// RTP payloads as a camera sends them: small units whole, large ones fragmented.
+    fn packetize(au: &[u8], codec: VideoCodec) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for nal in nal_units(au) {
+            if nal.len() <= 1200 {
+                out.push(nal.to_vec());
+                continue;
+            }
+            let body = match codec {
+                VideoCodec::H264 => &nal[1..],
+                VideoCodec::H265 => &nal[2..],
+            };
+            let chunks: Vec<&[u8]> = body.chunks(1200).collect();
+            for (k, chunk) in chunks.iter().enumerate() {
+                let (s, e) = (k == 0, k + 1 == chunks.len());
+                let flags = (u8::from(s) << 7) | (u8::from(e) << 6);
+                let mut p = match codec {
+                    VideoCodec::H264 => vec![(nal[0] & 0xe0) | 28, flags | (nal[0] & 0x1f)],
+                    VideoCodec::H265 => {
+                        vec![
+                            (nal[0] & 0x81) | (49 << 1),
+                            nal[1],
+                            flags | ((nal[0] >> 1) & 0x3f),
+                        ]
+                    }
+                };
+                p.extend_from_slice(chunk);
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn real_keyframes_survive_packetizing_and_rebuilding() {
+        use crate::video::decode::{decode_bytes, encode_keyframe, picture, Picture};
+        let (w, h) = (480u32, 272u32);
+        let original = Picture {
+            width: w,
+            height: h,
+            y: (0..w * h).map(|k| ((k % w) ^ (k / w)) as u8).collect(),
+            u: vec![128; (w * h / 4) as usize],
+            v: vec![128; (w * h / 4) as usize],
+        };
+        for codec in [VideoCodec::H264, VideoCodec::H265] {
+            let au = encode_keyframe(&original, codec).expect("encoder");
+            let packets = packetize(&au, codec);
+            assert!(
+                packets.len() > 3,
+                "{codec:?}: fragmented ({} packets)",
+                packets.len()
+            );
+            let mut b = KeyframeBuilder::new(codec, None);
+            b.start();
+            for p in &packets {
+                b.push(p, 0);
+            }
+            let rebuilt = b.finish().expect("complete");
+            let p = picture(&decode_bytes(codec, &rebuilt).expect("decodes")).unwrap();
+            assert_eq!((p.width, p.height), (w, h), "{codec:?}");
+            let err =
+                p.y.iter()
+                    .zip(&original.y)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+            assert!(err <= 24, "{codec:?}: luma within coding noise: {err}");
+        }
+    }
+
     #[test]
     fn h265_parameter_sets_and_fragments() {
         // hvcC: 22 header bytes, 1 array (VPS, type 32) with one 3-byte NAL
