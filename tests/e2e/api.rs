@@ -449,3 +449,65 @@ async fn unknown_units_are_refused_and_listed_in_quarantine_when_enabled() {
         2.0
     );
 }
+
+/// The Prometheus rules and the Grafana dashboard shipped in deploy/ use only metrics the
+/// gateway registers (names as string literals in its sources) and the README documents.
+#[test]
+fn deploy_files_use_only_real_documented_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let names = |text: &str| -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("gateway_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+                .unwrap_or(tail.len());
+            out.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+        out
+    };
+    let mut registered = String::new();
+    for dir in ["alerts/src", "ingest/src", "gateway/src"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    registered += &std::fs::read_to_string(&p).unwrap();
+                }
+            }
+        }
+    }
+    let registered: std::collections::BTreeSet<String> = names(&registered)
+        .into_iter()
+        .filter(|n| registered.contains(&format!("\"{n}\"")))
+        .collect();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for file in [
+        "deploy/prometheus/gateway-rules.yml",
+        "deploy/grafana/gateway-dashboard.json",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let used = names(&text);
+        assert!(used.len() >= 8, "{file}: {used:?}");
+        for n in used {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| n.strip_suffix(s))
+                .unwrap_or(&n)
+                .to_string();
+            assert!(
+                registered.contains(&base),
+                "{file}: `{base}` is not a metric the gateway registers"
+            );
+            assert!(
+                readme.contains(&format!("`{base}`")),
+                "{file}: `{base}` is not in the README"
+            );
+        }
+    }
+}
