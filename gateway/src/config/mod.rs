@@ -590,6 +590,7 @@ impl Validator {
             step_timeout: Duration::from_secs(r.step_timeout_s),
             reconnect_initial: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(r.reconnect_max_s),
+            read_batch: Duration::from_millis(r.read_batch_ms.min(1000)),
             health: HealthConfig {
                 offline_after: secs(h.camera_offline_after_s),
                 stall_after: secs(h.camera_stall_after_s),

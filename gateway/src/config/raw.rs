@@ -271,6 +271,10 @@ impl Default for LinkageSection {
     }
 }
 
+fn default_read_batch() -> u64 {
+    250
+}
+
 fn default_video_deadline() -> u64 {
     2000
 }
@@ -568,6 +572,8 @@ pub struct RtspSection {
     pub max_loss_ratio: f64,
     #[serde(default = "d10")]
     pub max_keyframe_interval_s: u64,
+    #[serde(default = "default_read_batch")]
+    pub read_batch_ms: u64,
     #[serde(default = "default_events_per_hour")]
     pub events_per_hour: u32,
 }
@@ -583,6 +589,7 @@ impl Default for RtspSection {
             min_fps_ratio: default_min_fps_ratio(),
             max_loss_ratio: default_max_loss_ratio(),
             max_keyframe_interval_s: 10,
+            read_batch_ms: default_read_batch(),
             events_per_hour: default_events_per_hour(),
         }
     }

@@ -54,6 +54,10 @@ pub struct RtspConfig {
     pub reconnect_initial: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// Longest rest of a session whose socket has nothing buffered, so that reads come in
+    /// batches of frames (zero: wake up for every frame). The rest is shorter for fast
+    /// streams: about 64 KiB per read.
+    pub read_batch: Duration,
     /// Health thresholds.
     pub health: HealthConfig,
     /// Picture checks.
@@ -67,6 +71,7 @@ impl Default for RtspConfig {
             step_timeout: Duration::from_secs(10),
             reconnect_initial: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
+            read_batch: Duration::from_millis(250),
             health: HealthConfig::default(),
             vqd: picture::VqdConfig::default(),
         }

@@ -6,7 +6,7 @@ use super::metrics::CameraMetrics;
 use super::{RtpTransport, RtspConfig, StreamInfo, Watched};
 use crate::video::{Keyframe, KeyframeBuilder, VideoCodec};
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use retina::client::PacketItem;
 use retina::client::{
     Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, Transport,
@@ -299,11 +299,30 @@ async fn play(
     let mut frames_since_check = 0u64;
     let mut frame = FrameAcc::default();
     let mut onvif_buf: Vec<u8> = Vec::new();
+    let mut batch = Batch::new(config.read_batch);
     loop {
-        let next = tokio::select! {
-            biased;
-            item = session.next() => Ok(item),
-            _ = &mut watchdog => Err(()),
+        // What is already buffered is taken without a wake-up. When nothing is, the session
+        // rests a moment so that the next read finds several frames waiting in the socket:
+        // one wake-up and one read per batch instead of per frame — most of a session's cost
+        // at 25 fps is waking up and reading, not the packets themselves.
+        let ready = if batch.max.is_zero() {
+            None
+        } else {
+            session.next().now_or_never()
+        };
+        let next = match ready {
+            Some(item) => Ok(item),
+            None => {
+                let rest = batch.rest();
+                if !rest.is_zero() {
+                    tokio::time::sleep(rest).await;
+                }
+                tokio::select! {
+                    biased;
+                    item = session.next() => Ok(item),
+                    _ = &mut watchdog => Err(()),
+                }
+            }
         };
         let item = match next {
             Err(()) if frames_since_check > 0 => {
@@ -365,6 +384,7 @@ async fn play(
         frame.timestamp = ts;
         frame.packets += 1;
         frame.bytes += pkt.payload().len();
+        batch.bytes += pkt.payload().len();
         frame.lost += u32::from(pkt.loss());
         if !frame.key && is_keyframe_packet(pkt.payload(), h265) {
             frame.key = true;
@@ -379,6 +399,41 @@ async fn play(
             frames_since_check += 1;
             frame = FrameAcc::default();
         }
+    }
+}
+
+/// How long a session rests between reads: as long as it takes the stream to bring
+/// [`Batch::TARGET_BYTES`] at its current rate, at most `max` — a few frames per read for a
+/// 1 Mbit/s camera, still short enough for an 8 Mbit/s one that the socket's receive buffer
+/// never fills (a camera whose sends block may drop the session).
+struct Batch {
+    max: Duration,
+    bytes: usize,
+    since: tokio::time::Instant,
+}
+
+impl Batch {
+    const TARGET_BYTES: f64 = 64.0 * 1024.0;
+
+    fn new(max: Duration) -> Self {
+        Self {
+            max,
+            bytes: 0,
+            since: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The rest before the next read; starts counting the next batch.
+    fn rest(&mut self) -> Duration {
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(self.since).as_secs_f64();
+        let rate = self.bytes as f64 / elapsed.max(1e-3);
+        self.bytes = 0;
+        self.since = now;
+        if self.max.is_zero() || rate <= 0.0 {
+            return self.max;
+        }
+        Duration::from_secs_f64(Self::TARGET_BYTES / rate).min(self.max)
     }
 }
 
@@ -509,7 +564,29 @@ fn stream_info(params: Option<ParametersRef<'_>>) -> Option<StreamInfo> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_keyframe_packet;
+    use super::{is_keyframe_packet, Batch};
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_rest_longer_for_slow_streams_and_never_past_the_limit() {
+        let mut b = Batch::new(Duration::from_millis(250));
+        // 1 Mbit/s: 64 KiB would take half a second; the limit holds it to 250 ms
+        tokio::time::advance(Duration::from_millis(100)).await;
+        b.bytes = 12_500;
+        assert_eq!(b.rest(), Duration::from_millis(250));
+        // 8 Mbit/s: 64 KiB in 65.5 ms
+        tokio::time::advance(Duration::from_millis(100)).await;
+        b.bytes = 100_000;
+        let r = b.rest();
+        assert!(
+            r > Duration::from_millis(60) && r < Duration::from_millis(70),
+            "{r:?}"
+        );
+        // batching off
+        let mut off = Batch::new(Duration::ZERO);
+        off.bytes = 1000;
+        assert_eq!(off.rest(), Duration::ZERO);
+    }
 
     #[test]
     fn keyframes_are_found_in_every_packet_form() {

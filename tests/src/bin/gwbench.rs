@@ -123,6 +123,12 @@ enum Cmd {
         /// Length of each CPU measurement.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// `[rtsp] read_batch_ms` of the gateway.
+        #[arg(long, default_value_t = 250)]
+        read_batch_ms: u64,
+        /// `[vqd] interval_s` of the gateway (0: no picture checks, the streams only).
+        #[arg(long, default_value_t = 0)]
+        vqd_interval_s: u64,
     },
     /// Picture checks' cost with many cameras (off, then on), and fire alarm → delivered with
     /// its snapshot latency meanwhile.
@@ -851,7 +857,12 @@ async fn main() {
             bitrate_kbps,
             sample,
             seconds,
-        } => cameras(&args, n, fps, bitrate_kbps, sample, seconds).await,
+            read_batch_ms,
+            vqd_interval_s,
+        } => {
+            let gw = format!("[rtsp]\nread_batch_ms = {read_batch_ms}\nreconnect_max_s = 2\n\n[vqd]\ninterval_s = {vqd_interval_s}\n\n");
+            cameras(&args, n, (fps, bitrate_kbps), sample, seconds, &gw).await
+        }
         Cmd::Units {
             units,
             interval_s,
@@ -895,7 +906,14 @@ fn cameras_up(metrics: &str) -> usize {
         .count()
 }
 
-async fn cameras(args: &Args, n: u32, fps: u32, kbps: u32, sample: u32, seconds: u64) {
+async fn cameras(
+    args: &Args,
+    n: u32,
+    (fps, kbps): (u32, u32),
+    sample: u32,
+    seconds: u64,
+    gateway_settings: &str,
+) {
     use gateway_sim::camsim::{clip::ClipSpec, CamSim, CamSimConfig, Fault};
     // the streams: a camsim process of its own, so its cost is not the gateway's
     let port = free_port();
@@ -936,8 +954,8 @@ async fn cameras(args: &Args, n: u32, fps: u32, kbps: u32, sample: u32, seconds:
     // few events, each looked at: a receiver that records them
     let receiver = receiver_recording("127.0.0.1:0", true).await;
     let base = format!("http://{}", receiver.addr());
-    let mut extra = String::from(
-        "[health]\ncamera_offline_after_s = 10\ncamera_stall_after_s = 5\n\n[rtsp]\nreconnect_max_s = 2\n\n",
+    let mut extra = format!(
+        "[health]\ncamera_offline_after_s = 10\ncamera_stall_after_s = 5\n\n{gateway_settings}"
     );
     for i in 1..=n {
         let t = TOWNSHIPS[i as usize % TOWNSHIPS.len()];
