@@ -1,8 +1,9 @@
 //! Cameras over RTSP: one supervised task per camera keeps a retina session playing (describe →
-//! setup → play → demuxed; no decoding, only depacketizing), every step and every frame wait
-//! under a timeout, reconnecting with exponential backoff and jitter. A one-second tick
-//! evaluates each camera's [`health::Health`] and commits the transitions worth an event
-//! (`camera.offline`, `camera.online`, `camera.stalled`, `camera.degraded`).
+//! setup → play; frames measured from the RTP packets, only keyframes reassembled, reads in
+//! batches), every step and every frame wait under a timeout, reconnecting with exponential
+//! backoff and jitter. A one-second tick evaluates each camera's [`health::Health`] and commits
+//! the transitions worth an event (`camera.offline`, `camera.online`, `camera.stalled`,
+//! `camera.degraded`), and runs the picture checks ([`picture`]: `camera.quality`).
 //!
 //! Credentials go to retina through `SessionOptions::creds`; they never appear in URLs, logs,
 //! metrics, API answers or errors (failure reasons are short codes; details are retina's
