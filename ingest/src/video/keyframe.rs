@@ -39,6 +39,8 @@ pub struct KeyframeBuilder {
     /// Parameter sets from the SDP, Annex B.
     params: Vec<u8>,
     buf: Vec<u8>,
+    /// Size of the last keyframe (the next buffer starts with room for it).
+    last_len: usize,
     /// A fragmented NAL unit is open (its start was seen).
     in_fragment: bool,
     broken: bool,
@@ -58,6 +60,7 @@ impl KeyframeBuilder {
             codec,
             params,
             buf: Vec::new(),
+            last_len: 0,
             in_fragment: false,
             broken: false,
         }
@@ -71,6 +74,7 @@ impl KeyframeBuilder {
     /// Starts a new access unit.
     pub fn start(&mut self) {
         self.buf.clear();
+        self.buf.reserve(self.last_len);
         self.buf.extend_from_slice(&self.params);
         self.in_fragment = false;
         self.broken = false;
@@ -91,12 +95,14 @@ impl KeyframeBuilder {
         }
     }
 
-    /// The access unit, unless it is damaged or holds no slice.
+    /// The access unit, unless it is damaged or holds no slice. The buffer itself becomes the
+    /// keyframe (no copy; one keyframe's memory per camera, not two).
     pub fn finish(&mut self) -> Option<Bytes> {
         if self.broken || self.in_fragment || self.buf.len() <= self.params.len() {
             return None;
         }
-        Some(Bytes::copy_from_slice(&self.buf))
+        self.last_len = self.buf.len();
+        Some(Bytes::from(std::mem::take(&mut self.buf)))
     }
 
     fn nal(&mut self, nal: &[u8]) {
