@@ -219,7 +219,7 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
             &work[y * ww..(y + 1) * ww],
             &work[(y + 1) * ww..(y + 2) * ww],
         );
-        for x in 1..ww - 1 {
+        for x in 1..ww.saturating_sub(1) {
             let l = 4 * i64::from(row[x])
                 - i64::from(row[x - 1])
                 - i64::from(row[x + 1])
@@ -416,6 +416,18 @@ mod tests {
         // a different size (the camera was reconfigured) says nothing about freezing
         let c = picture(320, 240, 128, 128, scene);
         assert_eq!(checks(&c, Some(&ta)), vec![]);
+    }
+
+    #[test]
+    fn tiny_and_empty_pictures_do_not_panic() {
+        for (w, h) in [(0, 0), (0, 5), (1, 1), (1, 5), (5, 1), (2, 2), (3, 3)] {
+            let p = picture(w, h, 128, 128, |_, _| 100);
+            let (m, _) = measure(&p, None);
+            assert!(
+                m.mean_luma.is_finite() && m.sharpness.is_finite(),
+                "{w}x{h}"
+            );
+        }
     }
 
     #[test]
