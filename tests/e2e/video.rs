@@ -89,6 +89,23 @@ async fn camsim_black_frozen_and_blurred_pictures_are_reported_and_recovery_clea
         .iter()
         .all(|d| d.event_header != "camera.quality"));
 
+    // the cameras with a bad picture, as ops list them
+    let (status, list) = env
+        .get("/api/v1/cameras?picture=failing", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["cam-2", "cam-3", "cam-4"], "{list}");
+    let (status, _) = env
+        .get("/api/v1/cameras?picture=bad", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(status, 400);
+
     // integrity: one of four cameras is online with a clear picture
     env.wait_metric(
         "gateway_camera_integrity_ratio{township=\"lanjiang\"}",

@@ -19,11 +19,13 @@ use serde_json::{json, Value};
 pub struct CamerasQuery {
     township: Option<String>,
     state: Option<String>,
+    picture: Option<String>,
 }
 
 const STATES: &[&str] = &["online", "stalled", "degraded", "offline", "unknown"];
 
-/// `GET /api/v1/cameras?township=&state=`.
+/// `GET /api/v1/cameras?township=&state=&picture=` (`picture`: `failing` — a picture check
+/// is reported — or `clear`).
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -38,6 +40,17 @@ pub async fn list(
             ));
         }
     }
+    let failing = match q.picture.as_deref() {
+        None => None,
+        Some("failing") => Some(true),
+        Some("clear") => Some(false),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!("`picture`: `{other}` is not `failing` or `clear`"),
+            ))
+        }
+    };
     let list: Vec<Value> = state
         .cameras
         .as_ref()
@@ -47,6 +60,9 @@ pub async fn list(
         .filter(|c| who.can_see(&c.township))
         .filter(|c| q.township.as_deref().is_none_or(|t| t == c.township))
         .filter(|c| q.state.as_deref().is_none_or(|s| s == c.state.as_str()))
+        .filter(|c| {
+            failing.is_none_or(|f| f == c.picture.as_ref().is_some_and(|p| !p.failing.is_empty()))
+        })
         .map(|c| json!(c))
         .collect();
     Ok(Json(json!({"cameras": list})))
