@@ -361,6 +361,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever a camera sends, rebuilding never panics, and what comes out decodes or is
+        /// refused with an error — FFmpeg is given garbage here on purpose.
+        #[test]
+        fn random_payloads_never_panic_the_builder_or_the_decoder(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1500), 0..12),
+            h265 in proptest::prelude::any::<bool>(),
+        ) {
+            let codec = if h265 { VideoCodec::H265 } else { VideoCodec::H264 };
+            let mut b = KeyframeBuilder::new(codec, Some(&payloads.concat()));
+            b.start();
+            for p in &payloads {
+                b.push(p, 0);
+            }
+            if let Some(au) = b.finish() {
+                proptest::prop_assert!(au.len() <= MAX_KEYFRAME_BYTES + 64 * 1024);
+                let _ = crate::video::decode::decode_bytes(codec, &au);
+            }
+        }
+    }
+
     #[test]
     fn h265_parameter_sets_and_fragments() {
         // hvcC: 22 header bytes, 1 array (VPS, type 32) with one 3-byte NAL
