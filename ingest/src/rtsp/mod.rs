@@ -199,7 +199,7 @@ impl Cameras {
         }
     }
 
-    /// Every camera, in registry order.
+    /// Every camera, ordered by id (a stable order for the API).
     pub fn list(&self) -> Vec<CameraView> {
         let now = Utc::now();
         self.order
@@ -239,7 +239,9 @@ pub fn spawn(
 ) -> (Arc<Cameras>, tokio::task::JoinHandle<()>) {
     let now = Utc::now();
     let mut cameras = Cameras::default();
-    for c in pipeline.registry().cameras() {
+    let mut registered: Vec<_> = pipeline.registry().cameras().collect();
+    registered.sort_by(|a, b| a.id.cmp(&b.id));
+    for c in registered {
         cameras.order.push(c.id.clone());
         cameras.by_id.insert(
             c.id.clone(),
