@@ -42,7 +42,7 @@ fn scene(w: u32, h: u32) -> Picture {
 fn bench(c: &mut Criterion) {
     for (w, h) in [(640u32, 360u32), (1920, 1080)] {
         let original = scene(w, h);
-        let au = decode::encode_h264_keyframe(&original).expect("libx264");
+        let au = decode::encode_keyframe(&original, VideoCodec::H264).expect("libx264");
         let (_, previous) = vqd::measure(&original, None);
         let thresholds = vqd::Thresholds::default();
         eprintln!("{w}x{h}: keyframe of {} KiB", au.len() / 1024);

@@ -174,12 +174,12 @@ async fn townships(
         .map(|t| {
             let (online, registered) = state.pipeline.units_online(&t.code);
             let cams = cameras.get(t.code.as_str()).copied().unwrap_or(0);
-            let (cams_online, cams_intact, _) = watched.get(&t.code).copied().unwrap_or_default();
+            let c = watched.get(&t.code).copied().unwrap_or_default();
             json!({
-                "cameras_online": cams_online,
-                "camera_online_ratio": ratio(cams_online, cams),
-                "cameras_intact": cams_intact,
-                "camera_integrity_ratio": ratio(cams_intact, cams),
+                "cameras_online": c.online,
+                "camera_online_ratio": ratio(c.online, cams),
+                "cameras_intact": c.intact,
+                "camera_integrity_ratio": ratio(c.intact, cams),
                 "units_online": online,
                 "unit_online_ratio": ratio(online, registered),
                 "code": t.code,

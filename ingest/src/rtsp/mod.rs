@@ -173,6 +173,19 @@ pub struct CameraView {
 pub struct Cameras {
     order: Vec<String>,
     by_id: HashMap<String, Arc<Mutex<Watched>>>,
+    /// Per township, as the last tick counted.
+    counts: Mutex<HashMap<String, TownshipCount>>,
+}
+
+/// One township's cameras, as the last tick counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TownshipCount {
+    /// Online.
+    pub online: usize,
+    /// Online with a clear picture (完好).
+    pub intact: usize,
+    /// Watched.
+    pub watched: usize,
 }
 
 impl Cameras {
@@ -209,18 +222,10 @@ impl Cameras {
             .collect()
     }
 
-    /// Per township: cameras online, online with a clear picture (完好), and watched.
-    pub fn township_counts(&self) -> HashMap<String, (usize, usize, usize)> {
-        let mut out: HashMap<String, (usize, usize, usize)> = HashMap::new();
-        for w in self.by_id.values() {
-            let w = w.lock().expect("camera lock");
-            let online = w.health.state().0 == State::Online;
-            let e = out.entry(w.camera.township.clone()).or_default();
-            e.0 += usize::from(online);
-            e.1 += usize::from(online && w.picture.is_clear());
-            e.2 += 1;
-        }
-        out
+    /// Per township: cameras online, online with a clear picture, and watched — the counts
+    /// of the last tick (the same that set the ratio gauges).
+    pub fn township_counts(&self) -> HashMap<String, TownshipCount> {
+        self.counts.lock().expect("counts lock").clone()
     }
 
     /// One camera.
@@ -344,7 +349,7 @@ async fn tick_loop(
             _ = tick.tick() => {}
         }
         let now = Utc::now();
-        let mut by_township: HashMap<String, (usize, usize, usize)> = HashMap::new();
+        let mut by_township: HashMap<String, TownshipCount> = HashMap::new();
         let mut failing = [0i64; Check::ALL.len()];
         for id in &cameras.order {
             let (transition, camera, state, onvif_events, quality, clear) = {
@@ -383,10 +388,13 @@ async fn tick_loop(
                     waiting.push(event);
                 }
             }
-            let e = by_township.entry(camera.township.clone()).or_default();
-            e.1 += 1;
-            e.0 += usize::from(state == State::Online);
-            e.2 += usize::from(state == State::Online && clear);
+            if !by_township.contains_key(&camera.township) {
+                by_township.insert(camera.township.clone(), TownshipCount::default());
+            }
+            let e = by_township.get_mut(&camera.township).expect("inserted");
+            e.watched += 1;
+            e.online += usize::from(state == State::Online);
+            e.intact += usize::from(state == State::Online && clear);
             metrics
                 .up
                 .with_label_values(&[camera.id.as_str(), camera.township.as_str()])
@@ -412,16 +420,17 @@ async fn tick_loop(
                 n as f64 / total as f64
             }
         };
-        for (township, (online, total, intact)) in &by_township {
+        for (township, c) in &by_township {
             metrics
                 .online_ratio
                 .with_label_values(&[township.as_str()])
-                .set(ratio(*online, *total));
+                .set(ratio(c.online, c.watched));
             metrics
                 .integrity_ratio
                 .with_label_values(&[township.as_str()])
-                .set(ratio(*intact, *total));
+                .set(ratio(c.intact, c.watched));
         }
+        *cameras.counts.lock().expect("counts lock") = by_township;
         for (c, n) in Check::ALL.iter().zip(failing) {
             metrics
                 .picture_failing

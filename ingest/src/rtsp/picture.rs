@@ -166,6 +166,7 @@ pub(crate) fn tick(
         return reported;
     }
     w.picture.next_at = Some(now + interval);
+    let seq = kf.seq;
     let previous = w.picture.thumb.clone();
     let job_watched = watched.clone();
     let seconds = metrics.vqd_seconds.clone();
@@ -177,11 +178,10 @@ pub(crate) fn tick(
         w.picture.in_flight = false;
         w.picture.done = Some((kf.at, result));
     };
-    let kf_seq = w.keyframe.as_ref().map_or(0, |k| k.seq);
     match pool.sample(job) {
         Ok(()) => {
             w.picture.in_flight = true;
-            w.picture.sampled_seq = kf_seq;
+            w.picture.sampled_seq = seq;
         }
         Err(Refused::OverBudget) => metrics
             .vqd_samples

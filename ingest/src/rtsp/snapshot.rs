@@ -41,10 +41,6 @@ pub struct Snapshot {
     pub jpeg: Bytes,
     /// When the keyframe it shows arrived.
     pub captured_at: DateTime<Utc>,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
     /// The keyframe's number.
     seq: u64,
     made: Instant,
@@ -96,8 +92,13 @@ impl Cameras {
             why: why.to_string(),
         };
         let max_age = chrono::Duration::from_std(options.max_age).unwrap_or(chrono::Duration::MAX);
+        let ready = watched.lock().expect("camera lock").keyframe_ready.clone();
         let keyframe = loop {
-            let ready = {
+            // armed before the look, so a keyframe kept in between still wakes this wait
+            let notified = ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
                 let w = watched.lock().expect("camera lock");
                 if !w.connected {
                     return Err(no_picture("offline"));
@@ -113,20 +114,6 @@ impl Cameras {
                     }
                     break k;
                 }
-                w.keyframe_ready.clone()
-            };
-            let notified = ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // a keyframe may have come between the look and `enable`
-            if watched
-                .lock()
-                .expect("camera lock")
-                .keyframe
-                .as_ref()
-                .is_some_and(|k| Utc::now() - k.at <= max_age)
-            {
-                continue;
             }
             if tokio::time::timeout_at(until, notified).await.is_err() {
                 return Err(no_picture("no keyframe in time"));
@@ -148,19 +135,10 @@ impl Cameras {
         let snap = Arc::new(Snapshot {
             jpeg: Bytes::from(encoded.data),
             captured_at: keyframe.at,
-            width: encoded.width,
-            height: encoded.height,
             seq: keyframe.seq,
             made: Instant::now(),
         });
         watched.lock().expect("camera lock").snapshot = Some(snap.clone());
         Ok(snap)
-    }
-
-    /// The township of camera `id`.
-    pub fn township_of(&self, id: &str) -> Option<String> {
-        let w = self.by_id.get(id)?;
-        let township = w.lock().expect("camera lock").camera.township.clone();
-        Some(township)
     }
 }

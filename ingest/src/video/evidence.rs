@@ -122,11 +122,6 @@ impl EvidenceStore {
         }
         Ok(out)
     }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 fn remove(path: &Path) -> std::io::Result<bool> {

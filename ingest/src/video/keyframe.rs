@@ -351,12 +351,7 @@ mod tests {
             let rebuilt = b.finish().expect("complete");
             let p = picture(&decode_bytes(codec, &rebuilt).expect("decodes")).unwrap();
             assert_eq!((p.width, p.height), (w, h), "{codec:?}");
-            let err =
-                p.y.iter()
-                    .zip(&original.y)
-                    .map(|(a, b)| a.abs_diff(*b))
-                    .max()
-                    .unwrap();
+            let err = crate::video::decode::max_luma_error(&p, &original);
             assert!(err <= 24, "{codec:?}: luma within coding noise: {err}");
         }
     }
