@@ -17,14 +17,18 @@
 //! * [`threshold`] — analog thresholds with hysteresis (pure).
 //! * [`outbox`] — the durable store and the only source of truth for events.
 //! * [`delivery`] — signed webhook delivery, one worker per township.
-//! * [`pipeline`] — wires the above for sources: submit a signal, get a durable receipt.
+//! * [`camera`] — the camera vocabulary: what camera sources observe; [`availability`] —
+//!   uptime from the camera log (pure).
+//! * [`pipeline`] — the one door into the outbox: sources hand over signals and observations,
+//!   and get a durable receipt.
 
+pub mod availability;
+pub mod camera;
 pub mod clock;
 pub mod codes;
 pub mod dedup;
 pub mod delivery;
 pub mod event;
-pub mod evidence;
 pub mod linkage;
 pub mod liveness;
 pub mod metrics;

@@ -40,6 +40,9 @@ pub struct Metrics {
     pub unit_online_ratio: GaugeVec,
     /// `gateway_linkage_feedback_total{result}`: `in_time`, `late`, `missing`.
     pub linkage_feedback_total: IntCounterVec,
+    /// `gateway_linkage_video_total{result}`: snapshots for linked fire events, per camera and
+    /// event: `attached` (before delivery), `late` (sent as a follow-up), `missed`.
+    pub linkage_video_total: IntCounterVec,
     /// `gateway_quarantined_units`: unknown units in the quarantine list.
     pub quarantined_units: IntGauge,
 }
@@ -142,6 +145,14 @@ impl Metrics {
                 &["result"],
             )
             .expect("metric"),
+            linkage_video_total: IntCounterVec::new(
+                Opts::new(
+                    "gateway_linkage_video_total",
+                    "Snapshots for linked fire events, per camera: attached (before delivery), late (sent as a follow-up), missed",
+                ),
+                &["result"],
+            )
+            .expect("metric"),
             quarantined_units: IntGauge::new(
                 "gateway_quarantined_units",
                 "Unknown units in the quarantine list",
@@ -174,6 +185,8 @@ impl Metrics {
         r.register(Box::new(m.unit_online_ratio.clone()))
             .expect("register");
         r.register(Box::new(m.linkage_feedback_total.clone()))
+            .expect("register");
+        r.register(Box::new(m.linkage_video_total.clone()))
             .expect("register");
         r.register(Box::new(m.quarantined_units.clone()))
             .expect("register");

@@ -2,15 +2,18 @@
 
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
-use crate::video::{Hook, VideoLinkage, VideoServices};
+use crate::video::VideoServices;
 use alerts::dedup::Dedup;
+use alerts::delivery::{self, Holds};
 use alerts::linkage::Linkage;
 use alerts::liveness::Liveness;
 use alerts::outbox::{Op, Outbox};
+use alerts::pipeline::VideoLinkage;
 use alerts::quarantine::Quarantine;
 use alerts::threshold::Thresholds;
-use alerts::{delivery, Metrics, Pipeline, SystemClock, Trackers};
+use alerts::{Clock, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
+use ingest::rtsp::Cameras;
 use ingest::video::evidence::EvidenceStore;
 use ingest::video::pool::DecoderPool;
 use std::net::SocketAddr;
@@ -94,7 +97,17 @@ pub async fn serve(
         &restored,
         chrono::Utc::now(),
     );
-    let pipeline = Arc::new(Pipeline::new(
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let holds = Arc::new(Holds::default());
+    // the cameras first: the pipeline's video linkage takes its pictures from them
+    let rtsp = rtsp.filter(|_| registry.camera_count() > 0);
+    let video = rtsp.as_ref().map(|r| VideoServices {
+        cameras: Arc::new(Cameras::new(&registry, r, clock.clone())),
+        pool: DecoderPool::new(config.video.pool),
+        options: config.video.snapshots,
+        evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
+    });
+    let mut pipeline = Pipeline::new(
         registry.clone(),
         outbox.clone(),
         Trackers {
@@ -106,16 +119,29 @@ pub async fn serve(
                 .quarantine_unknown_units
                 .then(|| Quarantine::new(QUARANTINE_MAX)),
         },
-        Arc::new(SystemClock),
+        clock,
         config.offset,
         metrics.clone(),
-    ));
+    );
+    if let Some(v) = video
+        .as_ref()
+        .filter(|_| !config.video.linkage_kinds.is_empty())
+    {
+        pipeline = pipeline.with_video_linkage(VideoLinkage {
+            source: Arc::new(v.clone()),
+            holds: holds.clone(),
+            deadline: config.video.linkage_deadline,
+            kinds: config.video.linkage_kinds.clone(),
+        });
+    }
+    let pipeline = Arc::new(pipeline);
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = delivery::spawn_workers(
         &registry,
         &outbox,
         &delivery_config,
         &metrics,
+        &holds,
         stop_rx.clone(),
     );
     tokio::spawn(purge_loop(
@@ -128,39 +154,18 @@ pub async fn serve(
     // it stops the gateway (non-zero exit), so that its supervisor restarts it.
     let source_failed = Arc::new(tokio::sync::Notify::new());
     let failed = Arc::new(AtomicBool::new(false));
-    let (cameras, rtsp_task, video) = match rtsp {
-        Some(r) if pipeline.registry().camera_count() > 0 => {
-            let pool = DecoderPool::new(config.video.pool);
-            let (cameras, task) =
-                ingest::rtsp::spawn(r, pipeline.clone(), pool.clone(), stop_rx.clone());
-            let video = VideoServices {
-                cameras: cameras.clone(),
-                pool,
-                options: config.video.snapshots,
-                evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
-            };
+    let rtsp_task = match (rtsp, &video) {
+        (Some(r), Some(v)) => {
             tokio::spawn(crate::video::prune_loop(
-                video.evidence.clone(),
+                v.evidence.clone(),
                 stop_rx.clone(),
             ));
-            if !config.video.linkage_kinds.is_empty() {
-                let linkage = VideoLinkage::new(
-                    video.clone(),
-                    outbox.clone(),
-                    registry.clone(),
-                    config.offset,
-                    (
-                        config.video.linkage_deadline,
-                        config.video.linkage_kinds.clone(),
-                    ),
-                    &metrics.registry,
-                );
-                pipeline.set_evidence_hook(Arc::new(Hook(linkage)));
-            }
-            (Some(cameras), Some(task), Some(video))
+            let (cameras, pool) = (v.cameras.clone(), v.pool.clone());
+            Some(ingest::rtsp::start(cameras, r, pipeline.clone(), pool, stop_rx.clone()).await)
         }
-        _ => (None, None, None),
+        _ => None,
     };
+    let cameras = video.as_ref().map(|v| v.cameras.clone());
     let (gb_handle, gb_task) = match gb26875 {
         Some(g) => {
             let listen = g.listen;

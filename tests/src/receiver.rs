@@ -10,11 +10,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
 use sha2::Sha256;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How a township's receiver answers.
@@ -159,7 +160,6 @@ async fn receive(
     let behavior = shared
         .inner
         .lock()
-        .unwrap()
         .behaviors
         .get(&township)
         .cloned()
@@ -168,7 +168,7 @@ async fn receive(
         Behavior::Accept => 200,
         Behavior::Always(s) => s,
         Behavior::FailTimes { status, times } => {
-            let mut inner = shared.inner.lock().unwrap();
+            let mut inner = shared.inner.lock();
             if times > 0 {
                 inner.behaviors.insert(
                     township.clone(),
@@ -190,7 +190,7 @@ async fn receive(
     let ok = (200..300).contains(&status);
     if !shared.record_bodies {
         // benchmark mode: count, time and deduplicate without parsing or keeping bodies
-        let mut inner = shared.inner.lock().unwrap();
+        let mut inner = shared.inner.lock();
         if ok {
             if let Some(t) = sent_at_us_raw(&body) {
                 inner.latencies_us.push(now_us().saturating_sub(t));
@@ -204,7 +204,7 @@ async fn receive(
         return StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    let mut inner = shared.inner.lock().unwrap();
+    let mut inner = shared.inner.lock();
     inner.attempts.push(Attempt {
         township: township.clone(),
         idempotency_key: key.clone(),
@@ -271,19 +271,18 @@ impl Receiver {
         self.shared
             .inner
             .lock()
-            .unwrap()
             .behaviors
             .insert(township.to_string(), behavior);
     }
 
     /// Accepted deliveries so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.shared.inner.lock().unwrap().deliveries.clone()
+        self.shared.inner.lock().deliveries.clone()
     }
 
     /// Every request so far.
     pub fn attempts(&self) -> Vec<Attempt> {
-        self.shared.inner.lock().unwrap().attempts.clone()
+        self.shared.inner.lock().attempts.clone()
     }
 
     /// Accepted deliveries (with repeats).
@@ -293,7 +292,7 @@ impl Receiver {
 
     /// Distinct event ids accepted.
     pub fn unique(&self) -> usize {
-        self.shared.inner.lock().unwrap().unique.len()
+        self.shared.inner.lock().unique.len()
     }
 
     /// Requests whose signature did not verify.
@@ -303,12 +302,12 @@ impl Receiver {
 
     /// Push-to-receive latencies of events that carried a send time, in µs.
     pub fn take_latencies_us(&self) -> Vec<u64> {
-        std::mem::take(&mut self.shared.inner.lock().unwrap().latencies_us)
+        std::mem::take(&mut self.shared.inner.lock().latencies_us)
     }
 
     /// Forgets what was recorded (keeps behaviours).
     pub fn clear(&self) {
-        let mut inner = self.shared.inner.lock().unwrap();
+        let mut inner = self.shared.inner.lock();
         inner.deliveries.clear();
         inner.attempts.clear();
         inner.unique.clear();

@@ -103,7 +103,6 @@ struct Shared {
     live: broadcast::Sender<Arc<LiveEvent>>,
     metrics: Metrics,
     config: OutboxConfig,
-    evidence: crate::evidence::EvidenceBoard,
 }
 
 /// A handle on the outbox; cheap to clone.
@@ -137,7 +136,6 @@ impl Outbox {
             live: broadcast::channel(4096).0,
             metrics,
             config,
-            evidence: Default::default(),
         });
         let (tx, rx) = mpsc::channel(65_536);
         let writer = shared.clone();
@@ -165,13 +163,15 @@ impl Outbox {
         Ok(Self { shared, tx })
     }
 
-    /// Events whose evidence is being gathered (delivery waits for them, within a deadline).
-    pub fn evidence(&self) -> &crate::evidence::EvidenceBoard {
-        &self.shared.evidence
+    /// Commits events durably; returns when they are on disk. `deliver`: whether they go to
+    /// their township's webhook (a township without one reads them through the API).
+    pub async fn commit(&self, events: &[Event], deliver: bool) -> Result<Receipt, OutboxError> {
+        let routed: Vec<(&Event, bool)> = events.iter().map(|e| (e, deliver)).collect();
+        self.commit_routed(&routed).await
     }
 
-    /// Commits events durably; returns when they are on disk.
-    pub async fn commit(&self, events: &[Event], deliver: bool) -> Result<Receipt, OutboxError> {
+    /// Commits events of several townships durably, each with its own `deliver`.
+    pub async fn commit_routed(&self, events: &[(&Event, bool)]) -> Result<Receipt, OutboxError> {
         if events.is_empty() {
             return Ok(Receipt {
                 committed: Vec::new(),
@@ -179,12 +179,13 @@ impl Outbox {
         }
         let pending = self.shared.pending.load(Ordering::Relaxed);
         let max = self.shared.config.max_pending;
-        if deliver && pending + events.len() as u64 > max {
+        let delivered = events.iter().filter(|(_, d)| *d).count() as u64;
+        if delivered > 0 && pending + delivered > max {
             return Err(OutboxError::Full { pending, max });
         }
         let new = events
             .iter()
-            .map(|e| NewEvent {
+            .map(|&(e, deliver)| NewEvent {
                 id: e.id,
                 township: e.township.code.clone(),
                 kind: e.kind.as_str().to_string(),

@@ -127,7 +127,7 @@ fn breakdown(
     camera: &str,
     from: chrono::DateTime<Utc>,
     to: chrono::DateTime<Utc>,
-) -> Result<::ingest::rtsp::availability::Breakdown, ApiError> {
+) -> Result<alerts::availability::Breakdown, ApiError> {
     let (f, t) = (from.timestamp_millis(), to.timestamp_millis());
     let log = state
         .pipeline
@@ -135,7 +135,7 @@ fn breakdown(
         .store()
         .camera_log(camera, f, t)
         .map_err(ApiError::storage)?;
-    Ok(::ingest::rtsp::availability::breakdown(&log, f, t))
+    Ok(alerts::availability::breakdown(&log, f, t))
 }
 
 /// `GET /api/v1/cameras/{id}/availability?from=&to=` — seconds in each state and the online
@@ -184,7 +184,7 @@ pub async fn township_availability(
         ));
     }
     let (from, to) = window(&q)?;
-    let mut total = ::ingest::rtsp::availability::Breakdown::default();
+    let mut total = alerts::availability::Breakdown::default();
     let mut cameras = Vec::new();
     let mut ids: Vec<&std::sync::Arc<alerts::registry::Camera>> = state
         .pipeline

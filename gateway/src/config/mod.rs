@@ -605,6 +605,7 @@ impl Validator {
                 confirm: v.confirm_samples.max(1),
                 thresholds,
             },
+            tick: Duration::from_secs(1),
         })
     }
 

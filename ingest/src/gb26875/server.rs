@@ -19,12 +19,13 @@ use super::time::TimeLabel;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, SubmitError};
 use chrono::{DateTime, FixedOffset, Utc};
+use parking_lot::Mutex;
 use prometheus::{IntCounterVec, IntGauge, Opts};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -203,7 +204,7 @@ impl Gb26875Handle {
 
     fn send(&self, unit: &str, d: Downstream) -> Result<u64, CommandError> {
         let address = self.address(unit)?;
-        let map = self.devices.by_address.lock().expect("devices lock");
+        let map = self.devices.by_address.lock();
         let slot = map
             .get(&address)
             .ok_or_else(|| CommandError::NotConnected(unit.to_string()))?;
@@ -220,7 +221,6 @@ impl Gb26875Handle {
         self.devices
             .patrols
             .lock()
-            .expect("patrols lock")
             .insert(address, PatrolCheck::default());
         self.send(
             unit,
@@ -238,13 +238,7 @@ impl Gb26875Handle {
     /// The unit's last patrol check.
     pub fn last_patrol(&self, unit: &str) -> Result<Option<PatrolCheck>, CommandError> {
         let address = self.address(unit)?;
-        Ok(self
-            .devices
-            .patrols
-            .lock()
-            .expect("patrols lock")
-            .get(&address)
-            .cloned())
+        Ok(self.devices.patrols.lock().get(&address).cloned())
     }
 
     /// Reads from the unit's device: UITD types 81–88 (one reserved byte), or facility types
@@ -260,7 +254,7 @@ impl Gb26875Handle {
             _ => return Err(ReadError::NotARead(kind)),
         };
         let address = self.address(unit).map_err(ReadError::Device)?;
-        self.devices.reads.lock().expect("reads lock").insert(
+        self.devices.reads.lock().insert(
             (address, kind),
             ReadReply {
                 kind,
@@ -285,13 +279,7 @@ impl Gb26875Handle {
     /// The last read of `kind` from the unit's device, with its reply.
     pub fn last_read(&self, unit: &str, kind: u8) -> Result<Option<ReadReply>, CommandError> {
         let address = self.address(unit)?;
-        Ok(self
-            .devices
-            .reads
-            .lock()
-            .expect("reads lock")
-            .get(&(address, kind))
-            .cloned())
+        Ok(self.devices.reads.lock().get(&(address, kind)).cloned())
     }
 
     /// Sets the device's clock to the gateway's (type 90).
@@ -301,7 +289,7 @@ impl Gb26875Handle {
 
     /// Connected devices.
     pub fn connected(&self) -> Vec<DeviceView> {
-        let map = self.devices.by_address.lock().expect("devices lock");
+        let map = self.devices.by_address.lock();
         let mut v: Vec<DeviceView> = map
             .iter()
             .map(|(a, s)| DeviceView {
@@ -475,7 +463,7 @@ async fn connection(
                 };
                 let patrol = d.adu.kind == 91;
                 if patrol {
-                    if let Some(p) = devices.patrols.lock().expect("patrols lock").get_mut(&address.unwrap_or_default()) {
+                    if let Some(p) = devices.patrols.lock().get_mut(&address.unwrap_or_default()) {
                         p.serial = serial;
                         p.sent_at = Some(Utc::now());
                     }
@@ -503,7 +491,7 @@ async fn connection(
                     }
                     if p.tries >= TRIES {
                         if p.patrol {
-                            if let Some(c) = devices.patrols.lock().expect("patrols lock").get_mut(&address.unwrap_or_default()) {
+                            if let Some(c) = devices.patrols.lock().get_mut(&address.unwrap_or_default()) {
                                 c.unconfirmed = c.serial == *serial || c.unconfirmed;
                             }
                         }
@@ -577,12 +565,7 @@ async fn connection(
                 if pending.remove(&h.serial).is_some_and(|p| p.patrol)
                     && h.command == command::CONFIRM
                 {
-                    if let Some(c) = devices
-                        .patrols
-                        .lock()
-                        .expect("patrols lock")
-                        .get_mut(&h.source)
-                    {
+                    if let Some(c) = devices.patrols.lock().get_mut(&h.source) {
                         if c.serial == h.serial {
                             c.confirmed_at = Some(Utc::now());
                         }
@@ -607,7 +590,7 @@ async fn connection(
             let offset = unit.utc_offset.unwrap_or(config.offset);
             if address != Some(h.source) {
                 // this connection is now the device's: an older one is closed
-                let previous = devices.by_address.lock().expect("devices lock").insert(
+                let previous = devices.by_address.lock().insert(
                     h.source,
                     Slot {
                         id,
@@ -627,12 +610,7 @@ async fn connection(
             }
             if h.command == command::REPLY {
                 if let Some(kind) = pending.remove(&h.serial).and_then(|p| p.read) {
-                    if let Some(r) = devices
-                        .reads
-                        .lock()
-                        .expect("reads lock")
-                        .get_mut(&(h.source, kind))
-                    {
+                    if let Some(r) = devices.reads.lock().get_mut(&(h.source, kind)) {
                         r.replied_at = Some(Utc::now());
                         r.reply_kind = frame.adu.as_ref().map(|a| a.kind);
                         r.objects = frame.adu.as_ref().map(|a| format!("{:?}", a.objects));
@@ -649,7 +627,7 @@ async fn connection(
             }
             let (signals, answers) = signals(&frame, &unit.id, offset);
             for a in answers {
-                let mut patrols = devices.patrols.lock().expect("patrols lock");
+                let mut patrols = devices.patrols.lock();
                 if let Some(c) = patrols
                     .get_mut(&h.source)
                     .filter(|c| c.answered_at.is_none())
@@ -685,7 +663,7 @@ async fn connection(
         }
     }
     if let Some(a) = address {
-        let mut map = devices.by_address.lock().expect("devices lock");
+        let mut map = devices.by_address.lock();
         if map.get(&a).is_some_and(|s| s.id == id) {
             map.remove(&a);
         }

@@ -18,56 +18,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
 
-/// A camera's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// Not yet known (just started watching).
-    Unknown,
-    /// Streaming.
-    Online,
-    /// Session up, no frames.
-    Stalled,
-    /// Streaming badly.
-    Degraded,
-    /// No working session.
-    Offline,
-}
-
-impl State {
-    /// The code in the uptime log.
-    pub fn code(self) -> u8 {
-        match self {
-            State::Unknown => 0,
-            State::Online => 1,
-            State::Stalled => 2,
-            State::Degraded => 3,
-            State::Offline => 4,
-        }
-    }
-
-    /// The state of a code (unknown codes: `Unknown`).
-    pub fn from_code(code: u8) -> Self {
-        match code {
-            1 => State::Online,
-            2 => State::Stalled,
-            3 => State::Degraded,
-            4 => State::Offline,
-            _ => State::Unknown,
-        }
-    }
-
-    /// The name in events, metrics and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unknown => "unknown",
-            State::Online => "online",
-            State::Stalled => "stalled",
-            State::Degraded => "degraded",
-            State::Offline => "offline",
-        }
-    }
-}
+pub use alerts::camera::CameraState as State;
+pub use alerts::camera::StateChange as Transition;
+pub use alerts::camera::StreamMeasures as Measured;
 
 /// Thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,38 +76,6 @@ impl Degradation {
             Degradation::KeyframeInterval => "keyframe_interval",
         }
     }
-}
-
-/// What the stream measures now (over the last few seconds).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Measured {
-    /// Frames per second.
-    pub fps: f64,
-    /// What the stream should deliver (SDP, else the best observed), when known.
-    pub expected_fps: Option<f64>,
-    /// Bitrate, kbit/s.
-    pub bitrate_kbps: f64,
-    /// Share of RTP packets lost.
-    pub loss_ratio: f64,
-    /// Time between the last two keyframes, seconds.
-    pub keyframe_interval_s: Option<f64>,
-}
-
-/// A state change worth an event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    /// From (as the township last heard).
-    pub from: State,
-    /// To.
-    pub to: State,
-    /// Since when the camera is in `to`.
-    pub at: DateTime<Utc>,
-    /// Why (offline: the failure; degraded: the degradation).
-    pub reason: Option<String>,
-    /// The numbers at the time.
-    pub measured: Measured,
-    /// For `online` after `offline`: how long it was away.
-    pub away: Option<Duration>,
 }
 
 /// One second of frames.

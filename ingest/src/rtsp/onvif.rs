@@ -12,14 +12,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-/// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnvifKind {
-    /// Motion detected.
-    Motion,
-    /// The view was tampered with (covered, moved, defocused).
-    Tamper,
-}
+pub use alerts::camera::OnvifKind;
 
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq)]

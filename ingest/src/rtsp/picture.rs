@@ -9,8 +9,9 @@ use crate::video::quality::{Quality, QualityChange};
 use crate::video::vqd::{self, Check, Measures, Thresholds, Thumb};
 use crate::video::{decode, Keyframe};
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Settings of the picture checks.
@@ -174,7 +175,7 @@ pub(crate) fn tick(
         let started = Instant::now();
         let result = sample(&kf, previous.as_ref());
         seconds.observe(started.elapsed().as_secs_f64());
-        let mut w = job_watched.lock().expect("camera lock");
+        let mut w = job_watched.lock();
         w.picture.in_flight = false;
         w.picture.done = Some((kf.at, result));
     };

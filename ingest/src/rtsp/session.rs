@@ -4,16 +4,16 @@
 
 use super::metrics::CameraMetrics;
 use super::{RtpTransport, RtspConfig, StreamInfo, Watched};
-use crate::video::{Keyframe, KeyframeBuilder, VideoCodec};
-use chrono::Utc;
+use crate::video::{KeyframeBuilder, VideoCodec};
 use futures::{FutureExt, StreamExt};
+use parking_lot::Mutex;
 use retina::client::PacketItem;
 use retina::client::{
     Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, Transport,
 };
 use retina::codec::ParametersRef;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -80,7 +80,7 @@ pub(crate) async fn supervise(
     mut stop: watch::Receiver<bool>,
 ) {
     let (id, url, creds) = {
-        let w = watched.lock().expect("camera lock");
+        let w = watched.lock();
         let c = &w.camera;
         let creds = c.username.as_ref().map(|u| Credentials {
             username: u.clone(),
@@ -96,7 +96,6 @@ pub(crate) async fn supervise(
     let bytes = metrics.bytes.with_label_values(&[id.as_str()]);
     let reconnects = metrics.reconnects.with_label_values(&[id.as_str()]);
     let mut failures: u32 = 0;
-    let mut sessions: u64 = 0;
     let mut outage_logged = false;
     loop {
         let attempt = play(
@@ -107,7 +106,6 @@ pub(crate) async fn supervise(
             &watched,
             &frames,
             &bytes,
-            &mut sessions,
             &reconnects,
         );
         let result = tokio::select! {
@@ -116,12 +114,7 @@ pub(crate) async fn supervise(
         };
         let streamed = result.streamed;
         let f = result.failure;
-        {
-            let mut w = watched.lock().expect("camera lock");
-            w.connected = false;
-            w.health.session_down(Utc::now(), f.reason);
-            w.last_error_detail = Some(f.detail.clone());
-        }
+        watched.lock().session_down(f.reason, f.detail.clone());
         metrics.failures.with_label_values(&[f.reason]).inc();
         if streamed {
             failures = 0;
@@ -166,7 +159,6 @@ async fn play(
     watched: &Mutex<Watched>,
     frames: &prometheus::IntCounter,
     bytes: &prometheus::IntCounter,
-    sessions: &mut u64,
     reconnects: &prometheus::IntCounter,
 ) -> Ended {
     let fail = |failure| Ended {
@@ -207,7 +199,7 @@ async fn play(
     let sdp_fps = session.streams()[index].framerate().map(f64::from);
     // the ONVIF metadata stream, when the camera offers one and its events are wanted
     let wants_onvif = {
-        let w = watched.lock().expect("camera lock");
+        let w = watched.lock();
         w.camera.motion_events || w.camera.tamper_events
     };
     let metadata = session
@@ -271,17 +263,12 @@ async fn play(
         },
     );
     let mut session = Box::pin(playing);
-    *sessions += 1;
     {
-        let mut w = watched.lock().expect("camera lock");
-        w.connected = true;
-        if *sessions > 1 {
-            w.reconnects += 1;
+        let mut w = watched.lock();
+        let before = w.reconnects();
+        w.session_up(sdp_fps, initial_info);
+        if w.reconnects() > before {
             reconnects.inc();
-        }
-        w.health.session_up(Utc::now(), sdp_fps);
-        if let Some(info) = initial_info {
-            w.info = info;
         }
     }
     // a session with no frame for this long is dropped and started again (the health has
@@ -457,43 +444,14 @@ fn record(
     frames.inc();
     bytes.inc_by(f.bytes as u64);
     let rebuilt = if f.key { keyframe.finish() } else { None };
-    let mut w = watched.lock().expect("camera lock");
-    if let Some(data) = rebuilt {
-        w.keyframes += 1;
-        w.keyframe = Some(Arc::new(Keyframe {
-            codec: keyframe.codec(),
-            data,
-            at: Utc::now(),
-            seq: w.keyframes,
-        }));
-        w.keyframe_ready.notify_waiters();
-    }
-    w.frames += 1;
-    w.bytes += f.bytes as u64;
-    w.lost += u64::from(f.lost);
-    w.health.frame(
-        Utc::now(),
-        f.bytes,
-        f.key,
-        f.lost.min(u32::from(u16::MAX)) as u16,
-    );
+    let rebuilt = rebuilt.map(|data| (keyframe.codec(), data));
+    watched.lock().frame(f.bytes, f.key, f.lost, rebuilt);
 }
 
 fn onvif(watched: &Mutex<Watched>, xml: &[u8]) {
     let events = super::onvif::parse(xml);
-    if events.is_empty() {
-        return;
-    }
-    let now = Utc::now();
-    let mut w = watched.lock().expect("camera lock");
-    for e in events {
-        let wanted = match e.kind {
-            super::onvif::OnvifKind::Motion => w.camera.motion_events,
-            super::onvif::OnvifKind::Tamper => w.camera.tamper_events,
-        };
-        if wanted && e.active {
-            w.onvif.push((e, now));
-        }
+    if !events.is_empty() {
+        watched.lock().onvif(events);
     }
 }
 

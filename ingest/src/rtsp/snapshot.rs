@@ -92,18 +92,19 @@ impl Cameras {
             why: why.to_string(),
         };
         let max_age = chrono::Duration::from_std(options.max_age).unwrap_or(chrono::Duration::MAX);
-        let ready = watched.lock().expect("camera lock").keyframe_ready.clone();
+        let ready = watched.lock().keyframe_ready.clone();
         let keyframe = loop {
             // armed before the look, so a keyframe kept in between still wakes this wait
             let notified = ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
-                let w = watched.lock().expect("camera lock");
+                let w = watched.lock();
                 if !w.connected {
                     return Err(no_picture("offline"));
                 }
-                let fresh = w.keyframe.clone().filter(|k| Utc::now() - k.at <= max_age);
+                let now = w.now();
+                let fresh = w.keyframe.clone().filter(|k| now - k.at <= max_age);
                 if let Some(k) = fresh {
                     if let Some(s) = w
                         .snapshot
@@ -138,7 +139,7 @@ impl Cameras {
             seq: keyframe.seq,
             made: Instant::now(),
         });
-        watched.lock().expect("camera lock").snapshot = Some(snap.clone());
+        watched.lock().snapshot = Some(snap.clone());
         Ok(snap)
     }
 }

@@ -3,8 +3,9 @@
 //! samples. On-demand work (snapshots, evidence) goes first and is not held to the budget —
 //! it is rare and someone is waiting for it — but its queue is bounded too.
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -107,7 +108,7 @@ impl DecoderPool {
     /// Queues a periodic sample, unless the queue is full or the budget used up.
     pub fn sample(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Refused> {
         {
-            let mut b = self.shared.budget.lock().expect("budget lock");
+            let mut b = self.shared.budget.lock();
             b.refill(Instant::now());
             if b.tokens <= 0.0 {
                 return Err(Refused::OverBudget);
@@ -132,7 +133,7 @@ impl DecoderPool {
     }
 
     fn push(&self, job: Job, urgent: bool) -> Result<(), Refused> {
-        let mut q = self.shared.queues.lock().expect("pool lock");
+        let mut q = self.shared.queues.lock();
         let queue = if urgent {
             &mut q.urgent
         } else {
@@ -149,7 +150,7 @@ impl DecoderPool {
 
     /// Lets the threads end once the queues are empty.
     pub fn stop(&self) {
-        self.shared.queues.lock().expect("pool lock").stopping = true;
+        self.shared.queues.lock().stopping = true;
         self.shared.ready.notify_all();
     }
 }
@@ -162,7 +163,7 @@ fn worker(shared: Arc<Shared>) {
     }
     loop {
         let (job, sample) = {
-            let mut q = shared.queues.lock().expect("pool lock");
+            let mut q = shared.queues.lock();
             loop {
                 if let Some(j) = q.urgent.pop_front() {
                     break (j, false);
@@ -173,7 +174,7 @@ fn worker(shared: Arc<Shared>) {
                 if q.stopping {
                     return;
                 }
-                q = shared.ready.wait(q).expect("pool lock");
+                shared.ready.wait(&mut q);
             }
         };
         let started = Instant::now();
@@ -181,7 +182,7 @@ fn worker(shared: Arc<Shared>) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         if sample {
             let spent = started.elapsed().min(Duration::from_secs(10)).as_secs_f64();
-            shared.budget.lock().expect("budget lock").tokens -= spent;
+            shared.budget.lock().tokens -= spent;
         }
     }
 }

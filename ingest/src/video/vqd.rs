@@ -6,69 +6,7 @@
 use super::decode::Picture;
 use serde::Serialize;
 
-/// A picture check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Check {
-    /// Signal loss: dark and flat (a covered lens, a dead sensor, a blank encoder input).
-    Black,
-    /// Too dark to see (but not black).
-    Underexposed,
-    /// Washed out.
-    Overexposed,
-    /// Almost no contrast over the whole picture (fog, a dirty dome, a grey encoder input).
-    LowContrast,
-    /// A large uniform region hides most of the scene (something in front of the lens).
-    Occluded,
-    /// Out of focus: few edges (variance of the Laplacian).
-    Blurred,
-    /// Nothing changed since the previous sample although frames keep coming.
-    Frozen,
-    /// The colours are shifted as a whole (a failed IR-cut filter, a bad cable).
-    ColorCast,
-}
-
-impl Check {
-    /// The name in events and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Check::Black => "black",
-            Check::Underexposed => "underexposed",
-            Check::Overexposed => "overexposed",
-            Check::LowContrast => "low_contrast",
-            Check::Occluded => "occluded",
-            Check::Blurred => "blurred",
-            Check::Frozen => "frozen",
-            Check::ColorCast => "color_cast",
-        }
-    }
-
-    /// The label command-center staff read.
-    pub fn label(self) -> &'static str {
-        match self {
-            Check::Black => "黑屏/信号丢失",
-            Check::Underexposed => "画面过暗",
-            Check::Overexposed => "画面过亮",
-            Check::LowContrast => "对比度低",
-            Check::Occluded => "画面遮挡",
-            Check::Blurred => "画面模糊",
-            Check::Frozen => "画面冻结",
-            Check::ColorCast => "偏色",
-        }
-    }
-
-    /// Every check.
-    pub const ALL: [Check; 8] = [
-        Check::Black,
-        Check::Underexposed,
-        Check::Overexposed,
-        Check::LowContrast,
-        Check::Occluded,
-        Check::Blurred,
-        Check::Frozen,
-        Check::ColorCast,
-    ];
-}
+pub use alerts::camera::PictureCheck as Check;
 
 /// Thresholds of the checks (luma and chroma in 8-bit code values).
 #[derive(Debug, Clone, Copy, PartialEq)]

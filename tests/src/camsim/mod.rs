@@ -9,10 +9,11 @@ pub mod clip;
 use base64::Engine;
 use bytes::{BufMut, BytesMut};
 use clip::{Clip, ClipSpec};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -142,7 +143,7 @@ struct Shared {
 
 impl Shared {
     fn fault(&self, cam: u32) -> Option<Fault> {
-        self.faults.lock().expect("faults").get(&cam).copied()
+        self.faults.lock().get(&cam).copied()
     }
 }
 
@@ -219,7 +220,7 @@ impl CamSim {
 
     /// Injects a fault into camera `n` (or clears it with `None`); live sessions follow at once.
     pub fn set_fault(&self, n: u32, fault: Option<Fault>) {
-        let mut f = self.shared.faults.lock().expect("faults");
+        let mut f = self.shared.faults.lock();
         match fault {
             Some(x) => f.insert(n, x),
             None => f.remove(&n),
@@ -232,7 +233,6 @@ impl CamSim {
         self.shared
             .onvif_pending
             .lock()
-            .expect("onvif")
             .entry(n)
             .or_default()
             .push(xml);
@@ -430,7 +430,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                 }
                 if p.metadata {
                     let pending = camera.and_then(|c| {
-                        shared.onvif_pending.lock().expect("onvif").get_mut(&c).and_then(|q| {
+                        shared.onvif_pending.lock().get_mut(&c).and_then(|q| {
                             (!q.is_empty()).then(|| q.remove(0))
                         })
                     });

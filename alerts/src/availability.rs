@@ -2,8 +2,8 @@
 //! state changes. Time the gateway was not watching (stopped, crashed) is logged as `unknown`
 //! when it starts again, so it never counts as online. Pure.
 
-use super::health::State;
-use alerts::outbox::CameraLog;
+use crate::camera::CameraState as State;
+use crate::outbox::CameraLog;
 use serde::Serialize;
 
 /// Seconds in each state over a window.

@@ -8,6 +8,13 @@
 //! * 408, 429, 5xx, timeouts, connection errors → retried with exponential backoff and jitter
 //!   (honouring `Retry-After`), for as long as the outbox holds the event.
 //! * any other status → dead letter (kept, listed by `gateway outbox dead-letters`, replayable).
+//!
+//! An event whose evidence is on its way ([`Holds`]) waits for it, within its deadline, and is
+//! re-read from the outbox before it goes out.
+
+mod hold;
+
+pub use hold::Holds;
 
 use crate::metrics::Metrics;
 use crate::outbox::{Op, Outbox, PendingItem};
@@ -118,6 +125,7 @@ pub fn spawn_workers(
     outbox: &Outbox,
     config: &DeliveryConfig,
     metrics: &Metrics,
+    holds: &Arc<Holds>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let client = client(config);
@@ -133,6 +141,7 @@ pub fn spawn_workers(
                 client: client.clone(),
                 config: config.clone(),
                 metrics: metrics.clone(),
+                holds: holds.clone(),
                 shutdown: shutdown.clone(),
             };
             Some(tokio::spawn(worker.run()))
@@ -147,6 +156,7 @@ struct Worker {
     client: reqwest::Client,
     config: DeliveryConfig,
     metrics: Metrics,
+    holds: Arc<Holds>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -207,7 +217,7 @@ impl Worker {
         let code = self.township.code.clone();
         // evidence on its way (a fire alarm's snapshots) is waited for, within its deadline
         let refreshed;
-        let item = if self.outbox.evidence().wait(item.id).await {
+        let item = if self.holds.wait(item.id).await {
             match self.outbox.store().get(item.id) {
                 Ok(Some(stored)) => {
                     refreshed = PendingItem {

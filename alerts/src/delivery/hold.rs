@@ -1,13 +1,13 @@
-//! Evidence that is on its way: when a `fire.alarm` is committed, snapshots from the unit's
-//! cameras are being taken. The delivery worker holds such an event back until its evidence is
-//! attached or its deadline passes — never longer: a fire alarm is not held back for a picture.
+//! Events held back from delivery for a moment: when a `fire.alarm` is committed, snapshots
+//! from the unit's cameras are being taken (the pipeline's video linkage). The delivery worker
+//! holds such an event until its evidence is attached or its deadline passes — never longer: a
+//! fire alarm is not held back for a picture.
 //!
-//! The board is in memory: after a restart nothing is awaited, and events go out as stored.
+//! The holds are in memory: after a restart nothing is held, and events go out as stored.
 
-use crate::event::Event;
-use crate::registry::Unit;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -17,16 +17,17 @@ struct Awaited {
     done: Arc<Notify>,
 }
 
-/// Events whose evidence is being gathered.
+/// Events whose evidence is being gathered, held back from delivery until it is attached or
+/// their deadline passes.
 #[derive(Default)]
-pub struct EvidenceBoard {
+pub struct Holds {
     awaited: Mutex<HashMap<Uuid, Awaited>>,
 }
 
-impl EvidenceBoard {
+impl Holds {
     /// Evidence for `id` is expected until `deadline`.
     pub fn expect(&self, id: Uuid, deadline: Instant) {
-        self.awaited.lock().expect("board lock").insert(
+        self.awaited.lock().insert(
             id,
             Awaited {
                 deadline,
@@ -37,7 +38,7 @@ impl EvidenceBoard {
 
     /// Nothing more is awaited for `id` (attached, or given up).
     pub fn settle(&self, id: Uuid) {
-        if let Some(a) = self.awaited.lock().expect("board lock").remove(&id) {
+        if let Some(a) = self.awaited.lock().remove(&id) {
             a.done.notify_waiters();
         }
     }
@@ -45,7 +46,7 @@ impl EvidenceBoard {
     /// Waits until `id` is settled or its deadline passes; `true` when it was awaited at all
     /// (its stored body may have changed).
     pub async fn wait(&self, id: Uuid) -> bool {
-        let (deadline, done) = match self.awaited.lock().expect("board lock").get(&id) {
+        let (deadline, done) = match self.awaited.lock().get(&id) {
             Some(a) => (a.deadline, a.done.clone()),
             None => return false,
         };
@@ -53,7 +54,7 @@ impl EvidenceBoard {
         tokio::pin!(notified);
         notified.as_mut().enable();
         // settled between the lookup and `enable`?
-        if !self.awaited.lock().expect("board lock").contains_key(&id) {
+        if !self.awaited.lock().contains_key(&id) {
             return true;
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
@@ -62,21 +63,13 @@ impl EvidenceBoard {
 
     /// Events awaited now.
     pub fn len(&self) -> usize {
-        self.awaited.lock().expect("board lock").len()
+        self.awaited.lock().len()
     }
 
     /// Whether nothing is awaited.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Gathers evidence for events about to be committed (the gateway's video linkage).
-pub trait EvidenceHook: Send + Sync {
-    /// Called before `events` of `unit` are committed. Returns a sender when evidence is being
-    /// gathered for some of them: the pipeline sends `true` once they are committed, `false`
-    /// (or drops it) when the commit failed.
-    fn prepare(&self, unit: &Unit, events: &[Event]) -> Option<tokio::sync::oneshot::Sender<bool>>;
 }
 
 #[cfg(test)]
@@ -86,7 +79,7 @@ mod tests {
 
     #[tokio::test]
     async fn waits_end_when_settled_or_at_the_deadline() {
-        let board = Arc::new(EvidenceBoard::default());
+        let board = Arc::new(Holds::default());
         let id = Uuid::now_v7();
         assert!(!board.wait(id).await, "not awaited: no wait");
 

@@ -1,6 +1,4 @@
-//! Normalization: a [`FireSignal`] from a registered unit becomes zero or more governance events.
-//!
-//! Pure: no I/O, no clock (the receive time is an input), ids come from the caller.
+//! `fire.*`: a [`FireSignal`] from a registered unit becomes zero or more events.
 //!
 //! | signal | events |
 //! |---|---|
@@ -21,14 +19,9 @@
 //! One status message with several meaningful flags yields one event per flag.
 
 use crate::codes;
-use crate::event::{
-    AnalogDetail, CameraDetail, Event, FireDetail, Kind, Source, SourceKind, TownshipRef,
-    UnitDetail,
-};
-use crate::liveness::Change;
-use crate::registry::{Camera, Township, Unit};
-use crate::signal::{AnalogReport, FireSignal, Location, Operation, SignalBody, StatusFlag};
-use crate::threshold::{Crossing, Side};
+use crate::event::{Event, FireDetail, Kind, Source, SourceKind, TownshipRef};
+use crate::registry::{Township, Unit};
+use crate::signal::{FireSignal, Location, Operation, SignalBody, StatusFlag};
 use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
@@ -101,50 +94,9 @@ pub fn normalize(
     }
 }
 
-/// The `fire.analog_threshold` event of a threshold crossing (severity major when raised, info
-/// when cleared).
-pub fn threshold_event(
-    crossing: &Crossing,
-    report: &AnalogReport,
-    signal: &FireSignal,
-    ctx: &Context<'_>,
-    id: Uuid,
-) -> Event {
-    let (band, cleared) = (crossing.band, crossing.cleared);
-    let unit = codes::analog_unit(report.analog_type);
-    let name = codes::analog_type(report.analog_type)
-        .map(|(n, _, _)| n)
-        .unwrap_or("模拟量");
-    let high = crossing.side == Side::High;
-    let mut detail = located(report.location);
-    detail.analog = Some(AnalogDetail {
-        analog_type: report.analog_type,
-        value: report.value,
-        unit: unit.to_string(),
-        above: high.then_some(band.limit),
-        clear_below: high.then_some(band.clear),
-        below: (!high).then_some(band.limit),
-        clear_above: (!high).then_some(band.clear),
-        cleared,
-    });
-    let value = report.value;
-    let what = match (high, cleared) {
-        (true, false) => format!("{name} {value} {unit} > {} {unit}", band.limit),
-        (true, true) => format!("{name} {value} {unit} < {} {unit} 已恢复", band.clear),
-        (false, false) => format!("{name} {value} {unit} < {} {unit}", band.limit),
-        (false, true) => format!("{name} {value} {unit} > {} {unit} 已恢复", band.clear),
-    };
-    let mut event = fire_event(signal, ctx, id, Kind::FireAnalogThreshold, detail);
-    if cleared {
-        event.severity = crate::Severity::Info;
-    }
-    event.title = format!("{} · {what}", event.title);
-    event
-}
-
 /// A `fire.*` event of a unit's signal: the one place the envelope (times, source, township)
 /// is built.
-fn fire_event(
+pub(super) fn fire_event(
     signal: &FireSignal,
     ctx: &Context<'_>,
     id: Uuid,
@@ -180,102 +132,7 @@ fn fire_event(
     }
 }
 
-/// The `unit.online` / `unit.offline` event of a liveness change.
-pub fn unit_event(
-    change: &Change,
-    unit: &Unit,
-    township: &Township,
-    received_at: DateTime<FixedOffset>,
-    id: Uuid,
-) -> Event {
-    let offset = *received_at.offset();
-    let (kind, detail, occurred_at, what) = match change {
-        Change::Online { offline_for, .. } => (
-            Kind::UnitOnline,
-            UnitDetail {
-                online: true,
-                last_seen: None,
-                offline_for_s: Some(offline_for.num_seconds()),
-            },
-            received_at,
-            format!("离线 {} 秒后恢复", offline_for.num_seconds()),
-        ),
-        Change::Offline { last_seen, .. } => {
-            let last = last_seen.with_timezone(&offset);
-            (
-                Kind::UnitOffline,
-                UnitDetail {
-                    online: false,
-                    last_seen: Some(last),
-                    offline_for_s: None,
-                },
-                received_at,
-                format!("{} 秒无消息", (received_at - last).num_seconds()),
-            )
-        }
-    };
-    Event {
-        id,
-        kind,
-        severity: kind.severity(),
-        title: format!("{} · {} · {what}", kind.label(), unit.name),
-        occurred_at,
-        received_at,
-        source: Source {
-            kind: SourceKind::Unit,
-            id: unit.id.clone(),
-            name: unit.name.clone(),
-            protocol: crate::signal::Protocol::Gateway,
-        },
-        township: TownshipRef {
-            code: township.code.clone(),
-            name: township.name.clone(),
-        },
-        fire: None,
-        camera: None,
-        unit: Some(detail),
-        evidence: Vec::new(),
-        refers_to: None,
-    }
-}
-
-/// A `camera.*` event (a fresh UUIDv7 id): the camera as its source, the health detail, a
-/// title saying what happened (`what`).
-pub fn camera_event(
-    camera: &Camera,
-    township: &Township,
-    kind: Kind,
-    detail: CameraDetail,
-    occurred_at: DateTime<FixedOffset>,
-    received_at: DateTime<FixedOffset>,
-    what: &str,
-) -> Event {
-    Event {
-        id: Uuid::now_v7(),
-        kind,
-        severity: kind.severity(),
-        title: format!("{} · {} · {what}", kind.label(), camera.name),
-        occurred_at,
-        received_at,
-        source: Source {
-            kind: SourceKind::Camera,
-            id: camera.id.clone(),
-            name: camera.name.clone(),
-            protocol: crate::signal::Protocol::Rtsp,
-        },
-        township: TownshipRef {
-            code: township.code.clone(),
-            name: township.name.clone(),
-        },
-        fire: None,
-        camera: Some(detail),
-        unit: None,
-        evidence: Vec::new(),
-        refers_to: None,
-    }
-}
-
-fn located(location: Location) -> FireDetail {
+pub(super) fn located(location: Location) -> FireDetail {
     FireDetail {
         system_type: location.system_type,
         system_type_name: codes::system_type_name(location.system_type).map(str::to_string),

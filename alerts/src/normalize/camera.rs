@@ -1,0 +1,171 @@
+//! `camera.*`: what a camera source observed becomes an event, worded here and nowhere else.
+//!
+//! | observation | event |
+//! |---|---|
+//! | state change to `online`, `offline`, `stalled`, `degraded` | `camera.online`, `camera.offline`, `camera.stalled`, `camera.degraded` |
+//! | picture checks raised or cleared | `camera.quality` |
+//! | ONVIF motion / tamper notification | `camera.motion` / `camera.tamper` |
+//! | a state entered (uptime log only) | none |
+
+use crate::camera::{
+    CameraState, Observed, OnvifKind, OnvifNotice, PictureCheck, PictureVerdict, StateChange,
+};
+use crate::event::{CameraDetail, Event, Kind, Source, SourceKind, TownshipRef};
+use crate::registry::{Camera, Township};
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// What wording a camera observation needs besides the observation.
+#[derive(Debug, Clone, Copy)]
+pub struct CameraContext<'a> {
+    /// The camera.
+    pub camera: &'a Camera,
+    /// Its township.
+    pub township: &'a Township,
+    /// When the gateway took the observation in.
+    pub received_at: DateTime<FixedOffset>,
+}
+
+/// The event an observation raises, if any.
+pub fn camera_event(observed: &Observed, ctx: &CameraContext<'_>, id: Uuid) -> Option<Event> {
+    match observed {
+        Observed::Entered { .. } => None,
+        Observed::Changed(t) => state_event(t, ctx, id),
+        Observed::Picture(v) => Some(picture_event(v, ctx, id)),
+        Observed::Onvif(n) => Some(onvif_event(n, ctx, id)),
+    }
+}
+
+/// The label command-center staff read for a picture check.
+pub fn check_label(check: PictureCheck) -> &'static str {
+    match check {
+        PictureCheck::Black => "黑屏/信号丢失",
+        PictureCheck::Underexposed => "画面过暗",
+        PictureCheck::Overexposed => "画面过亮",
+        PictureCheck::LowContrast => "对比度低",
+        PictureCheck::Occluded => "画面遮挡",
+        PictureCheck::Blurred => "画面模糊",
+        PictureCheck::Frozen => "画面冻结",
+        PictureCheck::ColorCast => "偏色",
+    }
+}
+
+/// `camera.online|offline|stalled|degraded` of a state change.
+fn state_event(t: &StateChange, ctx: &CameraContext<'_>, id: Uuid) -> Option<Event> {
+    let kind = match t.to {
+        CameraState::Online => Kind::CameraOnline,
+        CameraState::Offline => Kind::CameraOffline,
+        CameraState::Stalled => Kind::CameraStalled,
+        CameraState::Degraded => Kind::CameraDegraded,
+        CameraState::Unknown => return None,
+    };
+    let mut measured = Map::new();
+    let m = &t.measured;
+    if matches!(t.to, CameraState::Online | CameraState::Degraded) {
+        measured.insert("fps".into(), Value::from(m.fps));
+        if let Some(e) = m.expected_fps {
+            measured.insert("expected_fps".into(), Value::from(e));
+        }
+        measured.insert("bitrate_kbps".into(), Value::from(m.bitrate_kbps));
+        measured.insert("loss_ratio".into(), Value::from(m.loss_ratio));
+        if let Some(k) = m.keyframe_interval_s {
+            measured.insert("keyframe_interval_s".into(), Value::from(k));
+        }
+    }
+    if let Some(away) = t.away {
+        measured.insert("away_s".into(), Value::from(away.num_seconds()));
+    }
+    let what = match (t.to, &t.reason) {
+        (CameraState::Offline, Some(r)) => format!("无法连接 ({r})"),
+        (CameraState::Offline, None) => "无法连接".to_string(),
+        (CameraState::Stalled, _) => "会话在线但无视频帧".to_string(),
+        (CameraState::Degraded, Some(r)) => format!("{} ({r})", m.fps),
+        (CameraState::Online, _) => match t.away {
+            Some(a) => format!("中断 {} 秒后恢复", a.num_seconds()),
+            None => "恢复正常".to_string(),
+        },
+        _ => String::new(),
+    };
+    let detail = CameraDetail {
+        state: t.to.as_str().to_string(),
+        reason: t.reason.clone(),
+        measured,
+        ..CameraDetail::default()
+    };
+    Some(envelope(ctx, id, kind, detail, t.at, &what))
+}
+
+/// `camera.quality` of a confirmed picture change.
+fn picture_event(v: &PictureVerdict, ctx: &CameraContext<'_>, id: Uuid) -> Event {
+    let names = |cs: &[PictureCheck]| cs.iter().map(|c| c.as_str().to_string()).collect();
+    let labels = |cs: &[PictureCheck]| {
+        let l: Vec<&str> = cs.iter().map(|&c| check_label(c)).collect();
+        l.join("、")
+    };
+    let what = if v.failing.is_empty() {
+        format!("图像恢复正常 ({})", labels(&v.cleared))
+    } else {
+        labels(&v.failing)
+    };
+    let detail = CameraDetail {
+        state: CameraState::Online.as_str().into(),
+        reason: v.failing.is_empty().then(|| "cleared".to_string()),
+        measured: v.measured.clone(),
+        failing_checks: names(&v.failing),
+        cleared_checks: names(&v.cleared),
+    };
+    envelope(ctx, id, Kind::CameraQuality, detail, v.at, &what)
+}
+
+/// `camera.motion` / `camera.tamper` of an ONVIF notification.
+fn onvif_event(n: &OnvifNotice, ctx: &CameraContext<'_>, id: Uuid) -> Event {
+    let (kind, what) = match n.kind {
+        OnvifKind::Motion => (Kind::CameraMotion, "移动侦测 (ONVIF)"),
+        OnvifKind::Tamper => (Kind::CameraTamper, "遮挡/移位/失焦 (ONVIF)"),
+    };
+    let mut measured = Map::new();
+    measured.insert("onvif_topic".into(), Value::from(n.topic.clone()));
+    let detail = CameraDetail {
+        state: CameraState::Online.as_str().into(),
+        reason: Some(n.topic.clone()),
+        measured,
+        ..CameraDetail::default()
+    };
+    envelope(ctx, id, kind, detail, n.at, what)
+}
+
+/// A `camera.*` event: the camera as its source, the detail, a title saying what happened.
+fn envelope(
+    ctx: &CameraContext<'_>,
+    id: Uuid,
+    kind: Kind,
+    detail: CameraDetail,
+    occurred_at: DateTime<chrono::Utc>,
+    what: &str,
+) -> Event {
+    let camera = ctx.camera;
+    Event {
+        id,
+        kind,
+        severity: kind.severity(),
+        title: format!("{} · {} · {what}", kind.label(), camera.name),
+        occurred_at: occurred_at.with_timezone(ctx.received_at.offset()),
+        received_at: ctx.received_at,
+        source: Source {
+            kind: SourceKind::Camera,
+            id: camera.id.clone(),
+            name: camera.name.clone(),
+            protocol: crate::signal::Protocol::Rtsp,
+        },
+        township: TownshipRef {
+            code: ctx.township.code.clone(),
+            name: ctx.township.name.clone(),
+        },
+        fire: None,
+        camera: Some(detail),
+        unit: None,
+        evidence: Vec::new(),
+        refers_to: None,
+    }
+}

@@ -1,0 +1,165 @@
+//! Cameras through the door: a camera source hands over what it observed each tick; the
+//! pipeline writes the uptime log, words the events and commits them — in order, retried on
+//! the next ticks while the outbox cannot take them.
+
+use super::{Pipeline, SubmitError};
+use crate::camera::{CameraObservation, CameraState, Observed};
+use crate::event::Event;
+use crate::normalize::{camera_event, CameraContext};
+use crate::outbox::{CameraMark, Op};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, VecDeque};
+use uuid::Uuid;
+
+/// How often the uptime log records that the cameras are still watched when nothing changes
+/// (after a crash, the time since the last record counts as unknown).
+const ALIVE_EVERY: Duration = Duration::seconds(5);
+
+/// Camera events waiting for the outbox at most; beyond it the oldest are dropped and counted
+/// (`gateway_ingest_rejected_total{source="rtsp",reason="backlog_full"}`). Each camera raises
+/// a dozen events an hour at most (its flap budget), so this is hours of a full outbox.
+const MAX_BACKLOG: usize = 100_000;
+
+/// What the camera door keeps between ticks.
+pub(super) struct CameraDoor {
+    /// Uptime log marks not yet written.
+    marks: Vec<CameraMark>,
+    /// When the log was last written.
+    written: DateTime<Utc>,
+    /// Events the outbox could not take yet, oldest first.
+    backlog: VecDeque<Event>,
+}
+
+impl Default for CameraDoor {
+    fn default() -> Self {
+        Self {
+            marks: Vec::new(),
+            written: DateTime::<Utc>::MIN_UTC,
+            backlog: VecDeque::new(),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Where the uptime log left each camera before this start, for a source that resumes
+    /// watching: the township already heard that state (no repeat). The time the gateway was
+    /// not watching is logged as unknown, never as online.
+    pub async fn resume_cameras<'c>(
+        &self,
+        cameras: impl Iterator<Item = &'c str>,
+    ) -> HashMap<String, CameraState> {
+        let (last, alive) = match self.outbox.store().camera_last(cameras) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the camera log; starting without it");
+                return HashMap::new();
+            }
+        };
+        let mut door = self.cameras.lock().await;
+        let mut resumed = HashMap::new();
+        for (id, (at, code)) in last {
+            let state = CameraState::from_code(code);
+            if state == CameraState::Unknown {
+                continue;
+            }
+            door.marks.push(CameraMark {
+                camera: id.clone(),
+                at_ms: alive.unwrap_or(at).max(at),
+                state: CameraState::Unknown.code(),
+            });
+            resumed.insert(id, state);
+        }
+        resumed
+    }
+
+    /// Takes one tick's observations: states entered go to the uptime log (durable within a
+    /// second, riding along with the outbox's next write); the rest become `camera.*` events,
+    /// committed after any that still wait, in order. Returns how many events were committed;
+    /// an error says the outbox cannot take them now (they wait for the next call).
+    pub async fn observe_cameras(
+        &self,
+        observations: Vec<CameraObservation>,
+    ) -> Result<usize, SubmitError> {
+        let now = self.clock.now();
+        let received_at = now.with_timezone(&self.offset);
+        let mut door = self.cameras.lock().await;
+        for o in observations {
+            let Some(camera) = self.registry.camera(&o.camera) else {
+                continue;
+            };
+            if let Observed::Entered { state, since } = &o.what {
+                door.marks.push(CameraMark {
+                    camera: camera.id.clone(),
+                    at_ms: since.timestamp_millis(),
+                    state: state.code(),
+                });
+            }
+            let Some(township) = self.registry.township(&camera.township) else {
+                continue;
+            };
+            let ctx = CameraContext {
+                camera,
+                township,
+                received_at,
+            };
+            if let Some(event) = camera_event(&o.what, &ctx, Uuid::now_v7()) {
+                door.backlog.push_back(event);
+            }
+        }
+        self.bound_backlog(&mut door.backlog);
+        // with nothing changed only the "still watching" mark is due, every few seconds — a
+        // write every second would keep an idle gateway's disk syncing forever
+        if !door.marks.is_empty() || now - door.written >= ALIVE_EVERY {
+            door.written = now;
+            let marks = std::mem::take(&mut door.marks);
+            self.log_cameras(marks, now).await;
+        }
+        self.commit_backlog(&mut door.backlog).await
+    }
+
+    /// The camera source stops watching: the last moment watched is logged (after a restart,
+    /// the time since counts as unknown).
+    pub async fn cameras_stopped(&self) {
+        let mut door = self.cameras.lock().await;
+        let marks = std::mem::take(&mut door.marks);
+        self.log_cameras(marks, self.clock.now()).await;
+    }
+
+    async fn log_cameras(&self, marks: Vec<CameraMark>, alive: DateTime<Utc>) {
+        let alive_ms = alive.timestamp_millis();
+        self.outbox.record(Op::CameraLog { marks, alive_ms }).await;
+    }
+
+    fn bound_backlog(&self, backlog: &mut VecDeque<Event>) {
+        let over = backlog.len().saturating_sub(MAX_BACKLOG);
+        if over > 0 {
+            backlog.drain(..over);
+            self.metrics
+                .ingest_rejected_total
+                .with_label_values(&["rtsp", "backlog_full"])
+                .inc_by(over as u64);
+            tracing::error!(
+                dropped = over,
+                "camera events dropped: the outbox has refused them for too long"
+            );
+        }
+    }
+
+    /// Commits the waiting events in one transaction; on failure they stay for the next call.
+    async fn commit_backlog(&self, backlog: &mut VecDeque<Event>) -> Result<usize, SubmitError> {
+        if backlog.is_empty() {
+            return Ok(0);
+        }
+        let events: Vec<(&Event, bool)> = backlog
+            .iter()
+            .map(|e| (e, self.delivers(&e.township.code)))
+            .collect();
+        match self.outbox.commit_routed(&events).await {
+            Ok(receipt) => {
+                backlog.clear();
+                Ok(receipt.committed.len())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
