@@ -13,9 +13,9 @@ use alerts::quarantine::Quarantine;
 use alerts::threshold::Thresholds;
 use alerts::{Clock, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
-use ingest::rtsp::Cameras;
-use ingest::video::evidence::EvidenceStore;
-use ingest::video::pool::DecoderPool;
+use cameras::rtsp::Cameras;
+use cameras::video::evidence::EvidenceStore;
+use cameras::video::pool::DecoderPool;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -161,7 +161,7 @@ pub async fn serve(
                 stop_rx.clone(),
             ));
             let (cameras, pool) = (v.cameras.clone(), v.pool.clone());
-            Some(ingest::rtsp::start(cameras, r, pipeline.clone(), pool, stop_rx.clone()).await)
+            Some(cameras::rtsp::start(cameras, r, pipeline.clone(), pool, stop_rx.clone()).await)
         }
         _ => None,
     };

@@ -4,11 +4,11 @@
 
 use alerts::event::Evidence;
 use alerts::pipeline::EvidenceSource;
+use cameras::rtsp::snapshot::{Snapshot, SnapshotOptions};
+use cameras::rtsp::Cameras;
+use cameras::video::evidence::EvidenceStore;
+use cameras::video::pool::DecoderPool;
 use futures::future::BoxFuture;
-use ingest::rtsp::snapshot::{Snapshot, SnapshotOptions};
-use ingest::rtsp::Cameras;
-use ingest::video::evidence::EvidenceStore;
-use ingest::video::pool::DecoderPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -10,9 +10,9 @@ use alerts::outbox::{LiveEvent, Outbox, OutboxConfig};
 use alerts::registry::{Camera, Registry, Township};
 use alerts::threshold::Thresholds;
 use alerts::{Clock, ManualClock, Metrics, Pipeline, Trackers};
+use cameras::rtsp::{Cameras, RtspConfig};
+use cameras::video::pool::{DecoderPool, PoolConfig};
 use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
-use ingest::rtsp::{Cameras, RtspConfig};
-use ingest::video::pool::{DecoderPool, PoolConfig};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +88,7 @@ async fn rig(cameras: Vec<Camera>) -> Rig {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let pool = DecoderPool::new(PoolConfig::default());
     let task =
-        ingest::rtsp::start(cameras.clone(), config, Arc::new(pipeline), pool, stop_rx).await;
+        cameras::rtsp::start(cameras.clone(), config, Arc::new(pipeline), pool, stop_rx).await;
     Rig {
         clock,
         cameras,
@@ -101,7 +101,7 @@ async fn rig(cameras: Vec<Camera>) -> Rig {
 
 impl Rig {
     /// Waits (real time) until `id` satisfies `ok`.
-    async fn until_camera(&self, id: &str, ok: impl Fn(&ingest::rtsp::CameraView) -> bool) {
+    async fn until_camera(&self, id: &str, ok: impl Fn(&cameras::rtsp::CameraView) -> bool) {
         let deadline = tokio::time::Instant::now() + REAL_WAIT;
         loop {
             let c = self.cameras.get(id).unwrap();

@@ -415,7 +415,7 @@ async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onvif_tamper_is_raised_motion_only_when_enabled_and_a_burst_is_held_to_one() {
-    use ingest::rtsp::onvif::sample;
+    use cameras::rtsp::onvif::sample;
     let sim = CamSim::start(CamSimConfig {
         onvif: [1, 2].into_iter().collect(),
         ..CamSimConfig::local(2)

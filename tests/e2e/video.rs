@@ -50,7 +50,7 @@ async fn delivered(env: &Env, id: &str) -> Value {
 }
 
 fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
-    ingest::video::decode::jpeg_dimensions(b)
+    cameras::video::decode::jpeg_dimensions(b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ pub struct AppState {
     /// The GB/T 26875.3 server's handle (`None` when it does not run).
     pub gb26875: Option<::ingest::gb26875::server::Gb26875Handle>,
     /// Watched cameras (`None` when the camera source does not run).
-    pub cameras: Option<Arc<::ingest::rtsp::Cameras>>,
+    pub cameras: Option<Arc<::cameras::rtsp::Cameras>>,
     /// Snapshots and evidence (`None` when the camera source does not run).
     pub video: Option<crate::video::VideoServices>,
     /// Token table.

@@ -8,7 +8,7 @@ use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ingest::rtsp::snapshot::SnapshotError;
+use cameras::rtsp::snapshot::SnapshotError;
 use std::time::Duration;
 
 /// How long a snapshot request waits for a keyframe from a camera that is connected but has

@@ -118,7 +118,7 @@ pub struct Config {
     /// Vendor profiles (MQTT topics and HTTP push).
     pub profiles: ingest::profile::Profiles,
     /// The camera source, unless `[rtsp] enabled = false`.
-    pub rtsp: Option<ingest::rtsp::RtspConfig>,
+    pub rtsp: Option<cameras::rtsp::RtspConfig>,
     /// The GB/T 26875.3 server, when `[gb26875]` is configured.
     pub gb26875: Option<ingest::gb26875::server::Gb26875Config>,
 }
@@ -134,11 +134,11 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct VideoConfig {
     /// The decoder pool.
-    pub pool: ingest::video::pool::PoolConfig,
+    pub pool: cameras::video::pool::PoolConfig,
     /// Snapshots.
-    pub snapshots: ingest::rtsp::snapshot::SnapshotOptions,
+    pub snapshots: cameras::rtsp::snapshot::SnapshotOptions,
     /// Evidence files' retention.
-    pub evidence: ingest::video::evidence::Retention,
+    pub evidence: cameras::video::evidence::Retention,
     /// How long a linked event waits for its snapshots before it is delivered without them.
     pub linkage_deadline: Duration,
     /// Event kinds that get snapshots from the unit's cameras.
@@ -497,18 +497,18 @@ impl Validator {
             }
         }
         VideoConfig {
-            pool: ingest::video::pool::PoolConfig {
+            pool: cameras::video::pool::PoolConfig {
                 threads: v.decoders.clamp(1, 64),
                 cpu_budget: v.cpu_budget,
                 queue: 64,
             },
-            snapshots: ingest::rtsp::snapshot::SnapshotOptions {
+            snapshots: cameras::rtsp::snapshot::SnapshotOptions {
                 max_width: (s.max_width > 0).then_some(s.max_width),
                 quality: s.quality.clamp(2, 31),
                 cache: Duration::from_millis(s.cache_ms),
                 max_age: Duration::from_secs(s.max_age_s.max(1)),
             },
-            evidence: ingest::video::evidence::Retention {
+            evidence: cameras::video::evidence::Retention {
                 max_age: Duration::from_secs(s.evidence_max_age_days.saturating_mul(86_400)),
                 max_bytes: s.evidence_max_mb.saturating_mul(1 << 20),
             },
@@ -522,22 +522,22 @@ impl Validator {
         r: &raw::RtspSection,
         h: &raw::HealthSection,
         v: &raw::VqdSection,
-    ) -> Option<ingest::rtsp::RtspConfig> {
-        use ingest::rtsp::health::HealthConfig;
+    ) -> Option<cameras::rtsp::RtspConfig> {
+        use cameras::rtsp::health::HealthConfig;
         let file_at = At {
             file: self.src.file.clone(),
             line: 0,
             column: 0,
         };
         let transport = match r.transport.as_ref().map(|t| (t, t.get_ref().as_str())) {
-            None | Some((_, "tcp")) => ingest::rtsp::RtpTransport::Tcp,
-            Some((_, "udp")) => ingest::rtsp::RtpTransport::Udp,
+            None | Some((_, "tcp")) => cameras::rtsp::RtpTransport::Tcp,
+            Some((_, "udp")) => cameras::rtsp::RtpTransport::Udp,
             Some((t, other)) => {
                 self.err(
                     self.at(t),
                     format!("[rtsp] `transport`: `{other}` is not \"tcp\" or \"udp\""),
                 );
-                ingest::rtsp::RtpTransport::Tcp
+                cameras::rtsp::RtpTransport::Tcp
             }
         };
         if !(0.0..=1.0).contains(&r.min_fps_ratio) || !(0.0..=1.0).contains(&r.max_loss_ratio) {
@@ -559,7 +559,7 @@ impl Validator {
             );
         }
         let secs = |s: u64| chrono::Duration::seconds(s as i64);
-        let mut thresholds = ingest::video::vqd::Thresholds::default();
+        let mut thresholds = cameras::video::vqd::Thresholds::default();
         for (value, field) in [
             (v.black_luma, &mut thresholds.black_luma),
             (v.black_std, &mut thresholds.black_std),
@@ -585,7 +585,7 @@ impl Validator {
                 "[vqd] `max_uniform` and `max_frozen_change` are shares between 0 and 1",
             );
         }
-        r.enabled.then(|| ingest::rtsp::RtspConfig {
+        r.enabled.then(|| cameras::rtsp::RtspConfig {
             transport,
             step_timeout: Duration::from_secs(r.step_timeout_s),
             reconnect_initial: Duration::from_secs(1),
@@ -600,7 +600,7 @@ impl Validator {
                 max_keyframe_interval: secs(r.max_keyframe_interval_s),
                 events_per_hour: r.events_per_hour,
             },
-            vqd: ingest::rtsp::picture::VqdConfig {
+            vqd: cameras::rtsp::picture::VqdConfig {
                 interval: (v.interval_s > 0).then(|| Duration::from_secs(v.interval_s)),
                 confirm: v.confirm_samples.max(1),
                 thresholds,

@@ -132,7 +132,7 @@ async fn main() {
             tokio::select! {
                 _ = tick.tick() => {
                     for &n in &args.onvif {
-                        sim.onvif(n, ingest::rtsp::onvif::sample("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper", true));
+                        sim.onvif(n, cameras::rtsp::onvif::sample("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper", true));
                     }
                 }
                 _ = tokio::signal::ctrl_c() => break,

@@ -4,10 +4,10 @@
 //!
 //! `cargo bench -p ingest --bench vqd`
 
+use cameras::video::decode::{self, Picture};
+use cameras::video::vqd;
+use cameras::video::VideoCodec;
 use criterion::{criterion_group, criterion_main, Criterion};
-use ingest::video::decode::{self, Picture};
-use ingest::video::vqd;
-use ingest::video::VideoCodec;
 
 fn scene(w: u32, h: u32) -> Picture {
     let mut y = Vec::with_capacity((w * h) as usize);

@@ -129,7 +129,7 @@ pub(crate) async fn supervise(
         if streamed {
             outage_logged = false;
         }
-        if !crate::retry::pause(
+        if !ingest::retry::pause(
             failures,
             config.reconnect_initial,
             config.reconnect_max,
