@@ -240,3 +240,70 @@ fn purge_removes_old_delivered_events_only() {
     );
     assert_eq!(store.pending(TOWNSHIPS[0], None, 10).unwrap().len(), 2);
 }
+
+/// A state row that does not decode (a damaged file, a foreign writer) is counted and skipped:
+/// reads, delivery marks and sign-offs answer, nothing panics, the other events are intact.
+#[test]
+fn a_corrupt_state_row_is_skipped_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    let events = new_events(0, 2);
+    let (bad, good) = (events[0].id, events[1].id);
+    {
+        let store = Store::open(&path).unwrap();
+        store.apply(&[Op::Commit(events)], u64::MAX).unwrap();
+    }
+    {
+        // written behind the store's back, into its own table
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let state: redb::TableDefinition<u128, &[u8]> = redb::TableDefinition::new("state");
+            let mut t = txn.open_table(state).unwrap();
+            t.insert(bad.as_u128(), b"{not json".as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let before = alerts::outbox::store::corrupt_rows();
+    let store = Store::open(&path).unwrap();
+    assert!(
+        store.get(bad).unwrap().is_none(),
+        "the corrupt event reads as absent"
+    );
+    assert!(store.get(good).unwrap().is_some());
+    let page = store
+        .list(&alerts::outbox::ListQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let listed: Vec<Uuid> = page.events.iter().map(|e| e.id).collect();
+    assert_eq!(listed, vec![good]);
+    let pending = store.pending(TOWNSHIPS[0], None, 10).unwrap();
+    assert_eq!(pending.len(), 2, "both still go out: the body is intact");
+    // the writer takes a mark for it without a panic, and goes on with the next
+    store
+        .apply(
+            &[
+                Op::Delivered {
+                    id: bad,
+                    township: TOWNSHIPS[0].into(),
+                    seq: pending[0].seq,
+                    at: Utc::now(),
+                },
+                Op::Delivered {
+                    id: good,
+                    township: TOWNSHIPS[0].into(),
+                    seq: pending[1].seq,
+                    at: Utc::now(),
+                },
+            ],
+            u64::MAX,
+        )
+        .unwrap();
+    assert_eq!(
+        store.get(good).unwrap().unwrap().state.delivery,
+        DeliveryStatus::Delivered
+    );
+    assert!(alerts::outbox::store::corrupt_rows() > before);
+}

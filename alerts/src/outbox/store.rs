@@ -23,6 +23,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("events");
@@ -504,7 +505,9 @@ impl Store {
                 continue;
             };
             let kind = match state.get(id)? {
-                Some(s) => decode_state(s.value()).kind,
+                Some(s) => decode_state(id, s.value())
+                    .map(|s| s.kind)
+                    .unwrap_or_default(),
                 None => String::new(),
             };
             out.push(PendingItem {
@@ -527,10 +530,10 @@ impl Store {
         let (Some(body), Some(st)) = (events.get(key)?, state.get(key)?) else {
             return Ok(None);
         };
-        Ok(Some(Stored {
+        Ok(decode_state(key, st.value()).map(|state| Stored {
             id,
             body: Bytes::copy_from_slice(body.value()),
-            state: decode_state(st.value()),
+            state,
         }))
     }
 
@@ -569,7 +572,9 @@ impl Store {
             }
             last = Some(id);
             let Some(st) = state.get(id)? else { continue };
-            let st = decode_state(st.value());
+            let Some(st) = decode_state(id, st.value()) else {
+                continue;
+            };
             if query.kind.as_deref().is_some_and(|k| k != st.kind)
                 || query.township.as_deref().is_some_and(|t| t != st.township)
                 || (query.dead_only && st.delivery != DeliveryStatus::Dead)
@@ -692,8 +697,25 @@ impl Store {
 
 const PENDING_PREFIX: &str = "pending/";
 
-fn decode_state(bytes: &[u8]) -> EventState {
-    serde_json::from_slice(bytes).expect("outbox state is written by this module and is valid")
+/// State rows that did not decode since the process started.
+static CORRUPT_ROWS: AtomicU64 = AtomicU64::new(0);
+
+/// How many stored state rows did not decode (a damaged file, a foreign writer) since the
+/// process started; such a row is skipped, never a panic.
+pub fn corrupt_rows() -> u64 {
+    CORRUPT_ROWS.load(Ordering::Relaxed)
+}
+
+/// A state row, or `None` (counted, logged) when it does not decode.
+fn decode_state(id: u128, bytes: &[u8]) -> Option<EventState> {
+    match serde_json::from_slice(bytes) {
+        Ok(state) => Some(state),
+        Err(e) => {
+            CORRUPT_ROWS.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(event = %Uuid::from_u128(id), error = %e, "outbox state row does not decode; skipped");
+            None
+        }
+    }
 }
 
 fn encode_state(state: &EventState) -> Vec<u8> {
@@ -760,7 +782,10 @@ impl<'t> Tables<'t> {
     }
 
     fn state(&self, id: u128) -> Result<Option<EventState>, StoreError> {
-        Ok(self.state.get(id)?.map(|s| decode_state(s.value())))
+        Ok(self
+            .state
+            .get(id)?
+            .and_then(|s| decode_state(id, s.value())))
     }
 
     fn put_state(&mut self, id: u128, state: &EventState) -> Result<(), StoreError> {
@@ -981,7 +1006,9 @@ impl<'t> Tables<'t> {
                     let Some(st) = self.state.get(id)? else {
                         continue;
                     };
-                    let st = decode_state(st.value());
+                    let Some(st) = decode_state(id, st.value()) else {
+                        continue;
+                    };
                     if st.committed_at >= *before {
                         break;
                     }

@@ -242,9 +242,10 @@ struct Validator {
 
 /// An offset like `+08:00`.
 fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
-    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{s}"))
-        .ok()
-        .map(|t| *t.offset())
+    use chrono::format::{parse, Parsed, StrftimeItems};
+    let mut parsed = Parsed::new();
+    parse(&mut parsed, s, StrftimeItems::new("%:z")).ok()?;
+    parsed.to_fixed_offset().ok()
 }
 
 fn is_code(s: &str) -> bool {
@@ -751,12 +752,9 @@ impl Validator {
         // [gateway]
         let g = &raw.gateway;
         let data_dir = self.path(g.data_dir.get_ref());
-        let offset = match chrono::DateTime::parse_from_rfc3339(&format!(
-            "2000-01-01T00:00:00{}",
-            g.utc_offset.get_ref()
-        )) {
-            Ok(t) => *t.offset(),
-            Err(_) => {
+        let offset = match parse_offset(g.utc_offset.get_ref()) {
+            Some(offset) => offset,
+            None => {
                 self.err(
                     self.at(&g.utc_offset),
                     format!(

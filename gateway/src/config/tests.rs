@@ -411,3 +411,14 @@ fn video_settings_and_camera_links_load_and_their_mistakes_are_named() {
     assert!(e.contains("fire.blaze"), "{e}");
     assert!(e.contains("camera `cam-9` does not exist"), "{e}");
 }
+
+#[test]
+fn utc_offsets_are_parsed_as_offsets() {
+    let h = |s: &str| parse_offset(s).map(|o| o.local_minus_utc());
+    assert_eq!(h("+08:00"), Some(8 * 3600));
+    assert_eq!(h("-05:30"), Some(-(5 * 3600 + 30 * 60)));
+    assert_eq!(h("+00:00"), Some(0));
+    for bad in ["08:00", "+8", "eight", "", "+08:00:00x"] {
+        assert_eq!(h(bad), None, "{bad}");
+    }
+}
