@@ -469,7 +469,7 @@ fn deploy_files_use_only_real_documented_metrics() {
         out
     };
     let mut registered = String::new();
-    for dir in ["alerts/src", "ingest/src", "gateway/src"] {
+    for dir in ["alerts/src", "ingest/src", "cameras/src", "gateway/src"] {
         let mut stack = vec![root.join(dir)];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).unwrap().flatten() {
