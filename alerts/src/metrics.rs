@@ -26,6 +26,9 @@ pub struct Metrics {
     pub outbox_pending_events: IntGauge,
     /// `gateway_outbox_dead_letters`: events in the dead-letter list.
     pub outbox_dead_letters: IntGauge,
+    /// `gateway_outbox_corrupt_rows`: stored state rows that did not decode since the start
+    /// (skipped; refreshed when the metrics are rendered).
+    pub outbox_corrupt_rows: IntGauge,
     /// `gateway_outbox_commit_seconds`: one write transaction, fsync included.
     pub outbox_commit_seconds: Histogram,
     /// `gateway_outbox_commit_batch_events`: events per group commit.
@@ -153,6 +156,11 @@ impl Metrics {
                 &["result"],
             )
             .expect("metric"),
+            outbox_corrupt_rows: IntGauge::new(
+                "gateway_outbox_corrupt_rows",
+                "Stored event state rows that did not decode since the start (skipped)",
+            )
+            .expect("metric"),
             quarantined_units: IntGauge::new(
                 "gateway_quarantined_units",
                 "Unknown units in the quarantine list",
@@ -172,6 +180,8 @@ impl Metrics {
         r.register(Box::new(m.outbox_pending_events.clone()))
             .expect("register");
         r.register(Box::new(m.outbox_dead_letters.clone()))
+            .expect("register");
+        r.register(Box::new(m.outbox_corrupt_rows.clone()))
             .expect("register");
         r.register(Box::new(m.outbox_commit_seconds.clone()))
             .expect("register");
@@ -214,6 +224,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        let corrupt = crate::outbox::store::corrupt_rows();
+        self.outbox_corrupt_rows
+            .set(i64::try_from(corrupt).unwrap_or(i64::MAX));
         let mut buf = Vec::new();
         prometheus::TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)

@@ -156,6 +156,12 @@ impl Registry {
         &self.townships
     }
 
+    /// Whether events of township `code` are delivered (it has a webhook); a township without
+    /// one reads its events through the API.
+    pub fn delivers_to(&self, code: &str) -> bool {
+        self.township(code).is_some_and(|t| t.webhook.is_some())
+    }
+
     /// A township by code.
     pub fn township(&self, code: &str) -> Option<&Arc<Township>> {
         self.township_index.get(code).map(|&i| &self.townships[i])

@@ -306,4 +306,10 @@ fn a_corrupt_state_row_is_skipped_not_a_panic() {
         DeliveryStatus::Delivered
     );
     assert!(alerts::outbox::store::corrupt_rows() > before);
+    let rendered = alerts::Metrics::new().render();
+    let shown = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_outbox_corrupt_rows "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(shown.is_some_and(|n| n > before), "{rendered}");
 }

@@ -166,26 +166,28 @@ impl Outbox {
     /// Commits events durably; returns when they are on disk. `deliver`: whether they go to
     /// their township's webhook (a township without one reads them through the API).
     pub async fn commit(&self, events: &[Event], deliver: bool) -> Result<Receipt, OutboxError> {
-        let routed: Vec<(&Event, bool)> = events.iter().map(|e| (e, deliver)).collect();
-        self.commit_routed(&routed).await
+        self.commit_routed(events.iter().map(|e| (e, deliver)))
+            .await
     }
 
     /// Commits events of several townships durably, each with its own `deliver`.
-    pub async fn commit_routed(&self, events: &[(&Event, bool)]) -> Result<Receipt, OutboxError> {
-        if events.is_empty() {
+    pub async fn commit_routed<'e>(
+        &self,
+        events: impl ExactSizeIterator<Item = (&'e Event, bool)> + Clone,
+    ) -> Result<Receipt, OutboxError> {
+        if events.len() == 0 {
             return Ok(Receipt {
                 committed: Vec::new(),
             });
         }
         let pending = self.shared.pending.load(Ordering::Relaxed);
         let max = self.shared.config.max_pending;
-        let delivered = events.iter().filter(|(_, d)| *d).count() as u64;
+        let delivered = events.clone().filter(|(_, d)| *d).count() as u64;
         if delivered > 0 && pending + delivered > max {
             return Err(OutboxError::Full { pending, max });
         }
         let new = events
-            .iter()
-            .map(|&(e, deliver)| NewEvent {
+            .map(|(e, deliver)| NewEvent {
                 id: e.id,
                 township: e.township.code.clone(),
                 kind: e.kind.as_str().to_string(),

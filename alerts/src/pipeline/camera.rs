@@ -150,11 +150,11 @@ impl Pipeline {
         if backlog.is_empty() {
             return Ok(0);
         }
-        let events: Vec<(&Event, bool)> = backlog
+        let registry = &self.registry;
+        let events = backlog
             .iter()
-            .map(|e| (e, self.delivers(&e.township.code)))
-            .collect();
-        match self.outbox.commit_routed(&events).await {
+            .map(|e| (e, registry.delivers_to(&e.township.code)));
+        match self.outbox.commit_routed(events).await {
             Ok(receipt) => {
                 backlog.clear();
                 Ok(receipt.committed.len())

@@ -151,13 +151,6 @@ impl Pipeline {
         &self.clock
     }
 
-    /// Whether events of this township are delivered (it has a webhook).
-    fn delivers(&self, township: &str) -> bool {
-        self.registry
-            .township(township)
-            .is_some_and(|t| t.webhook.is_some())
-    }
-
     /// The registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry

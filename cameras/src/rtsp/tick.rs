@@ -108,10 +108,11 @@ impl Ticker {
         tally: &mut Tally,
         seen: &mut Vec<CameraObservation>,
     ) {
-        let id = w.camera.id.clone();
+        // an Arc, not the id: most ticks of most cameras observe nothing
+        let camera = w.camera.clone();
         let mut saw = |what| {
             seen.push(CameraObservation {
-                camera: id.clone(),
+                camera: camera.id.clone(),
                 what,
             })
         };
@@ -129,7 +130,7 @@ impl Ticker {
         let quality = picture::tick(watched, w, now, &self.vqd, &self.pool, &self.metrics);
         if let Some(q) = quality {
             tracing::info!(
-                camera = %w.camera.id,
+                camera = %camera.id,
                 failing = ?q.change.failing.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
                 "camera picture changed"
             );
@@ -144,11 +145,13 @@ impl Ticker {
         if state != before {
             saw(Observed::Entered { state, since });
         }
-        let camera = &w.camera;
-        let count = tally
-            .by_township
-            .entry(camera.township.clone())
-            .or_default();
+        let count = match tally.by_township.get_mut(&camera.township) {
+            Some(c) => c,
+            None => tally
+                .by_township
+                .entry(camera.township.clone())
+                .or_default(),
+        };
         count.watched += 1;
         count.online += usize::from(state == State::Online);
         count.intact += usize::from(state == State::Online && w.picture.is_clear());
