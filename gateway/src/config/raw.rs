@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::registry::{CameraEntry, TownshipEntry, UnitEntry};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -387,56 +389,8 @@ pub struct WebhookEntry {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TownshipEntry {
-    pub code: Spanned<String>,
-    pub name: String,
-    pub webhook: Option<WebhookEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CitySection {
     pub webhook: WebhookEntry,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnitEntry {
-    pub id: Spanned<String>,
-    pub name: String,
-    pub township: Spanned<String>,
-    pub heartbeat_timeout_s: Option<u64>,
-    pub gb26875_address: Option<u64>,
-    #[serde(default)]
-    pub cameras: Vec<Spanned<String>>,
-    pub utc_offset: Option<Spanned<String>>,
-    #[serde(default)]
-    pub gb26875_peers: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub camera_links: Vec<CameraLinkEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CameraLinkEntry {
-    pub system_addr: Option<u8>,
-    pub component_addr: u32,
-    pub cameras: Vec<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CameraEntry {
-    pub id: Spanned<String>,
-    pub name: String,
-    pub township: Spanned<String>,
-    pub url: Spanned<String>,
-    pub username: Option<String>,
-    pub password: Option<Spanned<String>>,
-    pub password_env: Option<Spanned<String>>,
-    pub password_file: Option<Spanned<String>>,
-    pub onvif_events: Option<Vec<Spanned<String>>>,
-    pub vqd_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
