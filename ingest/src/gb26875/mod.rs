@@ -1,6 +1,9 @@
 //! GB/T 26875.3-2011: the protocol between a key unit's user information transmission device
-//! (用户信息传输装置) and a monitoring center. This module is the codec — no I/O: frames,
-//! ADUs and their objects, time labels, and a streaming decoder for TCP.
+//! (用户信息传输装置) and a monitoring center.
+//!
+//! The codec — [`frame`], [`adu`], [`time`], [`stream`] (a streaming decoder for TCP) and
+//! [`signals`] (frames → `FireSignal`s) — does no I/O and is what the fuzz target exercises.
+//! [`server`] is the one part with sockets: the TCP server, one `Connection` per device.
 
 pub mod adu;
 pub mod frame;

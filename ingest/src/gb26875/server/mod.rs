@@ -11,23 +11,24 @@
 //! * While the outbox is full a frame is not confirmed: the device retransmits it (≤ 10 s, as
 //!   the standard says), so nothing is lost and the device is slowed down.
 
+mod connection;
+
+use connection::Connection;
+
 use super::adu::{Adu, Objects};
 use super::frame::{command, Frame, Header};
-use super::signals::signals;
-use super::stream::{Decoded, StreamDecoder};
 use super::time::TimeLabel;
-use alerts::signal::Protocol;
-use alerts::{Pipeline, SubmitError};
+use alerts::Pipeline;
 use chrono::{DateTime, FixedOffset, Utc};
 use parking_lot::Mutex;
 use prometheus::{IntCounterVec, IntGauge, Opts};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -377,7 +378,9 @@ pub async fn spawn(
                 stop.clone(),
             );
             tokio::spawn(async move {
-                connection(stream, peer, p, &m, d, c, s).await;
+                Connection::new(stream, peer, p, m.clone(), d, c)
+                    .run(s)
+                    .await;
                 m.connections.dec();
             });
         }
@@ -395,18 +398,7 @@ async fn send(stream: &mut TcpStream, frame: &Frame, metrics: &ServerMetrics) ->
     stream.write_all(&frame.encode()).await.is_ok()
 }
 
-/// Sends the answer (confirm or deny) to the frame with header `h`, time-labelled in
-/// `offset`; `false` when the connection is gone.
-async fn reply(
-    stream: &mut TcpStream,
-    h: &Header,
-    cmd: u8,
-    offset: FixedOffset,
-    metrics: &ServerMetrics,
-) -> bool {
-    send(stream, &answer(h, cmd, offset), metrics).await
-}
-
+/// The answer (confirm or deny) to the frame with header `h`, time-labelled in `offset`.
 fn answer(header: &Header, cmd: u8, offset: FixedOffset) -> Frame {
     Frame {
         header: header.answer(
@@ -414,258 +406,5 @@ fn answer(header: &Header, cmd: u8, offset: FixedOffset) -> Frame {
             TimeLabel::from_datetime(Utc::now().with_timezone(&offset)),
         ),
         adu: None,
-    }
-}
-
-async fn connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    pipeline: Arc<Pipeline>,
-    metrics: &ServerMetrics,
-    devices: Arc<Devices>,
-    config: Arc<Gb26875Config>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let id = devices.next_id.fetch_add(1, Ordering::Relaxed);
-    let close = Arc::new(Notify::new());
-    let (commands, mut inbox) = mpsc::channel::<Downstream>(16);
-    let mut pending: HashMap<u16, Pending> = HashMap::new();
-    let mut serial: u16 = 0;
-    let mut retransmit = tokio::time::interval(Duration::from_secs(1));
-    retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut center: u64 = 0;
-    let mut window_end = tokio::time::Instant::now();
-    let mut last_read = tokio::time::Instant::now();
-    let mut frames_in_window: u32 = 0;
-    let mut address: Option<u64> = None;
-    let mut decoder = StreamDecoder::new();
-    let mut buf = vec![0u8; 2048];
-    let m = pipeline.metrics();
-    'conn: loop {
-        let n = tokio::select! {
-            _ = stop.changed() => break,
-            _ = close.notified() => {
-                tracing::debug!(%peer, "GB/T 26875.3 connection replaced by a newer one");
-                break;
-            }
-            Some(d) = inbox.recv(), if address.is_some() => {
-                serial = serial.wrapping_add(1).max(1);
-                let frame = Frame {
-                    header: Header {
-                        serial,
-                        version: (1, 1),
-                        time: TimeLabel::from_datetime(Utc::now().with_timezone(&config.offset)),
-                        source: center,
-                        destination: address.unwrap_or_default(),
-                        command: d.command,
-                    },
-                    adu: Some(d.adu.clone()),
-                };
-                let patrol = d.adu.kind == 91;
-                if patrol {
-                    if let Some(p) = devices.patrols.lock().get_mut(&address.unwrap_or_default()) {
-                        p.serial = serial;
-                        p.sent_at = Some(Utc::now());
-                    }
-                }
-                let bytes = frame.encode();
-                metrics.frames.with_label_values(&[if patrol { "patrol_check" } else { "control" }]).inc();
-                if stream.write_all(&bytes).await.is_err() {
-                    break;
-                }
-                pending.insert(serial, Pending {
-                    bytes,
-                    tries: 1,
-                    next: tokio::time::Instant::now() + RETRANSMIT_AFTER,
-                    patrol,
-                    read: (d.command == command::REQUEST).then_some(d.adu.kind),
-                });
-                continue;
-            }
-            _ = retransmit.tick(), if !pending.is_empty() => {
-                let now = tokio::time::Instant::now();
-                let mut resend = Vec::new();
-                pending.retain(|serial, p| {
-                    if p.next > now {
-                        return true;
-                    }
-                    if p.tries >= TRIES {
-                        if p.patrol {
-                            if let Some(c) = devices.patrols.lock().get_mut(&address.unwrap_or_default()) {
-                                c.unconfirmed = c.serial == *serial || c.unconfirmed;
-                            }
-                        }
-                        tracing::warn!(%peer, serial, "GB/T 26875.3 command never confirmed (3 tries)");
-                        return false;
-                    }
-                    p.tries += 1;
-                    p.next = now + RETRANSMIT_AFTER;
-                    resend.push(p.bytes.clone());
-                    true
-                });
-                for b in resend {
-                    metrics.frames.with_label_values(&["retransmit"]).inc();
-                    if stream.write_all(&b).await.is_err() {
-                        break 'conn;
-                    }
-                }
-                continue;
-            }
-            // idle counts from the device's last bytes, not from the last loop turn (sending
-            // a command or a retransmit must not keep a silent connection open)
-            r = tokio::time::timeout_at(last_read + config.idle_timeout, stream.read(&mut buf)) => match r {
-                Err(_) => {
-                    tracing::debug!(%peer, "GB/T 26875.3 connection idle; closed");
-                    break;
-                }
-                Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(n)) => n,
-            },
-        };
-        last_read = tokio::time::Instant::now();
-        decoder.push(&buf[..n]);
-        while let Some(item) = decoder.decode_next() {
-            // per-connection limit: past it, stop reading until the second is over
-            let now = tokio::time::Instant::now();
-            if now >= window_end {
-                window_end = now + Duration::from_secs(1);
-                frames_in_window = 0;
-            }
-            frames_in_window += 1;
-            if frames_in_window > config.max_frames_per_s {
-                metrics.throttled.inc();
-                tokio::time::sleep_until(window_end).await;
-                window_end = tokio::time::Instant::now() + Duration::from_secs(1);
-                frames_in_window = 1;
-            }
-            let frame = match item {
-                Decoded::Garbage(bytes) => {
-                    m.ingested(SOURCE);
-                    m.rejected(SOURCE, "garbage");
-                    tracing::debug!(%peer, bytes, "GB/T 26875.3: bytes outside any frame");
-                    continue;
-                }
-                Decoded::Rejected { error, header } => {
-                    m.ingested(SOURCE);
-                    m.rejected(SOURCE, error.reason());
-                    tracing::debug!(%peer, reason = error.reason(), error = %error, "GB/T 26875.3 frame denied");
-                    if let Some(h) = header {
-                        if !reply(&mut stream, &h, command::DENY, config.offset, metrics).await {
-                            break 'conn;
-                        }
-                    }
-                    continue;
-                }
-                Decoded::Frame(f) => f,
-            };
-            m.ingested(SOURCE);
-            let h = frame.header;
-            if matches!(h.command, command::CONFIRM | command::DENY) {
-                // answers to the center's commands
-                if pending.remove(&h.serial).is_some_and(|p| p.patrol)
-                    && h.command == command::CONFIRM
-                {
-                    if let Some(c) = devices.patrols.lock().get_mut(&h.source) {
-                        if c.serial == h.serial {
-                            c.confirmed_at = Some(Utc::now());
-                        }
-                    }
-                }
-                continue;
-            }
-            let Some(unit) = pipeline.registry().unit_by_address(h.source).cloned() else {
-                let label = format!("gb26875:{}", h.source);
-                pipeline.note_unknown_unit(&label, Protocol::Gb26875);
-                m.rejected(SOURCE, "unknown_unit");
-                tracing::warn!(%peer, address = h.source, "GB/T 26875.3 device not in the registry; denied and disconnected");
-                let _ = reply(&mut stream, &h, command::DENY, config.offset, metrics).await;
-                break 'conn;
-            };
-            if !unit.gb26875_peers.is_empty() && !unit.gb26875_peers.contains(&peer.ip()) {
-                m.rejected(SOURCE, "peer_not_allowed");
-                tracing::warn!(%peer, unit = %unit.id, "GB/T 26875.3 device connects from an address not in its unit's gb26875_peers; denied and disconnected");
-                let _ = reply(&mut stream, &h, command::DENY, config.offset, metrics).await;
-                break 'conn;
-            }
-            let offset = unit.utc_offset.unwrap_or(config.offset);
-            if address != Some(h.source) {
-                // this connection is now the device's: an older one is closed
-                let previous = devices.by_address.lock().insert(
-                    h.source,
-                    Slot {
-                        id,
-                        close: close.clone(),
-                        commands: commands.clone(),
-                        peer,
-                        since: Utc::now(),
-                    },
-                );
-                if let Some(old) = previous.filter(|o| o.id != id) {
-                    old.close.notify_one();
-                }
-                address = Some(h.source);
-                center = h.destination;
-                // set the device's clock when it connects
-                let _ = commands.try_send(clock_sync(offset));
-            }
-            if h.command == command::REPLY {
-                if let Some(kind) = pending.remove(&h.serial).and_then(|p| p.read) {
-                    if let Some(r) = devices.reads.lock().get_mut(&(h.source, kind)) {
-                        r.replied_at = Some(Utc::now());
-                        r.reply_kind = frame.adu.as_ref().map(|a| a.kind);
-                        r.objects = frame.adu.as_ref().map(|a| format!("{:?}", a.objects));
-                        r.adu_hex = frame.adu.as_ref().map(|a| {
-                            let mut b = Vec::new();
-                            a.encode(&mut b);
-                            b.iter()
-                                .map(|x| format!("{x:02X}"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        });
-                    }
-                }
-            }
-            let (signals, answers) = signals(&frame, &unit.id, offset);
-            for a in answers {
-                let mut patrols = devices.patrols.lock();
-                if let Some(c) = patrols
-                    .get_mut(&h.source)
-                    .filter(|c| c.answered_at.is_none())
-                {
-                    let now = Utc::now();
-                    c.answered_at = Some(now);
-                    c.operator = Some(a.operator);
-                    c.response_s = c
-                        .sent_at
-                        .map(|s| (now - s).num_milliseconds() as f64 / 1000.0);
-                    tracing::info!(unit = %unit.id, operator = a.operator, response_s = c.response_s, "patrol check answered");
-                }
-            }
-            match pipeline
-                .submit_all(&unit.id, Protocol::Gb26875, &signals)
-                .await
-            {
-                Ok(_) => {
-                    if !reply(&mut stream, &h, command::CONFIRM, offset, metrics).await {
-                        break 'conn;
-                    }
-                }
-                Err(e @ (SubmitError::Full(_) | SubmitError::Unavailable(_))) => {
-                    // no confirm: the device sends it again
-                    m.rejected(SOURCE, e.reason());
-                    tracing::warn!(unit = %unit.id, error = %e, "GB/T 26875.3 frame not confirmed: the outbox cannot take it now");
-                }
-                Err(e) => {
-                    m.rejected(SOURCE, e.reason());
-                    let _ = reply(&mut stream, &h, command::DENY, offset, metrics).await;
-                }
-            }
-        }
-    }
-    if let Some(a) = address {
-        let mut map = devices.by_address.lock();
-        if map.get(&a).is_some_and(|s| s.id == id) {
-            map.remove(&a);
-        }
     }
 }
