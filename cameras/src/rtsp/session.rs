@@ -7,11 +7,12 @@ use super::{RtpTransport, RtspConfig, StreamInfo, Watched};
 use crate::video::{KeyframeBuilder, VideoCodec};
 use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
-use retina::client::PacketItem;
 use retina::client::{
-    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, Transport,
+    Credentials, PacketItem, PlayOptions, Playing, Session, SessionGroup, SessionOptions,
+    SetupOptions, Transport,
 };
 use retina::codec::ParametersRef;
+use retina::rtp::ReceivedPacket;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,22 +93,15 @@ pub(crate) async fn supervise(
         });
         (c.id.clone(), c.url.clone(), creds)
     };
-    let frames = metrics.frames.with_label_values(&[id.as_str()]);
-    let bytes = metrics.bytes.with_label_values(&[id.as_str()]);
-    let reconnects = metrics.reconnects.with_label_values(&[id.as_str()]);
+    let counters = Counters {
+        frames: metrics.frames.with_label_values(&[id.as_str()]),
+        bytes: metrics.bytes.with_label_values(&[id.as_str()]),
+        reconnects: metrics.reconnects.with_label_values(&[id.as_str()]),
+    };
     let mut failures: u32 = 0;
     let mut outage_logged = false;
     loop {
-        let attempt = play(
-            &url,
-            creds.clone(),
-            &config,
-            &group,
-            &watched,
-            &frames,
-            &bytes,
-            &reconnects,
-        );
+        let attempt = play(&url, creds.clone(), &config, &group, &watched, &counters);
         let result = tokio::select! {
             _ = stop.changed() => return,
             r = attempt => r,
@@ -149,46 +143,81 @@ struct Ended {
     failure: Failure,
 }
 
+/// The camera's counters, one per session task.
+struct Counters {
+    frames: prometheus::IntCounter,
+    bytes: prometheus::IntCounter,
+    reconnects: prometheus::IntCounter,
+}
+
+/// A session set up and playing, with what was learnt from its SDP.
+struct Prepared {
+    session: Session<Playing>,
+    /// The video stream.
+    index: usize,
+    /// The ONVIF metadata stream, when set up.
+    metadata: Option<usize>,
+    sdp_fps: Option<f64>,
+}
+
 /// One session: describe → setup → play → frames until something fails.
-#[allow(clippy::too_many_arguments)]
 async fn play(
     url: &str,
     creds: Option<Credentials>,
     config: &RtspConfig,
     group: &Arc<SessionGroup>,
     watched: &Mutex<Watched>,
-    frames: &prometheus::IntCounter,
-    bytes: &prometheus::IntCounter,
-    reconnects: &prometheus::IntCounter,
+    counters: &Counters,
 ) -> Ended {
-    let fail = |failure| Ended {
-        streamed: false,
-        failure,
+    let prepared = match prepare(url, creds, config, group, watched).await {
+        Ok(p) => p,
+        Err(failure) => {
+            return Ended {
+                streamed: false,
+                failure,
+            }
+        }
     };
-    let parsed = match url::Url::parse(url) {
-        Ok(u) => u,
-        Err(e) => return fail(Failure::new("bad_url", format!("bad camera URL: {e}"))),
-    };
+    let reader = Reader::new(&prepared, watched, counters);
+    {
+        let mut w = watched.lock();
+        let before = w.reconnects();
+        let info = stream_info(prepared.session.streams()[prepared.index].parameters());
+        w.session_up(prepared.sdp_fps, info);
+        if w.reconnects() > before {
+            counters.reconnects.inc();
+        }
+    }
+    reader.read(Box::pin(prepared.session), config).await
+}
+
+/// DESCRIBE, SETUP of the video stream (and of the ONVIF metadata stream when the camera
+/// offers one and its events are wanted), PLAY — each step bounded.
+async fn prepare(
+    url: &str,
+    creds: Option<Credentials>,
+    config: &RtspConfig,
+    group: &Arc<SessionGroup>,
+    watched: &Mutex<Watched>,
+) -> Result<Prepared, Failure> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Failure::new("bad_url", format!("bad camera URL: {e}")))?;
     let options = SessionOptions::default()
         .creds(creds)
         .session_group(group.clone())
         .user_agent("sharp-eyes-gateway".into());
     let limit = config.step_timeout;
-    let mut session = match bounded(limit, "DESCRIBE", Session::describe(parsed, options)).await {
-        Ok(s) => s,
-        Err(f) => return fail(f),
-    };
-    let video = session
-        .streams()
+    let mut session = bounded(limit, "DESCRIBE", Session::describe(parsed, options)).await?;
+    let streams = session.streams();
+    let video = streams
         .iter()
         .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"));
     let Some(index) = video else {
-        let offered: Vec<String> = session
-            .streams()
+        let offered: Vec<String> = streams
             .iter()
             .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
             .collect();
-        return fail(Failure::new(
+        return Err(Failure::new(
             "codec_unsupported",
             format!(
                 "no H.264/H.265 video stream (offered: {})",
@@ -196,196 +225,206 @@ async fn play(
             ),
         ));
     };
-    let sdp_fps = session.streams()[index].framerate().map(f64::from);
-    // the ONVIF metadata stream, when the camera offers one and its events are wanted
+    let sdp_fps = streams[index].framerate().map(f64::from);
     let wants_onvif = {
         let w = watched.lock();
         w.camera.motion_events || w.camera.tamper_events
     };
-    let metadata = session
-        .streams()
+    let metadata = streams
         .iter()
         .position(|s| {
             s.media() == "application" && s.encoding_name().starts_with("vnd.onvif.metadata")
         })
         .filter(|_| wants_onvif);
-    let transport = rtp_transport(config);
-    if let Err(f) = bounded(
-        limit,
-        "SETUP",
-        session.setup(
-            index,
-            SetupOptions::default()
-                .transport(transport)
-                // length-prefixed NALs without parameter sets copied into every keyframe: the
-                // frames are measured, not decoded
-                .frame_format(retina::codec::FrameFormat::MP4),
-        ),
-    )
-    .await
-    {
-        return fail(f);
-    }
+    // length-prefixed NALs without parameter sets copied into every keyframe: the frames are
+    // measured, not decoded
+    let video_setup = SetupOptions::default()
+        .transport(rtp_transport(config))
+        .frame_format(retina::codec::FrameFormat::MP4);
+    bounded(limit, "SETUP", session.setup(index, video_setup)).await?;
     if let Some(m) = metadata {
-        let transport = rtp_transport(config);
-        if let Err(f) = bounded(
-            limit,
-            "SETUP (metadata)",
-            session.setup(m, SetupOptions::default().transport(transport)),
-        )
-        .await
-        {
+        let setup = SetupOptions::default().transport(rtp_transport(config));
+        if let Err(f) = bounded(limit, "SETUP (metadata)", session.setup(m, setup)).await {
             // video matters more than events: go on without them
             tracing::debug!(reason = f.reason, detail = %f.detail, "ONVIF metadata stream not set up");
         }
     }
-    let playing = match bounded(limit, "PLAY", session.play(PlayOptions::default())).await {
-        Ok(p) => p,
-        Err(f) => return fail(f),
-    };
-    // Frames are measured from the RTP packets themselves — sizes, boundaries (marker bit or a
-    // new timestamp), keyframes from the NAL unit types, loss from the sequence numbers —
-    // without reassembling them: the gateway never looks inside a frame, and skipping
-    // retina's depacketizer and its copies is most of the difference to a per-camera ffmpeg.
-    let h265 = playing.streams()[index].encoding_name() == "h265";
-    let params = playing.streams().get(index).and_then(|s| s.parameters());
-    let initial_info = stream_info(params.clone());
-    // keyframes are the one thing rebuilt from the packets (for picture checks and snapshots)
-    let mut keyframe = KeyframeBuilder::new(
-        if h265 {
+    let session = bounded(limit, "PLAY", session.play(PlayOptions::default())).await?;
+    Ok(Prepared {
+        session,
+        index,
+        metadata,
+        sdp_fps,
+    })
+}
+
+/// Reads a playing session. Frames are measured from the RTP packets themselves — sizes,
+/// boundaries (marker bit or a new timestamp), keyframes from the NAL unit types, loss from the
+/// sequence numbers — without reassembling them: the gateway never looks inside a frame, and
+/// skipping retina's depacketizer and its copies is most of the difference to a per-camera
+/// ffmpeg. Keyframes are the one thing rebuilt (for picture checks and snapshots).
+struct Reader<'a> {
+    watched: &'a Mutex<Watched>,
+    counters: &'a Counters,
+    index: usize,
+    metadata: Option<usize>,
+    h265: bool,
+    keyframe: KeyframeBuilder,
+    frame: FrameAcc,
+    onvif_buf: Vec<u8>,
+    /// Whether frames flowed (resets the backoff).
+    streamed: bool,
+    /// Frames since the watchdog last looked.
+    frames_since_check: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(p: &Prepared, watched: &'a Mutex<Watched>, counters: &'a Counters) -> Self {
+        let stream = &p.session.streams()[p.index];
+        let h265 = stream.encoding_name() == "h265";
+        let extra = match stream.parameters() {
+            Some(ParametersRef::Video(v)) => Some(v.extra_data()),
+            _ => None,
+        };
+        let codec = if h265 {
             VideoCodec::H265
         } else {
             VideoCodec::H264
-        },
-        match params {
-            Some(ParametersRef::Video(v)) => Some(v.extra_data()),
-            _ => None,
-        },
-    );
-    let mut session = Box::pin(playing);
-    {
-        let mut w = watched.lock();
-        let before = w.reconnects();
-        w.session_up(sdp_fps, initial_info);
-        if w.reconnects() > before {
-            reconnects.inc();
+        };
+        Self {
+            watched,
+            counters,
+            index: p.index,
+            metadata: p.metadata,
+            h265,
+            keyframe: KeyframeBuilder::new(codec, extra),
+            frame: FrameAcc::default(),
+            onvif_buf: Vec::new(),
+            streamed: false,
+            frames_since_check: 0,
         }
     }
-    // a session with no frame for this long is dropped and started again (the health has
-    // reported it stalled long before)
-    let frame_limit = config
-        .health
-        .offline_after
-        .to_std()
-        .unwrap_or(Duration::from_secs(30));
-    let mut streamed = false;
-    // one watchdog timer re-armed every `frame_limit`, not a timeout per frame (a timer per
-    // frame, 25 000 a second at 1,000 cameras, was a visible share of the CPU)
-    let watchdog = tokio::time::sleep(frame_limit);
-    tokio::pin!(watchdog);
-    let mut frames_since_check = 0u64;
-    let mut frame = FrameAcc::default();
-    let mut onvif_buf: Vec<u8> = Vec::new();
-    let mut batch = Batch::new(config.read_batch);
-    loop {
-        // What is already buffered is taken without a wake-up. When nothing is, the session
-        // rests a moment so that the next read finds several frames waiting in the socket:
-        // one wake-up and one read per batch instead of per frame — most of a session's cost
-        // at 25 fps is waking up and reading, not the packets themselves.
-        let ready = if batch.max.is_zero() {
-            None
-        } else {
-            session.next().now_or_never()
-        };
-        let next = match ready {
-            Some(item) => Ok(item),
-            None => {
-                let rest = batch.rest();
-                if !rest.is_zero() {
-                    tokio::time::sleep(rest).await;
+
+    /// Reads until the session fails or no frame came for the offline time.
+    async fn read(
+        mut self,
+        mut session: std::pin::Pin<Box<Session<Playing>>>,
+        config: &RtspConfig,
+    ) -> Ended {
+        // a session with no frame for this long is dropped and started again (the health has
+        // reported it stalled long before)
+        let frame_limit = config
+            .health
+            .offline_after
+            .to_std()
+            .unwrap_or(Duration::from_secs(30));
+        // one watchdog timer re-armed every `frame_limit`, not a timeout per frame (a timer per
+        // frame, 25 000 a second at 1,000 cameras, was a visible share of the CPU)
+        let watchdog = tokio::time::sleep(frame_limit);
+        tokio::pin!(watchdog);
+        let mut batch = Batch::new(config.read_batch);
+        loop {
+            // What is already buffered is taken without a wake-up. When nothing is, the
+            // session rests a moment so that the next read finds several frames waiting in the
+            // socket: one wake-up and one read per batch instead of per frame — most of a
+            // session's cost at 25 fps is waking up and reading, not the packets themselves.
+            let ready = if batch.max.is_zero() {
+                None
+            } else {
+                session.next().now_or_never()
+            };
+            let next = match ready {
+                Some(item) => Some(item),
+                None => {
+                    let rest = batch.rest();
+                    if !rest.is_zero() {
+                        tokio::time::sleep(rest).await;
+                    }
+                    tokio::select! {
+                        biased;
+                        item = session.next() => Some(item),
+                        _ = &mut watchdog => None,
+                    }
                 }
-                tokio::select! {
-                    biased;
-                    item = session.next() => Ok(item),
-                    _ = &mut watchdog => Err(()),
+            };
+            let failure = match next {
+                None if self.frames_since_check > 0 => {
+                    self.frames_since_check = 0;
+                    let again = tokio::time::Instant::now() + frame_limit;
+                    watchdog.as_mut().reset(again);
+                    continue;
                 }
-            }
-        };
-        let item = match next {
-            Err(()) if frames_since_check > 0 => {
-                frames_since_check = 0;
-                watchdog
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + frame_limit);
-                continue;
-            }
-            Err(()) => {
-                return Ended {
-                    streamed,
-                    failure: Failure::new(
-                        "no_frames",
-                        format!("no frame for {} s", frame_limit.as_secs()),
-                    ),
+                None => Failure::new(
+                    "no_frames",
+                    format!("no frame for {} s", frame_limit.as_secs()),
+                ),
+                Some(None) => Failure::new("connection_closed", "the camera ended the session"),
+                Some(Some(Err(e))) => classify(&e),
+                Some(Some(Ok(PacketItem::Rtp(pkt)))) => {
+                    batch.bytes += self.packet(&pkt);
+                    continue;
                 }
-            }
-            Ok(None) => {
-                return Ended {
-                    streamed,
-                    failure: Failure::new("connection_closed", "the camera ended the session"),
-                }
-            }
-            Ok(Some(Err(e))) => {
-                return Ended {
-                    streamed,
-                    failure: classify(&e),
-                }
-            }
-            Ok(Some(Ok(item))) => item,
-        };
-        let PacketItem::Rtp(pkt) = item else {
-            continue;
-        };
-        if Some(pkt.stream_id()) == metadata {
+                Some(Some(Ok(_))) => continue,
+            };
+            return Ended {
+                streamed: self.streamed,
+                failure,
+            };
+        }
+    }
+
+    /// One RTP packet; returns the bytes of video it carried.
+    fn packet(&mut self, pkt: &ReceivedPacket) -> usize {
+        if Some(pkt.stream_id()) == self.metadata {
             // ONVIF messages end with the marker bit
-            onvif_buf.extend_from_slice(pkt.payload());
-            if onvif_buf.len() > 64 * 1024 {
-                onvif_buf.clear();
+            self.onvif_buf.extend_from_slice(pkt.payload());
+            if self.onvif_buf.len() > 64 * 1024 {
+                self.onvif_buf.clear();
             }
             if pkt.mark() {
-                onvif(watched, &onvif_buf);
-                onvif_buf.clear();
+                onvif(self.watched, &self.onvif_buf);
+                self.onvif_buf.clear();
             }
-            continue;
+            return 0;
         }
-        if pkt.stream_id() != index {
-            continue;
+        if pkt.stream_id() != self.index {
+            return 0;
         }
         let ts = pkt.timestamp().timestamp();
-        if frame.packets > 0 && frame.timestamp != ts {
+        if self.frame.packets > 0 && self.frame.timestamp != ts {
             // a new timestamp without a marker before it: the last frame ended
-            record(watched, &frame, &mut keyframe, frames, bytes);
-            streamed = true;
-            frames_since_check += 1;
-            frame = FrameAcc::default();
+            self.frame_done();
         }
-        frame.timestamp = ts;
-        frame.packets += 1;
-        frame.bytes += pkt.payload().len();
-        batch.bytes += pkt.payload().len();
-        frame.lost += u32::from(pkt.loss());
-        if !frame.key && is_keyframe_packet(pkt.payload(), h265) {
-            frame.key = true;
-            keyframe.start();
+        let f = &mut self.frame;
+        f.timestamp = ts;
+        f.packets += 1;
+        f.bytes += pkt.payload().len();
+        f.lost += u32::from(pkt.loss());
+        if !f.key && is_keyframe_packet(pkt.payload(), self.h265) {
+            f.key = true;
+            self.keyframe.start();
         }
-        if frame.key {
-            keyframe.push(pkt.payload(), pkt.loss());
+        if f.key {
+            self.keyframe.push(pkt.payload(), pkt.loss());
         }
         if pkt.mark() {
-            record(watched, &frame, &mut keyframe, frames, bytes);
-            streamed = true;
-            frames_since_check += 1;
-            frame = FrameAcc::default();
+            self.frame_done();
         }
+        pkt.payload().len()
+    }
+
+    fn frame_done(&mut self) {
+        let c = self.counters;
+        record(
+            self.watched,
+            &self.frame,
+            &mut self.keyframe,
+            &c.frames,
+            &c.bytes,
+        );
+        self.streamed = true;
+        self.frames_since_check += 1;
+        self.frame = FrameAcc::default();
     }
 }
 
