@@ -1,0 +1,157 @@
+//! The outbox's database: a redb file in `data_dir`, written in atomic, fsynced transactions.
+//!
+//! Tables:
+//!
+//! | table | key | value | role |
+//! |---|---|---|---|
+//! | `events` | event id (u128, UUIDv7: time-ordered) | the event's JSON, byte for byte the webhook body | the record |
+//! | `state` | event id | [`EventState`] as JSON | delivery, sign-off, feedback |
+//! | `pending` | (township, seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
+//! | `dead` | event id | township | the dead-letter list |
+//! | `meta` | name | u64 | sequence and counters |
+//! | `units` | unit id | unit liveness state as JSON | unit liveness snapshot (restart-safe online status) |
+//! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
+//!
+//! Every call to [`Store::apply`] is one write transaction with immediate durability: either all
+//! of its operations are on disk when it returns, or none is.
+//!
+//! * `schema.rs` — the tables, the meta keys and the stored state of an event;
+//! * `ops.rs` — the operations a write transaction applies, and their outcomes;
+//! * `write.rs` — how each operation changes the tables;
+//! * `read.rs` — the reads (queues, events, pages, camera log, stats), which never block the
+//!   writer.
+
+mod ops;
+mod read;
+mod schema;
+mod write;
+
+pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome};
+pub use read::{CameraLog, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN};
+pub use schema::{corrupt_rows, DeliveryStatus, EventState, Feedback, SignOff};
+
+use redb::{Database, Durability};
+use schema::{CAMERA_LOG, DEAD, EVENTS, META, PENDING, STATE, UNITS};
+use std::path::Path;
+use write::Tables;
+
+/// The default page cache of the outbox database.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// A storage failure (disk full, I/O error, corruption).
+#[derive(Debug, thiserror::Error)]
+#[error("outbox storage: {0}")]
+pub struct StoreError(#[from] redb::Error);
+
+impl StoreError {
+    /// Whether the file is held by another process (a running gateway).
+    pub fn is_locked(&self) -> bool {
+        matches!(self.0, redb::Error::DatabaseAlreadyOpen)
+    }
+}
+
+macro_rules! store_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError(e.into())
+            }
+        }
+    )*};
+}
+store_error_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// The outbox database.
+pub struct Store {
+    db: Database,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the outbox file with the default cache; fails fast if another process
+    /// has it open.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the outbox file with a page cache of at most `cache_bytes`: the
+    /// gateway's memory stays bounded however many events wait on disk.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
+        let txn = db.begin_write()?;
+        {
+            // create every table so that readers never meet a missing one
+            txn.open_table(EVENTS)?;
+            txn.open_table(STATE)?;
+            txn.open_table(PENDING)?;
+            txn.open_table(DEAD)?;
+            txn.open_table(META)?;
+            txn.open_table(UNITS)?;
+            txn.open_table(CAMERA_LOG)?;
+        }
+        txn.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Applies operations in one durable transaction; the outcome of each, in order.
+    pub fn apply(&self, ops: &[Op], max_pending: u64) -> Result<Vec<Outcome>, StoreError> {
+        self.apply_with(ops, max_pending, true)
+    }
+
+    /// Applies operations in one transaction. With `durable` the transaction (and every
+    /// non-durable one before it) is on disk when this returns; without, it is visible to
+    /// readers at once and reaches the disk with the next durable transaction.
+    pub fn apply_with(
+        &self,
+        ops: &[Op],
+        max_pending: u64,
+        durable: bool,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
+        let outcomes = {
+            let mut t = Tables::open(&txn)?;
+            let mut outcomes = Vec::with_capacity(ops.len());
+            for op in ops {
+                outcomes.push(t.apply(op, max_pending)?);
+            }
+            t.flush_counters()?;
+            outcomes
+        };
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Starts a commit and abandons it half-way, as a crash would. Test support only.
+    #[doc(hidden)]
+    pub fn abandon(&self, ops: &[Op]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = Tables::open(&txn)?;
+            for op in ops {
+                t.apply(op, u64::MAX)?;
+            }
+            t.flush_counters()?;
+        }
+        drop(txn);
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The operations a write transaction applies, and what each came to.
+
+use super::schema::SignOff;
+use crate::liveness::UnitState;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// An event to commit.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Its id.
+    pub id: Uuid,
+    /// Its township code.
+    pub township: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its JSON (the webhook body).
+    pub body: Bytes,
+    /// Whether to queue it for webhook delivery.
+    pub deliver: bool,
+}
+
+/// One operation of a write transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Commit new events (all or none, and only if the outbox has room for all).
+    Commit(Vec<NewEvent>),
+    /// A 2xx was received for a pending event.
+    Delivered {
+        /// Event id.
+        id: Uuid,
+        /// Its township.
+        township: String,
+        /// Its queue position.
+        seq: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A delivery attempt failed and will be retried.
+    Failed {
+        /// Event id.
+        id: Uuid,
+        /// What went wrong (no secrets: status line or error kind).
+        error: String,
+        /// HTTP status, if one came back.
+        status: Option<u16>,
+    },
+    /// A delivery was refused for good: move the event to the dead letters.
+    Dead {
+        /// Event id.
+        id: Uuid,
+        /// Its township.
+        township: String,
+        /// Its queue position.
+        seq: u64,
+        /// What went wrong.
+        error: String,
+        /// HTTP status.
+        status: Option<u16>,
+    },
+    /// Put dead letters back at the end of their townships' queues (all when `ids` is empty,
+    /// optionally only one township's).
+    Replay {
+        /// Events to replay; empty = every dead letter (of `township`, if given).
+        ids: Vec<Uuid>,
+        /// Restrict to one township.
+        township: Option<String>,
+    },
+    /// Sign an event.
+    Sign {
+        /// Event id.
+        id: Uuid,
+        /// Who.
+        by: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Add feedback to a signed event.
+    Feedback {
+        /// Event id.
+        id: Uuid,
+        /// Who.
+        by: String,
+        /// What was done.
+        result: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Make every earlier non-durable change durable (an empty durable transaction).
+    Flush,
+    /// Attach evidence to a stored event (its body changes; a pending delivery sends the new
+    /// body).
+    Evidence {
+        /// Event id.
+        id: Uuid,
+        /// What to add.
+        evidence: Vec<crate::event::Evidence>,
+    },
+    /// Replace the unit liveness snapshot.
+    UnitStates(Vec<(String, UnitState)>),
+    /// Record camera state changes and that the camera source was watching at `alive_ms`.
+    CameraLog {
+        /// The changes.
+        marks: Vec<CameraMark>,
+        /// Unix ms.
+        alive_ms: i64,
+    },
+    /// Delete delivered (and unrouted) events committed before `before`, at most `limit`.
+    Purge {
+        /// Cut-off.
+        before: DateTime<Utc>,
+        /// Maximum number of events to delete in this transaction.
+        limit: usize,
+    },
+}
+
+impl Op {
+    /// Whether the operation must be on disk before it is answered. Delivery marks need not
+    /// be: losing one in a crash only means one more delivery with the same `Idempotency-Key`,
+    /// so they ride along with the next durable transaction (or the periodic flush). Camera
+    /// log marks neither: a crash loses at most the last second of uptime accounting.
+    pub fn needs_durability(&self) -> bool {
+        !matches!(
+            self,
+            Op::Delivered { .. }
+                | Op::Failed { .. }
+                | Op::Dead { .. }
+                | Op::Flush
+                | Op::CameraLog { .. }
+        )
+    }
+}
+
+/// A camera's state from a moment on, as logged for uptime accounting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraMark {
+    /// Camera id.
+    pub camera: String,
+    /// Unix ms.
+    pub at_ms: i64,
+    /// State code: 0 unknown, 1 online, 2 stalled, 3 degraded, 4 offline.
+    pub state: u8,
+}
+
+/// A committed event's place in the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Event id.
+    pub id: Uuid,
+    /// Queue position.
+    pub seq: u64,
+}
+
+/// The result of one operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Events committed, in order.
+    Committed(Vec<Committed>),
+    /// Not committed: the outbox holds `pending` of at most `max` pending events.
+    Full {
+        /// Pending now.
+        pending: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Done.
+    Done,
+    /// No such event (or, for delivery marks, no longer pending).
+    NotFound,
+    /// The event was signed already.
+    AlreadySigned(SignOff),
+    /// Feedback needs a sign-off first.
+    NotSigned,
+    /// Events replayed (township codes, to wake their workers).
+    Replayed(Vec<String>),
+    /// Events purged.
+    Purged(usize),
+}

@@ -1,0 +1,312 @@
+//! Reads: a township's queue, one event, pages of events, the unit snapshot, the camera log,
+//! stats. Each is one read transaction; none blocks the writer.
+
+use super::schema::{
+    decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD, DEAD_COUNT, EVENTS,
+    META, NEXT_SEQ, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE, UNITS,
+};
+use super::{Store, StoreError};
+use crate::liveness::UnitState;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// A camera's log over a window: the state before it, and the changes within.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CameraLog {
+    /// The last change before the window (the state at its start).
+    pub before: Option<(i64, u8)>,
+    /// Changes within the window, in time order.
+    pub within: Vec<(i64, u8)>,
+}
+
+/// Each camera's last logged change: camera id → (unix ms, state code).
+pub type LastMarks = HashMap<String, (i64, u8)>;
+
+/// A pending delivery.
+#[derive(Debug, Clone)]
+pub struct PendingItem {
+    /// Queue position.
+    pub seq: u64,
+    /// Event id.
+    pub id: Uuid,
+    /// When it was committed (ms since the epoch).
+    pub committed_at_ms: i64,
+    /// Its kind.
+    pub kind: String,
+    /// Its JSON.
+    pub body: Bytes,
+}
+
+/// A stored event with its state.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Event id.
+    pub id: Uuid,
+    /// Its JSON.
+    pub body: Bytes,
+    /// Its state.
+    pub state: EventState,
+}
+
+/// Filter for [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this township.
+    pub township: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only events after this id.
+    pub after: Option<Uuid>,
+    /// At most this many.
+    pub limit: usize,
+    /// Only dead letters.
+    pub dead_only: bool,
+}
+
+/// Most events a filtered [`Store::list`] looks at per call.
+pub const MAX_SCAN: usize = 50_000;
+
+/// One page of [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The events.
+    pub events: Vec<Stored>,
+    /// Where to continue (`after`), or `None` at the end.
+    pub next: Option<Uuid>,
+}
+
+/// Counts for operators.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Events stored (any status).
+    pub events: u64,
+    /// Pending deliveries.
+    pub pending: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+    /// Pending deliveries per township.
+    pub pending_by_township: BTreeMap<String, u64>,
+    /// Commit time of the oldest pending delivery per township.
+    pub oldest_pending_by_township: BTreeMap<String, DateTime<Utc>>,
+    /// Next sequence number.
+    pub next_seq: u64,
+}
+
+impl Store {
+    /// Up to `limit` pending deliveries of a township after queue position `after`, in order.
+    pub fn pending(
+        &self,
+        township: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PendingItem>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let pending = txn.open_table(PENDING)?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let start = after.map(|s| s.saturating_add(1)).unwrap_or(0);
+        let mut out = Vec::new();
+        for entry in pending.range((township, start)..=(township, u64::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let (_, seq) = key.value();
+            let (id, committed_at_ms) = value.value();
+            let Some(body) = events.get(id)? else {
+                continue;
+            };
+            let kind = match state.get(id)? {
+                Some(s) => decode_state(id, s.value())
+                    .map(|s| s.kind)
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            out.push(PendingItem {
+                seq,
+                id: Uuid::from_u128(id),
+                committed_at_ms,
+                kind,
+                body: Bytes::copy_from_slice(body.value()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One event with its state.
+    pub fn get(&self, id: Uuid) -> Result<Option<Stored>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let key = id.as_u128();
+        let (Some(body), Some(st)) = (events.get(key)?, state.get(key)?) else {
+            return Ok(None);
+        };
+        Ok(decode_state(key, st.value()).map(|state| Stored {
+            id,
+            body: Bytes::copy_from_slice(body.value()),
+            state,
+        }))
+    }
+
+    /// Events in id (≈ time) order after `query.after`, filtered.
+    ///
+    /// A filtered scan looks at no more than [`MAX_SCAN`] events per call: a page can come back
+    /// short with a `next` cursor to continue from. `next` is `None` only at the end.
+    pub fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let start = query
+            .after
+            .map(|a| a.as_u128().saturating_add(1))
+            .unwrap_or(0);
+        let mut page = Page::default();
+        let mut last = None;
+        let ids: Box<dyn Iterator<Item = Result<u128, StoreError>>> = if query.dead_only {
+            let dead = txn.open_table(DEAD)?;
+            Box::new(
+                dead.range(start..)?
+                    .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
+            )
+        } else {
+            Box::new(
+                state
+                    .range(start..)?
+                    .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
+            )
+        };
+        for (scanned, id) in ids.enumerate() {
+            let id = id?;
+            if page.events.len() >= query.limit.max(1) || scanned >= MAX_SCAN {
+                page.next = last.map(Uuid::from_u128);
+                return Ok(page);
+            }
+            last = Some(id);
+            let Some(st) = state.get(id)? else { continue };
+            let Some(st) = decode_state(id, st.value()) else {
+                continue;
+            };
+            if query.kind.as_deref().is_some_and(|k| k != st.kind)
+                || query.township.as_deref().is_some_and(|t| t != st.township)
+                || (query.dead_only && st.delivery != DeliveryStatus::Dead)
+            {
+                continue;
+            }
+            if let Some(body) = events.get(id)? {
+                page.events.push(Stored {
+                    id: Uuid::from_u128(id),
+                    body: Bytes::copy_from_slice(body.value()),
+                    state: st,
+                });
+            }
+        }
+        Ok(page)
+    }
+
+    /// The last unit liveness snapshot (entries that do not decode are skipped).
+    pub fn unit_states(&self) -> Result<HashMap<String, UnitState>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let units = txn.open_table(UNITS)?;
+        let mut out = HashMap::new();
+        for entry in units.iter()? {
+            let (k, v) = entry?;
+            if let Ok(state) = serde_json::from_slice(v.value()) {
+                out.insert(k.value().to_string(), state);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A camera's state changes in `[from_ms, to_ms)` and the one before.
+    pub fn camera_log(
+        &self,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<CameraLog, StoreError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(CAMERA_LOG)?;
+        let before = match log
+            .range((camera, i64::MIN)..(camera, from_ms))?
+            .next_back()
+        {
+            Some(e) => {
+                let (k, v) = e?;
+                Some((k.value().1, v.value()))
+            }
+            None => None,
+        };
+        let mut within = Vec::new();
+        for e in log.range((camera, from_ms)..(camera, to_ms.max(from_ms)))? {
+            let (k, v) = e?;
+            within.push((k.value().1, v.value()));
+        }
+        Ok(CameraLog { before, within })
+    }
+
+    /// The last logged state of each of `cameras`, and when the camera source was last
+    /// watching. One lookup per camera: the log keeps every change ever made, and reading it
+    /// whole at start-up would grow with the gateway's age.
+    pub fn camera_last<'c>(
+        &self,
+        cameras: impl IntoIterator<Item = &'c str>,
+    ) -> Result<(LastMarks, Option<i64>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(CAMERA_LOG)?;
+        let meta = txn.open_table(META)?;
+        let mut last = HashMap::new();
+        for camera in cameras {
+            if let Some(e) = log
+                .range((camera, i64::MIN)..=(camera, i64::MAX))?
+                .next_back()
+            {
+                let (k, v) = e?;
+                last.insert(camera.to_string(), (k.value().1, v.value()));
+            }
+        }
+        let alive = meta.get(CAMERA_ALIVE)?.map(|v| v.value() as i64);
+        Ok((last, alive))
+    }
+
+    /// Counts for operators.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let pending = txn.open_table(PENDING)?;
+        let events = txn.open_table(EVENTS)?;
+        let get = |k: &str| -> Result<u64, StoreError> {
+            Ok(meta.get(k)?.map(|v| v.value()).unwrap_or(0))
+        };
+        let mut stats = Stats {
+            events: events.len()?,
+            pending: get(PENDING_COUNT)?,
+            dead_letters: get(DEAD_COUNT)?,
+            next_seq: get(NEXT_SEQ)?,
+            ..Stats::default()
+        };
+        for entry in meta.range(PENDING_PREFIX..)? {
+            let (k, v) = entry?;
+            let Some(code) = k.value().strip_prefix(PENDING_PREFIX) else {
+                break;
+            };
+            if v.value() == 0 {
+                continue;
+            }
+            stats
+                .pending_by_township
+                .insert(code.to_string(), v.value());
+            if let Some(first) = pending.range((code, 0)..=(code, u64::MAX))?.next() {
+                let ms = first?.1.value().1;
+                if let Some(t) = DateTime::from_timestamp_millis(ms) {
+                    stats.oldest_pending_by_township.insert(code.to_string(), t);
+                }
+            }
+        }
+        Ok(stats)
+    }
+}

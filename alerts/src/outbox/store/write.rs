@@ -1,0 +1,375 @@
+//! How each operation changes the tables, inside one write transaction.
+
+use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
+use super::schema::{
+    decode_state, encode_state, DeliveryStatus, EventState, Feedback, SignOff, CAMERA_ALIVE,
+    CAMERA_LOG, DEAD, DEAD_COUNT, EVENTS, META, NEXT_SEQ, PENDING, PENDING_COUNT, PENDING_PREFIX,
+    STATE, UNITS,
+};
+use super::StoreError;
+use crate::event::Evidence;
+use crate::liveness::UnitState;
+use chrono::{DateTime, Utc};
+use redb::ReadableTable;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub(super) struct Tables<'t> {
+    txn: &'t redb::WriteTransaction,
+    events: redb::Table<'t, u128, &'static [u8]>,
+    state: redb::Table<'t, u128, &'static [u8]>,
+    pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
+    dead: redb::Table<'t, u128, &'static str>,
+    meta: redb::Table<'t, &'static str, u64>,
+    units: redb::Table<'t, &'static str, &'static [u8]>,
+    /// Counters read and changed in this transaction, written once at its end.
+    counters: BTreeMap<String, u64>,
+}
+
+impl<'t> Tables<'t> {
+    pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            txn,
+            events: txn.open_table(EVENTS)?,
+            state: txn.open_table(STATE)?,
+            pending: txn.open_table(PENDING)?,
+            dead: txn.open_table(DEAD)?,
+            meta: txn.open_table(META)?,
+            units: txn.open_table(UNITS)?,
+            counters: BTreeMap::new(),
+        })
+    }
+
+    fn counter(&mut self, key: &str) -> Result<u64, StoreError> {
+        if let Some(v) = self.counters.get(key) {
+            return Ok(*v);
+        }
+        let v = self.meta.get(key)?.map(|v| v.value()).unwrap_or(0);
+        self.counters.insert(key.to_string(), v);
+        Ok(v)
+    }
+
+    fn add(&mut self, key: &str, delta: i64) -> Result<(), StoreError> {
+        let v = self.counter(key)?.saturating_add_signed(delta);
+        self.counters.insert(key.to_string(), v);
+        Ok(())
+    }
+
+    pub(super) fn flush_counters(&mut self) -> Result<(), StoreError> {
+        for (k, v) in std::mem::take(&mut self.counters) {
+            self.meta.insert(k.as_str(), v)?;
+        }
+        Ok(())
+    }
+
+    fn add_pending(&mut self, township: &str, delta: i64) -> Result<(), StoreError> {
+        self.add(PENDING_COUNT, delta)?;
+        self.add(&format!("{PENDING_PREFIX}{township}"), delta)
+    }
+
+    fn next_seq(&mut self) -> Result<u64, StoreError> {
+        let seq = self.counter(NEXT_SEQ)?;
+        self.counters.insert(NEXT_SEQ.to_string(), seq + 1);
+        Ok(seq)
+    }
+
+    fn state(&self, id: u128) -> Result<Option<EventState>, StoreError> {
+        Ok(self
+            .state
+            .get(id)?
+            .and_then(|s| decode_state(id, s.value())))
+    }
+
+    fn put_state(&mut self, id: u128, state: &EventState) -> Result<(), StoreError> {
+        self.state.insert(id, encode_state(state).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a pending entry if it is still there (a late mark after a replay is a no-op).
+    fn take_pending(&mut self, township: &str, seq: u64, id: u128) -> Result<bool, StoreError> {
+        let present = matches!(self.pending.get((township, seq))?, Some(v) if v.value().0 == id);
+        if present {
+            self.pending.remove((township, seq))?;
+            self.add_pending(township, -1)?;
+        }
+        Ok(present)
+    }
+
+    /// Applies one operation.
+    pub(super) fn apply(&mut self, op: &Op, max_pending: u64) -> Result<Outcome, StoreError> {
+        match op {
+            Op::Commit(events) => self.commit(events, max_pending),
+            Op::Delivered {
+                id,
+                township,
+                seq,
+                at,
+            } => self.delivered(id.as_u128(), township, *seq, *at),
+            Op::Failed { id, error, status } => self.failed(id.as_u128(), error, *status),
+            Op::Dead {
+                id,
+                township,
+                seq,
+                error,
+                status,
+            } => self.dead(id.as_u128(), township, *seq, error, *status),
+            Op::Replay { ids, township } => self.replay(ids, township.as_deref()),
+            Op::Sign { id, by, at } => self.sign(id.as_u128(), by, *at),
+            Op::Feedback { id, by, result, at } => self.feedback(id.as_u128(), by, result, *at),
+            Op::Flush => Ok(Outcome::Done),
+            Op::Evidence { id, evidence } => self.evidence(id.as_u128(), evidence),
+            Op::CameraLog { marks, alive_ms } => self.camera_log(marks, *alive_ms),
+            Op::UnitStates(states) => self.unit_states(states),
+            Op::Purge { before, limit } => self.purge(*before, *limit),
+        }
+    }
+
+    /// New events: stored, and queued for their township when delivered — all or, past
+    /// `max_pending`, none.
+    fn commit(&mut self, events: &[NewEvent], max_pending: u64) -> Result<Outcome, StoreError> {
+        let pending = self.counter(PENDING_COUNT)?;
+        let adding = events.iter().filter(|e| e.deliver).count() as u64;
+        if adding > 0 && pending + adding > max_pending {
+            return Ok(Outcome::Full {
+                pending,
+                max: max_pending,
+            });
+        }
+        let now = Utc::now();
+        let mut committed = Vec::with_capacity(events.len());
+        for e in events {
+            let id = e.id.as_u128();
+            let seq = self.next_seq()?;
+            self.events.insert(id, e.body.as_ref())?;
+            let delivery = if e.deliver {
+                self.pending
+                    .insert((e.township.as_str(), seq), (id, now.timestamp_millis()))?;
+                self.add_pending(&e.township, 1)?;
+                DeliveryStatus::Pending
+            } else {
+                DeliveryStatus::Unrouted
+            };
+            let state = EventState {
+                township: e.township.clone(),
+                kind: e.kind.clone(),
+                seq,
+                committed_at: now,
+                delivery,
+                attempts: 0,
+                delivered_at: None,
+                last_error: None,
+                last_status: None,
+                signed: None,
+                feedback: Vec::new(),
+            };
+            self.put_state(id, &state)?;
+            committed.push(Committed { id: e.id, seq });
+        }
+        Ok(Outcome::Committed(committed))
+    }
+
+    /// The township took the event: off its queue.
+    fn delivered(
+        &mut self,
+        id: u128,
+        township: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        if !self.take_pending(township, seq, id)? {
+            return Ok(Outcome::NotFound);
+        }
+        if let Some(mut st) = self.state(id)? {
+            st.delivery = DeliveryStatus::Delivered;
+            st.delivered_at = Some(at);
+            self.put_state(id, &st)?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// An attempt failed; the event stays queued.
+    fn failed(
+        &mut self,
+        id: u128,
+        error: &str,
+        status: Option<u16>,
+    ) -> Result<Outcome, StoreError> {
+        let Some(mut st) = self.state(id)? else {
+            return Ok(Outcome::NotFound);
+        };
+        st.attempts = st.attempts.saturating_add(1);
+        st.last_error = Some(error.to_string());
+        st.last_status = status;
+        self.put_state(id, &st)?;
+        Ok(Outcome::Done)
+    }
+
+    /// The township refused the event for good: off its queue, into the dead letters.
+    fn dead(
+        &mut self,
+        id: u128,
+        township: &str,
+        seq: u64,
+        error: &str,
+        status: Option<u16>,
+    ) -> Result<Outcome, StoreError> {
+        if !self.take_pending(township, seq, id)? {
+            return Ok(Outcome::NotFound);
+        }
+        if let Some(mut st) = self.state(id)? {
+            st.delivery = DeliveryStatus::Dead;
+            st.attempts = st.attempts.saturating_add(1);
+            st.last_error = Some(error.to_string());
+            st.last_status = status;
+            self.put_state(id, &st)?;
+        }
+        self.dead.insert(id, township)?;
+        self.add(DEAD_COUNT, 1)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Dead letters (these, or all of a township, or all) back at the end of their queues.
+    fn replay(&mut self, ids: &[Uuid], township: Option<&str>) -> Result<Outcome, StoreError> {
+        let mut candidates: Vec<(u128, String)> = Vec::new();
+        if ids.is_empty() {
+            for entry in self.dead.iter()? {
+                let (k, v) = entry?;
+                if township.is_none_or(|t| t == v.value()) {
+                    candidates.push((k.value(), v.value().to_string()));
+                }
+            }
+        } else {
+            for id in ids {
+                let key = id.as_u128();
+                if let Some(t) = self.dead.get(key)? {
+                    candidates.push((key, t.value().to_string()));
+                }
+            }
+        }
+        let now = Utc::now();
+        let mut townships = Vec::new();
+        for (id, t) in candidates {
+            self.dead.remove(id)?;
+            self.add(DEAD_COUNT, -1)?;
+            let seq = self.next_seq()?;
+            self.pending
+                .insert((t.as_str(), seq), (id, now.timestamp_millis()))?;
+            self.add_pending(&t, 1)?;
+            if let Some(mut st) = self.state(id)? {
+                st.delivery = DeliveryStatus::Pending;
+                st.seq = seq;
+                st.attempts = 0;
+                self.put_state(id, &st)?;
+            }
+            townships.push(t);
+        }
+        Ok(Outcome::Replayed(townships))
+    }
+
+    /// A sign-off (签收): the first one stays.
+    fn sign(&mut self, id: u128, by: &str, at: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        let Some(mut st) = self.state(id)? else {
+            return Ok(Outcome::NotFound);
+        };
+        if let Some(signed) = st.signed {
+            return Ok(Outcome::AlreadySigned(signed));
+        }
+        st.signed = Some(SignOff {
+            by: by.to_string(),
+            at,
+        });
+        self.put_state(id, &st)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Feedback (信息反馈) on a signed event.
+    fn feedback(
+        &mut self,
+        id: u128,
+        by: &str,
+        result: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let Some(mut st) = self.state(id)? else {
+            return Ok(Outcome::NotFound);
+        };
+        if st.signed.is_none() {
+            return Ok(Outcome::NotSigned);
+        }
+        st.feedback.push(Feedback {
+            by: by.to_string(),
+            result: result.to_string(),
+            at,
+        });
+        self.put_state(id, &st)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Evidence added to a stored body (the one change a body undergoes; docs/events.md).
+    fn evidence(&mut self, key: u128, evidence: &[Evidence]) -> Result<Outcome, StoreError> {
+        let Some(body) = self.events.get(key)? else {
+            return Ok(Outcome::NotFound);
+        };
+        let Ok(mut event) = serde_json::from_slice::<crate::event::Event>(body.value()) else {
+            return Ok(Outcome::NotFound);
+        };
+        drop(body);
+        event.evidence.extend(evidence.iter().cloned());
+        let json = serde_json::to_vec(&event).expect("event serializes");
+        self.events.insert(key, json.as_slice())?;
+        Ok(Outcome::Done)
+    }
+
+    /// Camera state changes for uptime, and the moment the cameras were last watched.
+    fn camera_log(&mut self, marks: &[CameraMark], alive_ms: i64) -> Result<Outcome, StoreError> {
+        if !marks.is_empty() {
+            let mut log = self.txn.open_table(CAMERA_LOG)?;
+            for m in marks {
+                log.insert((m.camera.as_str(), m.at_ms), m.state)?;
+            }
+        }
+        self.meta.insert(CAMERA_ALIVE, alive_ms.max(0) as u64)?;
+        Ok(Outcome::Done)
+    }
+
+    /// The unit liveness snapshot.
+    fn unit_states(&mut self, states: &[(String, UnitState)]) -> Result<Outcome, StoreError> {
+        for (unit, state) in states {
+            let json = serde_json::to_vec(state).expect("unit state serializes");
+            self.units.insert(unit.as_str(), json.as_slice())?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Delivered (or unrouted) events committed before `before`, at most `limit`, oldest
+    /// first.
+    fn purge(&mut self, before: DateTime<Utc>, limit: usize) -> Result<Outcome, StoreError> {
+        let mut victims = Vec::new();
+        for (scanned, entry) in self.events.iter()?.enumerate() {
+            let id = entry?.0.value();
+            if victims.len() >= limit || scanned >= limit.saturating_mul(4) {
+                break;
+            }
+            let Some(st) = self.state.get(id)? else {
+                continue;
+            };
+            let Some(st) = decode_state(id, st.value()) else {
+                continue;
+            };
+            if st.committed_at >= before {
+                break;
+            }
+            if matches!(
+                st.delivery,
+                DeliveryStatus::Delivered | DeliveryStatus::Unrouted
+            ) {
+                victims.push(id);
+            }
+        }
+        for id in &victims {
+            self.events.remove(*id)?;
+            self.state.remove(*id)?;
+        }
+        Ok(Outcome::Purged(victims.len()))
+    }
+}
