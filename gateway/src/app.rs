@@ -10,6 +10,7 @@ use alerts::liveness::Liveness;
 use alerts::outbox::{Op, Outbox};
 use alerts::pipeline::VideoLinkage;
 use alerts::quarantine::Quarantine;
+use alerts::registry::Registry;
 use alerts::threshold::Thresholds;
 use alerts::{Clock, Metrics, Pipeline, SystemClock, Trackers};
 use anyhow::Context as _;
@@ -45,101 +46,35 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Runs the gateway until `shutdown` completes; `on_ready` gets the bound API address.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let Config {
-        data_dir,
-        registry,
-        api: api_config,
-        outbox: outbox_config,
-        delivery: delivery_config,
-        mqtt,
-        rtsp,
-        profiles,
-        gb26875,
-        ..
-    } = config;
+    let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", data_dir.display()))?;
     let metrics = Metrics::new();
-    let path = data_dir.join("outbox.redb");
-    let outbox = Outbox::open(
-        &path,
-        registry.townships().iter().map(|t| t.code.clone()),
-        outbox_config,
-        metrics.clone(),
-    )
-    .map_err(|e| {
-        if e.is_locked() {
-            anyhow::anyhow!(
-                "outbox `{}` is in use by another gateway process",
-                path.display()
-            )
-        } else {
-            anyhow::anyhow!("cannot open outbox `{}`: {e}", path.display())
-        }
-    })?;
-    let registry = Arc::new(registry);
-    let restored = outbox.store().unit_states().unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot read the unit liveness snapshot; starting with every unit offline");
-        Default::default()
-    });
-    let liveness = Liveness::new(
-        registry.units().map(|u| {
-            let timeout = u
-                .heartbeat_timeout_s
-                .map(Duration::from_secs)
-                .unwrap_or(config.health.unit_offline_after);
-            (u.id.clone(), timeout)
-        }),
-        &restored,
-        chrono::Utc::now(),
-    );
+    let outbox = open_outbox(&config, &metrics)?;
+    let registry = Arc::new(std::mem::take(&mut config.registry));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let holds = Arc::new(Holds::default());
     // the cameras first: the pipeline's video linkage takes its pictures from them
-    let rtsp = rtsp.filter(|_| registry.camera_count() > 0);
+    let rtsp = config.rtsp.take().filter(|_| registry.camera_count() > 0);
     let video = rtsp.as_ref().map(|r| VideoServices {
         cameras: Arc::new(Cameras::new(&registry, r, clock.clone())),
         pool: DecoderPool::new(config.video.pool),
         options: config.video.snapshots,
         evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
     });
-    let mut pipeline = Pipeline::new(
-        registry.clone(),
-        outbox.clone(),
-        Trackers {
-            dedup: Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
-            liveness,
-            linkage: Linkage::new(config.linkage_window),
-            thresholds: Thresholds::new(config.thresholds.clone()),
-            quarantine: config
-                .quarantine_unknown_units
-                .then(|| Quarantine::new(QUARANTINE_MAX)),
-        },
-        clock,
-        config.offset,
-        metrics.clone(),
-    );
-    if let Some(v) = video
-        .as_ref()
-        .filter(|_| !config.video.linkage_kinds.is_empty())
-    {
-        pipeline = pipeline.with_video_linkage(VideoLinkage {
-            source: Arc::new(v.clone()),
-            holds: holds.clone(),
-            deadline: config.video.linkage_deadline,
-            kinds: config.video.linkage_kinds.clone(),
-        });
-    }
-    let pipeline = Arc::new(pipeline);
+    let linkage = video.as_ref().map(|v| (v, &holds));
+    let pipeline = Arc::new(pipeline(
+        &config, &registry, &outbox, &metrics, clock, linkage,
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = delivery::spawn_workers(
         &registry,
         &outbox,
-        &delivery_config,
+        &config.delivery,
         &metrics,
         &holds,
         stop_rx.clone(),
@@ -150,69 +85,22 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     tokio::spawn(liveness_loop(pipeline.clone(), stop_rx.clone()));
-    // A source that dies must not leave a gateway that looks healthy but ingests nothing:
-    // it stops the gateway (non-zero exit), so that its supervisor restarts it.
-    let source_failed = Arc::new(tokio::sync::Notify::new());
-    let failed = Arc::new(AtomicBool::new(false));
-    let rtsp_task = match (rtsp, &video) {
-        (Some(r), Some(v)) => {
-            tokio::spawn(crate::video::prune_loop(
-                v.evidence.clone(),
-                stop_rx.clone(),
-            ));
-            let (cameras, pool) = (v.cameras.clone(), v.pool.clone());
-            Some(cameras::rtsp::start(cameras, r, pipeline.clone(), pool, stop_rx.clone()).await)
-        }
-        _ => None,
-    };
-    let cameras = video.as_ref().map(|v| v.cameras.clone());
-    let (gb_handle, gb_task) = match gb26875 {
-        Some(g) => {
-            let listen = g.listen;
-            let (addr, handle, task) =
-                ingest::gb26875::server::spawn(g, pipeline.clone(), stop_rx.clone())
-                    .await
-                    .with_context(|| format!("cannot listen on {listen} for GB/T 26875.3"))?;
-            tracing::info!(%addr, "GB/T 26875.3 server listening");
-            (Some(handle), Some(task))
-        }
-        None => (None, None),
-    };
-    let mqtt_task = mqtt.map(|m| {
-        let task = ingest::mqtt::spawn(m, pipeline.clone(), stop_rx.clone());
-        let (notify, failed, stop) = (source_failed.clone(), failed.clone(), stop_rx);
-        tokio::spawn(async move {
-            let result = task.await;
-            if !*stop.borrow() {
-                match result {
-                    Err(e) if e.is_panic() => {
-                        tracing::error!("the MQTT source panicked; stopping the gateway")
-                    }
-                    _ => tracing::error!(
-                        "the MQTT source stopped unexpectedly; stopping the gateway"
-                    ),
-                }
-                failed.store(true, Ordering::SeqCst);
-                notify.notify_one();
-            }
-        })
-    });
-
+    let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         pipeline: pipeline.clone(),
-        profiles: Arc::new(profiles),
-        cameras: cameras.clone(),
+        profiles: Arc::new(std::mem::take(&mut config.profiles)),
+        cameras: video.as_ref().map(|v| v.cameras.clone()),
         video: video.clone(),
-        gb26875: gb_handle,
-        auth: Arc::new(Auth::new(&api_config.tokens)),
+        gb26875: sources.gb26875.take(),
+        auth: Arc::new(Auth::new(&config.api.tokens)),
         ready: ready.clone(),
-        metrics_public: api_config.metrics_public,
-        max_body: api_config.max_body_bytes,
+        metrics_public: config.api.metrics_public,
+        max_body: config.api.max_body_bytes,
     };
-    let listener = tokio::net::TcpListener::bind(api_config.listen)
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", api_config.listen))?;
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let addr = listener.local_addr()?;
     ready.store(true, Ordering::Relaxed);
     tracing::info!(
@@ -225,6 +113,7 @@ pub async fn serve(
         "gateway ready"
     );
     on_ready(addr);
+    let source_failed = sources.failed.clone();
     let shutdown = async move {
         tokio::select! {
             _ = shutdown => {}
@@ -237,15 +126,7 @@ pub async fn serve(
         .context("API server")?;
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
-    if let Some(t) = mqtt_task {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-    }
-    if let Some(t) = gb_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-    }
-    if let Some(t) = rtsp_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-    }
+    sources.stop().await;
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
@@ -256,10 +137,178 @@ pub async fn serve(
         tracing::error!(error = %e, "final outbox flush failed");
     }
     tracing::info!(pending = outbox.pending(), "gateway stopped");
-    if failed.load(Ordering::SeqCst) {
+    if sources.has_failed() {
         anyhow::bail!("a source failed");
     }
     Ok(())
+}
+
+/// Opens the outbox file (refused when another gateway has it).
+fn open_outbox(config: &Config, metrics: &Metrics) -> anyhow::Result<Outbox> {
+    let path = config.outbox_path();
+    Outbox::open(
+        &path,
+        config.registry.townships().iter().map(|t| t.code.clone()),
+        config.outbox.clone(),
+        metrics.clone(),
+    )
+    .map_err(|e| {
+        if e.is_locked() {
+            anyhow::anyhow!(
+                "outbox `{}` is in use by another gateway process",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot open outbox `{}`: {e}", path.display())
+        }
+    })
+}
+
+/// The pipeline: its trackers (unit liveness restored from the outbox) and, with cameras, the
+/// fire→video linkage.
+fn pipeline(
+    config: &Config,
+    registry: &Arc<Registry>,
+    outbox: &Outbox,
+    metrics: &Metrics,
+    clock: Arc<dyn Clock>,
+    video: Option<(&VideoServices, &Arc<Holds>)>,
+) -> Pipeline {
+    let restored = outbox.store().unit_states().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the unit liveness snapshot; starting with every unit offline");
+        Default::default()
+    });
+    let timeouts = registry.units().map(|u| {
+        let timeout = u
+            .heartbeat_timeout_s
+            .map(Duration::from_secs)
+            .unwrap_or(config.health.unit_offline_after);
+        (u.id.clone(), timeout)
+    });
+    let trackers = Trackers {
+        dedup: Dedup::new(config.dedup_window, DEDUP_MAX_ENTRIES),
+        liveness: Liveness::new(timeouts, &restored, clock.now()),
+        linkage: Linkage::new(config.linkage_window),
+        thresholds: Thresholds::new(config.thresholds.clone()),
+        quarantine: config
+            .quarantine_unknown_units
+            .then(|| Quarantine::new(QUARANTINE_MAX)),
+    };
+    let pipeline = Pipeline::new(
+        registry.clone(),
+        outbox.clone(),
+        trackers,
+        clock,
+        config.offset,
+        metrics.clone(),
+    );
+    match video.filter(|_| !config.video.linkage_kinds.is_empty()) {
+        Some((v, holds)) => pipeline.with_video_linkage(VideoLinkage {
+            source: Arc::new(v.clone()),
+            holds: holds.clone(),
+            deadline: config.video.linkage_deadline,
+            kinds: config.video.linkage_kinds.clone(),
+        }),
+        None => pipeline,
+    }
+}
+
+/// The running sources. A source that dies must not leave a gateway that looks healthy but
+/// ingests nothing: it stops the gateway (non-zero exit), so that its supervisor restarts it.
+struct Sources {
+    /// Each source's task and how long a clean stop may take it, in stopping order.
+    tasks: Vec<(tokio::task::JoinHandle<()>, Duration)>,
+    gb26875: Option<ingest::gb26875::server::Gb26875Handle>,
+    /// Notified when a source died.
+    failed: Arc<tokio::sync::Notify>,
+    has_failed: Arc<AtomicBool>,
+}
+
+impl Sources {
+    /// Starts the cameras, the GB/T 26875.3 server and the MQTT source, as configured.
+    async fn start(
+        config: &mut Config,
+        rtsp: Option<cameras::rtsp::RtspConfig>,
+        video: &Option<VideoServices>,
+        pipeline: &Arc<Pipeline>,
+        stop: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let mut sources = Sources {
+            tasks: Vec::new(),
+            gb26875: None,
+            failed: Arc::new(tokio::sync::Notify::new()),
+            has_failed: Arc::new(AtomicBool::new(false)),
+        };
+        let rtsp_task = match (rtsp, video) {
+            (Some(r), Some(v)) => {
+                tokio::spawn(crate::video::prune_loop(v.evidence.clone(), stop.clone()));
+                let (cameras, pool) = (v.cameras.clone(), v.pool.clone());
+                Some(cameras::rtsp::start(cameras, r, pipeline.clone(), pool, stop.clone()).await)
+            }
+            _ => None,
+        };
+        let mut gb_task = None;
+        if let Some(g) = config.gb26875.take() {
+            let listen = g.listen;
+            let (addr, handle, task) =
+                ingest::gb26875::server::spawn(g, pipeline.clone(), stop.clone())
+                    .await
+                    .with_context(|| format!("cannot listen on {listen} for GB/T 26875.3"))?;
+            tracing::info!(%addr, "GB/T 26875.3 server listening");
+            sources.gb26875 = Some(handle);
+            gb_task = Some(task);
+        }
+        if let Some(m) = config.mqtt.take() {
+            let task = ingest::mqtt::spawn(m, pipeline.clone(), stop.clone());
+            let watcher = sources.watch("MQTT", task, stop.clone());
+            sources.tasks.push((watcher, Duration::from_secs(10)));
+        }
+        sources
+            .tasks
+            .extend(gb_task.map(|t| (t, Duration::from_secs(5))));
+        sources
+            .tasks
+            .extend(rtsp_task.map(|t| (t, Duration::from_secs(5))));
+        Ok(sources)
+    }
+
+    /// Waits for `task`; if it ends while the gateway is not stopping, the gateway stops.
+    fn watch(
+        &self,
+        name: &'static str,
+        task: tokio::task::JoinHandle<()>,
+        stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (notify, failed) = (self.failed.clone(), self.has_failed.clone());
+        tokio::spawn(async move {
+            let result = task.await;
+            if *stop.borrow() {
+                return;
+            }
+            match result {
+                Err(e) if e.is_panic() => {
+                    tracing::error!("the {name} source panicked; stopping the gateway")
+                }
+                _ => {
+                    tracing::error!("the {name} source stopped unexpectedly; stopping the gateway")
+                }
+            }
+            failed.store(true, Ordering::SeqCst);
+            notify.notify_one();
+        })
+    }
+
+    /// Waits for each source to stop, within its time.
+    async fn stop(&mut self) {
+        for (task, within) in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(within, task).await;
+        }
+    }
+
+    /// Whether a source died.
+    fn has_failed(&self) -> bool {
+        self.has_failed.load(Ordering::SeqCst)
+    }
 }
 
 /// Every second: units silent past their timeout go offline, and alarms without linkage feedback

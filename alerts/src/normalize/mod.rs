@@ -5,7 +5,7 @@
 //!
 //! * [`fire`] — a unit's [`crate::FireSignal`] → `fire.*`;
 //! * [`threshold`] — an analog threshold crossing → `fire.analog_threshold`;
-//! * [`unit`] — a unit's liveness change → `unit.online` / `unit.offline`;
+//! * [`unit`](mod@unit) — a unit's liveness change → `unit.online` / `unit.offline`;
 //! * [`camera`] — a [`crate::camera::CameraObservation`] → `camera.*`;
 //! * [`evidence`] — a late snapshot → `event.evidence`.
 
