@@ -4,6 +4,7 @@
 //! not share counters). Labels are bounded: township codes, kinds, sources and reasons — never
 //! an event id.
 
+use prometheus::core::Collector;
 use prometheus::{
     exponential_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry,
@@ -53,159 +54,126 @@ pub struct Metrics {
 impl Metrics {
     /// Creates and registers every metric in a fresh registry.
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let m = Self {
-            events_total: IntCounterVec::new(
-                Opts::new("gateway_events_total", "Governance events committed"),
-                &["kind", "township"],
-            )
-            .expect("metric"),
-            events_deduplicated_total: IntCounterVec::new(
-                Opts::new(
-                    "gateway_events_deduplicated_total",
-                    "Repeated identical status reports that were not re-delivered",
-                ),
-                &["source"],
-            )
-            .expect("metric"),
-            ingest_messages_total: IntCounterVec::new(
-                Opts::new(
-                    "gateway_ingest_messages_total",
-                    "Messages taken in from sources, accepted or not",
-                ),
-                &["source"],
-            )
-            .expect("metric"),
-            ingest_rejected_total: IntCounterVec::new(
-                Opts::new(
-                    "gateway_ingest_rejected_total",
-                    "Messages rejected, by reason",
-                ),
-                &["source", "reason"],
-            )
-            .expect("metric"),
-            outbox_pending_events: IntGauge::new(
-                "gateway_outbox_pending_events",
-                "Events committed and not yet delivered",
-            )
-            .expect("metric"),
-            outbox_dead_letters: IntGauge::new(
-                "gateway_outbox_dead_letters",
-                "Events in the dead-letter list",
-            )
-            .expect("metric"),
-            outbox_commit_seconds: Histogram::with_opts(
-                HistogramOpts::new(
-                    "gateway_outbox_commit_seconds",
-                    "Duration of one outbox write transaction, fsync included",
-                )
-                .buckets(exponential_buckets(0.0001, 2.0, 16).expect("buckets")),
-            )
-            .expect("metric"),
-            outbox_commit_batch_events: Histogram::with_opts(
-                HistogramOpts::new(
-                    "gateway_outbox_commit_batch_events",
-                    "Events committed per write transaction (group commit)",
-                )
-                .buckets(exponential_buckets(1.0, 2.0, 14).expect("buckets")),
-            )
-            .expect("metric"),
-            delivery_seconds: HistogramVec::new(
-                HistogramOpts::new(
-                    "gateway_delivery_seconds",
-                    "Time from durable commit to a 2xx from the township",
-                )
-                .buckets(exponential_buckets(0.0005, 2.0, 20).expect("buckets")),
-                &["township"],
-            )
-            .expect("metric"),
-            delivery_attempts_total: IntCounterVec::new(
-                Opts::new(
-                    "gateway_delivery_attempts_total",
-                    "Webhook delivery attempts",
-                ),
-                &["township", "result"],
-            )
-            .expect("metric"),
-            unit_up: IntGaugeVec::new(
-                Opts::new("gateway_unit_up", "1 while a registered unit is online"),
-                &["unit", "township"],
-            )
-            .expect("metric"),
-            unit_online_ratio: GaugeVec::new(
-                Opts::new(
-                    "gateway_unit_online_ratio",
-                    "Online units / registered units per township (networking rate)",
-                ),
-                &["township"],
-            )
-            .expect("metric"),
-            linkage_feedback_total: IntCounterVec::new(
-                Opts::new(
-                    "gateway_linkage_feedback_total",
-                    "Fire alarms by linkage feedback: in_time, late, missing",
-                ),
-                &["result"],
-            )
-            .expect("metric"),
-            linkage_video_total: IntCounterVec::new(
-                Opts::new(
-                    "gateway_linkage_video_total",
-                    "Snapshots for linked fire events, per camera: attached (before delivery), late (sent as a follow-up), missed",
-                ),
-                &["result"],
-            )
-            .expect("metric"),
-            outbox_corrupt_rows: IntGauge::new(
-                "gateway_outbox_corrupt_rows",
-                "Stored event state rows that did not decode since the start (skipped)",
-            )
-            .expect("metric"),
-            quarantined_units: IntGauge::new(
-                "gateway_quarantined_units",
-                "Unknown units in the quarantine list",
-            )
-            .expect("metric"),
-            registry,
-        };
-        let r = &m.registry;
-        r.register(Box::new(m.events_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.events_deduplicated_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.ingest_messages_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.ingest_rejected_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.outbox_pending_events.clone()))
-            .expect("register");
-        r.register(Box::new(m.outbox_dead_letters.clone()))
-            .expect("register");
-        r.register(Box::new(m.outbox_corrupt_rows.clone()))
-            .expect("register");
-        r.register(Box::new(m.outbox_commit_seconds.clone()))
-            .expect("register");
-        r.register(Box::new(m.outbox_commit_batch_events.clone()))
-            .expect("register");
-        r.register(Box::new(m.delivery_seconds.clone()))
-            .expect("register");
-        r.register(Box::new(m.delivery_attempts_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.unit_up.clone())).expect("register");
-        r.register(Box::new(m.unit_online_ratio.clone()))
-            .expect("register");
-        r.register(Box::new(m.linkage_feedback_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.linkage_video_total.clone()))
-            .expect("register");
-        r.register(Box::new(m.quarantined_units.clone()))
-            .expect("register");
+        let r = Registry::new();
         // process_cpu_seconds_total, process_resident_memory_bytes, … for operators and benchmarks
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))
         .expect("register");
-        m
+        let secs = |start, n| exponential_buckets(start, 2.0, n).expect("buckets");
+        Self {
+            events_total: counters(
+                &r,
+                "gateway_events_total",
+                "Governance events committed",
+                &["kind", "township"],
+            ),
+            events_deduplicated_total: counters(
+                &r,
+                "gateway_events_deduplicated_total",
+                "Repeated identical status reports that were not re-delivered",
+                &["source"],
+            ),
+            ingest_messages_total: counters(
+                &r,
+                "gateway_ingest_messages_total",
+                "Messages taken in from sources, accepted or not",
+                &["source"],
+            ),
+            ingest_rejected_total: counters(
+                &r,
+                "gateway_ingest_rejected_total",
+                "Messages rejected, by reason",
+                &["source", "reason"],
+            ),
+            outbox_pending_events: gauge(
+                &r,
+                "gateway_outbox_pending_events",
+                "Events committed and not yet delivered",
+            ),
+            outbox_dead_letters: gauge(
+                &r,
+                "gateway_outbox_dead_letters",
+                "Events in the dead-letter list",
+            ),
+            outbox_corrupt_rows: gauge(
+                &r,
+                "gateway_outbox_corrupt_rows",
+                "Stored event state rows that did not decode since the start (skipped)",
+            ),
+            outbox_commit_seconds: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "gateway_outbox_commit_seconds",
+                        "Duration of one outbox write transaction, fsync included",
+                    )
+                    .buckets(secs(0.0001, 16)),
+                ),
+            ),
+            outbox_commit_batch_events: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "gateway_outbox_commit_batch_events",
+                        "Events committed per write transaction (group commit)",
+                    )
+                    .buckets(secs(1.0, 14)),
+                ),
+            ),
+            delivery_seconds: register(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "gateway_delivery_seconds",
+                        "Time from durable commit to a 2xx from the township",
+                    )
+                    .buckets(secs(0.0005, 20)),
+                    &["township"],
+                ),
+            ),
+            delivery_attempts_total: counters(
+                &r,
+                "gateway_delivery_attempts_total",
+                "Webhook delivery attempts",
+                &["township", "result"],
+            ),
+            unit_up: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("gateway_unit_up", "1 while a registered unit is online"),
+                    &["unit", "township"],
+                ),
+            ),
+            unit_online_ratio: register(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "gateway_unit_online_ratio",
+                        "Online units / registered units per township (networking rate)",
+                    ),
+                    &["township"],
+                ),
+            ),
+            linkage_feedback_total: counters(
+                &r,
+                "gateway_linkage_feedback_total",
+                "Fire alarms by linkage feedback: in_time, late, missing",
+                &["result"],
+            ),
+            linkage_video_total: counters(
+                &r,
+                "gateway_linkage_video_total",
+                "Snapshots for linked fire events, per camera: attached (before delivery), late (sent as a follow-up), missed",
+                &["result"],
+            ),
+            quarantined_units: gauge(
+                &r,
+                "gateway_quarantined_units",
+                "Unknown units in the quarantine list",
+            ),
+            registry: r,
+        }
     }
 
     /// Counts a message taken in from `source`.
@@ -233,6 +201,23 @@ impl Metrics {
             .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
     }
+}
+
+/// Registers a new metric in `r` and hands it back (names are fixed: a failure is a bug).
+pub fn register<M: Collector + Clone + 'static>(r: &Registry, m: prometheus::Result<M>) -> M {
+    let m = m.expect("metric");
+    r.register(Box::new(m.clone())).expect("register");
+    m
+}
+
+/// A registered counter family.
+pub fn counters(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(r, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+/// A registered gauge.
+pub fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    register(r, IntGauge::new(name, help))
 }
 
 impl Default for Metrics {
