@@ -102,6 +102,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let addr = listener.local_addr()?;
+    record_api_addr(&config.api_addr_path(), addr);
     ready.store(true, Ordering::Relaxed);
     tracing::info!(
         %addr,
@@ -141,6 +142,17 @@ pub async fn serve(
         anyhow::bail!("a source failed");
     }
     Ok(())
+}
+
+/// Records the API's bound address for the `outbox` commands (temporary file, then rename: a
+/// reader never sees half of it). A failure is logged: only those commands depend on it.
+fn record_api_addr(path: &std::path::Path, addr: SocketAddr) {
+    let tmp = path.with_extension("addr.tmp");
+    let written =
+        std::fs::write(&tmp, format!("{addr}\n")).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "cannot record the API address");
+    }
 }
 
 /// Opens the outbox file (refused when another gateway has it).

@@ -96,7 +96,11 @@ async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
         .iter()
         .find(|t| t.scope == Scope::Admin)
         .context("the outbox is in use by a running gateway, and this config has no `admin` token to ask its API")?;
-    let mut addr = config.api.listen;
+    // where the running gateway says its API is (it may listen on port 0), else the config's
+    let recorded = std::fs::read_to_string(config.api_addr_path())
+        .ok()
+        .and_then(|s| s.trim().parse::<std::net::SocketAddr>().ok());
+    let mut addr = recorded.unwrap_or(config.api.listen);
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

@@ -212,8 +212,9 @@ async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gstreamer_rtsp_server_is_watched_killed_and_recovered() {
-    let port = gateway_sim::harness::free_port();
-    let server = gateway_sim::gst::GstServer::start(port).unwrap_or_else(|e| panic!("{e}"));
+    let server = gateway_sim::gst::GstServer::start(0).unwrap_or_else(|e| panic!("{e}"));
+    // the camera's URL stays: the server comes back on the same port
+    let port = server.port;
     let cams = format!(
         "{FAST_HEALTH}{}",
         camera_toml("gst-1", "lanjiang", &server.url(), None)

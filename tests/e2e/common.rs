@@ -43,7 +43,7 @@ impl Env {
         config.extra = FAST_RETRIES.to_string();
         customize(&mut config);
         let config_path = config.write(dir.path());
-        let gw = Gateway::start(&bin(), &config_path, config.listen)
+        let gw = Gateway::start(&bin(), &config_path)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         Env {
@@ -57,7 +57,7 @@ impl Env {
     }
 
     pub async fn restart(&mut self) {
-        self.gw = Gateway::start(&bin(), &self.config_path, self.config.listen)
+        self.gw = Gateway::start(&bin(), &self.config_path)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }

@@ -13,24 +13,26 @@ use std::time::Duration;
 const DEVICE: u64 = 889;
 const CENTER: u64 = 88888;
 
-async fn start(port: u16) -> Env {
+async fn start() -> Env {
     let extra = format!(
-        "[gb26875]\nlisten = \"127.0.0.1:{port}\"\nidle_timeout_s = 30\n\n\
+        "[gb26875]\nlisten = \"127.0.0.1:0\"\nidle_timeout_s = 30\n\n\
          [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\n\n\
          [registry]\nquarantine_unknown_units = true\n\n"
     );
     Env::start(&["lanjiang"], |c| c.extra += &extra).await
 }
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
+/// Where this run of the gateway's GB/T 26875.3 server listens (it bound port 0).
+fn addr(env: &Env) -> SocketAddr {
+    env.gw
+        .logged_addr("GB/T 26875.3 server listening")
+        .expect("the gateway logs the GB/T 26875.3 address")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_are_confirmed_after_commit_and_broken_ones_denied() {
-    let port = gateway_sim::harness::free_port();
-    let env = start(port).await;
-    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let env = start().await;
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
 
     // a fire alarm: confirmed (same serial, addresses swapped), delivered with its description
     let alarm = dev.frame(Some(fire_alarm(7, "3F 东走廊感烟探测器")));
@@ -132,7 +134,7 @@ async fn frames_are_confirmed_after_commit_and_broken_ones_denied() {
     }
 
     // an unknown device is denied and disconnected, counted, and listed
-    let mut stranger = Device::connect(addr(port), 12345, CENTER).await.unwrap();
+    let mut stranger = Device::connect(addr(&env), 12345, CENTER).await.unwrap();
     let f = stranger.frame(None);
     let deny = stranger.exchange(&f, WAIT).await.unwrap();
     assert_eq!(deny.header.command, command::DENY);
@@ -164,10 +166,9 @@ async fn frames_are_confirmed_after_commit_and_broken_ones_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_confirmed_before_a_kill_9_is_delivered_after_the_restart() {
-    let port = gateway_sim::harness::free_port();
-    let mut env = start(port).await;
+    let mut env = start().await;
     env.receiver.set_behavior("lanjiang", Behavior::Always(503));
-    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
     let alarm = dev.frame(Some(fire_alarm(77, "机房")));
     assert_eq!(
         dev.exchange(&alarm, WAIT).await.unwrap().header.command,
@@ -182,10 +183,9 @@ async fn an_alarm_confirmed_before_a_kill_9_is_delivered_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_sync_on_connect_and_a_patrol_check_round_trip() {
-    let port = gateway_sim::harness::free_port();
-    let env = start(port).await;
+    let env = start().await;
     let admin = Some(gateway_sim::harness::ADMIN_TOKEN);
-    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
     let hb = dev.frame(None);
     dev.write(&hb.encode()).await.unwrap();
     // the gateway sets the device's clock when it connects
@@ -271,16 +271,15 @@ async fn clock_sync_on_connect_and_a_patrol_check_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_on_demand_per_unit_time_zones_and_a_peer_allow_list() {
-    let port = gateway_sim::harness::free_port();
     // a second unit whose device lives in UTC and may connect from 10.9.9.9 only
     let extra = format!(
-        "[gb26875]\nlisten = \"127.0.0.1:{port}\"\n\n\
+        "[gb26875]\nlisten = \"127.0.0.1:0\"\n\n\
          [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\nutc_offset = \"+00:00\"\n\n\
          [[units]]\nid = \"gb-far\"\nname = \"远端单位\"\ntownship = \"lanjiang\"\ngb26875_address = 890\ngb26875_peers = [\"10.9.9.9\"]\n\n"
     );
     let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
     let admin = Some(gateway_sim::harness::ADMIN_TOKEN);
-    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
     let alarm = dev.frame(Some(fire_alarm(5, "UTC")));
     let sent_label = match &alarm.adu.as_ref().unwrap().objects {
         Objects::ComponentStatus(v) => v[0].time,
@@ -350,7 +349,7 @@ async fn reads_on_demand_per_unit_time_zones_and_a_peer_allow_list() {
     );
 
     // a device connecting from an address its unit does not allow is denied and cut off
-    let mut far = Device::connect(addr(port), 890, CENTER).await.unwrap();
+    let mut far = Device::connect(addr(&env), 890, CENTER).await.unwrap();
     let f = far.frame(None);
     assert_eq!(
         far.exchange(&f, WAIT).await.unwrap().header.command,
@@ -369,9 +368,8 @@ async fn reads_on_demand_per_unit_time_zones_and_a_peer_allow_list() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unconfirmed_command_is_sent_again_with_its_serial() {
-    let port = gateway_sim::harness::free_port();
-    let _env = start(port).await;
-    let mut dev = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let env = start().await;
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
     let hb = dev.frame(None);
     dev.write(&hb.encode()).await.unwrap();
     // the clock sync on connect, not confirmed: it comes again 10 s later, same serial
@@ -392,20 +390,19 @@ async fn an_unconfirmed_command_is_sent_again_with_its_serial() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_replaces_the_old_connection_and_silent_ones_are_closed() {
-    let port = gateway_sim::harness::free_port();
     let extra = format!(
-        "[gb26875]\nlisten = \"127.0.0.1:{port}\"\nidle_timeout_s = 2\n\n\
+        "[gb26875]\nlisten = \"127.0.0.1:0\"\nidle_timeout_s = 2\n\n\
          [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\n\n"
     );
     let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
-    let mut old = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let mut old = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
     let hb = old.frame(None);
     assert_eq!(
         old.exchange(&hb, WAIT).await.unwrap().header.command,
         command::CONFIRM
     );
     // the same device connects again: the new connection serves, the old one is closed
-    let mut new = Device::connect(addr(port), DEVICE, CENTER).await.unwrap();
+    let mut new = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
     let hb = new.frame(None);
     assert_eq!(
         new.exchange(&hb, WAIT).await.unwrap().header.command,

@@ -237,14 +237,13 @@ async fn two_gateways_in_a_shared_subscription_split_one_stream() {
     let (env, broker) = start(&["lanjiang"], "shared_group = \"gateways\"").await;
     // a second gateway: its own API port, outbox and client id, the same group and townships
     let mut second = env.config.clone();
-    second.listen = std::net::SocketAddr::from(([127, 0, 0, 1], gateway_sim::harness::free_port()));
     second.data_dir = env.dir.path().join("data-b");
     second.extra = second
         .extra
         .replace("client_id = \"gw-", "client_id = \"gw-b-");
     let dir_b = env.dir.path().join("b");
     std::fs::create_dir_all(&dir_b).unwrap();
-    let gw_b = gateway_sim::harness::Gateway::start(&bin(), &second.write(&dir_b), second.listen)
+    let gw_b = gateway_sim::harness::Gateway::start(&bin(), &second.write(&dir_b))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -159,6 +159,7 @@ async fn snapshots_are_jpegs_of_the_stream_and_township_scoped() {
     // decodes as a picture (ffmpeg reads it back)
     let path = env.dir.path().join("snap.jpg");
     std::fs::write(&path, &jpeg).unwrap();
+    gateway_sim::harness::require("ffprobe", "ffmpeg").unwrap_or_else(|e| panic!("{e}"));
     let probe = std::process::Command::new("ffprobe")
         .args([
             "-v",
@@ -284,8 +285,7 @@ async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never()
         ("gst-black", "black"),
         ("gst-smpte", "smpte75"),
     ] {
-        let port = gateway_sim::harness::free_port();
-        let s = gateway_sim::gst::GstServer::start_pattern(port, pattern)
+        let s = gateway_sim::gst::GstServer::start_pattern(0, pattern)
             .unwrap_or_else(|e| panic!("{e}"));
         cams += &camera_toml(id, "lanjiang", &s.url(), None);
         servers.push(s);

@@ -2,7 +2,8 @@
 """A third-party RTSP server for interop tests: GStreamer's gst-rtsp-server serving a live
 test pattern (H.264, 320x240, 25 fps) at rtsp://127.0.0.1:PORT/test.
 
-usage: rtsp_server.py PORT [PATTERN]   (prints "ready" once it listens)
+usage: rtsp_server.py PORT [PATTERN]   (prints "ready PORT" once it listens; PORT 0 lets the
+system choose, and the line says which)
 
 PATTERN is a videotestsrc pattern: "ball" (the default, a moving picture), "black", "smpte"
 (colour bars that never move: a frozen picture)…
@@ -43,5 +44,5 @@ factory.set_shared(True)
 server.get_mount_points().add_factory("/test", factory)
 if server.attach(None) == 0:
     sys.exit("cannot listen")
-print("ready", flush=True)
+print("ready", server.get_bound_port(), flush=True)
 GLib.MainLoop().run()

@@ -18,7 +18,8 @@ fn script() -> PathBuf {
 }
 
 impl GstServer {
-    /// Starts the server on `port` with the moving `ball` pattern and waits until it listens.
+    /// Starts the server on `port` (0: a free one, see [`GstServer::port`]) with the moving
+    /// `ball` pattern and waits until it listens.
     pub fn start(port: u16) -> Result<Self, String> {
         Self::start_pattern(port, "ball")
     }
@@ -26,6 +27,7 @@ impl GstServer {
     /// Starts the server on `port` serving videotestsrc's `pattern` (`ball`, `black`, `smpte`…).
     pub fn start_pattern(port: u16, pattern: &str) -> Result<Self, String> {
         // Debian's python3, which has the GStreamer bindings (python3-gi)
+        crate::harness::require("/usr/bin/python3", "python3-gi")?;
         let mut child = Command::new("/usr/bin/python3")
             .arg(script())
             .arg(port.to_string())
@@ -42,7 +44,13 @@ impl GstServer {
             let _ = tx.send(line);
         });
         match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.trim() == "ready" => Ok(Self { child, port }),
+            Ok(line) if line.starts_with("ready ") => match line[6..].trim().parse() {
+                Ok(port) => Ok(Self { child, port }),
+                Err(_) => {
+                    let _ = child.kill();
+                    Err(format!("gst-rtsp-server said {line:?}"))
+                }
+            },
             other => {
                 let _ = child.kill();
                 Err(format!("gst-rtsp-server did not start: {other:?}"))

@@ -51,7 +51,36 @@ pub fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A free loopback port (bound, read, released).
+/// `Ok` when `tool` (a name on `PATH`, or an absolute path) can be run; else an error naming
+/// it and the Debian package that brings it. The first time a tool is found missing the
+/// process also says so on stderr, with how to install it — once, however many tests need it.
+pub fn require(tool: &str, package: &str) -> Result<(), String> {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let found = if tool.starts_with('/') {
+        Path::new(tool).exists()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    };
+    if found {
+        return Ok(());
+    }
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.iter().any(|t| t == tool) {
+        said.push(tool.to_string());
+        eprintln!(
+            "\n*** `{tool}` is not installed: every test that needs it fails. Install the \
+             Debian package `{package}` (./scripts/test installs what is missing).\n"
+        );
+    }
+    Err(format!(
+        "`{tool}` is not installed (Debian package `{package}`)"
+    ))
+}
+
+/// A free loopback port (bound, read, released) — for servers that cannot say which port they
+/// bound (mosquitto, GStreamer). Between the release and their bind another process may take
+/// it: where a server reports its address (the gateway logs it), configure port 0 instead.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -62,7 +91,7 @@ pub fn free_port() -> u16 {
 /// A generated configuration.
 #[derive(Debug, Clone)]
 pub struct TestConfig {
-    /// API listen address.
+    /// API listen address (port 0 by default: the gateway picks one and logs it).
     pub listen: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
@@ -86,7 +115,9 @@ impl TestConfig {
         units_per_township: usize,
     ) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            // port 0: the gateway binds a free port and logs it (no bind-release-rebind race
+            // between tests running in parallel)
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
             townships: townships
                 .iter()
@@ -147,6 +178,28 @@ impl TestConfig {
     }
 }
 
+/// `text` without ANSI colour sequences (`ESC [ … m`), as the gateway's text log may carry.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // skip to the end of the sequence
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Written to the log before each start, so that a restart's lines are told from the last.
+const START_MARK: &str = "=== start ===";
+
 /// A running gateway process.
 pub struct Gateway {
     child: Child,
@@ -156,15 +209,17 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts `bin run --config config` and waits (≤ 30 s) until `/readyz` answers 200.
-    pub async fn start(bin: &Path, config: &Path, addr: SocketAddr) -> Result<Gateway, String> {
+    /// Starts `bin run --config config` and waits (≤ 30 s) until it logs that it is ready and
+    /// `/readyz` answers 200; its API address is the one it logged (so a config may listen on
+    /// port 0).
+    pub async fn start(bin: &Path, config: &Path) -> Result<Gateway, String> {
         let log = config.with_file_name("gateway.log");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .map_err(|e| e.to_string())?;
-        writeln!(f, "=== start ===").ok();
+        writeln!(f, "{START_MARK}").ok();
         let child = Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
@@ -176,9 +231,12 @@ impl Gateway {
             .stderr(f)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut gw = Gateway { child, addr, log };
+        let mut gw = Gateway {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
         let client = reqwest::Client::new();
-        let url = gw.url("/readyz");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = gw.child.try_wait() {
@@ -187,13 +245,14 @@ impl Gateway {
                     gw.log()
                 ));
             }
-            if let Ok(r) = client
-                .get(&url)
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
+            if let Some(addr) = gw.logged_addr("gateway ready") {
+                gw.addr = addr;
+                let ready = client
+                    .get(gw.url("/readyz"))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await;
+                if ready.is_ok_and(|r| r.status().is_success()) {
                     return Ok(gw);
                 }
             }
@@ -202,6 +261,19 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The `addr=` of the last line containing `message` that this run of the gateway logged
+    /// (the API's, `"gateway ready"`; the GB/T 26875.3 server's,
+    /// `"GB/T 26875.3 server listening"`).
+    pub fn logged_addr(&self, message: &str) -> Option<SocketAddr> {
+        let log = strip_ansi(&self.log());
+        let run = log.rsplit(START_MARK).next()?;
+        let line = run.lines().rev().find(|l| l.contains(message))?;
+        let value = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))?;
+        value.trim_matches('"').parse().ok()
     }
 
     /// `http://addr{path}`.
@@ -256,5 +328,45 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_is_named_with_its_package() {
+        assert!(require("sh", "dash").is_ok());
+        assert!(require("/bin/sh", "dash").is_ok());
+        let e = require("no-such-tool-here", "some-package").unwrap_err();
+        assert!(e.contains("`no-such-tool-here`"), "{e}");
+        assert!(e.contains("`some-package`"), "{e}");
+        // asked again: the same answer (stderr said it once)
+        assert_eq!(require("no-such-tool-here", "some-package").unwrap_err(), e);
+    }
+
+    #[test]
+    fn a_logged_address_is_read_from_the_last_run_through_colours() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("gateway.log");
+        std::fs::write(
+            &log,
+            format!(
+                "{START_MARK}\nINFO gateway ready addr=127.0.0.1:1111\n{START_MARK}\n\
+                 \u{1b}[32m INFO\u{1b}[0m gateway ready \u{1b}[3maddr\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:2222 townships=1\n"
+            ),
+        )
+        .unwrap();
+        let gw = Gateway {
+            child: Command::new("true").spawn().unwrap(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        assert_eq!(
+            gw.logged_addr("gateway ready"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 2222)))
+        );
+        assert_eq!(gw.logged_addr("GB/T 26875.3 server listening"), None);
     }
 }

@@ -128,6 +128,7 @@ impl Mosquitto {
     }
 
     async fn launch(&mut self) -> Result<(), String> {
+        crate::harness::require(mosquitto_bin(), "mosquitto")?;
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
         let conf = self.dir.join("mosquitto.conf");
         let dir = self.dir.display();

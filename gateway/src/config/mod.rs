@@ -106,6 +106,12 @@ impl Config {
     pub fn outbox_path(&self) -> PathBuf {
         self.data_dir.join("outbox.redb")
     }
+
+    /// Where a running gateway records the address its API is bound to (the `outbox`
+    /// commands ask it there; with `listen` on port 0 nothing else says which port it is).
+    pub fn api_addr_path(&self) -> PathBuf {
+        self.data_dir.join("api.addr")
+    }
 }
 
 /// Decoding, snapshots, evidence and fire→video linkage.

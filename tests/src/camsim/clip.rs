@@ -135,6 +135,7 @@ fn clip_path(spec: ClipSpec, content: Content) -> PathBuf {
 }
 
 fn encode(spec: ClipSpec, content: Content, path: &Path) -> Result<(), String> {
+    crate::harness::require("ffmpeg", "ffmpeg")?;
     // unique per call: tests in one process may encode the same clip at once
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -19,7 +19,7 @@ pub(super) async fn start_gateway(args: &Args, receiver_base: &str, extra: &str)
     );
     config.extra = extra.to_string();
     let path = config.write(dir.path());
-    let gw = Gateway::start(&args.gateway, &path, config.listen)
+    let gw = Gateway::start(&args.gateway, &path)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let units = config.units.iter().map(|(id, _)| id.clone()).collect();

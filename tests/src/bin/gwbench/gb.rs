@@ -30,7 +30,7 @@ pub(super) async fn gb_devices(
         heartbeat_s * 3
     );
     let path = config.write(dir.path());
-    let gw = Gateway::start(&args.gateway, &path, config.listen)
+    let gw = Gateway::start(&args.gateway, &path)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let pid = gw.pid();

@@ -18,7 +18,7 @@ pub(super) async fn many_units(args: &Args, units: usize, interval_s: u64, secon
         broker.url()
     );
     let path = config.write(dir.path());
-    let gw = Gateway::start(&args.gateway, &path, config.listen)
+    let gw = Gateway::start(&args.gateway, &path)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     while metric(&gw.metrics().await, "gateway_mqtt_subscribed") != 1.0 {
