@@ -25,19 +25,25 @@ struct Rig {
     clock: Arc<ManualClock>,
     cameras: Arc<Cameras>,
     events: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Committed events not yet asked for, oldest first.
+    seen: Vec<Value>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
 fn camera(id: &str, url: String) -> Camera {
+    camera_as(id, url, None)
+}
+
+fn camera_as(id: &str, url: String, password: Option<&str>) -> Camera {
     Camera {
         id: id.into(),
         name: format!("路口{id}"),
         township: "lanjiang".into(),
         url,
-        username: None,
-        password: None,
+        username: password.map(|_| "viewer".to_string()),
+        password: password.map(|p| alerts::Secret::new(p.to_string())),
         motion_events: false,
         tamper_events: false,
         vqd_interval_s: Some(0),
@@ -93,6 +99,7 @@ async fn rig(cameras: Vec<Camera>) -> Rig {
         clock,
         cameras,
         events,
+        seen: Vec::new(),
         stop,
         task,
         _dir: dir,
@@ -114,16 +121,21 @@ impl Rig {
     }
 
     /// Moves the clock a second at a time (letting the tick run) until an event of `kind`
-    /// for `camera` is committed; returns it and how much clock time that took.
+    /// for `camera` is committed (or was, unasked for, before); returns it and how much clock
+    /// time this call took.
     async fn advance_until(&mut self, camera: &str, kind: &str) -> (Value, chrono::Duration) {
         let started = self.clock.now();
         let deadline = tokio::time::Instant::now() + REAL_WAIT;
         loop {
             while let Ok(e) = self.events.try_recv() {
-                let body: Value = serde_json::from_slice(&e.body).unwrap();
-                if e.kind == kind && body["source"]["id"] == camera {
-                    return (body, self.clock.now() - started);
-                }
+                self.seen.push(serde_json::from_slice(&e.body).unwrap());
+            }
+            let at = self
+                .seen
+                .iter()
+                .position(|b| b["kind"] == kind && b["source"]["id"] == camera);
+            if let Some(at) = at {
+                return (self.seen.remove(at), self.clock.now() - started);
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -148,14 +160,23 @@ fn assert_secs_within(took: chrono::Duration, range: std::ops::RangeInclusive<i6
     );
 }
 
+/// Stalls, outages and refused credentials with the default thresholds (stalled after 10 s,
+/// offline after 30 s) — the timing the end-to-end camera test used to wait for in real time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_and_offline_follow_the_clock_not_the_wall() {
     let sim = CamSim::start(CamSimConfig::local(2))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let locked = CamSim::start(CamSimConfig {
+        credentials: Some(("viewer".into(), "the-right-one".into())),
+        ..CamSimConfig::local(1)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut rig = rig(vec![
         camera("cam-1", sim.url(1)),
         camera("cam-2", sim.url(2)),
+        camera_as("cam-3", locked.url(1), Some("a-wrong-one")),
     ])
     .await;
     rig.until_camera("cam-1", |c| c.connected && c.frames_total > 0)
@@ -174,6 +195,13 @@ async fn stalled_and_offline_follow_the_clock_not_the_wall() {
     let (stalled, took) = rig.advance_until("cam-1", "camera.stalled").await;
     assert_eq!(stalled["camera"]["state"], "stalled", "{stalled}");
     assert_secs_within(took, 10..=15, "stalled");
+    // frames again: online, away as long as the clock says
+    sim.set_fault(1, None);
+    let (back, _) = rig.advance_until("cam-1", "camera.online").await;
+    assert!(
+        back["camera"]["measured"]["away_s"].as_i64().unwrap() >= 10,
+        "{back}"
+    );
 
     // refused: offline once the clock has passed offline_after (30 s), with the reason
     sim.set_fault(2, Some(Fault::Refuse));
@@ -191,11 +219,20 @@ async fn stalled_and_offline_follow_the_clock_not_the_wall() {
     let (online, _) = rig.advance_until("cam-2", "camera.online").await;
     let away = online["camera"]["measured"]["away_s"].as_i64().unwrap();
     assert!(away >= 30, "{online}");
+    assert!(rig.cameras.get("cam-2").unwrap().reconnects >= 1);
+
+    // a wrong password is reported as such, long since (never online)
+    let (denied, _) = rig.advance_until("cam-3", "camera.offline").await;
+    assert_eq!(denied["camera"]["reason"], "unauthorized", "{denied}");
+    assert_eq!(denied["camera"]["state"], "offline");
+    assert_eq!(denied["source"]["protocol"], "rtsp");
+    assert_eq!(denied["severity"], "major");
     assert!(
-        real.elapsed() < Duration::from_secs(15),
-        "45 s of camera time took {:?} of real time",
+        real.elapsed() < Duration::from_secs(20),
+        "a minute of camera time took {:?} of real time",
         real.elapsed()
     );
     rig.stop().await;
     sim.stop();
+    locked.stop();
 }

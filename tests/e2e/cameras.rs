@@ -78,18 +78,16 @@ pub(crate) async fn wait_event(env: &Env, id: &str, kind: &str, n: usize) -> Val
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
+async fn camsim_cameras_are_measured_a_wrong_password_reported_and_no_secret_leaks() {
     let sim = CamSim::start(CamSimConfig {
         credentials: Some(("viewer".into(), CAM_PASSWORD.into())),
-        ..CamSimConfig::local(4)
+        ..CamSimConfig::local(2)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let mut cams = FAST_HEALTH.to_string();
     cams += &camera_toml("cam-1", "lanjiang", &sim.url(1), Some(CAM_PASSWORD));
     cams += &camera_toml("cam-2", "lanjiang", &sim.url(2), Some("wrong-password"));
-    cams += &camera_toml("cam-3", "lanjiang", &sim.url(3), Some(CAM_PASSWORD));
-    cams += &camera_toml("cam-4", "lanjiang", &sim.url(4), Some(CAM_PASSWORD));
     let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
 
     // online, measured from the stream itself
@@ -120,32 +118,7 @@ async fn camsim_cameras_go_online_stall_drop_and_recover_with_reasons() {
     assert_eq!(off["source"]["protocol"], "rtsp");
     assert_eq!(off["severity"], "major");
 
-    // a stall: the session stays, the frames stop
-    wait_camera(&env, "cam-3", "online", |c| c["state"] == "online").await;
-    sim.set_fault(
-        3,
-        Some(Fault::Stall {
-            after: Duration::ZERO,
-        }),
-    );
-    let stalled = wait_event(&env, "cam-3", "camera.stalled", 1).await;
-    assert_eq!(stalled["camera"]["state"], "stalled");
-    sim.set_fault(3, None);
-    let back = wait_event(&env, "cam-3", "camera.online", 1).await;
-    assert!(
-        back["camera"]["measured"]["away_s"].as_i64().unwrap() >= 2,
-        "{back}"
-    );
-
-    // the server drops the camera and refuses it: offline, then online when it returns
-    wait_camera(&env, "cam-4", "online", |c| c["state"] == "online").await;
-    sim.set_fault(4, Some(Fault::Refuse));
-    let off = wait_event(&env, "cam-4", "camera.offline", 1).await;
-    assert_eq!(off["camera"]["reason"], "connection_closed", "{off}");
-    sim.set_fault(4, None);
-    wait_event(&env, "cam-4", "camera.online", 1).await;
-    let c4 = camera(&env, "cam-4").await;
-    assert!(c4["reconnects"].as_u64().unwrap() >= 1, "{c4}");
+    // stalls, drops and their recovery are timed on a manual clock: camera_clock.rs
 
     // a camera that streams from the first look raised nothing
     assert!(camera_events(&env.receiver.deliveries(), "cam-1").is_empty());
