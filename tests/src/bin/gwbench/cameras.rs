@@ -1,6 +1,7 @@
 //! `cameras`: many RTSP cameras, gateway CPU per stream against ffmpeg.
 
 use super::*;
+use gateway_sim::camsim::{clip::ClipSpec, CamSim, CamSimConfig, Fault};
 
 pub(super) async fn cameras(
     args: &Args,
@@ -10,27 +11,8 @@ pub(super) async fn cameras(
     seconds: u64,
     gateway_settings: &str,
 ) {
-    use gateway_sim::camsim::{clip::ClipSpec, CamSim, CamSimConfig, Fault};
     // the streams: a camsim process of its own, so its cost is not the gateway's
-    let port = free_port();
-    let camsim_bin = args.gateway.with_file_name("camsim");
-    let mut camsim = std::process::Command::new(&camsim_bin)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cameras",
-            &n.to_string(),
-        ])
-        .args([
-            "--fps",
-            &fps.to_string(),
-            "--bitrate-kbps",
-            &kbps.to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", camsim_bin.display()));
-    wait_port(port, Duration::from_secs(120));
+    let (mut camsim, port) = spawn_camsim(args, n, (fps, kbps));
     // one more camera, in this process, whose death and return are timed
     let probe = CamSim::start(CamSimConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -89,72 +71,8 @@ pub(super) async fn cameras(
     let up_now = cameras_up(&gw.metrics().await);
     let gw_cores = (cpu1 - cpu0) / secs;
 
-    // offline and back, timed to the webhook
-    let count = |kind: &str| {
-        receiver
-            .deliveries()
-            .iter()
-            .filter(|d| d.event_header == kind)
-            .count()
-    };
-    let (off0, on0) = (count("camera.offline"), count("camera.online"));
-    let killed = Instant::now();
-    probe.set_fault(1, Some(Fault::Refuse));
-    while count("camera.offline") == off0 {
-        assert!(
-            killed.elapsed() < Duration::from_secs(120),
-            "no camera.offline"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let to_offline = killed.elapsed().as_secs_f64();
-    let back = Instant::now();
-    probe.set_fault(1, None);
-    while count("camera.online") == on0 {
-        assert!(
-            back.elapsed() < Duration::from_secs(120),
-            "no camera.online"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let to_online = back.elapsed().as_secs_f64();
-
-    // the baseline: what users run instead, one ffmpeg per camera
-    let mut ffmpegs: Vec<std::process::Child> = (1..=sample)
-        .map(|i| {
-            std::process::Command::new("ffmpeg")
-                .args([
-                    "-hide_banner",
-                    "-loglevel",
-                    "error",
-                    "-rtsp_transport",
-                    "tcp",
-                    "-i",
-                ])
-                .arg(format!("rtsp://127.0.0.1:{port}/cam/{i}"))
-                .args(["-c", "copy", "-f", "null", "-"])
-                .stdin(std::process::Stdio::null())
-                .spawn()
-                .expect("ffmpeg (apt install ffmpeg)")
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let before: Vec<f64> = ffmpegs.iter().map(|c| proc_stats(c.id()).0).collect();
-    let f0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let fsecs = f0.elapsed().as_secs_f64();
-    let after: Vec<(f64, u64, u64)> = ffmpegs.iter().map(|c| proc_stats(c.id())).collect();
-    for c in &mut ffmpegs {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    let ff_cpu: f64 = before
-        .iter()
-        .zip(&after)
-        .map(|(b, a)| (a.0 - b) / fsecs)
-        .sum::<f64>()
-        / sample as f64;
-    let ff_rss = after.iter().map(|a| a.1).sum::<u64>() as f64 / sample as f64;
+    let (to_offline, to_online) = outage(&receiver, &probe).await;
+    let (ff_cpu, ff_rss) = ffmpeg_baseline(port, sample, seconds).await;
     let _ = camsim.kill();
     let _ = camsim.wait();
 
@@ -194,4 +112,98 @@ pub(super) async fn cameras(
     );
     probe.stop();
     receiver.stop();
+}
+
+/// A camsim process serving `n` cameras; it and the port it listens on.
+fn spawn_camsim(args: &Args, n: u32, (fps, kbps): (u32, u32)) -> (std::process::Child, u16) {
+    let port = free_port();
+    let camsim_bin = args.gateway.with_file_name("camsim");
+    let camsim = std::process::Command::new(&camsim_bin)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cameras",
+            &n.to_string(),
+        ])
+        .args([
+            "--fps",
+            &fps.to_string(),
+            "--bitrate-kbps",
+            &kbps.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", camsim_bin.display()));
+    wait_port(port, Duration::from_secs(120));
+    (camsim, port)
+}
+
+/// The probe camera refused, then back: seconds to `camera.offline` and to `camera.online`,
+/// as the township's webhook receives them.
+async fn outage(receiver: &Receiver, probe: &CamSim) -> (f64, f64) {
+    let count = |kind: &str| {
+        receiver
+            .deliveries()
+            .iter()
+            .filter(|d| d.event_header == kind)
+            .count()
+    };
+    let until_one_more = |kind: &'static str| {
+        let before = count(kind);
+        let started = Instant::now();
+        async move {
+            while count(kind) == before {
+                assert!(started.elapsed() < Duration::from_secs(120), "no {kind}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            started.elapsed().as_secs_f64()
+        }
+    };
+    let offline = until_one_more("camera.offline");
+    probe.set_fault(1, Some(Fault::Refuse));
+    let to_offline = offline.await;
+    let online = until_one_more("camera.online");
+    probe.set_fault(1, None);
+    (to_offline, online.await)
+}
+
+/// The baseline: what users run instead, one `ffmpeg -c copy -f null` per camera, on the first
+/// `sample` cameras; CPU (cores) and RSS (bytes) per process.
+async fn ffmpeg_baseline(port: u16, sample: u32, seconds: u64) -> (f64, f64) {
+    let mut ffmpegs: Vec<std::process::Child> = (1..=sample)
+        .map(|i| {
+            std::process::Command::new("ffmpeg")
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-rtsp_transport",
+                    "tcp",
+                    "-i",
+                ])
+                .arg(format!("rtsp://127.0.0.1:{port}/cam/{i}"))
+                .args(["-c", "copy", "-f", "null", "-"])
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .expect("ffmpeg (apt install ffmpeg)")
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before: Vec<f64> = ffmpegs.iter().map(|c| proc_stats(c.id()).0).collect();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let secs = started.elapsed().as_secs_f64();
+    let after: Vec<(f64, u64, u64)> = ffmpegs.iter().map(|c| proc_stats(c.id())).collect();
+    for c in &mut ffmpegs {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let cpu = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a.0 - b) / secs)
+        .sum::<f64>()
+        / sample as f64;
+    let rss = after.iter().map(|a| a.1).sum::<u64>() as f64 / sample as f64;
+    (cpu, rss)
 }

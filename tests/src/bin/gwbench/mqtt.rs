@@ -70,7 +70,7 @@ pub(super) async fn mqtt(
     alarm_every_ms: u64,
     vendor: bool,
 ) {
-    use gateway_sim::mosquitto::{Mosquitto, Publisher};
+    use gateway_sim::mosquitto::Mosquitto;
     std::fs::create_dir_all(&args.workdir).expect("workdir");
     let dir = tempfile::tempdir_in(&args.workdir).expect("tempdir");
     let mut broker = Mosquitto::start(&dir.path().join("broker"))
@@ -82,44 +82,7 @@ pub(super) async fn mqtt(
     let units: Vec<String> = TOWNSHIPS.iter().map(|t| format!("{t}-u1")).collect();
     let files = telemetry_files(dir.path(), &units, total, publishers, vendor);
     let filter = if vendor { "efm/+/up" } else { "fire/+/+" };
-    // a persistent session with the subscription, acknowledged before anything is published
-    let port = broker.port.to_string();
-    let sub_args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        port.as_str(),
-        "-q",
-        "1",
-        "-t",
-        filter,
-        "-c",
-        "-i",
-        "raw-sub",
-    ];
-    let ready = std::process::Command::new("mosquitto_sub")
-        .args(sub_args)
-        .arg("-E")
-        .status()
-        .expect("mosquitto_sub (install mosquitto-clients)");
-    assert!(ready.success(), "mosquitto_sub -E: {ready}");
-    let mut sub = std::process::Command::new("mosquitto_sub")
-        .args(sub_args)
-        .args(["-C", &total.to_string()])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("mosquitto_sub");
-    let started = Instant::now();
-    let pubs = publish_files(broker.port, &files);
-    let status = tokio::task::spawn_blocking(move || sub.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    let raw_secs = started.elapsed().as_secs_f64();
-    assert!(status.success(), "mosquitto_sub: {status}");
-    for mut p in pubs {
-        p.wait().expect("publisher");
-    }
+    let raw_secs = raw_subscriber(broker.port, &files, total, filter).await;
     let raw_rate = total as f64 / raw_secs;
 
     // 2. the gateway, same broker, same burst, alarms alongside
@@ -151,31 +114,8 @@ pub(super) async fn mqtt(
     while metric(&gw.metrics().await, "gateway_mqtt_subscribed") != 1.0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut alarm_pub = Publisher::connect(broker.port, "bench-alarms");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let alarms = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut sent = 0u64;
-            let mut tick = tokio::time::interval(Duration::from_millis(alarm_every_ms));
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                alarm_pub
-                    .publish(
-                        "fire/lanjiang-u2/status",
-                        body(10_000_000 + sent).to_string(),
-                    )
-                    .await;
-                sent += 1;
-            }
-            // every alarm reaches the broker before the publisher goes
-            alarm_pub
-                .wait_acked(sent, Duration::from_secs(30))
-                .await
-                .expect("alarms acknowledged");
-            sent
-        })
-    };
+    let alarms = alarms(broker.port, alarm_every_ms, stop.clone());
     let (cpu0, _, _) = proc_stats(pid);
     let started = Instant::now();
     let pubs = publish_files(broker.port, &files);
@@ -220,4 +160,77 @@ pub(super) async fn mqtt(
         percentile(&l, 1.0)
     );
     broker.stop().await;
+}
+
+/// The raw limit: one `mosquitto_sub -q 1` with a persistent session (subscribed before
+/// anything is published) takes the whole burst; seconds it took.
+async fn raw_subscriber(port: u16, files: &[(String, PathBuf)], total: u64, filter: &str) -> f64 {
+    let port_text = port.to_string();
+    let sub_args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port_text.as_str(),
+        "-q",
+        "1",
+        "-t",
+        filter,
+        "-c",
+        "-i",
+        "raw-sub",
+    ];
+    let ready = std::process::Command::new("mosquitto_sub")
+        .args(sub_args)
+        .arg("-E")
+        .status()
+        .expect("mosquitto_sub (install mosquitto-clients)");
+    assert!(ready.success(), "mosquitto_sub -E: {ready}");
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args(sub_args)
+        .args(["-C", &total.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub");
+    let started = Instant::now();
+    let pubs = publish_files(port, files);
+    let status = tokio::task::spawn_blocking(move || sub.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    let secs = started.elapsed().as_secs_f64();
+    assert!(status.success(), "mosquitto_sub: {status}");
+    for mut p in pubs {
+        p.wait().expect("publisher");
+    }
+    secs
+}
+
+/// Fire alarms published every `every_ms` until `stop`, each acknowledged by the broker; the
+/// task answers how many were sent.
+fn alarms(
+    port: u16,
+    every_ms: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u64> {
+    let mut publisher = gateway_sim::mosquitto::Publisher::connect(port, "bench-alarms");
+    tokio::spawn(async move {
+        let mut sent = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+        while !stop.load(Ordering::Relaxed) {
+            tick.tick().await;
+            publisher
+                .publish(
+                    "fire/lanjiang-u2/status",
+                    body(10_000_000 + sent).to_string(),
+                )
+                .await;
+            sent += 1;
+        }
+        // every alarm reaches the broker before the publisher goes
+        publisher
+            .wait_acked(sent, Duration::from_secs(30))
+            .await
+            .expect("alarms acknowledged");
+        sent
+    })
 }
