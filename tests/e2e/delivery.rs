@@ -199,6 +199,49 @@ async fn the_outbox_tool_works_on_the_file_when_the_gateway_is_stopped() {
     assert_eq!(got[0].idempotency_key, id);
 }
 
+/// A stored state row damaged behind the gateway's back (a bad disk, a foreign writer) is
+/// skipped and counted: the gateway starts, lists, answers and delivers as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_stored_row_is_skipped_and_the_gateway_keeps_serving() {
+    let mut env = Env::start(&["lanjiang"], |_| {}).await;
+    let (_, body) = env.push("lanjiang-u1", "status", &fire(41)).await;
+    let bad = body["events"][0].as_str().unwrap().to_string();
+    env.wait_event(&bad, "delivered", |v| {
+        v["delivery"]["status"] == "delivered"
+    })
+    .await;
+    let status = env.gw.terminate().await.unwrap();
+    assert!(status.success(), "{status}");
+    {
+        let db = redb::Database::create(env.config.data_dir.join("outbox.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let state: redb::TableDefinition<u128, &[u8]> = redb::TableDefinition::new("state");
+            let mut t = txn.open_table(state).unwrap();
+            let id = uuid::Uuid::parse_str(&bad).unwrap().as_u128();
+            t.insert(id, b"\xff not json".as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    env.restart().await;
+    let (code, _) = env
+        .get(&format!("/api/v1/events/{bad}"), Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(code, 404, "the damaged event reads as absent");
+    let (code, page) = env.get("/api/v1/events?limit=10", Some(ADMIN_TOKEN)).await;
+    assert_eq!(code, 200, "{page}");
+    assert!(!page.to_string().contains(&bad), "{page}");
+    let (status, body) = env.push("lanjiang-u1", "status", &fire(42)).await;
+    assert_eq!(status, 202, "{body}");
+    let good = body["events"][0].as_str().unwrap().to_string();
+    env.wait_event(&good, "delivered", |v| {
+        v["delivery"]["status"] == "delivered"
+    })
+    .await;
+    let m = env.metrics().await;
+    assert!(metric(&m, "gateway_outbox_corrupt_rows") >= 1.0, "{m}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_between_commit_and_delivery_loses_nothing_and_keeps_order() {
     let mut env = Env::start(&["lanjiang", "yunshan"], |_| {}).await;
