@@ -24,6 +24,7 @@
 
 pub mod availability;
 pub mod camera;
+pub mod case;
 pub mod clock;
 pub mod codes;
 pub mod dedup;
