@@ -38,9 +38,28 @@ pub struct Event {
     /// Evidence (snapshots) attached to the event.
     #[serde(default)]
     pub evidence: Vec<Evidence>,
-    /// For `event.evidence`: the event this one completes.
+    /// For `event.*` notices: the event this one is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refers_to: Option<Uuid>,
+    /// For a recovering event (`camera.online`, `unit.online`, a cleared threshold or picture
+    /// check): the open tickets it closes (verdict `recovered`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolves: Vec<Uuid>,
+    /// For `event.updated` and `event.assigned`: the step of the closed loop it reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseNotice>,
+}
+
+/// The closed-loop step a notice reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseNotice {
+    /// The case's stage after the step.
+    pub stage: crate::case::Stage,
+    /// The step (its history entry).
+    pub step: crate::case::Step,
+    /// The department it is assigned to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
 }
 
 /// Where an event came from.
@@ -277,6 +296,10 @@ wire_enum! {
         EventEscalated = "event.escalated",
         /// Evidence that came after its event was delivered (a late snapshot).
         EventEvidence = "event.evidence",
+        /// A step of the closed loop on an event (signed, assigned, handled, closed, …).
+        EventUpdated = "event.updated",
+        /// An event assigned (交办) to a department: sent to the department.
+        EventAssigned = "event.assigned",
     }
 }
 
@@ -301,14 +324,13 @@ impl Kind {
         match self {
             FireAlarm => Severity::Critical,
             FireFault | FireSupervisory | FireLinkageStarted | FirePowerFault
-            | FireAnalogThreshold | UnitOffline | CameraOffline | CameraTamper | EventEscalated => {
-                Severity::Major
-            }
+            | FireAnalogThreshold | UnitOffline | CameraOffline | CameraTamper | EventEscalated
+            | EventAssigned => Severity::Major,
             FireDisabled | FireLinkageFeedback | CameraStalled | CameraDegraded | CameraQuality => {
                 Severity::Minor
             }
             FireReset | FireOperation | UnitOnline | CameraOnline | CameraMotion
-            | EventEvidence => Severity::Info,
+            | EventEvidence | EventUpdated => Severity::Info,
         }
     }
 
@@ -337,6 +359,8 @@ impl Kind {
             CameraMotion => "移动侦测",
             EventEscalated => "督办",
             EventEvidence => "补充视频证据",
+            EventUpdated => "处置进展",
+            EventAssigned => "交办",
         }
     }
 }

@@ -17,6 +17,39 @@ pub struct Township {
     pub webhook: Option<Webhook>,
 }
 
+/// A department (派驻机构: fire brigade, police station, …) that townships assign events to.
+#[derive(Debug, Clone)]
+pub struct Department {
+    /// Code (`fire-brigade`).
+    pub code: String,
+    /// Display name (`兰溪市消防救援大队`).
+    pub name: String,
+    /// Townships it serves; empty = all.
+    pub townships: Vec<String>,
+    /// Where its assignments go; `None` when it works through the API only.
+    pub webhook: Option<Webhook>,
+}
+
+impl Department {
+    /// Whether it serves `township`.
+    pub fn serves(&self, township: &str) -> bool {
+        self.townships.is_empty() || self.townships.iter().any(|t| t == township)
+    }
+
+    /// Its delivery queue.
+    pub fn route(&self) -> String {
+        department_route(&self.code)
+    }
+}
+
+/// The delivery queue of a department.
+pub fn department_route(code: &str) -> String {
+    format!("dept:{code}")
+}
+
+/// The delivery queue of the city center.
+pub const CITY_ROUTE: &str = "city";
+
 /// A webhook endpoint.
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -108,6 +141,8 @@ pub struct Registry {
     units_by_township: HashMap<String, Vec<Arc<Unit>>>,
     units_by_address: HashMap<u64, Arc<Unit>>,
     cameras: HashMap<String, Arc<Camera>>,
+    departments: Vec<Arc<Department>>,
+    city: Option<Webhook>,
 }
 
 impl Registry {
@@ -148,7 +183,56 @@ impl Registry {
                 .into_iter()
                 .map(|c| (c.id.clone(), Arc::new(c)))
                 .collect(),
+            departments: Vec::new(),
+            city: None,
         }
+    }
+
+    /// With departments (already validated).
+    pub fn with_departments(mut self, departments: Vec<Department>) -> Self {
+        self.departments = departments.into_iter().map(Arc::new).collect();
+        self
+    }
+
+    /// With the city center's webhook.
+    pub fn with_city(mut self, city: Option<Webhook>) -> Self {
+        self.city = city;
+        self
+    }
+
+    /// Departments in configuration order.
+    pub fn departments(&self) -> &[Arc<Department>] {
+        &self.departments
+    }
+
+    /// The department with this code.
+    pub fn department(&self, code: &str) -> Option<&Arc<Department>> {
+        self.departments.iter().find(|d| d.code == code)
+    }
+
+    /// The city center's webhook.
+    pub fn city(&self) -> Option<&Webhook> {
+        self.city.as_ref()
+    }
+
+    /// Every delivery queue with its webhook: each township's, each department's
+    /// (`dept:<code>`) and the city's (`city`), for the delivery workers.
+    pub fn destinations(&self) -> Vec<Arc<Township>> {
+        let departments = self.departments.iter().map(|d| Township {
+            code: d.route(),
+            name: d.name.clone(),
+            webhook: d.webhook.clone(),
+        });
+        let city = self.city.iter().map(|w| Township {
+            code: CITY_ROUTE.to_string(),
+            name: "市综治中心".to_string(),
+            webhook: Some(w.clone()),
+        });
+        self.townships
+            .iter()
+            .cloned()
+            .chain(departments.chain(city).map(Arc::new))
+            .collect()
     }
 
     /// Townships in configuration order.

@@ -39,9 +39,14 @@ fn new_events(township: usize, n: usize) -> Vec<NewEvent> {
             NewEvent {
                 id,
                 township: TOWNSHIPS[township].to_string(),
-                kind: "fire.alarm".into(),
+                // a notice: no case, so delivery alone decides what a purge may take
+                kind: "event.evidence".into(),
                 body: Bytes::from(format!("{{\"id\":\"{id}\"}}")),
                 deliver: true,
+                route: None,
+                case: None,
+                close_on_delivery: false,
+                resolves: Vec::new(),
             }
         })
         .collect()
@@ -164,45 +169,20 @@ fn full_outbox_refuses_whole_batches_and_keeps_nothing_of_them() {
 }
 
 #[test]
-fn sign_once_then_feedback() {
+fn purge_keeps_open_cases() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("o.redb")).unwrap();
-    let events = new_events(1, 1);
-    let id = events[0].id;
-    store.apply(&[Op::Commit(events)], 10).unwrap();
-    let at = Utc::now();
-    let fb = Op::Feedback {
-        id,
-        by: "li".into(),
-        result: "checked".into(),
-        at,
+    let mut alarm = new_events(0, 1).remove(0);
+    alarm.kind = "fire.alarm".into();
+    alarm.case = alerts::case::Case::new("fire.alarm");
+    alarm.deliver = false;
+    store.apply(&[Op::Commit(vec![alarm.clone()])], 10).unwrap();
+    let all_old = Op::Purge {
+        before: Utc::now() + chrono::Duration::hours(1),
+        limit: 100,
     };
-    assert_eq!(
-        store.apply(std::slice::from_ref(&fb), 10).unwrap()[0],
-        Outcome::NotSigned
-    );
-    let sign = Op::Sign {
-        id,
-        by: "wang".into(),
-        at,
-    };
-    assert_eq!(
-        store.apply(std::slice::from_ref(&sign), 10).unwrap()[0],
-        Outcome::Done
-    );
-    assert!(
-        matches!(&store.apply(&[sign], 10).unwrap()[0], Outcome::AlreadySigned(s) if s.by == "wang")
-    );
-    assert_eq!(store.apply(&[fb], 10).unwrap()[0], Outcome::Done);
-    let st = store.get(id).unwrap().unwrap().state;
-    assert_eq!(st.signed.unwrap().by, "wang");
-    assert_eq!(st.feedback.len(), 1);
-    let missing = Op::Sign {
-        id: Uuid::now_v7(),
-        by: "x".into(),
-        at,
-    };
-    assert_eq!(store.apply(&[missing], 10).unwrap()[0], Outcome::NotFound);
+    assert_eq!(store.apply(&[all_old], 10).unwrap()[0], Outcome::Purged(0));
+    assert!(store.get(alarm.id).unwrap().is_some(), "an unhandled alarm stays");
 }
 
 #[test]

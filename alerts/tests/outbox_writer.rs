@@ -30,6 +30,8 @@ fn event(township: &str) -> Event {
         unit: None,
         evidence: vec![],
         refers_to: None,
+        resolves: Vec::new(),
+        case: None,
     }
 }
 

@@ -160,7 +160,11 @@ fn open_outbox(config: &Config, metrics: &Metrics) -> anyhow::Result<Outbox> {
     let path = config.outbox_path();
     Outbox::open(
         &path,
-        config.registry.townships().iter().map(|t| t.code.clone()),
+        config
+            .registry
+            .destinations()
+            .iter()
+            .map(|t| t.code.clone()),
         config.outbox.clone(),
         metrics.clone(),
     )
@@ -213,7 +217,8 @@ fn pipeline(
         clock,
         config.offset,
         metrics.clone(),
-    );
+    )
+    .with_cases(config.cases.clone());
     match video.filter(|_| !config.video.linkage_kinds.is_empty()) {
         Some((v, holds)) => pipeline.with_video_linkage(VideoLinkage {
             source: Arc::new(v.clone()),

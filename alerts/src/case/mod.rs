@@ -16,6 +16,7 @@
 //!   stage changes nothing and is not an error ([`Applied::Unchanged`]).
 //! * Notices (`event.*`, `report.*`) are not cases.
 
+pub mod dispatch;
 pub mod pairs;
 mod verdict;
 

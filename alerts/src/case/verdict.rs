@@ -52,6 +52,20 @@ impl Verdict {
         }
     }
 
+    /// The label command-center staff read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::TrueAlarm => "真实火警",
+            Verdict::FalseAlarm => "误报",
+            Verdict::Test => "测试",
+            Verdict::Fault => "设备故障",
+            Verdict::Repaired => "已修复",
+            Verdict::NoFault => "无故障",
+            Verdict::Other => "其他",
+            Verdict::Recovered => "自动恢复",
+        }
+    }
+
     /// The verdict named `s`.
     pub fn parse(s: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.as_str() == s)

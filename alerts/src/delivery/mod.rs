@@ -119,7 +119,7 @@ pub fn client(config: &DeliveryConfig) -> reqwest::Client {
         .expect("HTTP client")
 }
 
-/// Starts one delivery worker per township that has a webhook.
+/// Starts one delivery worker per destination (township, department, city) that has a webhook.
 pub fn spawn_workers(
     registry: &Registry,
     outbox: &Outbox,
@@ -130,7 +130,7 @@ pub fn spawn_workers(
 ) -> Vec<JoinHandle<()>> {
     let client = client(config);
     registry
-        .townships()
+        .destinations()
         .iter()
         .filter_map(|t| {
             let webhook = t.webhook.clone()?;

@@ -167,5 +167,7 @@ fn envelope(
         unit: None,
         evidence: Vec::new(),
         refers_to: None,
+        resolves: Vec::new(),
+        case: None,
     }
 }

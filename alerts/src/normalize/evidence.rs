@@ -21,6 +21,8 @@ pub fn evidence_event(
         title: format!("{}: {}", kind.label(), original.title),
         received_at,
         refers_to: Some(original.id),
+        resolves: Vec::new(),
+        case: None,
         evidence: vec![evidence],
         ..original.clone()
     }

@@ -129,6 +129,8 @@ pub(super) fn fire_event(
         unit: None,
         evidence: Vec::new(),
         refers_to: None,
+        resolves: Vec::new(),
+        case: None,
     }
 }
 

@@ -7,15 +7,18 @@
 //! * [`threshold`] — an analog threshold crossing → `fire.analog_threshold`;
 //! * [`unit`](mod@unit) — a unit's liveness change → `unit.online` / `unit.offline`;
 //! * [`camera`] — a [`crate::camera::CameraObservation`] → `camera.*`;
-//! * [`evidence`] — a late snapshot → `event.evidence`.
+//! * [`evidence`] — a late snapshot → `event.evidence`;
+//! * [`case`](mod@case) — a closed-loop step → `event.updated` / `event.assigned`.
 
 pub mod camera;
+pub mod case;
 pub mod evidence;
 pub mod fire;
 pub mod threshold;
 pub mod unit;
 
 pub use camera::{camera_event, check_label, CameraContext};
+pub use case::{assigned_notice, updated_notice};
 pub use evidence::evidence_event;
 pub use fire::{kind_for_flag, kind_for_operation, normalize, Context};
 pub use threshold::threshold_event;

@@ -62,5 +62,7 @@ pub fn unit_event(
         unit: Some(detail),
         evidence: Vec::new(),
         refers_to: None,
+        resolves: Vec::new(),
+        case: None,
     }
 }

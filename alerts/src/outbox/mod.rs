@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
+use crate::case::Applied;
 use crate::event::Event;
 use crate::metrics::Metrics;
 pub use store::{
@@ -84,6 +85,8 @@ pub struct LiveEvent {
     pub id: uuid::Uuid,
     /// Township code.
     pub township: String,
+    /// Its delivery queue when not the township's (`dept:<code>`, `city`).
+    pub route: Option<String>,
     /// Kind.
     pub kind: String,
     /// The event's JSON.
@@ -180,26 +183,34 @@ impl Outbox {
                 committed: Vec::new(),
             });
         }
-        let pending = self.shared.pending.load(Ordering::Relaxed);
-        let max = self.shared.config.max_pending;
         let delivered = events.clone().filter(|(_, d)| *d).count() as u64;
-        if delivered > 0 && pending + delivered > max {
-            return Err(OutboxError::Full { pending, max });
-        }
-        let new = events
-            .map(|(e, deliver)| NewEvent {
-                id: e.id,
-                township: e.township.code.clone(),
-                kind: e.kind.as_str().to_string(),
-                body: Bytes::from(serde_json::to_vec(e).expect("events serialize")),
-                deliver,
-            })
-            .collect();
+        self.check_room(delivered)?;
+        self.commit_new(
+            events
+                .map(|(e, deliver)| NewEvent::of(e, deliver))
+                .collect(),
+        )
+        .await
+    }
+
+    /// Commits prepared events (their cases and routes decided by the pipeline) durably.
+    pub async fn commit_new(&self, new: Vec<NewEvent>) -> Result<Receipt, OutboxError> {
         match self.request(Op::Commit(new)).await? {
             Outcome::Committed(committed) => Ok(Receipt { committed }),
             Outcome::Full { pending, max } => Err(OutboxError::Full { pending, max }),
             other => unreachable!("commit answered {other:?}"),
         }
+    }
+
+    /// Fails fast with [`OutboxError::Full`] when `adding` more pending deliveries would not
+    /// fit (the writer checks again inside the transaction).
+    pub fn check_room(&self, adding: u64) -> Result<(), OutboxError> {
+        let pending = self.shared.pending.load(Ordering::Relaxed);
+        let max = self.shared.config.max_pending;
+        if adding > 0 && pending + adding > max {
+            return Err(OutboxError::Full { pending, max });
+        }
+        Ok(())
     }
 
     /// Applies one operation durably and returns its outcome.
@@ -397,6 +408,29 @@ fn drain(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, max_batch: 
     }
 }
 
+/// Counts a committed event, notes its queue for waking, and shows it to live subscribers.
+fn published<'e>(shared: &Shared, e: &'e NewEvent, woken: &mut Vec<&'e str>) {
+    shared
+        .metrics
+        .events_total
+        .with_label_values(&[e.kind.as_str(), e.township.as_str()])
+        .inc();
+    let queue = e.route.as_deref().unwrap_or(&e.township);
+    if e.deliver && !woken.contains(&queue) {
+        woken.push(queue);
+    }
+    if shared.live.receiver_count() == 0 {
+        return;
+    }
+    let _ = shared.live.send(Arc::new(LiveEvent {
+        id: e.id,
+        township: e.township.clone(),
+        route: e.route.clone(),
+        kind: e.kind.clone(),
+        body: e.body.clone(),
+    }));
+}
+
 fn after_commit(shared: &Shared, batch: &mut Vec<Request>, outcomes: Vec<Outcome>) {
     let mut woken: Vec<&str> = Vec::new();
     let mut events_committed = 0usize;
@@ -404,29 +438,17 @@ fn after_commit(shared: &Shared, batch: &mut Vec<Request>, outcomes: Vec<Outcome
     let mut dead_delta: i64 = 0;
     for (req, outcome) in batch.iter().zip(&outcomes) {
         match (&req.op, outcome) {
-            (Op::Commit(events), Outcome::Committed(_)) => {
+            (Op::Commit(events), Outcome::Committed(_))
+            | (
+                Op::Act {
+                    notices: events, ..
+                },
+                Outcome::Acted(Applied::Changed),
+            ) => {
                 for e in events {
                     events_committed += 1;
-                    shared
-                        .metrics
-                        .events_total
-                        .with_label_values(&[e.kind.as_str(), e.township.as_str()])
-                        .inc();
-                    if e.deliver {
-                        pending_delta += 1;
-                        if !woken.contains(&e.township.as_str()) {
-                            woken.push(&e.township);
-                        }
-                    }
-                    if shared.live.receiver_count() == 0 {
-                        continue;
-                    }
-                    let _ = shared.live.send(Arc::new(LiveEvent {
-                        id: e.id,
-                        township: e.township.clone(),
-                        kind: e.kind.clone(),
-                        body: e.body.clone(),
-                    }));
+                    pending_delta += i64::from(e.deliver);
+                    published(shared, e, &mut woken);
                 }
             }
             (Op::Delivered { .. }, Outcome::Done) => pending_delta -= 1,

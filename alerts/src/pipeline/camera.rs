@@ -150,11 +150,7 @@ impl Pipeline {
         if backlog.is_empty() {
             return Ok(0);
         }
-        let registry = &self.registry;
-        let events = backlog
-            .iter()
-            .map(|e| (e, registry.delivers_to(&e.township.code)));
-        match self.outbox.commit_routed(events).await {
+        match self.commit(backlog.make_contiguous()).await {
             Ok(receipt) => {
                 backlog.clear();
                 Ok(receipt.committed.len())

@@ -220,8 +220,11 @@ impl Linker {
     async fn follow_up(&self, original: &Event, evidence: Evidence) {
         let now = self.clock.now().with_timezone(&self.offset);
         let e = evidence_event(original, evidence, now, Uuid::now_v7());
-        let deliver = self.registry.delivers_to(&e.township.code);
-        if let Err(err) = self.outbox.commit(std::slice::from_ref(&e), deliver).await {
+        if let Err(err) = self
+            .outbox
+            .commit(&[e], self.registry.delivers_to(&original.township.code))
+            .await
+        {
             tracing::warn!(event = %original.id, error = %err, "cannot commit the evidence follow-up");
         }
     }

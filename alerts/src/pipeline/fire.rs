@@ -76,11 +76,7 @@ impl Pipeline {
             .video
             .as_ref()
             .and_then(|v| v.prepare(unit, &draft.events));
-        match self
-            .outbox
-            .commit(&draft.events, township.webhook.is_some())
-            .await
-        {
+        match self.commit(&mut draft.events).await {
             Ok(receipt) => {
                 if let Some(g) = gathering {
                     let _ = g.send(true);

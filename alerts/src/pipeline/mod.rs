@@ -13,13 +13,18 @@
 //! * the video linkage (`evidence.rs`) — snapshots for fire alarms, attached before delivery
 //!   or committed as an `event.evidence` follow-up.
 //!
+//! * the closed loop (`cases.rs`) — every commit opens its cases (dispatch rules, pairs that
+//!   close themselves); [`Pipeline::act`] applies a person's step with its notices.
+//!
 //! Nothing else writes events to the outbox.
 
 mod camera;
+mod cases;
 mod evidence;
 mod fire;
 mod units;
 
+pub use cases::{ActError, Acted, CasePolicy};
 pub use evidence::{EvidenceSource, VideoLinkage};
 
 use crate::clock::Clock;
@@ -107,6 +112,7 @@ pub struct Pipeline {
     metrics: Metrics,
     cameras: tokio::sync::Mutex<camera::CameraDoor>,
     video: Option<Arc<evidence::Linker>>,
+    cases: CasePolicy,
 }
 
 impl Pipeline {
@@ -132,6 +138,7 @@ impl Pipeline {
             metrics,
             cameras: Default::default(),
             video: None,
+            cases: CasePolicy::default(),
         };
         for t in p.registry.townships().to_vec() {
             p.update_unit_metrics(&t.code);
@@ -143,6 +150,12 @@ impl Pipeline {
     /// cameras before they are delivered (see [`VideoLinkage`]).
     pub fn with_video_linkage(mut self, linkage: VideoLinkage) -> Self {
         self.video = Some(Arc::new(evidence::Linker::new(&self, linkage)));
+        self
+    }
+
+    /// With a case policy: dispatch rules, info kinds that stay open.
+    pub fn with_cases(mut self, policy: CasePolicy) -> Self {
+        self.cases = policy;
         self
     }
 

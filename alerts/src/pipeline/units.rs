@@ -40,11 +40,7 @@ impl Pipeline {
                 now.with_timezone(&self.offset),
                 Uuid::now_v7(),
             );
-            match self
-                .outbox
-                .commit(&[event], township.webhook.is_some())
-                .await
-            {
+            match self.commit(&mut [event]).await {
                 Ok(_) => {
                     done += 1;
                     self.update_unit_metrics(&township.code);

@@ -6,6 +6,9 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::config::{Scope, Token};
+use alerts::case::Role;
+use alerts::outbox::EventState;
+use alerts::registry::department_route;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -22,12 +25,47 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether it may see and act on events of `township`.
+    /// Whether it may see township `township`'s cameras, units and events.
     pub fn can_see(&self, township: &str) -> bool {
         match &self.scope {
             Scope::Admin => true,
             Scope::Township(t) => t == township,
+            Scope::Ingest | Scope::Department(_) => false,
+        }
+    }
+
+    /// Whether it may see (and act on) this stored event: a township its own events (not the
+    /// copies routed to a department or the city), a department what is assigned to it and
+    /// its own notices.
+    pub fn can_see_event(&self, st: &EventState) -> bool {
+        match &self.scope {
+            Scope::Admin => true,
+            Scope::Township(t) => *t == st.township && st.route.is_none(),
+            Scope::Department(d) => {
+                st.case.as_ref().and_then(|c| c.assigned_to.as_deref()) == Some(d.as_str())
+                    || st.route.as_deref() == Some(department_route(d).as_str())
+            }
             Scope::Ingest => false,
+        }
+    }
+
+    /// The role it acts in on a case.
+    pub fn role(&self) -> Role {
+        match &self.scope {
+            Scope::Admin => Role::Admin,
+            Scope::Department(d) => Role::Department(d.clone()),
+            Scope::Township(_) | Scope::Ingest => Role::Township,
+        }
+    }
+
+    /// Fails unless it may read events (every scope but `ingest`).
+    pub fn require_events(&self) -> Result<(), ApiError> {
+        match self.scope {
+            Scope::Ingest => Err(ApiError::forbidden(format!(
+                "token `{}` has scope `ingest`, which cannot read events",
+                self.name
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -38,6 +76,10 @@ impl Principal {
             Scope::Township(t) => Ok(Some(vec![t.clone()])),
             Scope::Ingest => Err(ApiError::forbidden(format!(
                 "token `{}` has scope `ingest`, which cannot read events",
+                self.name
+            ))),
+            Scope::Department(_) => Err(ApiError::forbidden(format!(
+                "token `{}` has a department scope: it sees only the events assigned to it",
                 self.name
             ))),
         }

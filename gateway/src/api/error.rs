@@ -15,6 +15,8 @@ pub struct ApiError {
     pub message: String,
     /// `Retry-After` seconds, for back-pressure.
     pub retry_after: Option<u64>,
+    /// For a refused closed-loop step: the case's current stage (`error.state`).
+    pub state: Option<&'static str>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            state: None,
         }
     }
 
@@ -87,7 +90,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(state) = self.state {
+            error["state"] = state.into();
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             response

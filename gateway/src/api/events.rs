@@ -1,17 +1,17 @@
-//! Events: list, get, sign (签收), feedback, and the live SSE stream.
+//! Events: list, get, and the live SSE stream (the closed-loop actions are in `cases.rs`).
 
 use super::auth::Principal;
-use super::error::{json_body, ApiError};
+use super::error::ApiError;
 use super::AppState;
-use alerts::outbox::{ListQuery, Op, Outcome, Stored};
+use crate::config::Scope;
+use alerts::case::Stage;
+use alerts::outbox::{ListQuery, LiveEvent, Stored};
+use alerts::registry::department_route;
 use alerts::Kind;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
-use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -41,8 +41,25 @@ pub fn view(stored: &Stored) -> Value {
                 "last_status": st.last_status,
             }),
         );
-        m.insert("signed".into(), json!(st.signed));
-        m.insert("feedback".into(), json!(st.feedback));
+        if let Some(route) = &st.route {
+            m.insert("route".into(), json!(route));
+        }
+        if let Some(case) = &st.case {
+            m.insert("state".into(), json!(case.stage));
+            m.insert("signed".into(), json!(case.signed));
+            // wave-1 clients read the note as `result`
+            let feedback: Vec<Value> = case
+                .feedback
+                .iter()
+                .map(|f| {
+                    let mut v = json!(f);
+                    v["result"] = json!(f.note);
+                    v
+                })
+                .collect();
+            m.insert("feedback".into(), Value::Array(feedback));
+            m.insert("case".into(), json!(case));
+        }
     }
     v
 }
@@ -51,6 +68,7 @@ pub fn view(stored: &Stored) -> Value {
 struct Filter {
     township: Option<String>,
     kind: Option<Kind>,
+    stage: Option<Stage>,
 }
 
 fn filter(
@@ -68,7 +86,7 @@ fn filter(
             ),
         ));
     }
-    let visible = who.townships()?;
+    who.require_events()?;
     let township = match params.get("township").filter(|t| !t.is_empty()) {
         Some(t) => {
             if state.pipeline.registry().township(t).is_none() {
@@ -80,7 +98,10 @@ fn filter(
             who.require_township(t)?;
             Some(t.clone())
         }
-        None => visible.and_then(|v| v.into_iter().next()),
+        None => match &who.scope {
+            Scope::Township(t) => Some(t.clone()),
+            _ => None,
+        },
     };
     let kind = params
         .get("kind")
@@ -88,10 +109,27 @@ fn filter(
         .map(|k| k.parse::<Kind>())
         .transpose()
         .map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?;
-    Ok(Filter { township, kind })
+    let stage = params
+        .get("state")
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Stage::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request(
+                    "unknown_state",
+                    format!("unknown state `{s}` (expected: {})", known.join(", ")),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Filter {
+        township,
+        kind,
+        stage,
+    })
 }
 
-/// `GET /api/v1/events?township=&kind=&limit=&after=`
+/// `GET /api/v1/events?township=&kind=&state=&limit=&after=`
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -101,7 +139,7 @@ pub async fn list(
         &state,
         &who,
         &params,
-        &["township", "kind", "limit", "after"],
+        &["township", "kind", "state", "limit", "after"],
     )?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
@@ -127,6 +165,12 @@ pub async fn list(
         after,
         limit,
         dead_only: false,
+        stage: f.stage,
+        department: match &who.scope {
+            Scope::Department(d) => Some(d.clone()),
+            _ => None,
+        },
+        own_queue_only: matches!(who.scope, Scope::Township(_)),
     };
     page(&state, query).await
 }
@@ -145,8 +189,8 @@ pub async fn page(state: &AppState, query: ListQuery) -> Result<Json<Value>, Api
 }
 
 /// Loads an event the caller may see; 404 otherwise (so ids of other townships do not leak).
-fn load(state: &AppState, who: &Principal, id: &str) -> Result<Stored, ApiError> {
-    who.townships()?;
+pub(super) fn load(state: &AppState, who: &Principal, id: &str) -> Result<Stored, ApiError> {
+    who.require_events()?;
     let not_found = || ApiError::not_found("event_not_found", format!("no event `{id}`"));
     let id: Uuid = id.parse().map_err(|_| not_found())?;
     let stored = state
@@ -156,7 +200,7 @@ fn load(state: &AppState, who: &Principal, id: &str) -> Result<Stored, ApiError>
         .get(id)
         .map_err(ApiError::storage)?
         .ok_or_else(not_found)?;
-    if !who.can_see(&stored.state.township) {
+    if !who.can_see_event(&stored.state) {
         return Err(not_found());
     }
     Ok(stored)
@@ -169,93 +213,6 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(view(&load(&state, &who, &id)?)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignBody {
-    by: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeedbackBody {
-    by: String,
-    result: String,
-}
-
-fn text_field(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            format!("`{name}` must be 1 to {max} characters"),
-        ));
-    }
-    Ok(v.to_string())
-}
-
-/// Applies a sign-off or feedback and answers with the event as it now stands.
-async fn act(state: AppState, who: Principal, id: String, op: Op) -> Result<Json<Value>, ApiError> {
-    let outcome = state
-        .pipeline
-        .outbox()
-        .request(op)
-        .await
-        .map_err(ApiError::storage)?;
-    match outcome {
-        Outcome::Done => get(State(state), who, Path(id)).await,
-        Outcome::AlreadySigned(s) => Err(ApiError::conflict(
-            "already_signed",
-            format!("event was signed by `{}` at {}", s.by, s.at.to_rfc3339()),
-        )),
-        Outcome::NotSigned => Err(ApiError::conflict(
-            "not_signed",
-            "sign the event before giving feedback",
-        )),
-        _ => Err(ApiError::not_found(
-            "event_not_found",
-            format!("no event `{id}`"),
-        )),
-    }
-}
-
-/// `POST /api/v1/events/{id}/sign` `{"by": "name"}` — the first sign-off wins; a second is 409.
-pub async fn sign(
-    State(state): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let stored = load(&state, &who, &id)?;
-    let b: SignBody = json_body(body, state.max_body)?;
-    let by = text_field("by", &b.by, 64)?;
-    let op = Op::Sign {
-        id: stored.id,
-        by,
-        at: chrono::Utc::now(),
-    };
-    act(state, who, id, op).await
-}
-
-/// `POST /api/v1/events/{id}/feedback` `{"by": "…", "result": "…"}` — after sign-off.
-pub async fn feedback(
-    State(state): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let stored = load(&state, &who, &id)?;
-    let b: FeedbackBody = json_body(body, state.max_body)?;
-    let by = text_field("by", &b.by, 64)?;
-    let result = text_field("result", &b.result, 2000)?;
-    let op = Op::Feedback {
-        id: stored.id,
-        by,
-        result,
-        at: chrono::Utc::now(),
-    };
-    act(state, who, id, op).await
 }
 
 /// `GET /api/v1/events/stream?township=&kind=` — committed events as Server-Sent Events
@@ -274,7 +231,7 @@ pub async fn stream(
     let events = BroadcastStream::new(rx).filter_map(move |item| {
         let out = match item {
             Ok(ev) => {
-                let visible = who.can_see(&ev.township)
+                let visible = live_visible(&who, &ev)
                     && township.as_deref().is_none_or(|t| t == ev.township)
                     && kind.as_deref().is_none_or(|k| k == ev.kind);
                 visible.then(|| {
@@ -293,4 +250,15 @@ pub async fn stream(
         futures::future::ready(out.map(Ok))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Whether a live event is for this caller (as [`Principal::can_see_event`]; a department
+/// follows its own queue).
+fn live_visible(who: &Principal, ev: &LiveEvent) -> bool {
+    match &who.scope {
+        Scope::Admin => true,
+        Scope::Township(t) => *t == ev.township && ev.route.is_none(),
+        Scope::Department(d) => ev.route.as_deref() == Some(department_route(d).as_str()),
+        Scope::Ingest => false,
+    }
 }

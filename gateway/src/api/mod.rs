@@ -1,11 +1,13 @@
 //! The HTTP API (axum). See the README's API section for every route.
 //!
-//! `Authorization: Bearer <token>`; scopes `admin`, `ingest`, `township:<code>`. Missing or
+//! `Authorization: Bearer <token>`; scopes `admin`, `ingest`, `township:<code>`,
+//! `department:<code>`. Missing or
 //! unknown token → 401; a token outside its scope → 403 (404 for a single event, so ids of
 //! other townships do not leak); malformed body → 400 naming the problem.
 
 pub mod auth;
 pub mod cameras;
+pub mod cases;
 pub mod devices;
 pub mod error;
 pub mod events;
@@ -59,8 +61,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/events/stream", get(events::stream))
         .route("/api/v1/events/{id}", get(events::get))
-        .route("/api/v1/events/{id}/sign", post(events::sign))
-        .route("/api/v1/events/{id}/feedback", post(events::feedback))
+        .route("/api/v1/events/{id}/sign", post(cases::sign))
+        .route("/api/v1/events/{id}/assign", post(cases::assign))
+        .route("/api/v1/events/{id}/accept", post(cases::accept))
+        .route("/api/v1/events/{id}/feedback", post(cases::feedback))
+        .route("/api/v1/events/{id}/close", post(cases::close))
+        .route("/api/v1/events/{id}/reopen", post(cases::reopen))
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
         .route("/api/v1/cameras", get(cameras::list))
         .route("/api/v1/cameras/{id}", get(cameras::get))

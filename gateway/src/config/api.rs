@@ -16,6 +16,24 @@ pub enum Scope {
     Ingest,
     /// See and act on one township's events.
     Township(String),
+    /// See and act on the events assigned to one department.
+    Department(String),
+}
+
+/// A token's scope in the config: `admin`, `ingest`, `township:<code>` or `department:<code>`.
+fn parse_scope<'s>(s: &'s str) -> Option<(&'static str, Option<&'s str>)> {
+    match s {
+        "admin" => Some(("admin", None)),
+        "ingest" => Some(("ingest", None)),
+        _ => {
+            let (what, code) = s.split_once(':')?;
+            match what {
+                "township" => Some(("township", Some(code))),
+                "department" => Some(("department", Some(code))),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// An API token.
@@ -45,7 +63,12 @@ pub struct ApiConfig {
 impl Validator {
     /// `[api]`: an address to listen on, a sane body limit, tokens with unique names and
     /// values of at least 16 characters, each with a known scope.
-    pub(super) fn api(&mut self, raw: &ApiSection, known: &Townships) -> ApiConfig {
+    pub(super) fn api(
+        &mut self,
+        raw: &ApiSection,
+        known: &Townships,
+        departments: &[String],
+    ) -> ApiConfig {
         let listen = match g_listen(&raw.listen) {
             Some(a) => a,
             None => {
@@ -74,7 +97,7 @@ impl Validator {
                     format!("token name `{}` is used twice", t.name.get_ref()),
                 );
             }
-            if let Some(token) = self.token(t, known) {
+            if let Some(token) = self.token(t, known, departments) {
                 if tokens.iter().any(|x: &Token| x.secret == token.secret) {
                     self.err(
                         self.at(&t.name),
@@ -96,25 +119,15 @@ impl Validator {
     }
 
     /// One token: its scope and its secret.
-    fn token(&mut self, t: &TokenEntry, known: &Townships) -> Option<Token> {
+    fn token(
+        &mut self,
+        t: &TokenEntry,
+        known: &Townships,
+        departments: &[String],
+    ) -> Option<Token> {
         let name = t.name.get_ref();
         let at = self.at(&t.name);
-        let scope = match t.scope.get_ref().as_str() {
-            "admin" => Some(Scope::Admin),
-            "ingest" => Some(Scope::Ingest),
-            s => match s.strip_prefix("township:") {
-                Some(code) if known.contains(code) => Some(Scope::Township(code.to_string())),
-                Some(code) => {
-                    let known = known.known();
-                    self.err(self.at(&t.scope), format!("token `{name}` `scope`: township `{code}` does not exist (known: {known})"));
-                    None
-                }
-                None => {
-                    self.err(self.at(&t.scope), format!("token `{name}` `scope`: `{s}` is not `admin`, `ingest` or `township:<code>`"));
-                    None
-                }
-            },
-        };
+        let scope = self.scope(t, known, departments);
         let draft = self.secret_draft(&t.token, &t.token_env, &t.token_file, at.clone());
         let secret = self.secret(&draft, "token", true);
         if let Some(s) = &secret {
@@ -127,5 +140,37 @@ impl Validator {
             secret: secret?,
             scope: scope?,
         })
+    }
+
+    fn scope(
+        &mut self,
+        t: &TokenEntry,
+        known: &Townships,
+        departments: &[String],
+    ) -> Option<Scope> {
+        let name = t.name.get_ref();
+        let s = t.scope.get_ref();
+        let unknown = |what: &str, code: &str, list: String| {
+            format!("token `{name}` `scope`: {what} `{code}` does not exist (known: {list})")
+        };
+        let (scope, err) = match parse_scope(s) {
+            Some(("admin", _)) => (Some(Scope::Admin), None),
+            Some(("ingest", _)) => (Some(Scope::Ingest), None),
+            Some(("township", Some(code))) if known.contains(code) => {
+                (Some(Scope::Township(code.to_string())), None)
+            }
+            Some(("township", Some(code))) => (None, Some(unknown("township", code, known.known()))),
+            Some(("department", Some(code))) if departments.iter().any(|d| d == code) => {
+                (Some(Scope::Department(code.to_string())), None)
+            }
+            Some(("department", Some(code))) => {
+                (None, Some(unknown("department", code, departments.join(", "))))
+            }
+            _ => (None, Some(format!("token `{name}` `scope`: `{s}` is not `admin`, `ingest`, `township:<code>` or `department:<code>`"))),
+        };
+        if let Some(e) = err {
+            self.err(self.at(&t.scope), e);
+        }
+        scope
     }
 }

@@ -12,6 +12,7 @@
 //! registries. `Validator::config` below runs them in file order and assembles the result.
 
 pub mod api;
+mod cases;
 mod csv;
 pub mod error;
 mod mqtt;
@@ -91,6 +92,8 @@ pub struct Config {
     pub registry: Registry,
     /// The city center's webhook (escalations).
     pub city: Option<Webhook>,
+    /// How cases are opened: dispatch rules, info kinds that stay open.
+    pub cases: alerts::pipeline::CasePolicy,
     /// The MQTT source, when configured.
     pub mqtt: Option<ingest::mqtt::MqttConfig>,
     /// Vendor profiles (MQTT topics and HTTP push).
@@ -376,7 +379,9 @@ impl Validator {
     fn config(&mut self, raw: RawConfig) -> Option<Config> {
         let (data_dir, offset, log_format) = self.gateway(&raw.gateway);
         let (townships, known) = self.townships(&raw.townships);
-        let api = self.api(&raw.api, &known);
+        let (departments, dept_codes) = self.departments(&raw.departments, &known);
+        let cases = self.case_policy(&raw.dispatch, &raw.lifecycle, &departments, &known);
+        let api = self.api(&raw.api, &known, &dept_codes);
         let registry = raw.registry.cameras_csv.as_ref();
         let (cameras, camera_ids) = self.cameras(&raw.cameras, registry, &known);
         let registry = raw.registry.units_csv.as_ref();
@@ -418,8 +423,11 @@ impl Validator {
             outbox,
             retention,
             delivery,
-            registry: Registry::new(townships, units, cameras),
+            registry: Registry::new(townships, units, cameras)
+                .with_departments(departments)
+                .with_city(city.clone()),
             city,
+            cases,
             mqtt,
         })
     }

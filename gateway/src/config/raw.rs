@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::cases::{DepartmentEntry, DispatchEntry, LifecycleSection};
 pub use super::registry::{CameraEntry, TownshipEntry, UnitEntry};
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +41,12 @@ pub struct RawConfig {
     #[serde(default)]
     pub townships: Vec<TownshipEntry>,
     pub city: Option<CitySection>,
+    #[serde(default)]
+    pub departments: Vec<DepartmentEntry>,
+    #[serde(default)]
+    pub dispatch: Vec<DispatchEntry>,
+    #[serde(default)]
+    pub lifecycle: LifecycleSection,
     #[serde(default)]
     pub units: Vec<UnitEntry>,
     #[serde(default)]

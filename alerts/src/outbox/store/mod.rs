@@ -5,11 +5,12 @@
 //! | table | key | value | role |
 //! |---|---|---|---|
 //! | `events` | event id (u128, UUIDv7: time-ordered) | the event's JSON, byte for byte the webhook body | the record |
-//! | `state` | event id | [`EventState`] as JSON | delivery, sign-off, feedback |
-//! | `pending` | (township, seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
+//! | `state` | event id | [`EventState`] as JSON | delivery, route, the case (closed loop) |
+//! | `pending` | (queue: township, `dept:<code>` or `city`; seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
 //! | `dead` | event id | township | the dead-letter list |
 //! | `meta` | name | u64 | sequence and counters |
 //! | `units` | unit id | unit liveness state as JSON | unit liveness snapshot (restart-safe online status) |
+//! | `open_pairs` | (pair key, event id) | () | open tickets that a recovering event closes (`crate::case::pairs`) |
 //! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
 //!
 //! Every call to [`Store::apply`] is one write transaction with immediate durability: either all
@@ -28,10 +29,10 @@ mod write;
 
 pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 pub use read::{CameraLog, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN};
-pub use schema::{corrupt_rows, DeliveryStatus, EventState, Feedback, SignOff};
+pub use schema::{corrupt_rows, DeliveryStatus, EventState};
 
 use redb::{Database, Durability};
-use schema::{CAMERA_LOG, DEAD, EVENTS, META, PENDING, STATE, UNITS};
+use schema::{CAMERA_LOG, DEAD, EVENTS, META, OPEN_PAIRS, PENDING, STATE, UNITS};
 use std::path::Path;
 use write::Tables;
 
@@ -102,6 +103,7 @@ impl Store {
             txn.open_table(META)?;
             txn.open_table(UNITS)?;
             txn.open_table(CAMERA_LOG)?;
+            txn.open_table(OPEN_PAIRS)?;
         }
         txn.commit()?;
         Ok(Self { db })

@@ -1,6 +1,8 @@
 //! The operations a write transaction applies, and what each came to.
 
-use super::schema::SignOff;
+use crate::case::pairs::{self, Pair};
+use crate::case::{Action, Actor, Applied, Case, Refusal};
+use crate::event::{Event, Severity};
 use crate::liveness::UnitState;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -19,6 +21,40 @@ pub struct NewEvent {
     pub body: Bytes,
     /// Whether to queue it for webhook delivery.
     pub deliver: bool,
+    /// The delivery queue when not the township's own (`dept:<code>`, `city`).
+    pub route: Option<String>,
+    /// Its case, as it starts (open, or assigned by a dispatch rule); `None` for notices.
+    pub case: Option<Case>,
+    /// Close its case once delivered (info events).
+    pub close_on_delivery: bool,
+    /// Open tickets this event ends (a pair closing itself): each is closed as recovered.
+    pub resolves: Vec<Uuid>,
+}
+
+impl NewEvent {
+    /// An event as committed by default: to its township's queue when `deliver`, opening its
+    /// case (with its pair key) unless it is a notice, closing info events once delivered, and
+    /// closing the tickets it resolves.
+    pub fn of(e: &Event, deliver: bool) -> NewEvent {
+        let kind = e.kind.as_str();
+        let case = Case::new(kind).map(|mut c| {
+            if let Some(Pair::Opens(key)) = pairs::pair(e) {
+                c.pair = Some(key);
+            }
+            c
+        });
+        NewEvent {
+            id: e.id,
+            township: e.township.code.clone(),
+            kind: kind.to_string(),
+            body: Bytes::from(serde_json::to_vec(e).expect("events serialize")),
+            deliver,
+            route: None,
+            close_on_delivery: case.is_some() && e.severity == Severity::Info,
+            case,
+            resolves: e.resolves.clone(),
+        }
+    }
 }
 
 /// One operation of a write transaction.
@@ -67,25 +103,21 @@ pub enum Op {
         /// Restrict to one township.
         township: Option<String>,
     },
-    /// Sign an event.
-    Sign {
+    /// A step of the closed loop on one event, with the notices it sends — all or nothing.
+    Act {
         /// Event id.
         id: Uuid,
-        /// Who.
-        by: String,
+        /// What is done.
+        action: Action,
+        /// By whom.
+        actor: Actor,
         /// When.
         at: DateTime<Utc>,
-    },
-    /// Add feedback to a signed event.
-    Feedback {
-        /// Event id.
-        id: Uuid,
-        /// Who.
-        by: String,
-        /// What was done.
-        result: String,
-        /// When.
-        at: DateTime<Utc>,
+        /// The length of the case's history the action was decided on: if it changed
+        /// meanwhile the outcome is [`Outcome::Stale`] and nothing is written.
+        expect_history: usize,
+        /// Notices committed with the step (`event.updated`, `event.assigned`).
+        notices: Vec<NewEvent>,
     },
     /// Make every earlier non-durable change durable (an empty durable transaction).
     Flush,
@@ -168,10 +200,14 @@ pub enum Outcome {
     Done,
     /// No such event (or, for delivery marks, no longer pending).
     NotFound,
-    /// The event was signed already.
-    AlreadySigned(SignOff),
-    /// Feedback needs a sign-off first.
-    NotSigned,
+    /// A closed-loop step was applied (or repeated what was done).
+    Acted(Applied),
+    /// A closed-loop step was refused.
+    Refused(Refusal),
+    /// The case changed since the step was decided: decide again.
+    Stale,
+    /// The event is a notice, not a case.
+    NotACase,
     /// Events replayed (township codes, to wake their workers).
     Replayed(Vec<String>),
     /// Events purged.

@@ -3,9 +3,10 @@
 
 use super::schema::{
     decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD, DEAD_COUNT, EVENTS,
-    META, NEXT_SEQ, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE, UNITS,
+    META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE, UNITS,
 };
 use super::{Store, StoreError};
+use crate::case::Stage;
 use crate::liveness::UnitState;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -65,6 +66,29 @@ pub struct ListQuery {
     pub limit: usize,
     /// Only dead letters.
     pub dead_only: bool,
+    /// Only cases in this stage.
+    pub stage: Option<Stage>,
+    /// Only what a department sees: events assigned to it and its own notices.
+    pub department: Option<String>,
+    /// Leave out notices routed elsewhere (a department's or the city's copy): what a township
+    /// sees.
+    pub own_queue_only: bool,
+}
+
+impl ListQuery {
+    /// Whether an event's state passes the filter.
+    pub fn matches(&self, st: &EventState) -> bool {
+        let stage = st.case.as_ref().map(|c| c.stage);
+        self.kind.as_deref().is_none_or(|k| k == st.kind)
+            && self.township.as_deref().is_none_or(|t| t == st.township)
+            && (!self.dead_only || st.delivery == DeliveryStatus::Dead)
+            && self.stage.is_none_or(|s| stage == Some(s))
+            && (!self.own_queue_only || st.route.is_none())
+            && self.department.as_deref().is_none_or(|d| {
+                st.case.as_ref().and_then(|c| c.assigned_to.as_deref()) == Some(d)
+                    || st.route.as_deref().and_then(|r| r.strip_prefix("dept:")) == Some(d)
+            })
+    }
 }
 
 /// Most events a filtered [`Store::list`] looks at per call.
@@ -191,10 +215,7 @@ impl Store {
             let Some(st) = decode_state(id, st.value()) else {
                 continue;
             };
-            if query.kind.as_deref().is_some_and(|k| k != st.kind)
-                || query.township.as_deref().is_some_and(|t| t != st.township)
-                || (query.dead_only && st.delivery != DeliveryStatus::Dead)
-            {
+            if !query.matches(&st) {
                 continue;
             }
             if let Some(body) = events.get(id)? {
@@ -206,6 +227,17 @@ impl Store {
             }
         }
         Ok(page)
+    }
+
+    /// The open tickets under a pair key (see [`crate::case::pairs`]), oldest first.
+    pub fn open_pairs(&self, key: &str) -> Result<Vec<Uuid>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OPEN_PAIRS)?;
+        let mut out = Vec::new();
+        for entry in table.range((key, 0u128)..=(key, u128::MAX))? {
+            out.push(Uuid::from_u128(entry?.0.value().1));
+        }
+        Ok(out)
     }
 
     /// The last unit liveness snapshot (entries that do not decode are skipped).

@@ -1,6 +1,7 @@
 //! What the outbox file holds: its tables, the meta keys, and the state kept beside each
 //! event (delivery, sign-off, feedback).
 
+use crate::case::{Case, Feedback, SignOff, Stage};
 use chrono::{DateTime, Utc};
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,8 @@ pub(super) const PENDING: TableDefinition<(&str, u64), (u128, i64)> =
 pub(super) const DEAD: TableDefinition<u128, &str> = TableDefinition::new("dead");
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
+/// Open tickets by pair key (see [`crate::case::pairs`]): (key, event id) → ().
+pub(super) const OPEN_PAIRS: TableDefinition<(&str, u128), ()> = TableDefinition::new("open_pairs");
 /// Camera state changes: (camera, unix ms) → state code (see [`CameraMark`]).
 pub(super) const CAMERA_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("camera_log");
 /// When the camera source was last known to be watching (unix ms), in `meta`.
@@ -37,26 +40,6 @@ pub enum DeliveryStatus {
     Dead,
     /// The township has no webhook; the event is available through the API only.
     Unrouted,
-}
-
-/// A sign-off (签收).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignOff {
-    /// Who signed.
-    pub by: String,
-    /// When.
-    pub at: DateTime<Utc>,
-}
-
-/// One feedback entry (信息反馈).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Feedback {
-    /// Who reported.
-    pub by: String,
-    /// What was done.
-    pub result: String,
-    /// When.
-    pub at: DateTime<Utc>,
 }
 
 /// The mutable state of an event, beside its immutable body.
@@ -83,12 +66,50 @@ pub struct EventState {
     /// The last HTTP status received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status: Option<u16>,
-    /// Sign-off, once signed.
+    /// The delivery queue, when not the township's own (`dept:<code>`, `city`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed: Option<SignOff>,
-    /// Feedback entries, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub feedback: Vec<Feedback>,
+    pub route: Option<String>,
+    /// The closed loop; `None` for notices, which are not cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<Case>,
+    /// Close the case once delivered (info events).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close_on_delivery: bool,
+    /// Sign-off as stored before the closed loop (read once, moved into `case`).
+    #[serde(default, rename = "signed", skip_serializing)]
+    pub(super) legacy_signed: Option<SignOff>,
+    /// Feedback as stored before the closed loop (read once, moved into `case`).
+    #[serde(default, rename = "feedback", skip_serializing)]
+    pub(super) legacy_feedback: Vec<Feedback>,
+}
+
+impl EventState {
+    /// The delivery queue it is (or was) in: its route, else its township.
+    pub fn queue(&self) -> &str {
+        self.route.as_deref().unwrap_or(&self.township)
+    }
+
+    /// The sign-off, once signed.
+    pub fn signed(&self) -> Option<&SignOff> {
+        self.case.as_ref().and_then(|c| c.signed.as_ref())
+    }
+
+    /// Rows written before the closed loop carry sign-off and feedback beside the event:
+    /// they become the case they describe.
+    fn upgrade(&mut self) {
+        if self.case.is_some() {
+            return;
+        }
+        let Some(mut case) = Case::new(&self.kind) else {
+            return;
+        };
+        case.signed = self.legacy_signed.take();
+        case.feedback = std::mem::take(&mut self.legacy_feedback);
+        if case.signed.is_some() {
+            case.stage = Stage::Signed;
+        }
+        self.case = Some(case);
+    }
 }
 
 /// State rows that did not decode since the process started.
@@ -102,8 +123,11 @@ pub fn corrupt_rows() -> u64 {
 
 /// A state row, or `None` (counted, logged) when it does not decode.
 pub(super) fn decode_state(id: u128, bytes: &[u8]) -> Option<EventState> {
-    match serde_json::from_slice(bytes) {
-        Ok(state) => Some(state),
+    match serde_json::from_slice::<EventState>(bytes) {
+        Ok(mut state) => {
+            state.upgrade();
+            Some(state)
+        }
         Err(e) => {
             CORRUPT_ROWS.fetch_add(1, Ordering::Relaxed);
             tracing::error!(event = %Uuid::from_u128(id), error = %e, "outbox state row does not decode; skipped");

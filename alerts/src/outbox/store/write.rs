@@ -2,11 +2,12 @@
 
 use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 use super::schema::{
-    decode_state, encode_state, DeliveryStatus, EventState, Feedback, SignOff, CAMERA_ALIVE,
-    CAMERA_LOG, DEAD, DEAD_COUNT, EVENTS, META, NEXT_SEQ, PENDING, PENDING_COUNT, PENDING_PREFIX,
-    STATE, UNITS,
+    decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
+    DEAD_COUNT, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE,
+    UNITS,
 };
 use super::StoreError;
+use crate::case::{Action, Actor, Applied, Case};
 use crate::event::Evidence;
 use crate::liveness::UnitState;
 use chrono::{DateTime, Utc};
@@ -22,6 +23,7 @@ pub(super) struct Tables<'t> {
     dead: redb::Table<'t, u128, &'static str>,
     meta: redb::Table<'t, &'static str, u64>,
     units: redb::Table<'t, &'static str, &'static [u8]>,
+    open_pairs: redb::Table<'t, (&'static str, u128), ()>,
     /// Counters read and changed in this transaction, written once at its end.
     counters: BTreeMap<String, u64>,
 }
@@ -36,6 +38,7 @@ impl<'t> Tables<'t> {
             dead: txn.open_table(DEAD)?,
             meta: txn.open_table(META)?,
             units: txn.open_table(UNITS)?,
+            open_pairs: txn.open_table(OPEN_PAIRS)?,
             counters: BTreeMap::new(),
         })
     }
@@ -114,8 +117,14 @@ impl<'t> Tables<'t> {
                 status,
             } => self.dead(id.as_u128(), township, *seq, error, *status),
             Op::Replay { ids, township } => self.replay(ids, township.as_deref()),
-            Op::Sign { id, by, at } => self.sign(id.as_u128(), by, *at),
-            Op::Feedback { id, by, result, at } => self.feedback(id.as_u128(), by, result, *at),
+            Op::Act {
+                id,
+                action,
+                actor,
+                at,
+                expect_history,
+                notices,
+            } => self.act(*id, action, actor, *at, *expect_history, notices),
             Op::Flush => Ok(Outcome::Done),
             Op::Evidence { id, evidence } => self.evidence(id.as_u128(), evidence),
             Op::CameraLog { marks, alive_ms } => self.camera_log(marks, *alive_ms),
@@ -138,34 +147,115 @@ impl<'t> Tables<'t> {
         let now = Utc::now();
         let mut committed = Vec::with_capacity(events.len());
         for e in events {
-            let id = e.id.as_u128();
-            let seq = self.next_seq()?;
-            self.events.insert(id, e.body.as_ref())?;
-            let delivery = if e.deliver {
-                self.pending
-                    .insert((e.township.as_str(), seq), (id, now.timestamp_millis()))?;
-                self.add_pending(&e.township, 1)?;
-                DeliveryStatus::Pending
-            } else {
-                DeliveryStatus::Unrouted
-            };
-            let state = EventState {
-                township: e.township.clone(),
-                kind: e.kind.clone(),
-                seq,
-                committed_at: now,
-                delivery,
-                attempts: 0,
-                delivered_at: None,
-                last_error: None,
-                last_status: None,
-                signed: None,
-                feedback: Vec::new(),
-            };
-            self.put_state(id, &state)?;
-            committed.push(Committed { id: e.id, seq });
+            committed.push(self.insert_event(e, now)?);
         }
         Ok(Outcome::Committed(committed))
+    }
+
+    /// Stores one new event, queues it, opens its ticket and closes those it resolves.
+    fn insert_event(&mut self, e: &NewEvent, now: DateTime<Utc>) -> Result<Committed, StoreError> {
+        let id = e.id.as_u128();
+        let seq = self.next_seq()?;
+        self.events.insert(id, e.body.as_ref())?;
+        let queue = e.route.as_deref().unwrap_or(&e.township);
+        let delivery = if e.deliver {
+            self.pending
+                .insert((queue, seq), (id, now.timestamp_millis()))?;
+            self.add_pending(queue, 1)?;
+            DeliveryStatus::Pending
+        } else {
+            DeliveryStatus::Unrouted
+        };
+        let mut state = EventState {
+            township: e.township.clone(),
+            kind: e.kind.clone(),
+            seq,
+            committed_at: now,
+            delivery,
+            attempts: 0,
+            delivered_at: None,
+            last_error: None,
+            last_status: None,
+            route: e.route.clone(),
+            case: e.case.clone(),
+            close_on_delivery: e.close_on_delivery,
+            legacy_signed: None,
+            legacy_feedback: Vec::new(),
+        };
+        if !e.deliver && e.close_on_delivery {
+            close_on_delivery(&mut state, now);
+        }
+        self.index_pair(id, state.case.as_ref())?;
+        self.put_state(id, &state)?;
+        for target in &e.resolves {
+            self.recover(target.as_u128(), e.id, now)?;
+        }
+        Ok(Committed { id: e.id, seq })
+    }
+
+    /// Keeps the open-ticket index in step with a case: listed while open, gone once closed.
+    fn index_pair(&mut self, id: u128, case: Option<&Case>) -> Result<(), StoreError> {
+        let Some((key, open)) = case.and_then(|c| Some((c.pair.as_deref()?, c.is_open()))) else {
+            return Ok(());
+        };
+        if open {
+            self.open_pairs.insert((key, id), ())?;
+        } else {
+            self.open_pairs.remove((key, id))?;
+        }
+        Ok(())
+    }
+
+    /// Closes an open ticket as recovered by `by_event` (a pair closing itself).
+    fn recover(&mut self, id: u128, by_event: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let Some(mut st) = self.state(id)? else {
+            return Ok(());
+        };
+        let outage_s = (now - st.committed_at).num_seconds();
+        let Some(case) = st.case.as_mut() else {
+            return Ok(());
+        };
+        let action = Action::Recover { by_event, outage_s };
+        if let Ok(Applied::Changed) = case.apply(&action, &Actor::gateway("gateway"), now) {
+            self.index_pair(id, st.case.as_ref())?;
+            self.put_state(id, &st)?;
+        }
+        Ok(())
+    }
+
+    /// A closed-loop step: refused, repeated, or applied with its notices.
+    fn act(
+        &mut self,
+        id: Uuid,
+        action: &Action,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        expect_history: usize,
+        notices: &[NewEvent],
+    ) -> Result<Outcome, StoreError> {
+        let key = id.as_u128();
+        let Some(mut st) = self.state(key)? else {
+            return Ok(Outcome::NotFound);
+        };
+        let Some(case) = st.case.as_mut() else {
+            return Ok(Outcome::NotACase);
+        };
+        if case.history.len() != expect_history {
+            return Ok(Outcome::Stale);
+        }
+        match case.apply(action, actor, at) {
+            Err(refusal) => Ok(Outcome::Refused(refusal)),
+            Ok(Applied::Unchanged) => Ok(Outcome::Acted(Applied::Unchanged)),
+            Ok(Applied::Changed) => {
+                self.index_pair(key, st.case.as_ref())?;
+                self.put_state(key, &st)?;
+                let now = Utc::now();
+                for n in notices {
+                    self.insert_event(n, now)?;
+                }
+                Ok(Outcome::Acted(Applied::Changed))
+            }
+        }
     }
 
     /// The township took the event: off its queue.
@@ -182,6 +272,10 @@ impl<'t> Tables<'t> {
         if let Some(mut st) = self.state(id)? {
             st.delivery = DeliveryStatus::Delivered;
             st.delivered_at = Some(at);
+            if st.close_on_delivery {
+                close_on_delivery(&mut st, at);
+                self.index_pair(id, st.case.as_ref())?;
+            }
             self.put_state(id, &st)?;
         }
         Ok(Outcome::Done)
@@ -266,45 +360,6 @@ impl<'t> Tables<'t> {
         Ok(Outcome::Replayed(townships))
     }
 
-    /// A sign-off (签收): the first one stays.
-    fn sign(&mut self, id: u128, by: &str, at: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        let Some(mut st) = self.state(id)? else {
-            return Ok(Outcome::NotFound);
-        };
-        if let Some(signed) = st.signed {
-            return Ok(Outcome::AlreadySigned(signed));
-        }
-        st.signed = Some(SignOff {
-            by: by.to_string(),
-            at,
-        });
-        self.put_state(id, &st)?;
-        Ok(Outcome::Done)
-    }
-
-    /// Feedback (信息反馈) on a signed event.
-    fn feedback(
-        &mut self,
-        id: u128,
-        by: &str,
-        result: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
-        let Some(mut st) = self.state(id)? else {
-            return Ok(Outcome::NotFound);
-        };
-        if st.signed.is_none() {
-            return Ok(Outcome::NotSigned);
-        }
-        st.feedback.push(Feedback {
-            by: by.to_string(),
-            result: result.to_string(),
-            at,
-        });
-        self.put_state(id, &st)?;
-        Ok(Outcome::Done)
-    }
-
     /// Evidence added to a stored body (the one change a body undergoes; docs/events.md).
     fn evidence(&mut self, key: u128, evidence: &[Evidence]) -> Result<Outcome, StoreError> {
         let Some(body) = self.events.get(key)? else {
@@ -359,10 +414,11 @@ impl<'t> Tables<'t> {
             if st.committed_at >= before {
                 break;
             }
-            if matches!(
+            let done = matches!(
                 st.delivery,
                 DeliveryStatus::Delivered | DeliveryStatus::Unrouted
-            ) {
+            );
+            if done && !st.case.as_ref().is_some_and(Case::is_open) {
                 victims.push(id);
             }
         }
@@ -371,5 +427,12 @@ impl<'t> Tables<'t> {
             self.state.remove(*id)?;
         }
         Ok(Outcome::Purged(victims.len()))
+    }
+}
+
+/// Closes an info event's case once it is delivered (or at once when it is not delivered).
+fn close_on_delivery(state: &mut EventState, at: DateTime<Utc>) {
+    if let Some(case) = state.case.as_mut() {
+        let _ = case.apply(&Action::CloseOnDelivery, &Actor::gateway("gateway"), at);
     }
 }

@@ -1,0 +1,95 @@
+//! Closed-loop notices: `event.updated` (a step on a case, to its township) and
+//! `event.assigned` (a case assigned to a department, to the department).
+
+use crate::case::{Case, Step};
+use crate::event::{CaseNotice, Event, Kind};
+use crate::registry::Department;
+use chrono::{DateTime, FixedOffset};
+use uuid::Uuid;
+
+/// What a step reads as in a title.
+pub fn step_label(step: &Step, department: Option<&Department>) -> String {
+    match step.action.as_str() {
+        "sign" => "已签收".into(),
+        "assign" => format!(
+            "已交办 {}",
+            department.map_or(step.to.as_deref().unwrap_or(""), |d| d.name.as_str())
+        ),
+        "accept" => "已接收".into(),
+        "feedback" => match step.verdict {
+            Some(v) => format!("已反馈 ({})", v.label()),
+            None => "处置进展".into(),
+        },
+        "close" => "已办结".into(),
+        "reopen" => "重新打开".into(),
+        "recover" => "自动恢复".into(),
+        _ => "已关闭".into(),
+    }
+}
+
+fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, id: Uuid) -> Event {
+    let step = case
+        .history
+        .last()
+        .cloned()
+        .expect("a notice follows a step");
+    Event {
+        id,
+        kind,
+        severity: kind.severity(),
+        title: String::new(),
+        occurred_at: at,
+        received_at: at,
+        source: original.source.clone(),
+        township: original.township.clone(),
+        fire: None,
+        camera: None,
+        unit: None,
+        evidence: Vec::new(),
+        refers_to: Some(original.id),
+        resolves: Vec::new(),
+        case: Some(CaseNotice {
+            stage: case.stage,
+            step,
+            assigned_to: case.assigned_to.clone(),
+        }),
+    }
+}
+
+/// `event.updated`: the step just taken on `original`'s case, for its township.
+pub fn updated_notice(
+    original: &Event,
+    case: &Case,
+    department: Option<&Department>,
+    at: DateTime<FixedOffset>,
+    id: Uuid,
+) -> Event {
+    let mut e = notice(original, case, Kind::EventUpdated, at, id);
+    let step = e.case.as_ref().map(|c| &c.step).expect("notice step");
+    e.title = format!("{}: {}", step_label(step, department), original.title);
+    e
+}
+
+/// `event.assigned`: `original` with its detail and evidence, for the department it was
+/// assigned to, as urgent as the original.
+pub fn assigned_notice(
+    original: &Event,
+    case: &Case,
+    department: &Department,
+    at: DateTime<FixedOffset>,
+    id: Uuid,
+) -> Event {
+    let mut e = notice(original, case, Kind::EventAssigned, at, id);
+    e.severity = original.severity;
+    e.title = format!(
+        "{} {}: {}",
+        Kind::EventAssigned.label(),
+        department.name,
+        original.title
+    );
+    e.fire = original.fire.clone();
+    e.camera = original.camera.clone();
+    e.unit = original.unit.clone();
+    e.evidence = original.evidence.clone();
+    e
+}

@@ -1,0 +1,210 @@
+//! The closed loop at the door: every commit opens its cases (dispatch rules assign them,
+//! recovering events close their pairs), and [`Pipeline::act`] applies a person's step with its
+//! notices in one transaction.
+
+use super::Pipeline;
+use crate::case::dispatch::{first_match, kind_matches, DispatchRule};
+use crate::case::pairs::{self, Pair};
+use crate::case::{Action, Actor, Applied, Case, Refusal};
+use crate::event::Event;
+use crate::normalize::{assigned_notice, updated_notice};
+use crate::outbox::{NewEvent, Op, OutboxError, Outcome, Receipt, StoreError, Stored};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How cases are opened.
+#[derive(Debug, Clone, Default)]
+pub struct CasePolicy {
+    /// Info kinds (patterns) that stay open after delivery (by default info events close
+    /// once delivered).
+    pub keep_open: Vec<String>,
+    /// Dispatch rules, first match wins.
+    pub dispatch: Vec<DispatchRule>,
+}
+
+/// Why a step was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// No such event.
+    #[error("no such event")]
+    NotFound,
+    /// A notice, which has no lifecycle.
+    #[error("`{0}` events are notices and have no lifecycle")]
+    NotACase(String),
+    /// The case refused the step.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// No such department, or it does not serve the event's township.
+    #[error("{0}")]
+    BadDepartment(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] OutboxError),
+}
+
+impl From<StoreError> for ActError {
+    fn from(e: StoreError) -> Self {
+        ActError::Storage(OutboxError::Store(Arc::new(e)))
+    }
+}
+
+/// A step applied (or repeated): the event as it now stands.
+#[derive(Debug, Clone)]
+pub struct Acted {
+    /// The event and its state after the step.
+    pub stored: Stored,
+    /// Whether the step changed anything.
+    pub applied: Applied,
+}
+
+/// How often a step is decided again when its case changed under it.
+const STALE_RETRIES: usize = 5;
+
+impl Pipeline {
+    /// Commits events through the closed loop's door: recovering events name the tickets they
+    /// close, each event opens its case, dispatch rules assign (and notify the department).
+    pub(super) async fn commit(&self, events: &mut [Event]) -> Result<Receipt, OutboxError> {
+        self.resolve_pairs(events)
+            .map_err(|e| OutboxError::Store(Arc::new(e)))?;
+        let mut new = Vec::with_capacity(events.len());
+        for e in events.iter() {
+            let deliver = self.registry.delivers_to(&e.township.code);
+            let mut n = NewEvent::of(e, deliver);
+            if kind_matches(&self.cases.keep_open, e.kind.as_str()) {
+                n.close_on_delivery = false;
+            }
+            let notice = self.dispatch(e, &mut n);
+            new.push(n);
+            new.extend(notice);
+        }
+        let delivered = new.iter().filter(|n| n.deliver).count() as u64;
+        self.outbox.check_room(delivered)?;
+        self.outbox.commit_new(new).await
+    }
+
+    /// Fills `resolves` of recovering events with the open tickets of their pair — in the
+    /// store, and opened earlier in the same batch.
+    fn resolve_pairs(&self, events: &mut [Event]) -> Result<(), StoreError> {
+        let mut opened: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for e in events.iter_mut() {
+            match pairs::pair(e) {
+                Some(Pair::Opens(key)) => opened.entry(key).or_default().push(e.id),
+                Some(Pair::Closes(key)) => {
+                    let mut ids = self.outbox.store().open_pairs(&key)?;
+                    ids.extend(opened.remove(&key).unwrap_or_default());
+                    e.resolves = ids;
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the first matching dispatch rule to a new case; the department's
+    /// `event.assigned` notice, if one is due.
+    fn dispatch(&self, e: &Event, new: &mut NewEvent) -> Option<NewEvent> {
+        let case = new.case.as_mut()?;
+        let rule = first_match(&self.cases.dispatch, e.kind.as_str(), &e.township.code)?;
+        let department = self.registry.department(&rule.to)?;
+        if !department.serves(&e.township.code) {
+            return None;
+        }
+        let at = self.clock.now();
+        let action = Action::Assign {
+            to: rule.to.clone(),
+        };
+        case.apply(&action, &Actor::gateway("dispatch"), at).ok()?;
+        let local = at.with_timezone(&self.offset);
+        let notice = assigned_notice(e, case, department, local, Uuid::now_v7());
+        let mut n = NewEvent::of(&notice, department.webhook.is_some());
+        n.route = Some(department.route());
+        Some(n)
+    }
+
+    /// Applies a step of the closed loop to event `id`, with its notices (`event.updated` to
+    /// the township, `event.assigned` to a department), in one durable transaction.
+    pub async fn act(&self, id: Uuid, action: Action, actor: Actor) -> Result<Acted, ActError> {
+        for _ in 0..STALE_RETRIES {
+            let stored = self.outbox.store().get(id)?.ok_or(ActError::NotFound)?;
+            let Some(mut case) = stored.state.case.clone() else {
+                return Err(ActError::NotACase(stored.state.kind));
+            };
+            let expect_history = case.history.len();
+            let at = self.clock.now();
+            if case.apply(&action, &actor, at).map_err(ActError::Refused)? == Applied::Unchanged {
+                return Ok(Acted {
+                    stored,
+                    applied: Applied::Unchanged,
+                });
+            }
+            let notices = self.notices(&stored, &case)?;
+            let op = Op::Act {
+                id,
+                action: action.clone(),
+                actor: actor.clone(),
+                at,
+                expect_history,
+                notices,
+            };
+            match self.outbox.request(op).await? {
+                Outcome::Acted(applied) => {
+                    let stored = self.outbox.store().get(id)?.ok_or(ActError::NotFound)?;
+                    return Ok(Acted { stored, applied });
+                }
+                Outcome::Refused(r) => return Err(ActError::Refused(r)),
+                Outcome::NotACase => return Err(ActError::NotACase(stored.state.kind)),
+                Outcome::NotFound => return Err(ActError::NotFound),
+                _stale => continue,
+            }
+        }
+        Err(ActError::Storage(OutboxError::Closed))
+    }
+
+    /// The notices of a step just applied to `case`: `event.updated` for the township, and
+    /// for an assignment `event.assigned` for the department.
+    fn notices(&self, stored: &Stored, case: &Case) -> Result<Vec<NewEvent>, ActError> {
+        let original: Event = serde_json::from_slice(&stored.body)
+            .map_err(|_| ActError::NotACase(stored.state.kind.clone()))?;
+        let step = case.history.last().expect("a changed case has a step");
+        let department = match step.to.as_deref() {
+            Some(code) => Some(self.department_for(code, &original)?),
+            None => None,
+        };
+        let at = step.at.with_timezone(&self.offset);
+        let township = &original.township.code;
+        let updated = updated_notice(
+            &original,
+            case,
+            department.map(|d| &**d),
+            at,
+            Uuid::now_v7(),
+        );
+        let mut out = vec![NewEvent::of(&updated, self.registry.delivers_to(township))];
+        if let Some(d) = department {
+            let assigned = assigned_notice(&original, case, d, at, Uuid::now_v7());
+            let mut n = NewEvent::of(&assigned, d.webhook.is_some());
+            n.route = Some(d.route());
+            out.push(n);
+        }
+        Ok(out)
+    }
+
+    fn department_for(
+        &self,
+        code: &str,
+        original: &Event,
+    ) -> Result<&Arc<crate::registry::Department>, ActError> {
+        let d = self
+            .registry
+            .department(code)
+            .ok_or_else(|| ActError::BadDepartment(format!("no department `{code}`")))?;
+        if !d.serves(&original.township.code) {
+            return Err(ActError::BadDepartment(format!(
+                "department `{code}` does not serve township `{}`",
+                original.township.code
+            )));
+        }
+        Ok(d)
+    }
+}

@@ -1,0 +1,161 @@
+//! The closed loop's configuration: `[[departments]]`, `[[dispatch]]` rules and `[lifecycle]`.
+
+use super::raw::WebhookEntry;
+use super::registry::Townships;
+use super::{is_code, Validator};
+use alerts::case::dispatch::{valid_pattern, DispatchRule};
+use alerts::pipeline::CasePolicy;
+use alerts::registry::Department;
+use alerts::Kind;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[[departments]]`: a department (派驻机构) townships assign events to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentEntry {
+    pub code: Spanned<String>,
+    pub name: String,
+    #[serde(default)]
+    pub townships: Vec<Spanned<String>>,
+    pub webhook: Option<WebhookEntry>,
+}
+
+/// `[[dispatch]]`: assign events automatically (自动派单).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchEntry {
+    pub kinds: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub townships: Vec<Spanned<String>>,
+    pub to: Spanned<String>,
+}
+
+/// `[lifecycle]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleSection {
+    /// Info kinds (patterns) whose cases stay open after delivery.
+    #[serde(default)]
+    pub keep_open: Vec<Spanned<String>>,
+}
+
+/// Department codes, for the tokens' `department:<code>` scopes.
+pub(super) type DepartmentCodes = Vec<String>;
+
+impl Validator {
+    /// `[[departments]]`: unique codes, names, known townships, valid webhooks.
+    pub(super) fn departments(
+        &mut self,
+        raw: &[DepartmentEntry],
+        known: &Townships,
+    ) -> (Vec<Department>, DepartmentCodes) {
+        let mut out: Vec<Department> = Vec::new();
+        for d in raw {
+            let code = d.code.get_ref();
+            let at = self.at(&d.code);
+            if !is_code(code) {
+                self.err(
+                    at.clone(),
+                    format!("department `code`: `{code}` must be 1-64 of a-z, 0-9, `_`, `-`"),
+                );
+            }
+            if out.iter().any(|o| &o.code == code) {
+                self.err(at.clone(), format!("department `{code}` is defined twice"));
+            }
+            if d.name.trim().is_empty() {
+                self.err(at, format!("department `{code}`: `name` is empty"));
+            }
+            for t in &d.townships {
+                let v = self.valued(t);
+                self.check_township(known, &v, &format!("department `{code}`"));
+            }
+            out.push(Department {
+                code: code.clone(),
+                name: d.name.clone(),
+                townships: d.townships.iter().map(|t| t.get_ref().clone()).collect(),
+                webhook: d.webhook.as_ref().and_then(|w| self.webhook(w)),
+            });
+        }
+        let codes = out.iter().map(|d| d.code.clone()).collect();
+        (out, codes)
+    }
+
+    /// `[[dispatch]]` and `[lifecycle]`: kind patterns that exist, known townships, and
+    /// departments that serve the townships the rule names.
+    pub(super) fn case_policy(
+        &mut self,
+        dispatch: &[DispatchEntry],
+        lifecycle: &LifecycleSection,
+        departments: &[Department],
+        known: &Townships,
+    ) -> CasePolicy {
+        let mut rules = Vec::new();
+        for r in dispatch {
+            if r.kinds.is_empty() {
+                self.err(
+                    self.at(&r.to),
+                    "dispatch `kinds`: empty (a rule needs at least one kind)",
+                );
+            }
+            self.kind_patterns(&r.kinds, "dispatch `kinds`");
+            let to = r.to.get_ref();
+            match departments.iter().find(|d| &d.code == to) {
+                None => {
+                    let list: Vec<&str> = departments.iter().map(|d| d.code.as_str()).collect();
+                    self.err(
+                        self.at(&r.to),
+                        format!(
+                            "dispatch `to`: department `{to}` does not exist (known: {})",
+                            list.join(", ")
+                        ),
+                    );
+                }
+                Some(d) => {
+                    for t in &r.townships {
+                        let v = self.valued(t);
+                        self.check_township(known, &v, "dispatch");
+                        if known.contains(&v.value) && !d.serves(&v.value) {
+                            self.err(
+                                v.at,
+                                format!(
+                                    "dispatch: department `{to}` does not serve township `{}`",
+                                    v.value
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            rules.push(DispatchRule {
+                kinds: r.kinds.iter().map(|k| k.get_ref().clone()).collect(),
+                townships: r.townships.iter().map(|t| t.get_ref().clone()).collect(),
+                to: to.clone(),
+            });
+        }
+        self.kind_patterns(&lifecycle.keep_open, "lifecycle `keep_open`");
+        CasePolicy {
+            keep_open: lifecycle
+                .keep_open
+                .iter()
+                .map(|k| k.get_ref().clone())
+                .collect(),
+            dispatch: rules,
+        }
+    }
+
+    fn kind_patterns(&mut self, patterns: &[Spanned<String>], what: &str) {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        for p in patterns {
+            if !valid_pattern(p.get_ref(), &known) {
+                self.err(
+                    self.at(p),
+                    format!(
+                        "{what}: `{}` is not a kind, a family like `fire.*`, or `*`",
+                        p.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+}
