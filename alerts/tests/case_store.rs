@@ -3,13 +3,13 @@
 //! before the closed loop read as cases.
 
 use alerts::case::{Action, Actor, Applied, Case, Refusal, Role, Stage, Verdict};
-use alerts::outbox::{NewEvent, Op, Outcome, Store};
+use alerts::outbox::{NewEvent, Op, Outcome, Resolve, Store};
 use bytes::Bytes;
 use chrono::Utc;
 use redb::TableDefinition;
 use uuid::Uuid;
 
-fn event(kind: &str, pair: Option<&str>, resolves: Vec<Uuid>) -> NewEvent {
+fn event(kind: &str, pair: Option<&str>, resolves: Vec<Resolve>) -> NewEvent {
     let id = Uuid::now_v7();
     NewEvent {
         id,
@@ -120,7 +120,17 @@ fn a_recovering_event_closes_its_open_tickets() {
         .apply(&[Op::Commit(vec![offline, stalled])], 100)
         .unwrap();
     assert_eq!(store.open_pairs(key).unwrap(), vec![a, b]);
-    let online = event("camera.online", None, vec![a, b]);
+    let resolves = vec![
+        Resolve {
+            id: a,
+            outage_s: Some(600),
+        },
+        Resolve {
+            id: b,
+            outage_s: None,
+        },
+    ];
+    let online = event("camera.online", None, resolves);
     let online_id = online.id;
     store.apply(&[Op::Commit(vec![online])], 100).unwrap();
     for id in [a, b] {
@@ -130,6 +140,8 @@ fn a_recovering_event_closes_its_open_tickets() {
         assert_eq!(case.resolved_by, Some(online_id));
         assert!(case.outage_s.is_some());
     }
+    let outage = |id| store.get(id).unwrap().unwrap().state.case.unwrap().outage_s;
+    assert_eq!(outage(a), Some(600), "the events' own times when given");
     assert!(store.open_pairs(key).unwrap().is_empty());
 }
 

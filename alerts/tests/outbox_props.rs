@@ -182,7 +182,10 @@ fn purge_keeps_open_cases() {
         limit: 100,
     };
     assert_eq!(store.apply(&[all_old], 10).unwrap()[0], Outcome::Purged(0));
-    assert!(store.get(alarm.id).unwrap().is_some(), "an unhandled alarm stays");
+    assert!(
+        store.get(alarm.id).unwrap().is_some(),
+        "an unhandled alarm stays"
+    );
 }
 
 #[test]

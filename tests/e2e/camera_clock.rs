@@ -23,6 +23,7 @@ const REAL_WAIT: Duration = Duration::from_secs(20);
 
 struct Rig {
     clock: Arc<ManualClock>,
+    store: Arc<alerts::outbox::Store>,
     cameras: Arc<Cameras>,
     events: broadcast::Receiver<Arc<LiveEvent>>,
     /// Committed events not yet asked for, oldest first.
@@ -75,6 +76,7 @@ async fn rig(cameras: Vec<Camera>) -> Rig {
         quarantine: None,
     };
     let events = outbox.subscribe();
+    let store = outbox.store().clone();
     let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     let pipeline = Pipeline::new(
         registry.clone(),
@@ -97,6 +99,7 @@ async fn rig(cameras: Vec<Camera>) -> Rig {
         cameras::rtsp::start(cameras.clone(), config, Arc::new(pipeline), pool, stop_rx).await;
     Rig {
         clock,
+        store,
         cameras,
         events,
         seen: Vec::new(),
@@ -219,6 +222,17 @@ async fn stalled_and_offline_follow_the_clock_not_the_wall() {
     let (online, _) = rig.advance_until("cam-2", "camera.online").await;
     let away = online["camera"]["measured"]["away_s"].as_i64().unwrap();
     assert!(away >= 30, "{online}");
+    // and the outage's ticket is closed by it, with the outage's length on the clock
+    let ticket: uuid::Uuid = offline["id"].as_str().unwrap().parse().unwrap();
+    let case = rig.store.get(ticket).unwrap().unwrap().state.case.unwrap();
+    assert_eq!(case.stage, alerts::case::Stage::Closed);
+    assert_eq!(case.verdict, Some(alerts::case::Verdict::Recovered));
+    assert_eq!(
+        case.resolved_by.map(|u| u.to_string()),
+        online["id"].as_str().map(String::from)
+    );
+    assert!(case.outage_s.unwrap() >= 30, "{case:?}");
+    assert_eq!(online["resolves"], serde_json::json!([ticket]));
     assert!(rig.cameras.get("cam-2").unwrap().reconnects >= 1);
 
     // a wrong password is reported as such, long since (never online)

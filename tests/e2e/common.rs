@@ -15,6 +15,10 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gateway"))
 }
 
+/// Receivers every test's receiver also verifies (departments and the city center), each at
+/// `<receiver>/<name>` with the secret `township_secret(name)`.
+pub const RECEIVERS: &[&str] = &["fire-brigade", "video-ops", "city"];
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub receiver: Receiver,
@@ -31,8 +35,10 @@ pub const FAST_RETRIES: &str =
 impl Env {
     pub async fn start(townships: &[&str], customize: impl FnOnce(&mut TestConfig)) -> Env {
         let dir = tempfile::tempdir().unwrap();
+        // townships, and the departments and city a closed-loop test may configure
         let secrets: Vec<(String, String)> = townships
             .iter()
+            .chain(RECEIVERS)
             .map(|t| (t.to_string(), gateway_sim::harness::township_secret(t)))
             .collect();
         let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), &secrets, true)

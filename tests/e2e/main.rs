@@ -4,6 +4,7 @@
 mod api;
 mod camera_clock;
 mod cameras;
+mod cases;
 mod common;
 mod delivery;
 mod gb26875;

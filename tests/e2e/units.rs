@@ -245,4 +245,21 @@ async fn analog_thresholds_raise_once_and_clear_under_the_lower_bound() {
         Some(0.4),
         "raised again after the clear"
     );
+    // the clear closed the first crossing's ticket; the second crossing is open
+    let first = raised[0].as_str().unwrap();
+    let v = env
+        .wait_event(first, "closed by the clear", |v| v["state"] == "closed")
+        .await;
+    assert_eq!(
+        (&v["case"]["verdict"], &v["case"]["resolved_by"]),
+        (&json!("recovered"), &raised[1])
+    );
+    let again = raised[2].as_str().unwrap();
+    let v = env
+        .wait_event(again, "open", |v| v["state"] == "open")
+        .await;
+    assert!(v["case"]["pair"]
+        .as_str()
+        .unwrap()
+        .starts_with("threshold/lanjiang-u1/"));
 }

@@ -6,7 +6,7 @@
 //!     │               │                                       │
 //!     │               └──────────feedback with a verdict──────┴──▶ handled ──close──▶ closed
 //!     └──(pair recovered / info delivered)───────────────────────────────────────────▶ closed
-//!                                                              closed ──reopen──▶ signed|open
+//!                                                 closed ──reopen──▶ assigned|signed|open
 //! ```
 //!
 //! * Signing (签收) is a fact beside the stage: the first sign-off wins; the same person again is
@@ -553,7 +553,10 @@ impl Case {
                 Err(self.invalid("reopen"))
             };
         }
-        self.stage = if self.signed.is_some() {
+        // back to whoever had it: the department (to accept again), else the township
+        self.stage = if self.assigned_to.is_some() {
+            Stage::Assigned
+        } else if self.signed.is_some() {
             Stage::Signed
         } else {
             Stage::Open
@@ -563,7 +566,6 @@ impl Case {
         self.closed_at = None;
         self.resolved_by = None;
         self.outage_s = None;
-        self.assigned_to = None;
         self.accepted = None;
         Ok(Applied::Changed)
     }

@@ -182,7 +182,7 @@ fn a_rule_may_assign_before_the_township_signs() {
 }
 
 #[test]
-fn reopen_needs_a_closed_case_and_goes_back_to_signed() {
+fn reopen_needs_a_closed_case_and_goes_back_to_whoever_had_it() {
     let mut c = Case::new("fire.alarm").unwrap();
     let zhang = township("张三");
     c.apply(&Action::Sign, &zhang, at(1)).unwrap();

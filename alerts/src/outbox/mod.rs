@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::metrics::Metrics;
 pub use store::{
     CameraLog, CameraMark, Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome,
-    Page, PendingItem, Stats, Store, StoreError, Stored,
+    Page, PendingItem, Resolve, Stats, Store, StoreError, Stored,
 };
 
 /// How the outbox behaves.

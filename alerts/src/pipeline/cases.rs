@@ -8,7 +8,8 @@ use crate::case::pairs::{self, Pair};
 use crate::case::{Action, Actor, Applied, Case, Refusal};
 use crate::event::Event;
 use crate::normalize::{assigned_notice, updated_notice};
-use crate::outbox::{NewEvent, Op, OutboxError, Outcome, Receipt, StoreError, Stored};
+use crate::outbox::{NewEvent, Op, OutboxError, Outcome, Receipt, Resolve, StoreError, Stored};
+use chrono::{DateTime, FixedOffset};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -65,12 +66,14 @@ impl Pipeline {
     /// Commits events through the closed loop's door: recovering events name the tickets they
     /// close, each event opens its case, dispatch rules assign (and notify the department).
     pub(super) async fn commit(&self, events: &mut [Event]) -> Result<Receipt, OutboxError> {
-        self.resolve_pairs(events)
+        let resolves = self
+            .resolve_pairs(events)
             .map_err(|e| OutboxError::Store(Arc::new(e)))?;
         let mut new = Vec::with_capacity(events.len());
-        for e in events.iter() {
+        for (e, resolves) in events.iter().zip(resolves) {
             let deliver = self.registry.delivers_to(&e.township.code);
             let mut n = NewEvent::of(e, deliver);
+            n.resolves = resolves;
             if kind_matches(&self.cases.keep_open, e.kind.as_str()) {
                 n.close_on_delivery = false;
             }
@@ -84,21 +87,48 @@ impl Pipeline {
     }
 
     /// Fills `resolves` of recovering events with the open tickets of their pair — in the
-    /// store, and opened earlier in the same batch.
-    fn resolve_pairs(&self, events: &mut [Event]) -> Result<(), StoreError> {
-        let mut opened: HashMap<String, Vec<Uuid>> = HashMap::new();
+    /// store, and opened earlier in the same batch — and times each outage from the ticket's
+    /// event to the recovering one.
+    fn resolve_pairs(&self, events: &mut [Event]) -> Result<Vec<Vec<Resolve>>, StoreError> {
+        let mut opened: HashMap<String, Vec<(Uuid, DateTime<FixedOffset>)>> = HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
         for e in events.iter_mut() {
+            let mut resolves = Vec::new();
             match pairs::pair(e) {
-                Some(Pair::Opens(key)) => opened.entry(key).or_default().push(e.id),
+                Some(Pair::Opens(key)) => {
+                    opened.entry(key).or_default().push((e.id, e.occurred_at))
+                }
                 Some(Pair::Closes(key)) => {
-                    let mut ids = self.outbox.store().open_pairs(&key)?;
-                    ids.extend(opened.remove(&key).unwrap_or_default());
-                    e.resolves = ids;
+                    let mut open = Vec::new();
+                    for id in self.outbox.store().open_pairs(&key)? {
+                        let at = self.outbox.store().get(id)?.and_then(|s| {
+                            serde_json::from_slice::<Event>(&s.body)
+                                .ok()
+                                .map(|o| o.occurred_at)
+                        });
+                        open.push((id, at));
+                    }
+                    open.extend(
+                        opened
+                            .remove(&key)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(id, at)| (id, Some(at))),
+                    );
+                    e.resolves = open.iter().map(|(id, _)| *id).collect();
+                    resolves = open
+                        .into_iter()
+                        .map(|(id, at)| Resolve {
+                            id,
+                            outage_s: at.map(|at| (e.occurred_at - at).num_seconds()),
+                        })
+                        .collect();
                 }
                 None => {}
             }
+            out.push(resolves);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Applies the first matching dispatch rule to a new case; the department's

@@ -21,7 +21,7 @@ pub enum Scope {
 }
 
 /// A token's scope in the config: `admin`, `ingest`, `township:<code>` or `department:<code>`.
-fn parse_scope<'s>(s: &'s str) -> Option<(&'static str, Option<&'s str>)> {
+fn parse_scope(s: &str) -> Option<(&'static str, Option<&str>)> {
     match s {
         "admin" => Some(("admin", None)),
         "ingest" => Some(("ingest", None)),

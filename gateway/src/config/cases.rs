@@ -159,3 +159,75 @@ impl Validator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, Scope};
+    use std::path::Path;
+
+    const BASE: &str = r#"
+[[api.tokens]]
+name = "brigade"
+token = "0123456789abcdef-brigade"
+scope = "department:fire-brigade"
+
+[[townships]]
+code = "lanjiang"
+name = "兰江街道"
+
+[[townships]]
+code = "yunshan"
+name = "云山街道"
+
+[[departments]]
+code = "fire-brigade"
+name = "消防救援大队"
+townships = ["lanjiang"]
+webhook = { url = "http://127.0.0.1:9000/fire-brigade", secret = "s3cret" }
+"#;
+
+    fn load(extra: &str) -> Result<super::super::Config, String> {
+        parse(Path::new("/etc/gw/gateway.toml"), &format!("{BASE}{extra}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn departments_rules_and_scopes_load() {
+        let c = load("\n[[dispatch]]\nkinds = [\"fire.*\"]\ntownships = [\"lanjiang\"]\nto = \"fire-brigade\"\n\n[lifecycle]\nkeep_open = [\"camera.motion\"]\n").unwrap();
+        assert_eq!(
+            c.api.tokens[0].scope,
+            Scope::Department("fire-brigade".into())
+        );
+        let d = c.registry.department("fire-brigade").unwrap();
+        assert!(d.serves("lanjiang") && !d.serves("yunshan"));
+        assert!(c
+            .registry
+            .destinations()
+            .iter()
+            .any(|t| t.code == "dept:fire-brigade"));
+        assert_eq!(c.cases.dispatch[0].to, "fire-brigade");
+        assert_eq!(c.cases.keep_open, ["camera.motion"]);
+    }
+
+    #[test]
+    fn mistakes_in_rules_are_named_with_their_line() {
+        let e = load("\n[[dispatch]]\nkinds = [\"fir.*\"]\nto = \"police\"\n").unwrap_err();
+        assert!(e.contains("`fir.*` is not a kind"), "{e}");
+        assert!(
+            e.contains("department `police` does not exist (known: fire-brigade)"),
+            "{e}"
+        );
+        assert!(e.contains("gateway.toml:22:10: dispatch `kinds`"), "{e}");
+        let e = load("\n[[dispatch]]\nkinds = [\"fire.alarm\"]\ntownships = [\"yunshan\"]\nto = \"fire-brigade\"\n").unwrap_err();
+        assert!(e.contains("does not serve township `yunshan`"), "{e}");
+        let e = load("\n[[dispatch]]\nkinds = []\nto = \"fire-brigade\"\n").unwrap_err();
+        assert!(e.contains("a rule needs at least one kind"), "{e}");
+        let e = parse(
+            Path::new("/etc/gw/gateway.toml"),
+            &BASE.replace("department:fire-brigade", "department:police"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("department `police` does not exist"), "{e}");
+    }
+}

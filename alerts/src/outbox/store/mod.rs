@@ -27,7 +27,7 @@ mod read;
 mod schema;
 mod write;
 
-pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome};
+pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
 pub use read::{CameraLog, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN};
 pub use schema::{corrupt_rows, DeliveryStatus, EventState};
 

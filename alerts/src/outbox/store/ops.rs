@@ -28,7 +28,17 @@ pub struct NewEvent {
     /// Close its case once delivered (info events).
     pub close_on_delivery: bool,
     /// Open tickets this event ends (a pair closing itself): each is closed as recovered.
-    pub resolves: Vec<Uuid>,
+    pub resolves: Vec<Resolve>,
+}
+
+/// An open ticket a recovering event closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolve {
+    /// The ticket (event id).
+    pub id: Uuid,
+    /// How long the outage lasted (from the ticket's event to the recovering one, in the
+    /// events' own times); `None`: the time between their commits.
+    pub outage_s: Option<i64>,
 }
 
 impl NewEvent {
@@ -52,7 +62,11 @@ impl NewEvent {
             route: None,
             close_on_delivery: case.is_some() && e.severity == Severity::Info,
             case,
-            resolves: e.resolves.clone(),
+            resolves: e
+                .resolves
+                .iter()
+                .map(|&id| Resolve { id, outage_s: None })
+                .collect(),
         }
     }
 }

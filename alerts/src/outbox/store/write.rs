@@ -1,6 +1,6 @@
 //! How each operation changes the tables, inside one write transaction.
 
-use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
+use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
 use super::schema::{
     decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
     DEAD_COUNT, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE,
@@ -187,8 +187,8 @@ impl<'t> Tables<'t> {
         }
         self.index_pair(id, state.case.as_ref())?;
         self.put_state(id, &state)?;
-        for target in &e.resolves {
-            self.recover(target.as_u128(), e.id, now)?;
+        for r in &e.resolves {
+            self.recover(r, e.id, now)?;
         }
         Ok(Committed { id: e.id, seq })
     }
@@ -207,11 +207,19 @@ impl<'t> Tables<'t> {
     }
 
     /// Closes an open ticket as recovered by `by_event` (a pair closing itself).
-    fn recover(&mut self, id: u128, by_event: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn recover(
+        &mut self,
+        r: &Resolve,
+        by_event: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = r.id.as_u128();
         let Some(mut st) = self.state(id)? else {
             return Ok(());
         };
-        let outage_s = (now - st.committed_at).num_seconds();
+        let outage_s = r
+            .outage_s
+            .unwrap_or_else(|| (now - st.committed_at).num_seconds());
         let Some(case) = st.case.as_mut() else {
             return Ok(());
         };

@@ -1,0 +1,412 @@
+//! The closed loop over HTTP with the real gateway and a real receiver: a dispatch rule, a
+//! department that accepts and judges, township sign-off and closing, reopen; the webhook and
+//! the history of every step; 409s for invalid steps and a second signer; scopes that hold.
+
+use crate::common::*;
+use gateway_sim::harness::{township_secret, TestConfig};
+use serde_json::{json, Value};
+
+const BRIGADE: &str = "brigade-token-0123456789";
+const VIDEO_OPS: &str = "video-ops-token-0123456789";
+
+/// Two departments with webhooks: the fire brigade serves both townships and takes lanjiang's
+/// fire alarms by rule; video ops serves lanjiang only.
+fn departments(c: &mut TestConfig) {
+    let base = c.townships[0].1.clone().unwrap();
+    let base = base.rsplit_once('/').unwrap().0.to_string();
+    c.extra += &format!(
+        "\n[[api.tokens]]\nname = \"brigade\"\ntoken = \"{BRIGADE}\"\nscope = \"department:fire-brigade\"\n\
+         \n[[api.tokens]]\nname = \"video-ops\"\ntoken = \"{VIDEO_OPS}\"\nscope = \"department:video-ops\"\n\
+         \n[[departments]]\ncode = \"fire-brigade\"\nname = \"消防救援大队\"\n\
+         webhook = {{ url = \"{base}/fire-brigade\", secret = \"{}\" }}\n\
+         \n[[departments]]\ncode = \"video-ops\"\nname = \"视频运维\"\ntownships = [\"lanjiang\"]\n\
+         webhook = {{ url = \"{base}/video-ops\", secret = \"{}\" }}\n\
+         \n[[dispatch]]\nkinds = [\"fire.alarm\"]\ntownships = [\"lanjiang\"]\nto = \"fire-brigade\"\n",
+        township_secret("fire-brigade"),
+        township_secret("video-ops"),
+    );
+}
+
+async fn alarm(env: &Env, unit: &str, addr: u32) -> String {
+    let (s, v) = env.push(unit, "status", &fire(addr)).await;
+    assert_eq!(s, 202, "{v}");
+    v["events"][0].as_str().unwrap().to_string()
+}
+
+/// The deliveries to `to` that refer to `id`, as (X-Gateway-Event, step action).
+fn notices(env: &Env, to: &str, id: &str) -> Vec<(String, String)> {
+    env.receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.township == to)
+        .filter_map(|d| {
+            let b = d.body.as_ref()?;
+            (b["refers_to"] == id).then(|| {
+                let action = b["case"]["step"]["action"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                (d.event_header.clone(), action)
+            })
+        })
+        .collect()
+}
+
+async fn wait_notices(env: &Env, to: &str, id: &str, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    env.receiver
+        .wait_for(WAIT, &format!("notices to {to}"), |_| {
+            notices(env, to, id) == want
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:?}", notices(env, to, id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_alarm_goes_round_the_closed_loop() {
+    let env = Env::start(&["lanjiang", "yunshan"], departments).await;
+    let lj = township_token("lanjiang");
+    let id = alarm(&env, "lanjiang-u1", 1).await;
+    let path = |a: &str| format!("/api/v1/events/{id}/{a}");
+
+    // the rule assigned it at commit, and the brigade got it with the alarm's detail
+    let v = env
+        .wait_event(&id, "assigned by rule", |v| v["state"] == "assigned")
+        .await;
+    assert_eq!(v["case"]["assigned_to"], "fire-brigade");
+    assert_eq!(v["case"]["history"][0]["by"], "dispatch");
+    wait_notices(&env, "fire-brigade", &id, &[("event.assigned", "assign")]).await;
+    let to_brigade = env
+        .receiver
+        .deliveries()
+        .into_iter()
+        .find(|d| d.township == "fire-brigade")
+        .unwrap();
+    let body = to_brigade.body.unwrap();
+    assert_eq!(
+        (
+            body["severity"].as_str(),
+            body["fire"]["component_addr"].as_u64()
+        ),
+        (Some("critical"), Some(1))
+    );
+
+    // who sees it: the township and the brigade; not video ops, not another township
+    assert_eq!(
+        env.get(&format!("/api/v1/events/{id}"), Some(BRIGADE))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        env.get(&format!("/api/v1/events/{id}"), Some(VIDEO_OPS))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        env.get(
+            &format!("/api/v1/events/{id}"),
+            Some(&township_token("yunshan"))
+        )
+        .await
+        .0,
+        404
+    );
+    let (s, _) = env
+        .post(&path("accept"), Some(VIDEO_OPS), &json!({"by": "赵"}))
+        .await;
+    assert_eq!(
+        s, 404,
+        "a department cannot act on what is not assigned to it"
+    );
+
+    // the department accepts and judges; the township signs (first signer wins) and closes
+    let (s, v) = env
+        .post(
+            &path("feedback"),
+            Some(BRIGADE),
+            &json!({"by": "李队", "verdict": "false_alarm"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(&path("accept"), Some(BRIGADE), &json!({"by": "李队"}))
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("accepted")), "{v}");
+    let (s, v) = env
+        .post(&path("sign"), Some(&lj), &json!({"by": "王"}))
+        .await;
+    assert_eq!(
+        (s, v["signed"]["by"].as_str(), v["state"].as_str()),
+        (200, Some("王"), Some("accepted")),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(&path("sign"), Some(ADMIN_TOKEN), &json!({"by": "李"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("already_signed"))
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("王"),
+        "{v}"
+    );
+    let (s, _) = env
+        .post(&path("sign"), Some(&lj), &json!({"by": "王"}))
+        .await;
+    assert_eq!(s, 200, "the same signer again is a no-op");
+    let (s, v) = env
+        .post(
+            &path("feedback"),
+            Some(BRIGADE),
+            &json!({"by": "李队", "verdict": "repaired"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_verdict")),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(&path("close"), Some(&lj), &json!({"by": "王"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["state"].as_str()),
+        (409, Some("accepted")),
+        "{v}"
+    );
+    let fb = json!({"by": "李队", "verdict": "false_alarm", "note": "烟感误报"});
+    let (s, v) = env.post(&path("feedback"), Some(BRIGADE), &fb).await;
+    assert_eq!(
+        (s, v["state"].as_str(), v["case"]["verdict"].as_str()),
+        (200, Some("handled"), Some("false_alarm")),
+        "{v}"
+    );
+    let (s, _) = env
+        .post(&path("close"), Some(BRIGADE), &json!({"by": "李队"}))
+        .await;
+    assert_eq!(s, 403, "the township closes, not the department");
+    let (s, v) = env
+        .post(&path("close"), Some(&lj), &json!({"by": "王"}))
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("closed")));
+    let (s, v) = env
+        .post(&path("reopen"), Some(&lj), &json!({"by": "王"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    let (s, v) = env
+        .post(
+            &path("reopen"),
+            Some(&lj),
+            &json!({"by": "王", "reason": "复查发现有烟"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (200, Some("assigned")),
+        "back to the brigade: {v}"
+    );
+
+    // the history holds every step with its token; the township heard of each one
+    let history: Vec<(Value, Value)> = v["case"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["action"].clone(), h["token"].clone()))
+        .collect();
+    let expected = [
+        ("assign", Value::Null),
+        ("accept", json!("brigade")),
+        ("sign", json!("lanjiang-center")),
+        ("feedback", json!("brigade")),
+        ("close", json!("lanjiang-center")),
+        ("reopen", json!("lanjiang-center")),
+    ];
+    let expected: Vec<(Value, Value)> = expected.into_iter().map(|(a, t)| (json!(a), t)).collect();
+    assert_eq!(history, expected);
+    let updates = ["accept", "sign", "feedback", "close", "reopen"];
+    let want: Vec<(&str, &str)> = updates.iter().map(|a| ("event.updated", *a)).collect();
+    wait_notices(&env, "lanjiang", &id, &want).await;
+
+    // the brigade's list: what is assigned to it and its own notices, nothing of yunshan
+    let _other = alarm(&env, "yunshan-u1", 2).await;
+    let (_, list) = env.get("/api/v1/events", Some(BRIGADE)).await;
+    let kinds: Vec<&str> = list["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["fire.alarm", "event.assigned"], "{list}");
+    let (_, list) = env.get("/api/v1/events?state=assigned", Some(&lj)).await;
+    let ids: Vec<&str> = list["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()]);
+    let (s, v) = env.get("/api/v1/events?state=pending", Some(&lj)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("unknown_state"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_township_assigns_by_hand_within_what_departments_serve() {
+    let env = Env::start(&["lanjiang", "yunshan"], departments).await;
+    let ys = township_token("yunshan");
+    let id = alarm(&env, "yunshan-u1", 7).await;
+    let path = |a: &str| format!("/api/v1/events/{id}/{a}");
+    let v = env.wait_event(&id, "open", |v| v["state"] == "open").await;
+    assert!(v["case"]["assigned_to"].is_null(), "no rule for yunshan");
+
+    // before signing: 409 with the current stage
+    let (s, v) = env
+        .post(
+            &path("assign"),
+            Some(&ys),
+            &json!({"by": "周", "to": "fire-brigade"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str(), v["error"]["state"].as_str()),
+        (409, Some("not_signed"), Some("open")),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(
+            &path("feedback"),
+            Some(&ys),
+            &json!({"by": "周", "result": "x"}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("not_signed")));
+    let (s, v) = env
+        .post(&path("close"), Some(&ys), &json!({"by": "周"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str(), v["error"]["state"].as_str()),
+        (409, Some("invalid_transition"), Some("open"))
+    );
+    env.post(&path("sign"), Some(&ys), &json!({"by": "周"}))
+        .await;
+
+    let (s, v) = env
+        .post(
+            &path("assign"),
+            Some(&ys),
+            &json!({"by": "周", "to": "video-ops"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("unknown_department")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("yunshan"),
+        "{v}"
+    );
+    let (s, v) = env
+        .post(
+            &path("assign"),
+            Some(&ys),
+            &json!({"by": "周", "to": "fire-brigade"}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("assigned")), "{v}");
+    let (s, _) = env
+        .post(
+            &path("assign"),
+            Some(&ys),
+            &json!({"by": "周", "to": "fire-brigade"}),
+        )
+        .await;
+    assert_eq!(s, 200, "the same assignment again is a no-op");
+    wait_notices(&env, "fire-brigade", &id, &[("event.assigned", "assign")]).await;
+    wait_notices(
+        &env,
+        "yunshan",
+        &id,
+        &[("event.updated", "sign"), ("event.updated", "assign")],
+    )
+    .await;
+    // wave-1 feedback (a note, no verdict) is a progress note: the stage stays
+    let (s, v) = env
+        .post(
+            &path("feedback"),
+            Some(&ys),
+            &json!({"by": "周", "result": "已联系单位"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str(), v["feedback"][0]["result"].as_str()),
+        (200, Some("assigned"), Some("已联系单位")),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_closes_its_ticket_when_it_ends() {
+    let env = Env::start(&["lanjiang"], |c| {
+        c.extra += "\n[health]\nunit_offline_after_s = 1\n"
+    })
+    .await;
+    env.push("lanjiang-u1", "heartbeat", &json!({})).await;
+    let offline = env
+        .receiver
+        .wait_for(WAIT, "unit.offline", |d| {
+            d.iter().any(|d| d.event_header == "unit.offline")
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.event_header == "unit.offline")
+        .unwrap();
+    let offline_id = offline.idempotency_key;
+    let v = env
+        .wait_event(&offline_id, "open ticket", |v| v["state"] == "open")
+        .await;
+    assert_eq!(v["case"]["pair"], "unit-offline/lanjiang-u1");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    env.push("lanjiang-u1", "heartbeat", &json!({})).await;
+    let v = env
+        .wait_event(&offline_id, "closed by unit.online", |v| {
+            v["state"] == "closed"
+        })
+        .await;
+    let case = &v["case"];
+    assert_eq!(case["verdict"], "recovered");
+    assert!(case["outage_s"].as_i64().unwrap() >= 1, "{v}");
+    let online_id = case["resolved_by"].as_str().unwrap().to_string();
+    let online = env
+        .wait_event(&online_id, "unit.online closed once delivered", |v| {
+            v["state"] == "closed"
+        })
+        .await;
+    assert_eq!(online["kind"], "unit.online");
+    assert_eq!(online["resolves"], json!([offline_id]));
+    // a recovered ticket can be reopened by hand, and it is not a fire alarm: no verdict needed
+    let (s, v) = env
+        .post(
+            &format!("/api/v1/events/{offline_id}/reopen"),
+            Some(ADMIN_TOKEN),
+            &json!({"by": "运维", "reason": "again"}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("open")), "{v}");
+}
