@@ -48,6 +48,24 @@ pub struct Event {
     /// For `event.updated` and `event.assigned`: the step of the closed loop it reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<CaseNotice>,
+    /// For `event.overdue`: the late stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue: Option<OverdueDetail>,
+}
+
+/// A stage past its deadline (督办).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverdueDetail {
+    /// `sign`, `handle` or `close`.
+    pub stage: crate::case::sla::SlaStage,
+    /// Its deadline.
+    pub due_at: DateTime<FixedOffset>,
+    /// How late at this reminder, in seconds.
+    pub overdue_s: i64,
+    /// 1 for the first reminder, rising with each repeat.
+    pub level: u32,
+    /// The case's stage now.
+    pub case_stage: crate::case::Stage,
 }
 
 /// The closed-loop step a notice reports.
@@ -300,6 +318,8 @@ wire_enum! {
         EventUpdated = "event.updated",
         /// An event assigned (交办) to a department: sent to the department.
         EventAssigned = "event.assigned",
+        /// A stage of a case is past its deadline (督办): to the township and the city.
+        EventOverdue = "event.overdue",
     }
 }
 
@@ -325,7 +345,7 @@ impl Kind {
             FireAlarm => Severity::Critical,
             FireFault | FireSupervisory | FireLinkageStarted | FirePowerFault
             | FireAnalogThreshold | UnitOffline | CameraOffline | CameraTamper | EventEscalated
-            | EventAssigned => Severity::Major,
+            | EventAssigned | EventOverdue => Severity::Major,
             FireDisabled | FireLinkageFeedback | CameraStalled | CameraDegraded | CameraQuality => {
                 Severity::Minor
             }
@@ -361,6 +381,7 @@ impl Kind {
             EventEvidence => "补充视频证据",
             EventUpdated => "处置进展",
             EventAssigned => "交办",
+            EventOverdue => "督办",
         }
     }
 }

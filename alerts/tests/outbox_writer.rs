@@ -32,6 +32,7 @@ fn event(township: &str) -> Event {
         refers_to: None,
         resolves: Vec::new(),
         case: None,
+        overdue: None,
     }
 }
 

@@ -85,6 +85,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     tokio::spawn(liveness_loop(pipeline.clone(), stop_rx.clone()));
+    tokio::spawn(supervision_loop(pipeline.clone(), stop_rx.clone()));
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -347,6 +348,31 @@ async fn liveness_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>)
             if let Err(e) = pipeline.persist_liveness().await {
                 tracing::warn!(error = %e, "saving unit liveness failed");
             }
+        }
+    }
+}
+
+/// Supervision (督办): every second, the reminders of late stages (one log line per outage of
+/// the outbox, not per tick).
+async fn supervision_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match pipeline.supervise().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("supervision reminders resumed");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "supervision reminders wait: the outbox cannot take them now");
+            }
+            Err(_) => {}
         }
     }
 }

@@ -10,6 +10,7 @@ mod delivery;
 mod gb26875;
 mod mqtt;
 mod profiles;
+mod supervision;
 mod units;
 mod video;
 

@@ -18,6 +18,7 @@
 
 pub mod dispatch;
 pub mod pairs;
+pub mod sla;
 mod verdict;
 
 pub use verdict::{Family, Verdict};
@@ -255,6 +256,9 @@ pub struct Case {
     /// For a recovered outage: how long it lasted, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outage_s: Option<i64>,
+    /// Deadlines and reminders (督办), when an SLA rule applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<sla::Supervision>,
     /// The pair key this case opened (see [`pairs`]): recovering events close it by this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<String>,
@@ -318,6 +322,7 @@ impl Case {
             resolved_by: None,
             outage_s: None,
             pair: None,
+            sla: None,
             history: Vec::new(),
         })
     }
@@ -340,7 +345,7 @@ impl Case {
             Action::Accept => self.accept(actor, at)?,
             Action::Feedback { verdict, note } => self.give_feedback(*verdict, note, actor, at)?,
             Action::Close => self.close(actor, at)?,
-            Action::Reopen { reason } => self.reopen(reason, actor)?,
+            Action::Reopen { reason } => self.reopen(reason, actor, at)?,
             Action::Recover { by_event, outage_s } => self.recover(*by_event, *outage_s, at)?,
             Action::CloseOnDelivery => self.close_on_delivery(at),
         };
@@ -540,7 +545,12 @@ impl Case {
         }
     }
 
-    fn reopen(&mut self, reason: &str, actor: &Actor) -> Result<Applied, Refusal> {
+    fn reopen(
+        &mut self,
+        reason: &str,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, Refusal> {
         Self::township_only(actor, "reopen")?;
         if self.stage != Stage::Closed {
             let repeat = self
@@ -567,6 +577,9 @@ impl Case {
         self.resolved_by = None;
         self.outage_s = None;
         self.accepted = None;
+        if let Some(sla) = self.sla.as_mut() {
+            sla.restart(at);
+        }
         Ok(Applied::Changed)
     }
 

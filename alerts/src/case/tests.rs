@@ -236,3 +236,95 @@ fn notices_are_not_cases() {
     assert!(Case::new("report.weekly").is_none());
     assert_eq!(Case::new("unit.offline").unwrap().family, Family::Equipment);
 }
+
+mod supervision {
+    use super::*;
+    use crate::case::sla::{rule_for, SlaRule, SlaStage, Supervision};
+    use crate::event::Severity;
+
+    fn supervised(kind: &str, start: DateTime<Utc>) -> Case {
+        let defaults = SlaRule::defaults();
+        let rule = rule_for(&[], &defaults, kind, Severity::Critical).unwrap();
+        let mut c = Case::new(kind).unwrap();
+        c.sla = Some(Supervision::new(rule, start));
+        c
+    }
+
+    fn secs(s: i64) -> DateTime<Utc> {
+        at(0) + chrono::Duration::seconds(s)
+    }
+
+    #[test]
+    fn an_unsigned_alarm_is_reminded_at_its_deadline_then_every_interval() {
+        let mut c = supervised("fire.alarm", at(0));
+        assert_eq!(c.next_due(), Some(secs(180)));
+        assert!(c.reminders_due(secs(179)).is_empty());
+        let r = c.reminders_due(secs(180));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].stage, r[0].level, r[0].overdue_s),
+            (SlaStage::Sign, 1, 0)
+        );
+        c.record_reminders(&r, secs(180));
+        assert!(c.reminders_due(secs(181)).is_empty(), "not twice");
+        assert_eq!(c.next_due(), Some(secs(480)));
+        assert_eq!(c.overdue_stages(), [SlaStage::Sign]);
+        let r = c.reminders_due(secs(480));
+        assert_eq!((r[0].level, r[0].overdue_s), (2, 300));
+        c.record_reminders(&r, secs(480));
+        // signed: the sign stage is done; handling is due at 30 min
+        c.apply(&Action::Sign, &township("张三"), secs(500))
+            .unwrap();
+        assert!(c.overdue_stages().is_empty());
+        assert_eq!(c.next_due(), Some(secs(1800)));
+        c.apply(
+            &feedback(Some(Verdict::TrueAlarm), "出警"),
+            &township("张三"),
+            secs(900),
+        )
+        .unwrap();
+        assert_eq!(c.next_due(), None, "nothing left to supervise");
+    }
+
+    #[test]
+    fn after_downtime_each_late_stage_is_reminded_once_and_then_from_now() {
+        let mut c = supervised("fire.alarm", at(0));
+        let r = c.reminders_due(secs(4000));
+        let stages: Vec<_> = r.iter().map(|r| (r.stage, r.level)).collect();
+        assert_eq!(stages, [(SlaStage::Sign, 1), (SlaStage::Handle, 1)]);
+        c.record_reminders(&r, secs(4000));
+        assert_eq!(c.next_due(), Some(secs(4300)));
+    }
+
+    #[test]
+    fn a_reopen_starts_the_clock_again_and_a_camera_ticket_is_due_to_close() {
+        let mut c = supervised("camera.offline", at(0));
+        assert_eq!(c.next_due(), Some(secs(4 * 3600)));
+        let zhang = township("张三");
+        c.apply(&Action::Sign, &zhang, secs(60)).unwrap();
+        assert_eq!(
+            c.next_due(),
+            Some(secs(72 * 3600)),
+            "closing is due in 72 h"
+        );
+        c.apply(
+            &feedback(Some(Verdict::Repaired), "换电源"),
+            &zhang,
+            secs(120),
+        )
+        .unwrap();
+        c.apply(&Action::Close, &zhang, secs(180)).unwrap();
+        assert_eq!(c.next_due(), None);
+        c.apply(
+            &Action::Reopen {
+                reason: "又断了".into(),
+            },
+            &zhang,
+            secs(1000),
+        )
+        .unwrap();
+        assert_eq!(c.next_due(), Some(secs(1000 + 72 * 3600)));
+        let defaults = SlaRule::defaults();
+        assert!(rule_for(&[], &defaults, "camera.motion", Severity::Info).is_none());
+    }
+}

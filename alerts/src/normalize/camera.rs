@@ -169,5 +169,6 @@ fn envelope(
         refers_to: None,
         resolves: Vec::new(),
         case: None,
+        overdue: None,
     }
 }

@@ -1,8 +1,10 @@
-//! Closed-loop notices: `event.updated` (a step on a case, to its township) and
-//! `event.assigned` (a case assigned to a department, to the department).
+//! Closed-loop notices: `event.updated` (a step on a case, to its township),
+//! `event.assigned` (a case assigned to a department, to the department) and `event.overdue`
+//! (a late stage, to the township and the city).
 
+use crate::case::sla::Reminder;
 use crate::case::{Case, Step};
-use crate::event::{CaseNotice, Event, Kind};
+use crate::event::{CaseNotice, Event, Kind, OverdueDetail, Severity};
 use crate::registry::Department;
 use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
@@ -52,6 +54,52 @@ fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, 
             stage: case.stage,
             step,
             assigned_to: case.assigned_to.clone(),
+        }),
+        overdue: None,
+    }
+}
+
+/// `event.overdue`: a reminder (督办) that a stage of `original`'s case is late — for its
+/// township and the city. Critical when the original is, else major.
+pub fn overdue_notice(
+    original: &Event,
+    case: &Case,
+    reminder: &Reminder,
+    at: DateTime<FixedOffset>,
+    id: Uuid,
+) -> Event {
+    let kind = Kind::EventOverdue;
+    let severity = match original.severity {
+        Severity::Critical => Severity::Critical,
+        _ => Severity::Major,
+    };
+    let late = if reminder.level > 1 {
+        format!("{} (第{}次督办)", reminder.stage.label(), reminder.level)
+    } else {
+        reminder.stage.label().to_string()
+    };
+    Event {
+        id,
+        kind,
+        severity,
+        title: format!("{late}: {}", original.title),
+        occurred_at: at,
+        received_at: at,
+        source: original.source.clone(),
+        township: original.township.clone(),
+        fire: None,
+        camera: None,
+        unit: None,
+        evidence: Vec::new(),
+        refers_to: Some(original.id),
+        resolves: Vec::new(),
+        case: None,
+        overdue: Some(OverdueDetail {
+            stage: reminder.stage,
+            due_at: reminder.due_at.with_timezone(at.offset()),
+            overdue_s: reminder.overdue_s,
+            level: reminder.level,
+            case_stage: case.stage,
         }),
     }
 }

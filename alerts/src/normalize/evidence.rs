@@ -23,6 +23,7 @@ pub fn evidence_event(
         refers_to: Some(original.id),
         resolves: Vec::new(),
         case: None,
+        overdue: None,
         evidence: vec![evidence],
         ..original.clone()
     }

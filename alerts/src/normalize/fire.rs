@@ -131,6 +131,7 @@ pub(super) fn fire_event(
         refers_to: None,
         resolves: Vec::new(),
         case: None,
+        overdue: None,
     }
 }
 

@@ -8,7 +8,8 @@
 //! * [`unit`](mod@unit) — a unit's liveness change → `unit.online` / `unit.offline`;
 //! * [`camera`] — a [`crate::camera::CameraObservation`] → `camera.*`;
 //! * [`evidence`] — a late snapshot → `event.evidence`;
-//! * [`case`](mod@case) — a closed-loop step → `event.updated` / `event.assigned`.
+//! * [`case`](mod@case) — a closed-loop step → `event.updated` / `event.assigned`; a late
+//!   stage → `event.overdue`.
 
 pub mod camera;
 pub mod case;
@@ -18,7 +19,7 @@ pub mod threshold;
 pub mod unit;
 
 pub use camera::{camera_event, check_label, CameraContext};
-pub use case::{assigned_notice, updated_notice};
+pub use case::{assigned_notice, overdue_notice, updated_notice};
 pub use evidence::evidence_event;
 pub use fire::{kind_for_flag, kind_for_operation, normalize, Context};
 pub use threshold::threshold_event;

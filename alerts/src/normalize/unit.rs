@@ -64,5 +64,6 @@ pub fn unit_event(
         refers_to: None,
         resolves: Vec::new(),
         case: None,
+        overdue: None,
     }
 }

@@ -444,6 +444,12 @@ fn after_commit(shared: &Shared, batch: &mut Vec<Request>, outcomes: Vec<Outcome
                     notices: events, ..
                 },
                 Outcome::Acted(Applied::Changed),
+            )
+            | (
+                Op::Remind {
+                    notices: events, ..
+                },
+                Outcome::Done,
             ) => {
                 for e in events {
                     events_committed += 1;

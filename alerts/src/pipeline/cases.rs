@@ -5,6 +5,7 @@
 use super::Pipeline;
 use crate::case::dispatch::{first_match, kind_matches, DispatchRule};
 use crate::case::pairs::{self, Pair};
+use crate::case::sla::{SlaRule, Supervision};
 use crate::case::{Action, Actor, Applied, Case, Refusal};
 use crate::event::Event;
 use crate::normalize::{assigned_notice, updated_notice};
@@ -15,13 +16,25 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// How cases are opened.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CasePolicy {
     /// Info kinds (patterns) that stay open after delivery (by default info events close
     /// once delivered).
     pub keep_open: Vec<String>,
     /// Dispatch rules, first match wins.
     pub dispatch: Vec<DispatchRule>,
+    /// SLA rules (督办), first match wins: the configured ones, then the built-in defaults.
+    pub sla: Vec<SlaRule>,
+}
+
+impl Default for CasePolicy {
+    fn default() -> Self {
+        CasePolicy {
+            keep_open: Vec::new(),
+            dispatch: Vec::new(),
+            sla: SlaRule::defaults(),
+        }
+    }
 }
 
 /// Why a step was not applied.
@@ -77,6 +90,7 @@ impl Pipeline {
             if kind_matches(&self.cases.keep_open, e.kind.as_str()) {
                 n.close_on_delivery = false;
             }
+            self.supervise_from_now(e, &mut n);
             let notice = self.dispatch(e, &mut n);
             new.push(n);
             new.extend(notice);
@@ -131,6 +145,21 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Puts a new case under the first SLA rule that matches it, its clock starting now.
+    fn supervise_from_now(&self, e: &Event, new: &mut NewEvent) {
+        let Some(case) = new.case.as_mut() else {
+            return;
+        };
+        if let Some(rule) = self
+            .cases
+            .sla
+            .iter()
+            .find(|r| r.matches(e.kind.as_str(), e.severity))
+        {
+            case.sla = Some(Supervision::new(rule, self.clock.now()));
+        }
+    }
+
     /// Applies the first matching dispatch rule to a new case; the department's
     /// `event.assigned` notice, if one is due.
     fn dispatch(&self, e: &Event, new: &mut NewEvent) -> Option<NewEvent> {
@@ -180,6 +209,7 @@ impl Pipeline {
             match self.outbox.request(op).await? {
                 Outcome::Acted(applied) => {
                     let stored = self.outbox.store().get(id)?.ok_or(ActError::NotFound)?;
+                    self.observe_step(&action, &stored);
                     return Ok(Acted { stored, applied });
                 }
                 Outcome::Refused(r) => return Err(ActError::Refused(r)),

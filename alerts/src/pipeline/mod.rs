@@ -13,8 +13,9 @@
 //! * the video linkage (`evidence.rs`) — snapshots for fire alarms, attached before delivery
 //!   or committed as an `event.evidence` follow-up.
 //!
-//! * the closed loop (`cases.rs`) — every commit opens its cases (dispatch rules, pairs that
-//!   close themselves); [`Pipeline::act`] applies a person's step with its notices.
+//! * the closed loop (`cases.rs`) — every commit opens its cases (dispatch rules, deadlines,
+//!   pairs that close themselves); [`Pipeline::act`] applies a person's step with its notices;
+//!   [`Pipeline::supervise`] (`supervise.rs`) sends the reminders of late stages.
 //!
 //! Nothing else writes events to the outbox.
 
@@ -22,10 +23,12 @@ mod camera;
 mod cases;
 mod evidence;
 mod fire;
+mod supervise;
 mod units;
 
 pub use cases::{ActError, Acted, CasePolicy};
 pub use evidence::{EvidenceSource, VideoLinkage};
+pub use supervise::{CaseMetrics, Supervised, SUPERVISE_BATCH};
 
 use crate::clock::Clock;
 use crate::dedup::Dedup;
@@ -113,6 +116,7 @@ pub struct Pipeline {
     cameras: tokio::sync::Mutex<camera::CameraDoor>,
     video: Option<Arc<evidence::Linker>>,
     cases: CasePolicy,
+    case_metrics: CaseMetrics,
 }
 
 impl Pipeline {
@@ -135,10 +139,11 @@ impl Pipeline {
             quarantine: trackers.quarantine.map(Mutex::new),
             clock,
             offset,
-            metrics,
             cameras: Default::default(),
             video: None,
             cases: CasePolicy::default(),
+            case_metrics: CaseMetrics::new(&metrics.registry),
+            metrics,
         };
         for t in p.registry.townships().to_vec() {
             p.update_unit_metrics(&t.code);

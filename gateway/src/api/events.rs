@@ -4,6 +4,7 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::Scope;
+use alerts::case::sla::SlaStage;
 use alerts::case::Stage;
 use alerts::outbox::{ListQuery, LiveEvent, Stored};
 use alerts::registry::department_route;
@@ -59,6 +60,19 @@ pub fn view(stored: &Stored) -> Value {
                 .collect();
             m.insert("feedback".into(), Value::Array(feedback));
             m.insert("case".into(), json!(case));
+            if let Some(sla) = &case.sla {
+                let due = |st| sla.due(st);
+                m.insert(
+                    "due".into(),
+                    json!({
+                        "sign": due(SlaStage::Sign),
+                        "handle": due(SlaStage::Handle),
+                        "close": due(SlaStage::Close),
+                        "next": case.next_due(),
+                        "overdue": case.overdue_stages(),
+                    }),
+                );
+            }
         }
     }
     v
@@ -69,6 +83,7 @@ struct Filter {
     township: Option<String>,
     kind: Option<Kind>,
     stage: Option<Stage>,
+    overdue: bool,
 }
 
 fn filter(
@@ -109,15 +124,19 @@ fn filter(
         .map(|k| k.parse::<Kind>())
         .transpose()
         .map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?;
-    let stage = params
-        .get("state")
-        .filter(|s| !s.is_empty())
+    let state = params.get("state").filter(|s| !s.is_empty());
+    let overdue = state.is_some_and(|s| s == "overdue");
+    let stage = state
+        .filter(|_| !overdue)
         .map(|s| {
             Stage::parse(s).ok_or_else(|| {
                 let known: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
                 ApiError::bad_request(
                     "unknown_state",
-                    format!("unknown state `{s}` (expected: {})", known.join(", ")),
+                    format!(
+                        "unknown state `{s}` (expected: {}, overdue)",
+                        known.join(", ")
+                    ),
                 )
             })
         })
@@ -126,10 +145,11 @@ fn filter(
         township,
         kind,
         stage,
+        overdue,
     })
 }
 
-/// `GET /api/v1/events?township=&kind=&state=&limit=&after=`
+/// `GET /api/v1/events?township=&kind=&state=&sort=&limit=&after=`
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -139,7 +159,7 @@ pub async fn list(
         &state,
         &who,
         &params,
-        &["township", "kind", "state", "limit", "after"],
+        &["township", "kind", "state", "sort", "limit", "after"],
     )?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
@@ -166,6 +186,17 @@ pub async fn list(
         limit,
         dead_only: false,
         stage: f.stage,
+        overdue_only: f.overdue,
+        by_due: match params.get("sort").map(String::as_str) {
+            None | Some("") | Some("id") => false,
+            Some("due") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_sort",
+                    format!("`sort` must be `id` or `due`, not `{other}`"),
+                ))
+            }
+        },
         department: match &who.scope {
             Scope::Department(d) => Some(d.clone()),
             _ => None,

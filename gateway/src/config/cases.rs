@@ -4,9 +4,11 @@ use super::raw::WebhookEntry;
 use super::registry::Townships;
 use super::{is_code, Validator};
 use alerts::case::dispatch::{valid_pattern, DispatchRule};
+use alerts::case::sla::SlaRule;
 use alerts::pipeline::CasePolicy;
 use alerts::registry::Department;
-use alerts::Kind;
+use alerts::{Kind, Severity};
+use chrono::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -29,6 +31,19 @@ pub struct DispatchEntry {
     #[serde(default)]
     pub townships: Vec<Spanned<String>>,
     pub to: Spanned<String>,
+}
+
+/// `[[sla]]`: deadlines per stage (督办).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaEntry {
+    #[serde(default)]
+    pub kinds: Vec<Spanned<String>>,
+    pub severity: Option<Spanned<String>>,
+    pub sign_within_s: Option<u64>,
+    pub handle_within_s: Option<u64>,
+    pub close_within_s: Option<u64>,
+    pub remind_every_s: Option<u64>,
 }
 
 /// `[lifecycle]`.
@@ -86,6 +101,7 @@ impl Validator {
     pub(super) fn case_policy(
         &mut self,
         dispatch: &[DispatchEntry],
+        sla: &[SlaEntry],
         lifecycle: &LifecycleSection,
         departments: &[Department],
         known: &Townships,
@@ -134,6 +150,8 @@ impl Validator {
             });
         }
         self.kind_patterns(&lifecycle.keep_open, "lifecycle `keep_open`");
+        let mut sla: Vec<SlaRule> = sla.iter().map(|r| self.sla_rule(r)).collect();
+        sla.extend(SlaRule::defaults());
         CasePolicy {
             keep_open: lifecycle
                 .keep_open
@@ -141,6 +159,34 @@ impl Validator {
                 .map(|k| k.get_ref().clone())
                 .collect(),
             dispatch: rules,
+            sla,
+        }
+    }
+
+    /// One `[[sla]]` rule: known kinds and severity; 0 or absent = no deadline for that stage.
+    fn sla_rule(&mut self, r: &SlaEntry) -> SlaRule {
+        self.kind_patterns(&r.kinds, "sla `kinds`");
+        let severity = r
+            .severity
+            .as_ref()
+            .and_then(|s| match s.get_ref().parse::<Severity>() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.err(self.at(s), format!("sla `severity`: {e}"));
+                    None
+                }
+            });
+        let secs = |s: Option<u64>| {
+            s.filter(|s| *s > 0)
+                .map(|s| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000)))
+        };
+        SlaRule {
+            kinds: r.kinds.iter().map(|k| k.get_ref().clone()).collect(),
+            severity,
+            sign_within: secs(r.sign_within_s),
+            handle_within: secs(r.handle_within_s),
+            close_within: secs(r.close_within_s),
+            remind_every: secs(r.remind_every_s),
         }
     }
 

@@ -380,7 +380,13 @@ impl Validator {
         let (data_dir, offset, log_format) = self.gateway(&raw.gateway);
         let (townships, known) = self.townships(&raw.townships);
         let (departments, dept_codes) = self.departments(&raw.departments, &known);
-        let cases = self.case_policy(&raw.dispatch, &raw.lifecycle, &departments, &known);
+        let cases = self.case_policy(
+            &raw.dispatch,
+            &raw.sla,
+            &raw.lifecycle,
+            &departments,
+            &known,
+        );
         let api = self.api(&raw.api, &known, &dept_codes);
         let registry = raw.registry.cameras_csv.as_ref();
         let (cameras, camera_ids) = self.cameras(&raw.cameras, registry, &known);

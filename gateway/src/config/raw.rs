@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use super::cases::{DepartmentEntry, DispatchEntry, LifecycleSection};
+pub use super::cases::{DepartmentEntry, DispatchEntry, LifecycleSection, SlaEntry};
 pub use super::registry::{CameraEntry, TownshipEntry, UnitEntry};
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub departments: Vec<DepartmentEntry>,
     #[serde(default)]
     pub dispatch: Vec<DispatchEntry>,
+    #[serde(default)]
+    pub sla: Vec<SlaEntry>,
     #[serde(default)]
     pub lifecycle: LifecycleSection,
     #[serde(default)]

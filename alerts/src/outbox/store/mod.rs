@@ -8,9 +8,10 @@
 //! | `state` | event id | [`EventState`] as JSON | delivery, route, the case (closed loop) |
 //! | `pending` | (queue: township, `dept:<code>` or `city`; seq) | (event id, commit time ms) | each township's delivery queue, in commit order |
 //! | `dead` | event id | township | the dead-letter list |
-//! | `meta` | name | u64 | sequence and counters |
+//! | `meta` | name | u64 | sequence and counters (pending per queue, cases per township and stage, late stages) |
 //! | `units` | unit id | unit liveness state as JSON | unit liveness snapshot (restart-safe online status) |
 //! | `open_pairs` | (pair key, event id) | () | open tickets that a recovering event closes (`crate::case::pairs`) |
+//! | `due` | (unix ms, event id) | () | supervised cases by when they next need a reminder (督办) |
 //! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
 //!
 //! Every call to [`Store::apply`] is one write transaction with immediate durability: either all
@@ -22,17 +23,22 @@
 //! * `read.rs` — the reads (queues, events, pages, camera log, stats), which never block the
 //!   writer.
 
+mod cases;
 mod ops;
 mod read;
 mod schema;
 mod write;
 
 pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
-pub use read::{CameraLog, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN};
+pub use read::{
+    CameraLog, CaseCounts, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN,
+};
 pub use schema::{corrupt_rows, DeliveryStatus, EventState};
 
 use redb::{Database, Durability};
-use schema::{CAMERA_LOG, DEAD, EVENTS, META, OPEN_PAIRS, PENDING, STATE, UNITS};
+use schema::{
+    CAMERA_LOG, CASES_INDEXED, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PENDING, STATE, UNITS,
+};
 use std::path::Path;
 use write::Tables;
 
@@ -104,9 +110,29 @@ impl Store {
             txn.open_table(UNITS)?;
             txn.open_table(CAMERA_LOG)?;
             txn.open_table(OPEN_PAIRS)?;
+            txn.open_table(DUE)?;
         }
         txn.commit()?;
-        Ok(Self { db })
+        let store = Self { db };
+        store.index_cases()?;
+        Ok(store)
+    }
+
+    /// Once per file: indexes the cases of a file written before the closed loop (open tickets,
+    /// due times, counters) — one transaction, then never again.
+    fn index_cases(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = Tables::open(&txn)?;
+            if t.counter(CASES_INDEXED)? > 0 {
+                return Ok(());
+            }
+            t.index_all_cases()?;
+            t.add(CASES_INDEXED, 1)?;
+            t.flush_counters()?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Applies operations in one durable transaction; the outcome of each, in order.

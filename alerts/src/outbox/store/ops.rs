@@ -1,6 +1,7 @@
 //! The operations a write transaction applies, and what each came to.
 
 use crate::case::pairs::{self, Pair};
+use crate::case::sla::Reminder;
 use crate::case::{Action, Actor, Applied, Case, Refusal};
 use crate::event::{Event, Severity};
 use crate::liveness::UnitState;
@@ -131,6 +132,18 @@ pub enum Op {
         /// meanwhile the outcome is [`Outcome::Stale`] and nothing is written.
         expect_history: usize,
         /// Notices committed with the step (`event.updated`, `event.assigned`).
+        notices: Vec<NewEvent>,
+    },
+    /// Reminders (督办) on a late case, with their `event.overdue` notices — applied only if
+    /// they are still exactly the ones due.
+    Remind {
+        /// Event id.
+        id: Uuid,
+        /// The reminders, as decided on the case at `at`.
+        reminders: Vec<Reminder>,
+        /// When.
+        at: DateTime<Utc>,
+        /// `event.overdue` for the township and the city.
         notices: Vec<NewEvent>,
     },
     /// Make every earlier non-durable change durable (an empty durable transaction).

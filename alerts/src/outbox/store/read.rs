@@ -1,9 +1,10 @@
 //! Reads: a township's queue, one event, pages of events, the unit snapshot, the camera log,
 //! stats. Each is one read transaction; none blocks the writer.
 
+use super::cases::{CASES_PREFIX, OVERDUE_PREFIX};
 use super::schema::{
-    decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD, DEAD_COUNT, EVENTS,
-    META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE, UNITS,
+    decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD, DEAD_COUNT, DUE,
+    EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE, UNITS,
 };
 use super::{Store, StoreError};
 use crate::case::Stage;
@@ -14,6 +15,15 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
+
+/// Case counts from the writer's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseCounts {
+    /// Open (not closed) cases per (township, stage).
+    pub open: BTreeMap<(String, String), u64>,
+    /// Late stages (reminded, not done) per (township, `sign|handle|close`).
+    pub overdue: BTreeMap<(String, String), u64>,
+}
 
 /// A camera's log over a window: the state before it, and the changes within.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +80,10 @@ pub struct ListQuery {
     pub stage: Option<Stage>,
     /// Only what a department sees: events assigned to it and its own notices.
     pub department: Option<String>,
+    /// Only cases with a late stage (reminded, not done).
+    pub overdue_only: bool,
+    /// In order of the next due time (supervised cases only) instead of id order.
+    pub by_due: bool,
     /// Leave out notices routed elsewhere (a department's or the city's copy): what a township
     /// sees.
     pub own_queue_only: bool,
@@ -83,6 +97,11 @@ impl ListQuery {
             && self.township.as_deref().is_none_or(|t| t == st.township)
             && (!self.dead_only || st.delivery == DeliveryStatus::Dead)
             && self.stage.is_none_or(|s| stage == Some(s))
+            && (!self.overdue_only
+                || st
+                    .case
+                    .as_ref()
+                    .is_some_and(|c| !c.overdue_stages().is_empty()))
             && (!self.own_queue_only || st.route.is_none())
             && self.department.as_deref().is_none_or(|d| {
                 st.case.as_ref().and_then(|c| c.assigned_to.as_deref()) == Some(d)
@@ -197,6 +216,23 @@ impl Store {
                 dead.range(start..)?
                     .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
             )
+        } else if query.by_due {
+            // continue after the cursor's place in the due order (its due time now)
+            let from = match query.after {
+                Some(a) => state
+                    .get(a.as_u128())?
+                    .and_then(|s| decode_state(a.as_u128(), s.value()))
+                    .and_then(|s| s.case?.next_due())
+                    .map_or((i64::MAX, u128::MAX), |d| {
+                        (d.timestamp_millis(), a.as_u128().saturating_add(1))
+                    }),
+                None => (i64::MIN, 0),
+            };
+            let due = txn.open_table(DUE)?;
+            Box::new(
+                due.range(from..)?
+                    .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
+            )
         } else {
             Box::new(
                 state
@@ -227,6 +263,44 @@ impl Store {
             }
         }
         Ok(page)
+    }
+
+    /// Up to `limit` supervised cases whose next reminder is due at or before `until`, the
+    /// earliest first.
+    pub fn due_until(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DUE)?;
+        let mut out = Vec::new();
+        for entry in table.range(..=(until.timestamp_millis(), u128::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(Uuid::from_u128(entry?.0.value().1));
+        }
+        Ok(out)
+    }
+
+    /// Open cases per (township, stage) and late stages per (township, `sign|handle|close`),
+    /// from the counters the writer keeps.
+    pub fn case_counts(&self) -> Result<CaseCounts, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let mut counts = CaseCounts::default();
+        for (prefix, into) in [
+            (CASES_PREFIX, &mut counts.open),
+            (OVERDUE_PREFIX, &mut counts.overdue),
+        ] {
+            for entry in meta.range(prefix..)? {
+                let (k, v) = entry?;
+                let Some(rest) = k.value().strip_prefix(prefix) else {
+                    break;
+                };
+                if let Some((township, stage)) = rest.split_once('/') {
+                    into.insert((township.to_string(), stage.to_string()), v.value());
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// The open tickets under a pair key (see [`crate::case::pairs`]), oldest first.

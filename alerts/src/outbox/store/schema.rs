@@ -17,12 +17,16 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(super) const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 /// Open tickets by pair key (see [`crate::case::pairs`]): (key, event id) → ().
 pub(super) const OPEN_PAIRS: TableDefinition<(&str, u128), ()> = TableDefinition::new("open_pairs");
+/// Supervised cases by when they next need a reminder: (unix ms, event id) → ().
+pub(super) const DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("due");
 /// Camera state changes: (camera, unix ms) → state code (see [`CameraMark`]).
 pub(super) const CAMERA_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("camera_log");
 /// When the camera source was last known to be watching (unix ms), in `meta`.
 pub(super) const CAMERA_ALIVE: &str = "camera_alive_ms";
 
 pub(super) const NEXT_SEQ: &str = "next_seq";
+/// Set once the cases of the file have been indexed (see `Store::index_cases`).
+pub(super) const CASES_INDEXED: &str = "cases_indexed";
 pub(super) const PENDING_COUNT: &str = "pending";
 pub(super) const DEAD_COUNT: &str = "dead";
 

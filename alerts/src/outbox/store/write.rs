@@ -1,13 +1,14 @@
 //! How each operation changes the tables, inside one write transaction.
 
-use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
+use super::cases::close_on_delivery;
+use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 use super::schema::{
     decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE,
-    UNITS,
+    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX,
+    STATE, UNITS,
 };
 use super::StoreError;
-use crate::case::{Action, Actor, Applied, Case};
+use crate::case::Case;
 use crate::event::Evidence;
 use crate::liveness::UnitState;
 use chrono::{DateTime, Utc};
@@ -16,14 +17,15 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub(super) struct Tables<'t> {
-    txn: &'t redb::WriteTransaction,
+    pub(super) txn: &'t redb::WriteTransaction,
     events: redb::Table<'t, u128, &'static [u8]>,
     state: redb::Table<'t, u128, &'static [u8]>,
     pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
     dead: redb::Table<'t, u128, &'static str>,
     meta: redb::Table<'t, &'static str, u64>,
     units: redb::Table<'t, &'static str, &'static [u8]>,
-    open_pairs: redb::Table<'t, (&'static str, u128), ()>,
+    pub(super) open_pairs: redb::Table<'t, (&'static str, u128), ()>,
+    pub(super) due: redb::Table<'t, (i64, u128), ()>,
     /// Counters read and changed in this transaction, written once at its end.
     counters: BTreeMap<String, u64>,
 }
@@ -39,11 +41,12 @@ impl<'t> Tables<'t> {
             meta: txn.open_table(META)?,
             units: txn.open_table(UNITS)?,
             open_pairs: txn.open_table(OPEN_PAIRS)?,
+            due: txn.open_table(DUE)?,
             counters: BTreeMap::new(),
         })
     }
 
-    fn counter(&mut self, key: &str) -> Result<u64, StoreError> {
+    pub(super) fn counter(&mut self, key: &str) -> Result<u64, StoreError> {
         if let Some(v) = self.counters.get(key) {
             return Ok(*v);
         }
@@ -52,7 +55,7 @@ impl<'t> Tables<'t> {
         Ok(v)
     }
 
-    fn add(&mut self, key: &str, delta: i64) -> Result<(), StoreError> {
+    pub(super) fn add(&mut self, key: &str, delta: i64) -> Result<(), StoreError> {
         let v = self.counter(key)?.saturating_add_signed(delta);
         self.counters.insert(key.to_string(), v);
         Ok(())
@@ -76,14 +79,23 @@ impl<'t> Tables<'t> {
         Ok(seq)
     }
 
-    fn state(&self, id: u128) -> Result<Option<EventState>, StoreError> {
+    pub(super) fn state(&self, id: u128) -> Result<Option<EventState>, StoreError> {
         Ok(self
             .state
             .get(id)?
             .and_then(|s| decode_state(id, s.value())))
     }
 
-    fn put_state(&mut self, id: u128, state: &EventState) -> Result<(), StoreError> {
+    /// Every event id with a state row.
+    pub(super) fn state_ids(&self) -> Result<Vec<u128>, StoreError> {
+        let mut ids = Vec::new();
+        for entry in self.state.iter()? {
+            ids.push(entry?.0.value());
+        }
+        Ok(ids)
+    }
+
+    pub(super) fn put_state(&mut self, id: u128, state: &EventState) -> Result<(), StoreError> {
         self.state.insert(id, encode_state(state).as_slice())?;
         Ok(())
     }
@@ -125,6 +137,12 @@ impl<'t> Tables<'t> {
                 expect_history,
                 notices,
             } => self.act(*id, action, actor, *at, *expect_history, notices),
+            Op::Remind {
+                id,
+                reminders,
+                at,
+                notices,
+            } => self.remind(*id, reminders, *at, notices),
             Op::Flush => Ok(Outcome::Done),
             Op::Evidence { id, evidence } => self.evidence(id.as_u128(), evidence),
             Op::CameraLog { marks, alive_ms } => self.camera_log(marks, *alive_ms),
@@ -153,7 +171,11 @@ impl<'t> Tables<'t> {
     }
 
     /// Stores one new event, queues it, opens its ticket and closes those it resolves.
-    fn insert_event(&mut self, e: &NewEvent, now: DateTime<Utc>) -> Result<Committed, StoreError> {
+    pub(super) fn insert_event(
+        &mut self,
+        e: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Committed, StoreError> {
         let id = e.id.as_u128();
         let seq = self.next_seq()?;
         self.events.insert(id, e.body.as_ref())?;
@@ -185,85 +207,12 @@ impl<'t> Tables<'t> {
         if !e.deliver && e.close_on_delivery {
             close_on_delivery(&mut state, now);
         }
-        self.index_pair(id, state.case.as_ref())?;
+        self.save_case(id, None, &state)?;
         self.put_state(id, &state)?;
         for r in &e.resolves {
             self.recover(r, e.id, now)?;
         }
         Ok(Committed { id: e.id, seq })
-    }
-
-    /// Keeps the open-ticket index in step with a case: listed while open, gone once closed.
-    fn index_pair(&mut self, id: u128, case: Option<&Case>) -> Result<(), StoreError> {
-        let Some((key, open)) = case.and_then(|c| Some((c.pair.as_deref()?, c.is_open()))) else {
-            return Ok(());
-        };
-        if open {
-            self.open_pairs.insert((key, id), ())?;
-        } else {
-            self.open_pairs.remove((key, id))?;
-        }
-        Ok(())
-    }
-
-    /// Closes an open ticket as recovered by `by_event` (a pair closing itself).
-    fn recover(
-        &mut self,
-        r: &Resolve,
-        by_event: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let id = r.id.as_u128();
-        let Some(mut st) = self.state(id)? else {
-            return Ok(());
-        };
-        let outage_s = r
-            .outage_s
-            .unwrap_or_else(|| (now - st.committed_at).num_seconds());
-        let Some(case) = st.case.as_mut() else {
-            return Ok(());
-        };
-        let action = Action::Recover { by_event, outage_s };
-        if let Ok(Applied::Changed) = case.apply(&action, &Actor::gateway("gateway"), now) {
-            self.index_pair(id, st.case.as_ref())?;
-            self.put_state(id, &st)?;
-        }
-        Ok(())
-    }
-
-    /// A closed-loop step: refused, repeated, or applied with its notices.
-    fn act(
-        &mut self,
-        id: Uuid,
-        action: &Action,
-        actor: &Actor,
-        at: DateTime<Utc>,
-        expect_history: usize,
-        notices: &[NewEvent],
-    ) -> Result<Outcome, StoreError> {
-        let key = id.as_u128();
-        let Some(mut st) = self.state(key)? else {
-            return Ok(Outcome::NotFound);
-        };
-        let Some(case) = st.case.as_mut() else {
-            return Ok(Outcome::NotACase);
-        };
-        if case.history.len() != expect_history {
-            return Ok(Outcome::Stale);
-        }
-        match case.apply(action, actor, at) {
-            Err(refusal) => Ok(Outcome::Refused(refusal)),
-            Ok(Applied::Unchanged) => Ok(Outcome::Acted(Applied::Unchanged)),
-            Ok(Applied::Changed) => {
-                self.index_pair(key, st.case.as_ref())?;
-                self.put_state(key, &st)?;
-                let now = Utc::now();
-                for n in notices {
-                    self.insert_event(n, now)?;
-                }
-                Ok(Outcome::Acted(Applied::Changed))
-            }
-        }
     }
 
     /// The township took the event: off its queue.
@@ -281,8 +230,9 @@ impl<'t> Tables<'t> {
             st.delivery = DeliveryStatus::Delivered;
             st.delivered_at = Some(at);
             if st.close_on_delivery {
+                let before = st.case.clone();
                 close_on_delivery(&mut st, at);
-                self.index_pair(id, st.case.as_ref())?;
+                self.save_case(id, before.as_ref(), &st)?;
             }
             self.put_state(id, &st)?;
         }
@@ -435,12 +385,5 @@ impl<'t> Tables<'t> {
             self.state.remove(*id)?;
         }
         Ok(Outcome::Purged(victims.len()))
-    }
-}
-
-/// Closes an info event's case once it is delivered (or at once when it is not delivered).
-fn close_on_delivery(state: &mut EventState, at: DateTime<Utc>) {
-    if let Some(case) = state.case.as_mut() {
-        let _ = case.apply(&Action::CloseOnDelivery, &Actor::gateway("gateway"), at);
     }
 }
