@@ -22,6 +22,7 @@
 //! * [`pipeline`] — the one door into the outbox: sources hand over signals and observations,
 //!   and get a durable receipt.
 
+pub mod assessment;
 pub mod availability;
 pub mod camera;
 pub mod case;

@@ -24,6 +24,8 @@ const MAX_BACKLOG: usize = 100_000;
 pub(super) struct CameraDoor {
     /// Uptime log marks not yet written.
     marks: Vec<CameraMark>,
+    /// Picture log marks not yet written (state 1: failing, 0: clear).
+    pictures: Vec<CameraMark>,
     /// When the log was last written.
     written: DateTime<Utc>,
     /// Events the outbox could not take yet, oldest first.
@@ -34,6 +36,7 @@ impl Default for CameraDoor {
     fn default() -> Self {
         Self {
             marks: Vec::new(),
+            pictures: Vec::new(),
             written: DateTime::<Utc>::MIN_UTC,
             backlog: VecDeque::new(),
         }
@@ -94,6 +97,13 @@ impl Pipeline {
                     state: state.code(),
                 });
             }
+            if let Observed::Picture(v) = &o.what {
+                door.pictures.push(CameraMark {
+                    camera: camera.id.clone(),
+                    at_ms: v.at.timestamp_millis(),
+                    state: u8::from(!v.failing.is_empty()),
+                });
+            }
             let Some(township) = self.registry.township(&camera.township) else {
                 continue;
             };
@@ -109,10 +119,12 @@ impl Pipeline {
         self.bound_backlog(&mut door.backlog);
         // with nothing changed only the "still watching" mark is due, every few seconds — a
         // write every second would keep an idle gateway's disk syncing forever
-        if !door.marks.is_empty() || now - door.written >= ALIVE_EVERY {
+        if !door.marks.is_empty() || !door.pictures.is_empty() || now - door.written >= ALIVE_EVERY
+        {
             door.written = now;
             let marks = std::mem::take(&mut door.marks);
-            self.log_cameras(marks, now).await;
+            let pictures = std::mem::take(&mut door.pictures);
+            self.log_cameras(marks, pictures, now).await;
         }
         self.commit_backlog(&mut door.backlog).await
     }
@@ -122,12 +134,23 @@ impl Pipeline {
     pub async fn cameras_stopped(&self) {
         let mut door = self.cameras.lock().await;
         let marks = std::mem::take(&mut door.marks);
-        self.log_cameras(marks, self.clock.now()).await;
+        let pictures = std::mem::take(&mut door.pictures);
+        self.log_cameras(marks, pictures, self.clock.now()).await;
     }
 
-    async fn log_cameras(&self, marks: Vec<CameraMark>, alive: DateTime<Utc>) {
+    async fn log_cameras(
+        &self,
+        marks: Vec<CameraMark>,
+        pictures: Vec<CameraMark>,
+        alive: DateTime<Utc>,
+    ) {
         let alive_ms = alive.timestamp_millis();
-        self.outbox.record(Op::CameraLog { marks, alive_ms }).await;
+        let op = Op::CameraLog {
+            marks,
+            pictures,
+            alive_ms,
+        };
+        self.outbox.record(op).await;
     }
 
     fn bound_backlog(&self, backlog: &mut VecDeque<Event>) {

@@ -11,6 +11,8 @@
 //! | `meta` | name | u64 | sequence and counters (pending per queue, cases per township and stage, late stages) |
 //! | `units` | unit id | unit liveness state as JSON | unit liveness snapshot (restart-safe online status) |
 //! | `open_pairs` | (pair key, event id) | () | open tickets that a recovering event closes (`crate::case::pairs`) |
+//! | `picture_log` | (camera id, unix ms) | 1 failing / 0 clear | picture verdicts, for integrity (完好率) over time |
+//! | `unit_log` | (unit id, unix ms) | 1 online / 4 offline | unit liveness changes (from the snapshots), for 联网率 over time |
 //! | `due` | (unix ms, event id) | () | supervised cases by when they next need a reminder (督办) |
 //! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
 //!
@@ -37,7 +39,8 @@ pub use schema::{corrupt_rows, DeliveryStatus, EventState};
 
 use redb::{Database, Durability};
 use schema::{
-    CAMERA_LOG, CASES_INDEXED, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PENDING, STATE, UNITS,
+    CAMERA_LOG, CASES_INDEXED, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PENDING, PICTURE_LOG, STATE,
+    UNITS, UNIT_LOG,
 };
 use std::path::Path;
 use write::Tables;
@@ -111,6 +114,8 @@ impl Store {
             txn.open_table(CAMERA_LOG)?;
             txn.open_table(OPEN_PAIRS)?;
             txn.open_table(DUE)?;
+            txn.open_table(PICTURE_LOG)?;
+            txn.open_table(UNIT_LOG)?;
         }
         txn.commit()?;
         let store = Self { db };

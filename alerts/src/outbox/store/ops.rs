@@ -162,6 +162,8 @@ pub enum Op {
     CameraLog {
         /// The changes.
         marks: Vec<CameraMark>,
+        /// Picture verdicts (state 1: a check failing, 0: clear), for integrity (完好率).
+        pictures: Vec<CameraMark>,
         /// Unix ms.
         alive_ms: i64,
     },

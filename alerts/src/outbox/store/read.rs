@@ -4,7 +4,8 @@
 use super::cases::{CASES_PREFIX, OVERDUE_PREFIX};
 use super::schema::{
     decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD, DEAD_COUNT, DUE,
-    EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, STATE, UNITS,
+    EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE,
+    UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use crate::case::Stage;
@@ -303,6 +304,32 @@ impl Store {
         Ok(counts)
     }
 
+    /// Calls `f` with the state and body of every event received in `[from_ms, to_ms)` (by
+    /// its id's timestamp: ids are UUIDv7), in id order, in one read transaction — streamed,
+    /// never loaded whole. Rows that do not decode are skipped (and counted).
+    pub fn scan_window(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(Uuid, &EventState, &[u8]),
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let state = txn.open_table(STATE)?;
+        let bound = |ms: i64| u128::from(ms.max(0) as u64 & 0xFFFF_FFFF_FFFF) << 80;
+        for entry in state.range(bound(from_ms)..bound(to_ms))? {
+            let (k, v) = entry?;
+            let id = k.value();
+            let Some(st) = decode_state(id, v.value()) else {
+                continue;
+            };
+            if let Some(body) = events.get(id)? {
+                f(Uuid::from_u128(id), &st, body.value());
+            }
+        }
+        Ok(())
+    }
+
     /// The open tickets under a pair key (see [`crate::case::pairs`]), oldest first.
     pub fn open_pairs(&self, key: &str) -> Result<Vec<Uuid>, StoreError> {
         let txn = self.db.begin_read()?;
@@ -335,8 +362,35 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<CameraLog, StoreError> {
+        self.log_window(CAMERA_LOG, camera, from_ms, to_ms)
+    }
+
+    /// A camera's picture verdicts in `[from_ms, to_ms)` and the one before (1 failing, 0
+    /// clear).
+    pub fn picture_log(
+        &self,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<CameraLog, StoreError> {
+        self.log_window(PICTURE_LOG, camera, from_ms, to_ms)
+    }
+
+    /// A unit's liveness changes in `[from_ms, to_ms)` and the one before (1 online, 4
+    /// offline).
+    pub fn unit_log(&self, unit: &str, from_ms: i64, to_ms: i64) -> Result<CameraLog, StoreError> {
+        self.log_window(UNIT_LOG, unit, from_ms, to_ms)
+    }
+
+    fn log_window(
+        &self,
+        table: redb::TableDefinition<(&str, i64), u8>,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<CameraLog, StoreError> {
         let txn = self.db.begin_read()?;
-        let log = txn.open_table(CAMERA_LOG)?;
+        let log = txn.open_table(table)?;
         let before = match log
             .range((camera, i64::MIN)..(camera, from_ms))?
             .next_back()

@@ -5,7 +5,7 @@ use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 use super::schema::{
     decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
     DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX,
-    STATE, UNITS,
+    PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::StoreError;
 use crate::case::Case;
@@ -145,7 +145,11 @@ impl<'t> Tables<'t> {
             } => self.remind(*id, reminders, *at, notices),
             Op::Flush => Ok(Outcome::Done),
             Op::Evidence { id, evidence } => self.evidence(id.as_u128(), evidence),
-            Op::CameraLog { marks, alive_ms } => self.camera_log(marks, *alive_ms),
+            Op::CameraLog {
+                marks,
+                pictures,
+                alive_ms,
+            } => self.camera_log(marks, pictures, *alive_ms),
             Op::UnitStates(states) => self.unit_states(states),
             Op::Purge { before, limit } => self.purge(*before, *limit),
         }
@@ -334,11 +338,18 @@ impl<'t> Tables<'t> {
     }
 
     /// Camera state changes for uptime, and the moment the cameras were last watched.
-    fn camera_log(&mut self, marks: &[CameraMark], alive_ms: i64) -> Result<Outcome, StoreError> {
-        if !marks.is_empty() {
-            let mut log = self.txn.open_table(CAMERA_LOG)?;
-            for m in marks {
-                log.insert((m.camera.as_str(), m.at_ms), m.state)?;
+    fn camera_log(
+        &mut self,
+        marks: &[CameraMark],
+        pictures: &[CameraMark],
+        alive_ms: i64,
+    ) -> Result<Outcome, StoreError> {
+        for (table, marks) in [(CAMERA_LOG, marks), (PICTURE_LOG, pictures)] {
+            if !marks.is_empty() {
+                let mut log = self.txn.open_table(table)?;
+                for m in marks {
+                    log.insert((m.camera.as_str(), m.at_ms), m.state)?;
+                }
             }
         }
         self.meta.insert(CAMERA_ALIVE, alive_ms.max(0) as u64)?;
@@ -347,7 +358,17 @@ impl<'t> Tables<'t> {
 
     /// The unit liveness snapshot.
     fn unit_states(&mut self, states: &[(String, UnitState)]) -> Result<Outcome, StoreError> {
+        let mut log = self.txn.open_table(UNIT_LOG)?;
         for (unit, state) in states {
+            // a change since the last snapshot goes to the unit log (for 联网率 over time)
+            let before: Option<UnitState> = self
+                .units
+                .get(unit.as_str())?
+                .and_then(|v| serde_json::from_slice(v.value()).ok());
+            if before.is_none_or(|b| b.online != state.online || b.since != state.since) {
+                let code = if state.online { 1 } else { 4 };
+                log.insert((unit.as_str(), state.since.timestamp_millis()), code)?;
+            }
             let json = serde_json::to_vec(state).expect("unit state serializes");
             self.units.insert(unit.as_str(), json.as_slice())?;
         }
