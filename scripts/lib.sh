@@ -33,4 +33,5 @@ ensure_rust() {
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl openssl mosquitto mosquitto-clients
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
   libavdevice-dev clang libclang-dev python3 python3-gi gir1.2-gst-rtsp-server-1.0
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  python3-openpyxl)

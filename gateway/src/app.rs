@@ -97,6 +97,7 @@ pub async fn serve(
         auth: Arc::new(Auth::new(&config.api.tokens)),
         ready: ready.clone(),
         metrics_public: config.api.metrics_public,
+        assessment: Arc::new(config.assessment.clone()),
         max_body: config.api.max_body_bytes,
     };
     let listener = tokio::net::TcpListener::bind(config.api.listen)

@@ -9,4 +9,6 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod outbox_cmd;
+pub mod report;
+pub mod report_cmd;
 pub mod video;

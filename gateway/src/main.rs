@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use gateway::config::{self, LogFormat};
 use gateway::outbox_cmd::OutboxCmd;
+use gateway::report_cmd::ReportCmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +45,33 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCmd,
     },
+    /// Reports: the assessment (考核) as JSON, CSV, XLSX or HTML.
+    Report {
+        /// Configuration file.
+        #[arg(long, env = "GATEWAY_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ReportCmd,
+    },
+}
+
+/// Loads the configuration a tool command names.
+fn load_for_tool(config: Option<PathBuf>) -> Result<config::Config, ExitCode> {
+    let Some(path) = config else {
+        eprintln!("--config PATH (or GATEWAY_CONFIG) is required");
+        return Err(ExitCode::from(2));
+    };
+    load(&path)
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load(path: &std::path::Path) -> Result<config::Config, ExitCode> {
@@ -104,22 +132,13 @@ fn main() -> ExitCode {
             config,
             json,
             command,
-        } => {
-            let Some(path) = config else {
-                eprintln!("--config PATH (or GATEWAY_CONFIG) is required");
-                return ExitCode::from(2);
-            };
-            let c = match load(&path) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            match runtime.block_on(gateway::outbox_cmd::run(&c, command, json)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        } => match load_for_tool(config) {
+            Ok(c) => finish(runtime.block_on(gateway::outbox_cmd::run(&c, command, json))),
+            Err(code) => code,
+        },
+        Command::Report { config, command } => match load_for_tool(config) {
+            Ok(c) => finish(runtime.block_on(gateway::report_cmd::run(&c, command))),
+            Err(code) => code,
+        },
     }
 }

@@ -89,7 +89,9 @@ fn offline(store: &Store, cmd: &OutboxCmd) -> anyhow::Result<Value> {
     })
 }
 
-async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
+/// The running gateway's API address and the first `admin` token of its configuration, for
+/// commands that find the outbox in use.
+pub fn running_api(config: &Config) -> anyhow::Result<(String, std::net::SocketAddr)> {
     let token = config
         .api
         .tokens
@@ -104,6 +106,11 @@ async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    Ok((token.secret.expose().to_string(), addr))
+}
+
+async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
+    let (token, addr) = running_api(config)?;
     let base = format!("http://{addr}/api/v1/outbox");
     let client = reqwest::Client::new();
     let request = match cmd {
@@ -124,13 +131,9 @@ async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
                 .json(&json!({"ids": ids, "all": all, "township": township}))
         }
     };
-    let response = request
-        .bearer_auth(token.secret.expose())
-        .send()
-        .await
-        .with_context(|| {
-            format!("the outbox is in use, but the gateway API at {addr} does not answer")
-        })?;
+    let response = request.bearer_auth(&token).send().await.with_context(|| {
+        format!("the outbox is in use, but the gateway API at {addr} does not answer")
+    })?;
     let status = response.status();
     let body: Value = response
         .json()

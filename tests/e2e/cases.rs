@@ -11,7 +11,7 @@ const VIDEO_OPS: &str = "video-ops-token-0123456789";
 
 /// Two departments with webhooks: the fire brigade serves both townships and takes lanjiang's
 /// fire alarms by rule; video ops serves lanjiang only.
-fn departments(c: &mut TestConfig) {
+pub(crate) fn departments(c: &mut TestConfig) {
     let base = c.townships[0].1.clone().unwrap();
     let base = base.rsplit_once('/').unwrap().0.to_string();
     c.extra += &format!(
@@ -27,7 +27,7 @@ fn departments(c: &mut TestConfig) {
     );
 }
 
-async fn alarm(env: &Env, unit: &str, addr: u32) -> String {
+pub(crate) async fn alarm(env: &Env, unit: &str, addr: u32) -> String {
     let (s, v) = env.push(unit, "status", &fire(addr)).await;
     assert_eq!(s, 202, "{v}");
     v["events"][0].as_str().unwrap().to_string()

@@ -2,6 +2,7 @@
 //! signatures, real `kill -9`.
 
 mod api;
+mod assessment;
 mod camera_clock;
 mod cameras;
 mod cases;

@@ -61,7 +61,11 @@ impl UnitFigures {
     pub fn add(&mut self, log: &CameraLog, from_ms: i64, to_ms: i64) {
         let b: Breakdown = breakdown(log, from_ms, to_ms);
         self.registered += 1;
-        self.never_heard += u64::from(log.before.is_none() && log.within.is_empty());
+        let heard = |code: u8| code != CameraState::Unknown.code();
+        self.never_heard += u64::from(
+            !log.before.is_some_and(|(_, c)| heard(c))
+                && !log.within.iter().any(|&(_, c)| heard(c)),
+        );
         self.online_s += b.online_s;
         self.registered_s += (to_ms - from_ms).max(0) as f64 / 1000.0;
     }

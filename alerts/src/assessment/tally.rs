@@ -180,9 +180,9 @@ pub struct DepartmentFigures {
     pub assigned: u64,
     /// Accepted.
     pub accepted: u64,
-    /// With a verdict.
+    /// Accepted, then given a verdict.
     pub handled: u64,
-    /// Median assignment → verdict, seconds (from the history).
+    /// Median assignment → verdict of those, seconds (from the history).
     pub median_handle_s: Option<f64>,
     #[serde(skip)]
     samples: Vec<f64>,
@@ -308,7 +308,8 @@ impl DepartmentFigures {
             .rev()
             .find(|s| s.action == "assign")
             .map(|s| s.at);
-        if let (Some(from), Some(to)) = (assigned_at, case.handled_at) {
+        // handled by the department: it accepted, and a verdict followed
+        if let (Some(from), Some(to), Some(_)) = (assigned_at, case.handled_at, &case.accepted) {
             self.handled += 1;
             self.samples
                 .push((to - from).num_milliseconds().max(0) as f64 / 1000.0);

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod outbox;
+pub mod reports;
 pub mod snapshots;
 pub mod units;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Largest request body.
     pub max_body: usize,
+    /// The assessment's weights.
+    pub assessment: Arc<alerts::assessment::Weights>,
 }
 
 /// All routes.
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{id}/close", post(cases::close))
         .route("/api/v1/events/{id}/reopen", post(cases::reopen))
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
+        .route("/api/v1/reports/assessment", get(reports::assessment))
         .route("/api/v1/cameras", get(cameras::list))
         .route("/api/v1/cameras/{id}", get(cameras::get))
         .route(

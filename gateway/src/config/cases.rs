@@ -3,6 +3,7 @@
 use super::raw::WebhookEntry;
 use super::registry::Townships;
 use super::{is_code, Validator};
+use alerts::assessment::Weights;
 use alerts::case::dispatch::{valid_pattern, DispatchRule};
 use alerts::case::sla::SlaRule;
 use alerts::pipeline::CasePolicy;
@@ -188,6 +189,25 @@ impl Validator {
             close_within: secs(r.close_within_s),
             remind_every: secs(r.remind_every_s),
         }
+    }
+
+    /// `[assessment]`: weights must be finite and not negative, and not all zero.
+    pub(super) fn weights(&mut self, w: &Weights) -> Weights {
+        let all = [
+            w.camera_availability,
+            w.camera_integrity,
+            w.unit_networking,
+            w.sign_on_time,
+            w.handle_on_time,
+            w.true_alarm_share,
+        ];
+        if all.iter().any(|v| !v.is_finite() || *v < 0.0) || all.iter().all(|v| *v == 0.0) {
+            self.err(
+                self.src.at(&(0..0)),
+                "[assessment] weights must be numbers ≥ 0, not all 0",
+            );
+        }
+        w.clone()
     }
 
     fn kind_patterns(&mut self, patterns: &[Spanned<String>], what: &str) {

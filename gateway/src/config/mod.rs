@@ -94,6 +94,8 @@ pub struct Config {
     pub city: Option<Webhook>,
     /// How cases are opened: dispatch rules, info kinds that stay open.
     pub cases: alerts::pipeline::CasePolicy,
+    /// `[assessment]` weights of the score.
+    pub assessment: alerts::assessment::Weights,
     /// The MQTT source, when configured.
     pub mqtt: Option<ingest::mqtt::MqttConfig>,
     /// Vendor profiles (MQTT topics and HTTP push).
@@ -434,6 +436,7 @@ impl Validator {
                 .with_city(city.clone()),
             city,
             cases,
+            assessment: self.weights(&raw.assessment),
             mqtt,
         })
     }

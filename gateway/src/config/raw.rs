@@ -50,6 +50,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub lifecycle: LifecycleSection,
     #[serde(default)]
+    pub assessment: alerts::assessment::Weights,
+    #[serde(default)]
     pub units: Vec<UnitEntry>,
     #[serde(default)]
     pub cameras: Vec<CameraEntry>,

@@ -24,7 +24,8 @@ pub(super) const CAMERA_LOG: TableDefinition<(&str, i64), u8> = TableDefinition:
 /// Picture verdicts: (camera, unix ms) → 1 a check failing, 0 clear (for 完好率 over time).
 pub(super) const PICTURE_LOG: TableDefinition<(&str, i64), u8> =
     TableDefinition::new("picture_log");
-/// Unit liveness changes: (unit, unix ms) → 1 online, 4 offline (for 联网率 over time).
+/// Unit liveness changes: (unit, unix ms) → 1 online, 4 offline, 0 never heard from (for
+/// 联网率 over time).
 pub(super) const UNIT_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("unit_log");
 /// When the camera source was last known to be watching (unix ms), in `meta`.
 pub(super) const CAMERA_ALIVE: &str = "camera_alive_ms";

@@ -366,7 +366,12 @@ impl<'t> Tables<'t> {
                 .get(unit.as_str())?
                 .and_then(|v| serde_json::from_slice(v.value()).ok());
             if before.is_none_or(|b| b.online != state.online || b.since != state.since) {
-                let code = if state.online { 1 } else { 4 };
+                // never heard from: unknown, not offline
+                let code = match (state.online, state.last_seen) {
+                    (true, _) => 1,
+                    (false, Some(_)) => 4,
+                    (false, None) => 0,
+                };
                 log.insert((unit.as_str(), state.since.timestamp_millis()), code)?;
             }
             let json = serde_json::to_vec(state).expect("unit state serializes");
