@@ -51,6 +51,22 @@ pub struct Event {
     /// For `event.overdue`: the late stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue: Option<OverdueDetail>,
+    /// For `report.weekly`: the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportDetail>,
+}
+
+/// A report that is ready (`report.weekly`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDetail {
+    /// Its name (`2026-W48`).
+    pub name: String,
+    /// The window it covers, start.
+    pub from: DateTime<FixedOffset>,
+    /// The window's end (exclusive).
+    pub to: DateTime<FixedOffset>,
+    /// Download paths on the gateway's API (admin token), by format.
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// A stage past its deadline (督办).
@@ -320,6 +336,8 @@ wire_enum! {
         EventAssigned = "event.assigned",
         /// A stage of a case is past its deadline (督办): to the township and the city.
         EventOverdue = "event.overdue",
+        /// The weekly report (工作周报) is ready: to the city.
+        ReportWeekly = "report.weekly",
     }
 }
 
@@ -350,7 +368,7 @@ impl Kind {
                 Severity::Minor
             }
             FireReset | FireOperation | UnitOnline | CameraOnline | CameraMotion
-            | EventEvidence | EventUpdated => Severity::Info,
+            | EventEvidence | EventUpdated | ReportWeekly => Severity::Info,
         }
     }
 
@@ -382,6 +400,7 @@ impl Kind {
             EventUpdated => "处置进展",
             EventAssigned => "交办",
             EventOverdue => "督办",
+            ReportWeekly => "工作周报",
         }
     }
 }

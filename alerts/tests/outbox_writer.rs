@@ -33,6 +33,7 @@ fn event(township: &str) -> Event {
         resolves: Vec::new(),
         case: None,
         overdue: None,
+        report: None,
     }
 }
 

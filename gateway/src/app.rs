@@ -86,6 +86,15 @@ pub async fn serve(
     ));
     tokio::spawn(liveness_loop(pipeline.clone(), stop_rx.clone()));
     tokio::spawn(supervision_loop(pipeline.clone(), stop_rx.clone()));
+    if let Some(schedule) = config.weekly.clone() {
+        let weekly = crate::weekly::WeeklyReports {
+            pipeline: pipeline.clone(),
+            dir: config.reports_dir(),
+            schedule,
+            weights: config.assessment.clone(),
+        };
+        tokio::spawn(weekly.run(stop_rx.clone()));
+    }
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -98,6 +107,7 @@ pub async fn serve(
         ready: ready.clone(),
         metrics_public: config.api.metrics_public,
         assessment: Arc::new(config.assessment.clone()),
+        reports_dir: config.reports_dir(),
         max_body: config.api.max_body_bytes,
     };
     let listener = tokio::net::TcpListener::bind(config.api.listen)

@@ -12,3 +12,4 @@ pub mod outbox_cmd;
 pub mod report;
 pub mod report_cmd;
 pub mod video;
+pub mod weekly;

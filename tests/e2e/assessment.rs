@@ -471,3 +471,80 @@ async fn check_xlsx(env: &Env, window: &str, report: &Value) {
         "no external resource"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_report_is_made_once_even_across_a_restart() {
+    // today 00:00 (the gateway's +08:00) has passed: last week's report is due at start
+    let today = (Utc::now() + chrono::Duration::hours(8))
+        .format("%a")
+        .to_string()
+        .to_lowercase();
+    let mut env = Env::start(&["lanjiang"], |c| {
+        let base = c.townships[0].1.clone().unwrap();
+        let base = base.rsplit_once('/').unwrap().0.to_string();
+        c.extra += &format!(
+            "\n[city]\nwebhook = {{ url = \"{base}/city\", secret = \"{}\" }}\n\
+             \n[reports]\nweekly = {{ weekday = \"{today}\", at = \"00:00\" }}\n",
+            gateway_sim::harness::township_secret("city")
+        );
+    })
+    .await;
+    let weekly = |env: &Env| -> Vec<Value> {
+        env.receiver
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.event_header == "report.weekly" && d.township == "city")
+            .filter_map(|d| d.body)
+            .collect()
+    };
+    env.receiver
+        .wait_for(WAIT, "report.weekly", |_| !weekly(&env).is_empty())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    let notice = weekly(&env).remove(0);
+    let name = notice["report"]["name"].as_str().unwrap().to_string();
+    assert!(name.contains("-W"), "{notice}");
+    let (_, list) = env.get("/api/v1/reports", Some(ADMIN_TOKEN)).await;
+    assert_eq!(list["reports"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["reports"][0]["name"], name.as_str());
+    let xlsx_url = notice["report"]["files"]["xlsx"].as_str().unwrap();
+    let resp = env
+        .client
+        .get(env.gw.url(xlsx_url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.bytes().await.unwrap().starts_with(b"PK"),
+        "a zip (xlsx) file"
+    );
+    for f in ["xlsx", "html", "json"] {
+        assert!(
+            env.dir
+                .path()
+                .join(format!("data/reports/weekly-{name}.{f}"))
+                .exists(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        env.get(xlsx_url, Some(&township_token("lanjiang"))).await.0,
+        403
+    );
+    assert_eq!(
+        env.get("/api/v1/reports/..%2Foutbox.redb", Some(ADMIN_TOKEN))
+            .await
+            .0,
+        404
+    );
+
+    // a restart within the week makes no second report
+    assert!(env.gw.terminate().await.unwrap().success());
+    env.restart().await;
+    let (_, list) = env.get("/api/v1/reports", Some(ADMIN_TOKEN)).await;
+    assert_eq!(list["reports"].as_array().unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(weekly(&env).len(), 1, "announced once");
+}

@@ -170,5 +170,6 @@ fn envelope(
         resolves: Vec::new(),
         case: None,
         overdue: None,
+        report: None,
     }
 }

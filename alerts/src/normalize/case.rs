@@ -56,6 +56,7 @@ fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, 
             assigned_to: case.assigned_to.clone(),
         }),
         overdue: None,
+        report: None,
     }
 }
 
@@ -101,6 +102,7 @@ pub fn overdue_notice(
             level: reminder.level,
             case_stage: case.stage,
         }),
+        report: None,
     }
 }
 

@@ -24,6 +24,7 @@ pub fn evidence_event(
         resolves: Vec::new(),
         case: None,
         overdue: None,
+        report: None,
         evidence: vec![evidence],
         ..original.clone()
     }

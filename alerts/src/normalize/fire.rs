@@ -132,6 +132,7 @@ pub(super) fn fire_event(
         resolves: Vec::new(),
         case: None,
         overdue: None,
+        report: None,
     }
 }
 

@@ -9,12 +9,14 @@
 //! * [`camera`] — a [`crate::camera::CameraObservation`] → `camera.*`;
 //! * [`evidence`] — a late snapshot → `event.evidence`;
 //! * [`case`](mod@case) — a closed-loop step → `event.updated` / `event.assigned`; a late
-//!   stage → `event.overdue`.
+//!   stage → `event.overdue`;
+//! * [`report`] — a weekly report ready → `report.weekly`.
 
 pub mod camera;
 pub mod case;
 pub mod evidence;
 pub mod fire;
+pub mod report;
 pub mod threshold;
 pub mod unit;
 

@@ -65,5 +65,6 @@ pub fn unit_event(
         resolves: Vec::new(),
         case: None,
         overdue: None,
+        report: None,
     }
 }

@@ -153,6 +153,20 @@ impl Pipeline {
         out
     }
 
+    /// Announces a weekly report (工作周报) to the city: a `report.weekly` event, delivered to
+    /// the `[city]` webhook when there is one.
+    pub async fn announce_report(
+        &self,
+        detail: crate::event::ReportDetail,
+    ) -> Result<Uuid, OutboxError> {
+        let at = self.clock.now().with_timezone(&self.offset);
+        let event = crate::normalize::report::weekly_report_event(detail, at, Uuid::now_v7());
+        let mut n = NewEvent::of(&event, self.registry.city().is_some());
+        n.route = Some(CITY_ROUTE.to_string());
+        self.outbox.commit_new(vec![n]).await?;
+        Ok(event.id)
+    }
+
     /// Sets the case gauges from the writer's counters.
     pub fn refresh_case_gauges(&self) {
         let Ok(counts) = self.outbox.store().case_counts() else {

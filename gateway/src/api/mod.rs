@@ -52,6 +52,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The assessment's weights.
     pub assessment: Arc<alerts::assessment::Weights>,
+    /// Where the weekly reports are.
+    pub reports_dir: std::path::PathBuf,
 }
 
 /// All routes.
@@ -71,7 +73,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{id}/close", post(cases::close))
         .route("/api/v1/events/{id}/reopen", post(cases::reopen))
         .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
+        .route("/api/v1/reports", get(reports::list))
         .route("/api/v1/reports/assessment", get(reports::assessment))
+        .route("/api/v1/reports/{file}", get(reports::file))
         .route("/api/v1/cameras", get(cameras::list))
         .route("/api/v1/cameras/{id}", get(cameras::get))
         .route(

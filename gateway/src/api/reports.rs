@@ -7,12 +7,15 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::Scope;
 use crate::report::{render, Format};
+use crate::weekly::{file_name, valid_file};
 use alerts::assessment::{assess, Report};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 /// Longest window a report may cover.
 pub const MAX_WINDOW_DAYS: i64 = 400;
@@ -119,6 +122,71 @@ pub async fn assessment(
             ),
         ],
         body,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/reports` — the weekly reports on disk (admin): name, window, files.
+pub async fn list(State(state): State<AppState>, who: Principal) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    let dir = state.reports_dir.clone();
+    let reports = tokio::task::spawn_blocking(move || weekly_reports(&dir))
+        .await
+        .expect("list task");
+    Ok(Json(json!({ "reports": reports })))
+}
+
+fn weekly_reports(dir: &std::path::Path) -> Vec<Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| valid_file(n) == Some(Format::Json))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .rev()
+        .filter_map(|json_name| {
+            let week = json_name.strip_prefix("weekly-")?.strip_suffix(".json")?;
+            let report: Value =
+                serde_json::from_slice(&std::fs::read(dir.join(json_name)).ok()?).ok()?;
+            let files: serde_json::Map<String, Value> = [Format::Xlsx, Format::Html, Format::Json]
+                .into_iter()
+                .map(|f| {
+                    (
+                        f.extension().to_string(),
+                        json!(format!("/api/v1/reports/{}", file_name(week, f))),
+                    )
+                })
+                .collect();
+            Some(json!({"name": week, "from": report["from"], "to": report["to"], "files": files}))
+        })
+        .collect()
+}
+
+/// `GET /api/v1/reports/{file}` — one weekly report file (admin).
+pub async fn file(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    who.require_admin()?;
+    let not_found = || ApiError::not_found("report_not_found", format!("no report `{name}`"));
+    let format = valid_file(&name).ok_or_else(not_found)?;
+    let bytes = tokio::fs::read(state.reports_dir.join(&name))
+        .await
+        .map_err(|_| not_found())?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
     )
         .into_response())
 }

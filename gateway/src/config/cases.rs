@@ -47,6 +47,46 @@ pub struct SlaEntry {
     pub remind_every_s: Option<u64>,
 }
 
+/// `[reports]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsSection {
+    #[serde(default)]
+    pub weekly: WeeklyEntry,
+}
+
+/// `[reports] weekly = { weekday, at, enabled }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyEntry {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_weekday")]
+    pub weekday: Spanned<String>,
+    #[serde(default = "default_at")]
+    pub at: Spanned<String>,
+}
+
+impl Default for WeeklyEntry {
+    fn default() -> Self {
+        WeeklyEntry {
+            enabled: true,
+            weekday: default_weekday(),
+            at: default_at(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_weekday() -> Spanned<String> {
+    Spanned::new(0..0, "mon".into())
+}
+fn default_at() -> Spanned<String> {
+    Spanned::new(0..0, "08:00".into())
+}
+
 /// `[lifecycle]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +231,35 @@ impl Validator {
         }
     }
 
+    /// `[reports] weekly`: a weekday (`mon` … `sun`) and a local time `HH:MM`; `None` when off.
+    pub(super) fn weekly(&mut self, w: &WeeklyEntry) -> Option<crate::weekly::Schedule> {
+        let weekday = w.weekday.get_ref().parse::<chrono::Weekday>();
+        let at = chrono::NaiveTime::parse_from_str(w.at.get_ref(), "%H:%M");
+        if weekday.is_err() {
+            self.err(
+                self.at(&w.weekday),
+                format!(
+                    "[reports] weekly `weekday`: `{}` is not mon, tue, wed, thu, fri, sat or sun",
+                    w.weekday.get_ref()
+                ),
+            );
+        }
+        if at.is_err() {
+            self.err(
+                self.at(&w.at),
+                format!(
+                    "[reports] weekly `at`: `{}` is not a time like 08:00",
+                    w.at.get_ref()
+                ),
+            );
+        }
+        let schedule = crate::weekly::Schedule {
+            weekday: weekday.ok()?,
+            at: at.ok()?,
+        };
+        w.enabled.then_some(schedule)
+    }
+
     /// `[assessment]`: weights must be finite and not negative, and not all zero.
     pub(super) fn weights(&mut self, w: &Weights) -> Weights {
         let all = [
@@ -295,5 +364,13 @@ webhook = { url = "http://127.0.0.1:9000/fire-brigade", secret = "s3cret" }
         .unwrap_err()
         .to_string();
         assert!(e.contains("department `police` does not exist"), "{e}");
+        let e = load("\n[reports]\nweekly = { weekday = \"moon\", at = \"25:00\" }\n").unwrap_err();
+        assert!(e.contains("`moon` is not mon"), "{e}");
+        assert!(e.contains("`25:00` is not a time"), "{e}");
+        let c = load("\n[reports]\nweekly = { enabled = false }\n").unwrap();
+        assert!(c.weekly.is_none());
+        assert!(load("").unwrap().weekly.is_some(), "on by default");
+        let e = load("\n[assessment]\nsign_on_time = -1\n").unwrap_err();
+        assert!(e.contains("weights must be numbers"), "{e}");
     }
 }

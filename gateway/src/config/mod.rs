@@ -96,6 +96,8 @@ pub struct Config {
     pub cases: alerts::pipeline::CasePolicy,
     /// `[assessment]` weights of the score.
     pub assessment: alerts::assessment::Weights,
+    /// `[reports] weekly`: when the weekly report is made (`None`: never).
+    pub weekly: Option<crate::weekly::Schedule>,
     /// The MQTT source, when configured.
     pub mqtt: Option<ingest::mqtt::MqttConfig>,
     /// Vendor profiles (MQTT topics and HTTP push).
@@ -110,6 +112,11 @@ impl Config {
     /// The outbox file.
     pub fn outbox_path(&self) -> PathBuf {
         self.data_dir.join("outbox.redb")
+    }
+
+    /// Where the weekly reports are kept.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.data_dir.join("reports")
     }
 
     /// Where a running gateway records the address its API is bound to (the `outbox`
@@ -437,6 +444,7 @@ impl Validator {
             city,
             cases,
             assessment: self.weights(&raw.assessment),
+            weekly: self.weekly(&raw.reports.weekly),
             mqtt,
         })
     }

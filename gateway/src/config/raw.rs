@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use super::cases::{DepartmentEntry, DispatchEntry, LifecycleSection, SlaEntry};
+pub use super::cases::{
+    DepartmentEntry, DispatchEntry, LifecycleSection, ReportsSection, SlaEntry,
+};
 pub use super::registry::{CameraEntry, TownshipEntry, UnitEntry};
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +53,8 @@ pub struct RawConfig {
     pub lifecycle: LifecycleSection,
     #[serde(default)]
     pub assessment: alerts::assessment::Weights,
+    #[serde(default)]
+    pub reports: ReportsSection,
     #[serde(default)]
     pub units: Vec<UnitEntry>,
     #[serde(default)]
