@@ -54,6 +54,12 @@ pub struct Event {
     /// For `report.weekly`: the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportDetail>,
+    /// Where the source is: `address`, `lat`, `lon`, `datum` (as the registry knows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<crate::place::Place>,
+    /// Whom to call at the unit (for unit events, and for `event.assigned` to a department).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<crate::place::Contacts>,
 }
 
 /// A report that is ready (`report.weekly`).

@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
+pub mod place;
 pub mod quarantine;
 pub mod registry;
 pub mod secret;

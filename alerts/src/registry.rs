@@ -82,6 +82,10 @@ pub struct Unit {
     pub utc_offset: Option<chrono::FixedOffset>,
     /// When not empty, its GB/T 26875.3 device may connect from these addresses only.
     pub gb26875_peers: Vec<std::net::IpAddr>,
+    /// Where it is.
+    pub place: crate::place::Place,
+    /// Whom to call there (personal data).
+    pub contacts: crate::place::Contacts,
 }
 
 /// Cameras watching one component (a detector, a call point) or one zone of a unit.
@@ -130,6 +134,8 @@ pub struct Camera {
     pub tamper_events: bool,
     /// Picture-check interval of this camera, seconds (`None`: the `[vqd]` default; 0: off).
     pub vqd_interval_s: Option<u64>,
+    /// Where it is.
+    pub place: crate::place::Place,
 }
 
 /// The whole registry, indexed.

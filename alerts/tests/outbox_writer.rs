@@ -34,6 +34,8 @@ fn event(township: &str) -> Event {
         case: None,
         overdue: None,
         report: None,
+        location: None,
+        contacts: None,
     }
 }
 

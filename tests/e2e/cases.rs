@@ -410,3 +410,65 @@ async fn an_outage_closes_its_ticket_when_it_ends() {
         .await;
     assert_eq!((s, v["state"].as_str()), (200, Some("open")), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_and_whom_to_call_travel_with_the_alarm_and_nowhere_else() {
+    let env = Env::start(&["lanjiang", "yunshan"], |c| {
+        departments(c);
+        c.unit_extra.push((
+            "lanjiang-u1".into(),
+            "address = \"兰溪市兰江街道振兴路1号\"\nlocation = { lat = 29.2101, lon = 119.4605 }\n\
+             contacts = { duty_phone = \"0579-88123456\", manager = \"陈经理\", manager_phone = \"13800001234\" }"
+                .into(),
+        ));
+    })
+    .await;
+    let id = alarm(&env, "lanjiang-u1", 9).await;
+    wait_notices(&env, "fire-brigade", &id, &[("event.assigned", "assign")]).await;
+    let deliveries = env.receiver.deliveries();
+    let body = |to: &str, kind: &str| {
+        deliveries
+            .iter()
+            .find(|d| d.township == to && d.event_header == kind)
+            .and_then(|d| d.body.clone())
+            .unwrap()
+    };
+    for b in [
+        body("lanjiang", "fire.alarm"),
+        body("fire-brigade", "event.assigned"),
+    ] {
+        assert_eq!(
+            b["location"],
+            json!({"address": "兰溪市兰江街道振兴路1号", "lat": 29.2101, "lon": 119.4605, "datum": "gcj02"}),
+            "{b}"
+        );
+        assert_eq!(b["contacts"]["duty_phone"], "0579-88123456", "{b}");
+        assert_eq!(b["contacts"]["manager"], "陈经理");
+    }
+    let (s, u) = env
+        .get(
+            "/api/v1/units/lanjiang-u1",
+            Some(&township_token("lanjiang")),
+        )
+        .await;
+    assert_eq!(
+        (s, &u["contacts"]["manager_phone"]),
+        (200, &json!("13800001234"))
+    );
+    assert_eq!(u["location"]["datum"], "gcj02");
+    let (s, _) = env
+        .get(
+            "/api/v1/units/lanjiang-u1",
+            Some(&township_token("yunshan")),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = env.get("/api/v1/units/lanjiang-u1", Some(BRIGADE)).await;
+    assert_eq!(
+        s, 403,
+        "a department reads contacts only on what is assigned to it"
+    );
+    let leaked = |text: &str| text.contains("13800001234") || text.contains("88123456");
+    assert!(!leaked(&env.metrics().await), "contacts in metrics");
+    assert!(!leaked(&env.gw.log()), "contacts in the log");
+}

@@ -99,6 +99,8 @@ pub struct TestConfig {
     pub townships: Vec<(String, Option<String>)>,
     /// Units: (id, township).
     pub units: Vec<(String, String)>,
+    /// Extra TOML keys of a unit's `[[units]]` table: (unit id, lines).
+    pub unit_extra: Vec<(String, String)>,
     /// `[api] max_body_bytes`, when set.
     pub max_body_bytes: Option<usize>,
     /// Extra TOML appended verbatim (sections not generated above).
@@ -130,6 +132,7 @@ impl TestConfig {
                 })
                 .collect(),
             max_body_bytes: None,
+            unit_extra: Vec::new(),
             extra: String::new(),
         }
     }
@@ -165,7 +168,12 @@ impl TestConfig {
             s += "\n";
         }
         for (id, t) in &self.units {
-            s += &format!("[[units]]\nid = \"{id}\"\nname = \"单位{id}\"\ntownship = \"{t}\"\n\n");
+            s += &format!("[[units]]\nid = \"{id}\"\nname = \"单位{id}\"\ntownship = \"{t}\"\n");
+            for (_, lines) in self.unit_extra.iter().filter(|(u, _)| u == id) {
+                s += lines;
+                s += "\n";
+            }
+            s += "\n";
         }
         s
     }

@@ -63,6 +63,8 @@ pub struct UnitReport {
     pub township: String,
     /// Unit name.
     pub name: String,
+    /// Its address.
+    pub address: Option<String>,
     /// Figures.
     #[serde(flatten)]
     pub alarms: UnitAlarms,
@@ -248,6 +250,7 @@ fn false_alarm_units(registry: &Registry, tally: &Tally) -> Vec<UnitReport> {
             name: registry
                 .unit(&u.unit)
                 .map_or_else(String::new, |x| x.name.clone()),
+            address: registry.unit(&u.unit).and_then(|x| x.place.address.clone()),
             alarms: u.clone(),
         })
         .collect();

@@ -171,5 +171,7 @@ fn envelope(
         case: None,
         overdue: None,
         report: None,
+        location: camera.place.block(),
+        contacts: None,
     }
 }

@@ -57,6 +57,8 @@ fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, 
         }),
         overdue: None,
         report: None,
+        location: original.location.clone(),
+        contacts: None,
     }
 }
 
@@ -103,6 +105,8 @@ pub fn overdue_notice(
             case_stage: case.stage,
         }),
         report: None,
+        location: original.location.clone(),
+        contacts: None,
     }
 }
 
@@ -141,5 +145,7 @@ pub fn assigned_notice(
     e.camera = original.camera.clone();
     e.unit = original.unit.clone();
     e.evidence = original.evidence.clone();
+    // the department dispatched to the unit needs whom to call there
+    e.contacts = original.contacts.clone();
     e
 }

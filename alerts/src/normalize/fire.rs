@@ -133,6 +133,8 @@ pub(super) fn fire_event(
         case: None,
         overdue: None,
         report: None,
+        location: ctx.unit.place.block(),
+        contacts: ctx.unit.contacts.block(),
     }
 }
 
@@ -204,6 +206,8 @@ mod tests {
             utc_offset: None,
             gb26875_peers: Vec::new(),
             cameras: vec![],
+            place: Default::default(),
+            contacts: Default::default(),
         }
     }
 

@@ -45,5 +45,7 @@ pub fn weekly_report_event(detail: ReportDetail, at: DateTime<FixedOffset>, id: 
         case: None,
         overdue: None,
         report: Some(detail),
+        location: None,
+        contacts: None,
     }
 }

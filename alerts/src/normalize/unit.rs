@@ -66,5 +66,7 @@ pub fn unit_event(
         case: None,
         overdue: None,
         report: None,
+        location: unit.place.block(),
+        contacts: unit.contacts.block(),
     }
 }

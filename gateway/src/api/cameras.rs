@@ -63,9 +63,21 @@ pub async fn list(
         .filter(|c| {
             failing.is_none_or(|f| f == c.picture.as_ref().is_some_and(|p| !p.failing.is_empty()))
         })
-        .map(|c| json!(c))
+        .map(|c| with_place(&state, json!(c)))
         .collect();
     Ok(Json(json!({"cameras": list})))
+}
+
+/// A camera's view with its registry `address` and `location`.
+fn with_place(state: &AppState, mut v: Value) -> Value {
+    let place = v["id"]
+        .as_str()
+        .and_then(|id| state.pipeline.registry().camera(id))
+        .map(|c| c.place.clone())
+        .unwrap_or_default();
+    v["address"] = json!(place.address);
+    v["location"] = json!(place.location);
+    v
 }
 
 /// `GET /api/v1/cameras/{id}` — 404 for cameras of other townships.
@@ -76,7 +88,7 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     who.townships()?;
     match state.cameras.as_ref().and_then(|c| c.get(&id)) {
-        Some(c) if who.can_see(&c.township) => Ok(Json(json!(c))),
+        Some(c) if who.can_see(&c.township) => Ok(Json(with_place(&state, json!(c)))),
         _ => Err(ApiError::not_found(
             "camera_not_found",
             format!("no camera `{id}`"),

@@ -21,6 +21,10 @@ fn view(state: &AppState, unit: &Unit) -> Value {
         "heartbeat_timeout_s": unit.heartbeat_timeout_s,
         "gb26875_address": unit.gb26875_address,
         "cameras": unit.cameras,
+        "address": unit.place.address,
+        "location": unit.place.location,
+        // personal data: this view is for the unit's township (and admins) only
+        "contacts": unit.contacts.block(),
     })
 }
 

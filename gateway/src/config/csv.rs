@@ -1,14 +1,16 @@
 //! Registries of thousands of units and cameras, from CSV files named in the config.
 //!
 //! `units.csv`: `id,name,township[,heartbeat_timeout_s][,gb26875_address][,cameras][,utc_offset][,gb26875_peers]`
-//! (cameras separated by `;`).
-//! `cameras.csv`: `id,name,township,url[,username][,password_env][,password_file]`
+//! `[,address][,lat][,lon][,datum][,duty_phone][,manager][,manager_phone]` (cameras separated by `;`).
+//! `cameras.csv`: `id,name,township,url[,username][,password_env][,password_file][,address][,lat][,lon][,datum]`
 //! (no inline passwords in CSV files: registries get copied around).
 //!
 //! Errors name the file, the line and the column.
 
 use super::error::{At, ConfigError};
+use super::place::PlaceDraft;
 use super::{CameraDraft, SecretDraft, UnitDraft, Valued};
+use alerts::place::Contacts;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -147,6 +149,16 @@ impl Table {
         })
     }
 
+    /// The optional `address`, `lat`, `lon`, `datum` columns.
+    fn place(&self, line: usize, row: &csv::StringRecord) -> PlaceDraft {
+        PlaceDraft {
+            address: self.cell(row, "address").map(String::from),
+            lat: self.valued(line, row, "lat"),
+            lon: self.valued(line, row, "lon"),
+            datum: self.valued(line, row, "datum"),
+        }
+    }
+
     fn number(
         &self,
         line: usize,
@@ -198,6 +210,13 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
             "cameras",
             "utc_offset",
             "gb26875_peers",
+            "address",
+            "lat",
+            "lon",
+            "datum",
+            "duty_phone",
+            "manager",
+            "manager_phone",
         ],
     )?;
     let mut errors = Vec::new();
@@ -219,6 +238,12 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
             camera_links: Vec::new(),
             utc_offset: t.valued(line, row, "utc_offset"),
             gb26875_peers: t.list(line, row, "gb26875_peers"),
+            place: t.place(line, row),
+            contacts: Contacts {
+                duty_phone: t.cell(row, "duty_phone").map(String::from),
+                manager: t.cell(row, "manager").map(String::from),
+                manager_phone: t.cell(row, "manager_phone").map(String::from),
+            },
         };
         out.push(unit);
     }
@@ -239,6 +264,10 @@ pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
             "password_env",
             "password_file",
             "vqd_interval_s",
+            "address",
+            "lat",
+            "lon",
+            "datum",
         ],
     )?;
     let mut errors = Vec::new();
@@ -259,6 +288,7 @@ pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
             },
             onvif_events: None,
             vqd_interval_s: t.number(line, row, "vqd_interval_s", &mut errors),
+            place: t.place(line, row),
         });
     }
     if errors.is_empty() {

@@ -16,6 +16,7 @@ mod cases;
 mod csv;
 pub mod error;
 mod mqtt;
+mod place;
 mod profiles;
 mod raw;
 mod registry;

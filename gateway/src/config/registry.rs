@@ -2,8 +2,10 @@
 //! registries) — as written and as checked.
 
 use super::error::At;
+use super::place::{ContactsEntry, LocationEntry, PlaceDraft};
 use super::raw::WebhookEntry;
 use super::{csv, is_code, parse_offset, SecretDraft, Validator, Valued};
+use alerts::place::Contacts;
 use alerts::registry::{Camera, CameraLink, Township, Unit};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -32,6 +34,9 @@ pub struct UnitEntry {
     pub gb26875_peers: Vec<Spanned<String>>,
     #[serde(default)]
     pub camera_links: Vec<CameraLinkEntry>,
+    pub address: Option<String>,
+    pub location: Option<LocationEntry>,
+    pub contacts: Option<ContactsEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +60,8 @@ pub struct CameraEntry {
     pub password_file: Option<Spanned<String>>,
     pub onvif_events: Option<Vec<Spanned<String>>>,
     pub vqd_interval_s: Option<u64>,
+    pub address: Option<String>,
+    pub location: Option<LocationEntry>,
 }
 
 /// A unit as written, in TOML or CSV.
@@ -70,6 +77,8 @@ pub(crate) struct UnitDraft {
     pub camera_links: Vec<(Option<u8>, u32, Vec<Valued<String>>)>,
     pub utc_offset: Option<Valued<String>>,
     pub gb26875_peers: Vec<Valued<String>>,
+    pub place: PlaceDraft,
+    pub contacts: Contacts,
 }
 
 /// A camera as written, in TOML or CSV.
@@ -85,6 +94,7 @@ pub(crate) struct CameraDraft {
     pub onvif_events: Option<Vec<Valued<String>>>,
     /// Picture-check interval override.
     pub vqd_interval_s: Option<u64>,
+    pub place: PlaceDraft,
 }
 
 /// The township codes the config defines, for the checks of everything that names one.
@@ -204,6 +214,7 @@ impl Validator {
                 .as_ref()
                 .map(|v| v.iter().map(|e| self.valued(e)).collect()),
             vqd_interval_s: c.vqd_interval_s,
+            place: PlaceDraft::toml(&c.address, &c.location, &self.at(&c.id), self),
         }
     }
 
@@ -250,6 +261,7 @@ impl Validator {
             motion_events,
             tamper_events,
             vqd_interval_s: c.vqd_interval_s,
+            place: self.place(&format!("camera `{id}`"), &c.place),
         }
     }
 
@@ -302,6 +314,8 @@ impl Validator {
                 .collect(),
             utc_offset: u.utc_offset.as_ref().map(|o| self.valued(o)),
             gb26875_peers: u.gb26875_peers.iter().map(|p| self.valued(p)).collect(),
+            place: PlaceDraft::toml(&u.address, &u.location, &self.at(&u.id), self),
+            contacts: u.contacts.as_ref().map(Contacts::from).unwrap_or_default(),
         }
     }
 
@@ -369,6 +383,8 @@ impl Validator {
                 .collect(),
             utc_offset,
             gb26875_peers,
+            place: self.place(&format!("unit `{id}`"), &u.place),
+            contacts: u.contacts.clone(),
         }
     }
 

@@ -208,6 +208,10 @@ pub fn unit_columns() -> Vec<Column<UnitReport>> {
         col!("单位", "name", |u| Cell::Text(u.name.clone())),
         col!("编号", "unit", |u| Cell::Text(u.alarms.unit.clone())),
         col!("乡镇", "township", |u| Cell::Text(u.township.clone())),
+        col!("地址", "address", |u| u
+            .address
+            .clone()
+            .map_or(Cell::Empty, Cell::Text)),
         col!("火警", "alarms", |u| Cell::count(u.alarms.alarms)),
         col!("已研判", "judged", |u| Cell::count(u.alarms.judged)),
         col!("误报", "false_alarms", |u| Cell::count(
