@@ -1,7 +1,8 @@
 //! The weekly report (工作周报): last week's assessment generated once a week at a configured
 //! moment, stored under `data_dir/reports/` as XLSX, HTML and JSON, and announced to the city as
 //! `report.weekly`. Once per week even across restarts: a week whose JSON is on disk is done; a
-//! gateway that was down at the moment catches up when it starts.
+//! gateway that was down at the moment catches up when it starts. A week that ended before the
+//! outbox was created (a fresh install) is not reported.
 
 use crate::report::{render, Format};
 use alerts::assessment::{assess, Weights};
@@ -117,6 +118,11 @@ impl WeeklyReports {
             .schedule
             .due(self.pipeline.clock().now().with_timezone(&offset));
         if self.dir.join(file_name(&week.name, Format::Json)).exists() {
+            return Ok(None);
+        }
+        // a week that ended before this gateway's outbox existed has nothing to report
+        let created = self.pipeline.outbox().store().created()?;
+        if created.is_some_and(|c| week.to.to_utc() <= c) {
             return Ok(None);
         }
         std::fs::create_dir_all(&self.dir)?;

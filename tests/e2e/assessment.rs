@@ -489,6 +489,22 @@ async fn the_weekly_report_is_made_once_even_across_a_restart() {
         );
     })
     .await;
+    // a fresh install reports no week from before it existed
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, list) = env.get("/api/v1/reports", Some(ADMIN_TOKEN)).await;
+    assert_eq!(
+        list["reports"],
+        json!([]),
+        "nothing before the gateway existed"
+    );
+    // the gateway has run for weeks: stop it, date its outbox back, start it again
+    assert!(env.gw.terminate().await.unwrap().success());
+    let store = alerts::outbox::Store::open(&env.dir.path().join("data/outbox.redb")).unwrap();
+    store
+        .set_created(Utc::now() - chrono::Duration::days(30))
+        .unwrap();
+    drop(store);
+    env.restart().await;
     let weekly = |env: &Env| -> Vec<Value> {
         env.receiver
             .deliveries()

@@ -39,8 +39,8 @@ pub use schema::{corrupt_rows, DeliveryStatus, EventState};
 
 use redb::{Database, Durability};
 use schema::{
-    CAMERA_LOG, CASES_INDEXED, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PENDING, PICTURE_LOG, STATE,
-    UNITS, UNIT_LOG,
+    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PENDING,
+    PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use std::path::Path;
 use write::Tables;
@@ -129,7 +129,14 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut t = Tables::open(&txn)?;
+            if t.counter(CREATED_MS)? == 0 {
+                let now = chrono::Utc::now().timestamp_millis().max(1) as u64;
+                t.add(CREATED_MS, now as i64)?;
+                t.flush_counters()?;
+            }
             if t.counter(CASES_INDEXED)? > 0 {
+                drop(t);
+                txn.commit()?;
                 return Ok(());
             }
             t.index_all_cases()?;
@@ -171,6 +178,25 @@ impl Store {
         };
         txn.commit()?;
         Ok(outcomes)
+    }
+
+    /// When this outbox file was first opened (by a gateway that records it).
+    pub fn created(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let txn = redb::ReadableDatabase::begin_read(&self.db)?;
+        let meta = txn.open_table(META)?;
+        let ms = meta.get(CREATED_MS)?.map(|v| v.value() as i64);
+        Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
+    }
+
+    /// Sets when the file counts as created. Test support only (a report for a week before
+    /// the gateway existed is never made).
+    #[doc(hidden)]
+    pub fn set_created(&self, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?
+            .insert(CREATED_MS, at.timestamp_millis().max(1) as u64)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Starts a commit and abandons it half-way, as a crash would. Test support only.

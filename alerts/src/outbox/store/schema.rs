@@ -31,6 +31,8 @@ pub(super) const UNIT_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::n
 pub(super) const CAMERA_ALIVE: &str = "camera_alive_ms";
 
 pub(super) const NEXT_SEQ: &str = "next_seq";
+/// When the file was first opened by a gateway that records it (unix ms).
+pub(super) const CREATED_MS: &str = "created_ms";
 /// Set once the cases of the file have been indexed (see `Store::index_cases`).
 pub(super) const CASES_INDEXED: &str = "cases_indexed";
 pub(super) const PENDING_COUNT: &str = "pending";
