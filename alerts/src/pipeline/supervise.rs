@@ -87,29 +87,47 @@ impl Pipeline {
             .await
             .expect("due read")
             .map_err(|e| OutboxError::Store(Arc::new(e)))?;
-        let mut done = Supervised {
-            due: ids.len(),
-            reminded: 0,
-        };
+        let due = ids.len();
+        let mut ops = Vec::with_capacity(due);
         for id in ids {
-            done.reminded += self.remind(id, now).await?;
+            if let Some(op) = self
+                .reminder(id, now)
+                .map_err(|e| OutboxError::Store(Arc::new(e)))?
+            {
+                ops.push(op);
+            }
+        }
+        // all at once: the writer groups them into few transactions (one fsync for many)
+        let answers = futures::future::join_all(
+            ops.into_iter()
+                .map(|(n, op)| async move { (n, self.outbox.request(op).await) }),
+        )
+        .await;
+        let mut reminded = 0;
+        for (n, answer) in answers {
+            if let Outcome::Done = answer? {
+                reminded += n;
+            }
         }
         self.refresh_case_gauges();
-        Ok(done)
+        Ok(Supervised { due, reminded })
     }
 
-    /// Commits the reminders due on one case; how many.
-    async fn remind(&self, id: Uuid, now: DateTime<Utc>) -> Result<usize, OutboxError> {
-        let store_err = |e| OutboxError::Store(Arc::new(e));
-        let Some(stored) = self.outbox.store().get(id).map_err(store_err)? else {
-            return Ok(0);
+    /// The reminders due on one case, as an operation with its notices (and how many).
+    fn reminder(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(usize, Op)>, crate::outbox::StoreError> {
+        let Some(stored) = self.outbox.store().get(id)? else {
+            return Ok(None);
         };
         let Some(case) = &stored.state.case else {
-            return Ok(0);
+            return Ok(None);
         };
         let reminders = case.reminders_due(now);
         if reminders.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let notices = self.overdue_notices(&stored, case, &reminders, now);
         let n = reminders.len();
@@ -119,10 +137,7 @@ impl Pipeline {
             at: now,
             notices,
         };
-        Ok(match self.outbox.request(op).await? {
-            Outcome::Done => n,
-            _ => 0,
-        })
+        Ok(Some((n, op)))
     }
 
     /// `event.overdue` for each reminder: one for the township, one for the city (when it has

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 #[path = "gwbench/cameras.rs"]
 mod cameras;
+#[path = "gwbench/cases.rs"]
+mod cases;
 #[path = "gwbench/common.rs"]
 mod common;
 #[path = "gwbench/gb.rs"]
@@ -180,6 +182,39 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         alarm_every_ms: u64,
     },
+    /// The assessment over a large outbox built in-process on the store API (no gateway).
+    Assessment {
+        /// Events in the window.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Registered cameras (each with 20 state changes over the window).
+        #[arg(long, default_value_t = 10_000)]
+        cameras: usize,
+        /// Registered units (each with 20 liveness changes).
+        #[arg(long, default_value_t = 5_000)]
+        units: usize,
+        /// The window, days.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
+    /// A supervision tick with many open cases, in-process: none due, then many due at once.
+    Supervision {
+        /// Open cases.
+        #[arg(long, default_value_t = 100_000)]
+        open: usize,
+        /// Of them, due at the second tick.
+        #[arg(long, default_value_t = 1000)]
+        due: usize,
+    },
+    /// Sign and feedback through the API of the real gateway.
+    Steps {
+        /// Alarms to sign and judge.
+        #[arg(long, default_value_t = 2000)]
+        alarms: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
     /// RSS with a large backlog (townships down), then the drain rate.
     Backlog {
         /// Events to queue.
@@ -200,6 +235,14 @@ async fn main() {
         args.gateway.display()
     );
     match args.command {
+        Cmd::Assessment {
+            events,
+            cameras,
+            units,
+            days,
+        } => cases::assessment_bench(&args.gateway, &args.workdir, events, cameras, units, days),
+        Cmd::Supervision { open, due } => cases::supervision_bench(&args.workdir, open, due).await,
+        Cmd::Steps { alarms, clients } => cases::steps_bench(&args, alarms, clients).await,
         Cmd::Throughput {
             events,
             single_events,
