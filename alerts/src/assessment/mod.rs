@@ -132,7 +132,8 @@ pub fn assess(
     })
 }
 
-/// The one pass over the window's events.
+/// The one pass over the window's events, in as many slices as there are cores (each slice
+/// its own read transaction and tally, merged at the end).
 fn tally_events(
     store: &Store,
     registry: &Registry,
@@ -140,23 +141,66 @@ fn tally_events(
     to_ms: i64,
     township: Option<&str>,
 ) -> Result<Tally, StoreError> {
+    let slices = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8) as i64;
+    let step = ((to_ms - from_ms) / slices).max(1);
+    let bounds: Vec<(i64, i64)> = (0..slices)
+        .map(|i| {
+            (
+                from_ms + i * step,
+                if i + 1 == slices {
+                    to_ms
+                } else {
+                    from_ms + (i + 1) * step
+                },
+            )
+        })
+        .filter(|(a, b)| a < b)
+        .collect();
+    let tallies: Vec<Result<Tally, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .iter()
+            .map(|&(a, b)| s.spawn(move || tally_slice(store, registry, a, b, township)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("tally thread"))
+            .collect()
+    });
     let mut tally = Tally::default();
-    store.scan_window(from_ms, to_ms, |_, st, body| {
+    for t in tallies {
+        tally.merge(t?);
+    }
+    tally.finish();
+    Ok(tally)
+}
+
+fn tally_slice(
+    store: &Store,
+    registry: &Registry,
+    from_ms: i64,
+    to_ms: i64,
+    township: Option<&str>,
+) -> Result<Tally, StoreError> {
+    let mut tally = Tally::default();
+    // only alarms and linkage feedback need the body
+    let wants_body = |st: &tally::Row| {
+        matches!(st.kind.as_str(), "fire.alarm" | "fire.linkage_feedback")
+            && township.is_none_or(|t| t == st.township)
+    };
+    store.scan_window(from_ms, to_ms, wants_body, |_, st, body| {
         if township.is_some_and(|t| t != st.township) {
             return;
         }
-        // only alarms and linkage feedback need the body
-        let lite: Lite = if matches!(st.kind.as_str(), "fire.alarm" | "fire.linkage_feedback") {
-            serde_json::from_slice(body).unwrap_or_default()
-        } else {
-            Lite::default()
-        };
+        let lite: Lite = body
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
         let has_cameras = registry
             .unit(&lite.source.id)
             .is_some_and(|u| !u.cameras.is_empty() || !u.camera_links.is_empty());
         tally.add(st, &lite, has_cameras);
     })?;
-    tally.finish();
     Ok(tally)
 }
 

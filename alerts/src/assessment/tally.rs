@@ -1,12 +1,65 @@
 //! The event side of the assessment: one pass over the window's events, counted per township
 //! and per department. Pure: it is handed each event's state and a light view of its body.
 
-use crate::case::sla::SlaStage;
-use crate::case::{Case, Verdict};
-use crate::outbox::EventState;
+use crate::case::sla::{SlaStage, Supervision};
+use crate::case::Verdict;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+
+/// The parts of a stored event state the assessment reads (the case's history, feedback and
+/// notes are skipped unread: most of the decoding cost of a state row).
+#[derive(Debug, Deserialize)]
+pub struct Row {
+    /// Township code.
+    pub township: String,
+    /// Kind.
+    pub kind: String,
+    /// Set for a department's or the city's copy of a notice.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// When it was committed.
+    pub committed_at: DateTime<Utc>,
+    /// The case.
+    #[serde(default)]
+    pub case: Option<CaseRow>,
+}
+
+/// The parts of a case the assessment reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct CaseRow {
+    /// The sign-off.
+    #[serde(default)]
+    pub signed: Option<At>,
+    /// The department's acceptance.
+    #[serde(default)]
+    pub accepted: Option<At>,
+    /// The department.
+    #[serde(default)]
+    pub assigned_to: Option<String>,
+    /// When it was assigned.
+    #[serde(default)]
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// The current verdict.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
+    /// When it became handled.
+    #[serde(default)]
+    pub handled_at: Option<DateTime<Utc>>,
+    /// A recovered outage's length.
+    #[serde(default)]
+    pub outage_s: Option<i64>,
+    /// Deadlines and reminders.
+    #[serde(default)]
+    pub sla: Option<Supervision>,
+}
+
+/// A moment someone did something.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct At {
+    /// When.
+    pub at: DateTime<Utc>,
+}
 
 /// The parts of an event body the assessment reads.
 #[derive(Debug, Default, Deserialize)]
@@ -62,12 +115,12 @@ pub struct Timing {
 impl Timing {
     fn add(
         &mut self,
-        case: &Case,
+        sla: Option<&Supervision>,
         stage: SlaStage,
         done_at: Option<DateTime<Utc>>,
         committed: DateTime<Utc>,
     ) {
-        let Some(sla) = &case.sla else { return };
+        let Some(sla) = sla else { return };
         let Some(due) = sla.due(stage) else { return };
         self.cases += 1;
         if sla.reminded(stage).is_some() {
@@ -182,7 +235,7 @@ pub struct DepartmentFigures {
     pub accepted: u64,
     /// Accepted, then given a verdict.
     pub handled: u64,
-    /// Median assignment → verdict of those, seconds (from the history).
+    /// Median assignment → verdict of those, seconds.
     pub median_handle_s: Option<f64>,
     #[serde(skip)]
     samples: Vec<f64>,
@@ -202,7 +255,7 @@ pub struct Tally {
 impl Tally {
     /// Counts one event in its township and in the city total. `has_cameras`: whether its
     /// unit has cameras (for video verification).
-    pub fn add(&mut self, st: &EventState, lite: &Lite, has_cameras: bool) {
+    pub fn add(&mut self, st: &Row, lite: &Lite, has_cameras: bool) {
         if st.route.is_some() {
             return; // a department's or the city's copy of a notice
         }
@@ -257,7 +310,7 @@ impl Tally {
 }
 
 impl EventFigures {
-    fn add(&mut self, st: &EventState, lite: &Lite, has_cameras: bool) {
+    fn add(&mut self, st: &Row, lite: &Lite, has_cameras: bool) {
         *self.by_kind.entry(st.kind.clone()).or_default() += 1;
         if st.kind == "fire.linkage_feedback" {
             match lite.fire.as_ref().and_then(|f| f.linkage_result.as_deref()) {
@@ -268,13 +321,17 @@ impl EventFigures {
         }
         let Some(case) = &st.case else { return };
         self.sign.add(
-            case,
+            case.sla.as_ref(),
             SlaStage::Sign,
             case.signed.as_ref().map(|s| s.at),
             st.committed_at,
         );
-        self.handle
-            .add(case, SlaStage::Handle, case.handled_at, st.committed_at);
+        self.handle.add(
+            case.sla.as_ref(),
+            SlaStage::Handle,
+            case.handled_at,
+            st.committed_at,
+        );
         match st.kind.as_str() {
             "camera.offline" => {
                 self.camera_outages += 1;
@@ -299,20 +356,77 @@ impl EventFigures {
 }
 
 impl DepartmentFigures {
-    fn add(&mut self, case: &Case) {
+    fn add(&mut self, case: &CaseRow) {
         self.assigned += 1;
         self.accepted += u64::from(case.accepted.is_some());
-        let assigned_at = case
-            .history
-            .iter()
-            .rev()
-            .find(|s| s.action == "assign")
-            .map(|s| s.at);
+        let assigned_at = case.assigned_at;
         // handled by the department: it accepted, and a verdict followed
         if let (Some(from), Some(to), Some(_)) = (assigned_at, case.handled_at, &case.accepted) {
             self.handled += 1;
             self.samples
                 .push((to - from).num_milliseconds().max(0) as f64 / 1000.0);
+        }
+    }
+}
+
+/// Adds counts of the same keys.
+fn add_counts(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
+}
+
+impl Timing {
+    fn merge(&mut self, o: Timing) {
+        self.cases += o.cases;
+        self.done += o.done;
+        self.on_time += o.on_time;
+        self.overdue += o.overdue;
+        self.samples.extend(o.samples);
+    }
+}
+
+impl EventFigures {
+    fn merge(&mut self, o: EventFigures) {
+        add_counts(&mut self.by_kind, o.by_kind);
+        self.sign.merge(o.sign);
+        self.handle.merge(o.handle);
+        self.camera_outages += o.camera_outages;
+        self.camera_outages_recovered += o.camera_outages_recovered;
+        self.outage_s += o.outage_s;
+        let (f, g) = (&mut self.fire_alarms, o.fire_alarms);
+        f.total += g.total;
+        add_counts(&mut f.by_verdict, g.by_verdict);
+        f.linked += g.linked;
+        f.with_evidence += g.with_evidence;
+        self.linkage.in_time += o.linkage.in_time;
+        self.linkage.late += o.linkage.late;
+    }
+}
+
+impl Tally {
+    /// Adds another slice's tally (before [`Tally::finish`]): the window can be counted in
+    /// slices, in parallel.
+    pub fn merge(&mut self, o: Tally) {
+        for (k, v) in o.townships {
+            self.townships.entry(k).or_default().merge(v);
+        }
+        for (k, d) in o.departments {
+            let mine = self.departments.entry(k).or_default();
+            mine.assigned += d.assigned;
+            mine.accepted += d.accepted;
+            mine.handled += d.handled;
+            mine.samples.extend(d.samples);
+        }
+        for (k, (t, u)) in o.units {
+            let (_, mine) = self
+                .units
+                .entry(k)
+                .or_insert_with(|| (t, UnitAlarms::default()));
+            mine.unit = u.unit;
+            mine.alarms += u.alarms;
+            mine.judged += u.judged;
+            mine.false_alarms += u.false_alarms;
         }
     }
 }

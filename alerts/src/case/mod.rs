@@ -235,6 +235,9 @@ pub struct Case {
     /// The department it is assigned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_to: Option<String>,
+    /// When it was (last) assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<DateTime<Utc>>,
     /// The department's acceptance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<SignOff>,
@@ -314,6 +317,7 @@ impl Case {
             family: Family::of(kind)?,
             signed: None,
             assigned_to: None,
+            assigned_at: None,
             accepted: None,
             feedback: Vec::new(),
             verdict: None,
@@ -341,7 +345,7 @@ impl Case {
     ) -> Result<Applied, Refusal> {
         let applied = match action {
             Action::Sign => self.sign(actor, at)?,
-            Action::Assign { to } => self.assign(to, actor)?,
+            Action::Assign { to } => self.assign(to, actor, at)?,
             Action::Accept => self.accept(actor, at)?,
             Action::Feedback { verdict, note } => self.give_feedback(*verdict, note, actor, at)?,
             Action::Close => self.close(actor, at)?,
@@ -421,7 +425,7 @@ impl Case {
         Ok(Applied::Changed)
     }
 
-    fn assign(&mut self, to: &str, actor: &Actor) -> Result<Applied, Refusal> {
+    fn assign(&mut self, to: &str, actor: &Actor, at: DateTime<Utc>) -> Result<Applied, Refusal> {
         let by_rule = actor.role == Role::Gateway;
         if !by_rule {
             Self::township_only(actor, "assign")?;
@@ -444,6 +448,7 @@ impl Case {
             });
         }
         self.assigned_to = Some(to.to_string());
+        self.assigned_at = Some(at);
         self.accepted = None;
         self.stage = Stage::Assigned;
         Ok(Applied::Changed)

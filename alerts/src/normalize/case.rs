@@ -29,12 +29,8 @@ pub fn step_label(step: &Step, department: Option<&Department>) -> String {
     }
 }
 
-fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, id: Uuid) -> Event {
-    let step = case
-        .history
-        .last()
-        .cloned()
-        .expect("a notice follows a step");
+/// A notice about `original`: its source, township and location, nothing else yet.
+fn envelope(original: &Event, kind: Kind, at: DateTime<FixedOffset>, id: Uuid) -> Event {
     Event {
         id,
         kind,
@@ -50,15 +46,27 @@ fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, 
         evidence: Vec::new(),
         refers_to: Some(original.id),
         resolves: Vec::new(),
+        case: None,
+        overdue: None,
+        report: None,
+        location: original.location.clone(),
+        contacts: None,
+    }
+}
+
+fn notice(original: &Event, case: &Case, kind: Kind, at: DateTime<FixedOffset>, id: Uuid) -> Event {
+    let step = case
+        .history
+        .last()
+        .cloned()
+        .expect("a notice follows a step");
+    Event {
         case: Some(CaseNotice {
             stage: case.stage,
             step,
             assigned_to: case.assigned_to.clone(),
         }),
-        overdue: None,
-        report: None,
-        location: original.location.clone(),
-        contacts: None,
+        ..envelope(original, kind, at, id)
     }
 }
 
@@ -82,21 +90,8 @@ pub fn overdue_notice(
         reminder.stage.label().to_string()
     };
     Event {
-        id,
-        kind,
         severity,
         title: format!("{late}: {}", original.title),
-        occurred_at: at,
-        received_at: at,
-        source: original.source.clone(),
-        township: original.township.clone(),
-        fire: None,
-        camera: None,
-        unit: None,
-        evidence: Vec::new(),
-        refers_to: Some(original.id),
-        resolves: Vec::new(),
-        case: None,
         overdue: Some(OverdueDetail {
             stage: reminder.stage,
             due_at: reminder.due_at.with_timezone(at.offset()),
@@ -104,9 +99,7 @@ pub fn overdue_notice(
             level: reminder.level,
             case_stage: case.stage,
         }),
-        report: None,
-        location: original.location.clone(),
-        contacts: None,
+        ..envelope(original, kind, at, id)
     }
 }
 

@@ -119,13 +119,11 @@ impl Tables<'_> {
         notices: &[NewEvent],
     ) -> Result<Outcome, StoreError> {
         let key = id.as_u128();
-        let Some(mut st) = self.state(key)? else {
-            return Ok(Outcome::NotFound);
+        let (mut st, before) = match self.load_case(key)? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
-        let before = st.case.clone();
-        let Some(case) = st.case.as_mut() else {
-            return Ok(Outcome::NotACase);
-        };
+        let case = st.case.as_mut().expect("load_case found a case");
         if case.history.len() != expect_history {
             return Ok(Outcome::Stale);
         }
@@ -151,13 +149,11 @@ impl Tables<'_> {
         notices: &[NewEvent],
     ) -> Result<Outcome, StoreError> {
         let key = id.as_u128();
-        let Some(mut st) = self.state(key)? else {
-            return Ok(Outcome::NotFound);
+        let (mut st, before) = match self.load_case(key)? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
-        let before = st.case.clone();
-        let Some(case) = st.case.as_mut() else {
-            return Ok(Outcome::NotACase);
-        };
+        let case = st.case.as_mut().expect("load_case found a case");
         if reminders.is_empty() || case.reminders_due(at) != reminders {
             return Ok(Outcome::Stale);
         }
@@ -166,6 +162,23 @@ impl Tables<'_> {
         self.put_state(key, &st)?;
         self.insert_notices(notices)?;
         Ok(Outcome::Done)
+    }
+
+    /// An event's state with a case, and the case as it was (to re-index after a change); or
+    /// the outcome when there is no such event or it is not a case.
+    #[allow(clippy::type_complexity)]
+    fn load_case(
+        &self,
+        key: u128,
+    ) -> Result<Result<(EventState, Option<Case>), Outcome>, StoreError> {
+        let Some(st) = self.state(key)? else {
+            return Ok(Err(Outcome::NotFound));
+        };
+        if st.case.is_none() {
+            return Ok(Err(Outcome::NotACase));
+        }
+        let before = st.case.clone();
+        Ok(Ok((st, before)))
     }
 
     fn insert_notices(&mut self, notices: &[NewEvent]) -> Result<(), StoreError> {

@@ -3,9 +3,9 @@
 
 use super::cases::{CASES_PREFIX, OVERDUE_PREFIX};
 use super::schema::{
-    decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD, DEAD_COUNT, DUE,
-    EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE,
-    UNITS, UNIT_LOG,
+    decode_as, decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
+    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX,
+    PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use crate::case::Stage;
@@ -304,14 +304,19 @@ impl Store {
         Ok(counts)
     }
 
-    /// Calls `f` with the state and body of every event received in `[from_ms, to_ms)` (by
-    /// its id's timestamp: ids are UUIDv7), in id order, in one read transaction — streamed,
-    /// never loaded whole. Rows that do not decode are skipped (and counted).
-    pub fn scan_window(
+    /// Calls `f` with the state of every event received in `[from_ms, to_ms)` (by its id's
+    /// timestamp: ids are UUIDv7), in id order, in one read transaction — streamed, never
+    /// loaded whole — and its body when `wants_body` says so for that state (bodies are read
+    /// only then). Rows that do not decode are skipped (and counted).
+    ///
+    /// The state is decoded as `T`: the full [`EventState`], or a lighter view with only the
+    /// fields a reader needs (unknown fields are skipped, so it costs less to decode).
+    pub fn scan_window<T: serde::de::DeserializeOwned>(
         &self,
         from_ms: i64,
         to_ms: i64,
-        mut f: impl FnMut(Uuid, &EventState, &[u8]),
+        wants_body: impl Fn(&T) -> bool,
+        mut f: impl FnMut(Uuid, &T, Option<&[u8]>),
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
         let events = txn.open_table(EVENTS)?;
@@ -320,11 +325,15 @@ impl Store {
         for entry in state.range(bound(from_ms)..bound(to_ms))? {
             let (k, v) = entry?;
             let id = k.value();
-            let Some(st) = decode_state(id, v.value()) else {
+            let Some(st) = decode_as::<T>(id, v.value()) else {
                 continue;
             };
-            if let Some(body) = events.get(id)? {
-                f(Uuid::from_u128(id), &st, body.value());
+            if wants_body(&st) {
+                if let Some(body) = events.get(id)? {
+                    f(Uuid::from_u128(id), &st, Some(body.value()));
+                }
+            } else {
+                f(Uuid::from_u128(id), &st, None);
             }
         }
         Ok(())

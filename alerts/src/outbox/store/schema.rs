@@ -148,6 +148,19 @@ pub(super) fn decode_state(id: u128, bytes: &[u8]) -> Option<EventState> {
     }
 }
 
+/// A state row decoded as a lighter view `T` (no upgrade of old rows), or `None` (counted,
+/// logged) when it does not decode.
+pub(super) fn decode_as<T: serde::de::DeserializeOwned>(id: u128, bytes: &[u8]) -> Option<T> {
+    match serde_json::from_slice(bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            CORRUPT_ROWS.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(event = %Uuid::from_u128(id), error = %e, "outbox state row does not decode; skipped");
+            None
+        }
+    }
+}
+
 pub(super) fn encode_state(state: &EventState) -> Vec<u8> {
     serde_json::to_vec(state).expect("state serializes")
 }

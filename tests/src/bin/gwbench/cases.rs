@@ -314,6 +314,10 @@ pub(super) fn assessment_bench(
             rss as f64 / 1048576.0
         );
     }
+    if std::env::var_os("GWBENCH_KEEP").is_some() {
+        // for profiling the command by hand
+        println!("kept: {}", dir.keep().join("gateway.toml").display());
+    }
 }
 
 /// Process CPU seconds (all threads).
