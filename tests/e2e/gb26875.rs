@@ -243,6 +243,22 @@ async fn clock_sync_on_connect_and_a_patrol_check_round_trip() {
     let r = p["response_s"].as_f64().unwrap();
     assert!((0.25..5.0).contains(&r), "{p}");
     assert_eq!(p["unconfirmed"], false);
+    // and it counts in the assessment: one check, answered in time
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, report) = env
+            .get("/api/v1/reports/assessment?township=lanjiang", admin)
+            .await;
+        assert_eq!(status, 200, "{report}");
+        let u = &report["townships"][0]["units"];
+        if u["patrol_checks"] == 1 && u["patrol_answered_in_time"] == 1 {
+            let median = u["patrol_median_response_s"].as_f64().unwrap();
+            assert!((median - r).abs() < 1.0, "{u} vs {p}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{u}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // the connected devices, and what a unit without a device gets
     let (_, d) = env.get("/api/v1/gb26875/devices", admin).await;

@@ -3,7 +3,7 @@
 
 use crate::availability::{breakdown, Breakdown};
 use crate::camera::CameraState;
-use crate::outbox::CameraLog;
+use crate::outbox::{CameraLog, PatrolRecord};
 use serde::Serialize;
 
 /// A township's cameras over the window.
@@ -54,6 +54,16 @@ pub struct UnitFigures {
     pub registered_s: f64,
     /// `online_s / registered_s` (联网率): a unit not heard from counts as not networked.
     pub networking_rate: Option<f64>,
+    /// Patrol checks (查岗) sent in the window.
+    pub patrol_checks: u64,
+    /// Of them, answered within their timeout.
+    pub patrol_answered_in_time: u64,
+    /// `patrol_answered_in_time / patrol_checks`.
+    pub patrol_in_time_share: Option<f64>,
+    /// Median time from sending to the answer, seconds (answered checks).
+    pub patrol_median_response_s: Option<f64>,
+    #[serde(skip)]
+    responses: Vec<f64>,
 }
 
 impl UnitFigures {
@@ -70,9 +80,25 @@ impl UnitFigures {
         self.registered_s += (to_ms - from_ms).max(0) as f64 / 1000.0;
     }
 
-    /// Completes the rate.
+    /// Adds one unit's patrol checks: (sent ms, record).
+    pub fn add_patrols(&mut self, patrols: &[(i64, PatrolRecord)]) {
+        for (sent, r) in patrols {
+            self.patrol_checks += 1;
+            if let Some(answered) = r.answered_ms {
+                let s = (answered - sent).max(0) as f64 / 1000.0;
+                self.responses.push(s);
+                self.patrol_answered_in_time += u64::from(s <= f64::from(r.timeout_min) * 60.0);
+            }
+        }
+    }
+
+    /// Completes the rates.
     pub fn finish(&mut self) {
         self.networking_rate = (self.registered_s > 0.0).then(|| self.online_s / self.registered_s);
+        self.patrol_in_time_share =
+            super::tally::ratio(self.patrol_answered_in_time, self.patrol_checks);
+        self.responses.sort_by(f64::total_cmp);
+        self.patrol_median_response_s = super::tally::percentile(&self.responses, 0.5);
     }
 }
 

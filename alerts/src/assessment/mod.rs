@@ -226,6 +226,9 @@ fn equipment(
         let log = store.unit_log(&u.id, f, t)?;
         r.units.add(&log, f, t);
         city.units.add(&log, f, t);
+        let patrols = store.patrols(&u.id, f, t)?;
+        r.units.add_patrols(&patrols);
+        city.units.add_patrols(&patrols);
     }
     r.cameras.finish();
     r.units.finish();

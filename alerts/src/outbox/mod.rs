@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::metrics::Metrics;
 pub use store::{
     CameraLog, CameraMark, Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome,
-    Page, PendingItem, Resolve, Stats, Store, StoreError, Stored,
+    Page, PatrolRecord, PendingItem, Resolve, Stats, Store, StoreError, Stored,
 };
 
 /// How the outbox behaves.
@@ -230,6 +230,14 @@ impl Outbox {
     /// means one more delivery with the same `Idempotency-Key`).
     pub async fn record(&self, op: Op) {
         let _ = self.tx.send(Request { op, reply: None }).await;
+    }
+
+    /// Queues an operation without waiting, from synchronous code; dropped (and logged) when
+    /// the writer's queue is full.
+    pub fn record_now(&self, op: Op) {
+        if self.tx.try_send(Request { op, reply: None }).is_err() {
+            tracing::warn!("outbox queue full: a record was dropped");
+        }
     }
 
     /// Makes every change so far durable (delivery marks included); for a clean shutdown.

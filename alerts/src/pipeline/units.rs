@@ -97,6 +97,23 @@ impl Pipeline {
             .map(|_| ())
     }
 
+    /// Records a patrol check (查岗) sent to a unit at `sent_at`, or its answer, for the
+    /// assessment (kept with the uptime logs: durable within a second).
+    pub fn record_patrol(
+        &self,
+        unit: &str,
+        sent_at: chrono::DateTime<chrono::Utc>,
+        timeout_min: u8,
+        answered_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        self.outbox.record_now(Op::Patrol {
+            unit: unit.to_string(),
+            sent_ms: sent_at.timestamp_millis(),
+            timeout_min,
+            answered_ms: answered_at.map(|a| a.timestamp_millis()),
+        });
+    }
+
     /// A unit's connectivity.
     pub fn unit_state(&self, unit: &str) -> Option<UnitState> {
         self.liveness.lock().state(unit)

@@ -110,6 +110,17 @@ pub fn township_columns() -> Vec<Column<TownshipReport>> {
         col!("从未接入单位", "units.never_heard", |t| Cell::count(
             t.units.never_heard
         )),
+        col!("查岗次数", "units.patrol_checks", |t| Cell::count(
+            t.units.patrol_checks
+        )),
+        col!("查岗及时应答率", "units.patrol_in_time_share", |t| {
+            Cell::share(t.units.patrol_in_time_share)
+        }),
+        col!(
+            "查岗应答中位数(秒)",
+            "units.patrol_median_response_s",
+            |t| Cell::num(t.units.patrol_median_response_s)
+        ),
         col!("应签收", "events.sign.cases", |t| Cell::count(
             t.events.sign.cases
         )),

@@ -13,6 +13,7 @@
 //! | `open_pairs` | (pair key, event id) | () | open tickets that a recovering event closes (`crate::case::pairs`) |
 //! | `picture_log` | (camera id, unix ms) | 1 failing / 0 clear | picture verdicts, for integrity (完好率) over time |
 //! | `unit_log` | (unit id, unix ms) | 1 online / 4 offline | unit liveness changes (from the snapshots), for 联网率 over time |
+//! | `patrols` | (unit id, sent unix ms) | patrol check record as JSON | patrol checks (查岗) and their answers, for the assessment |
 //! | `due` | (unix ms, event id) | () | supervised cases by when they next need a reminder (督办) |
 //! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
 //!
@@ -35,11 +36,11 @@ pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
 pub use read::{
     CameraLog, CaseCounts, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN,
 };
-pub use schema::{corrupt_rows, DeliveryStatus, EventState};
+pub use schema::{corrupt_rows, DeliveryStatus, EventState, PatrolRecord};
 
 use redb::{Database, Durability};
 use schema::{
-    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PENDING,
+    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PATROLS, PENDING,
     PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use std::path::Path;
@@ -116,6 +117,7 @@ impl Store {
             txn.open_table(DUE)?;
             txn.open_table(PICTURE_LOG)?;
             txn.open_table(UNIT_LOG)?;
+            txn.open_table(PATROLS)?;
         }
         txn.commit()?;
         let store = Self { db };

@@ -146,6 +146,17 @@ pub enum Op {
         /// `event.overdue` for the township and the city.
         notices: Vec<NewEvent>,
     },
+    /// A patrol check sent (no answer yet) or answered.
+    Patrol {
+        /// Unit id.
+        unit: String,
+        /// When it was sent (unix ms): the record's key.
+        sent_ms: i64,
+        /// Minutes the device had to answer.
+        timeout_min: u8,
+        /// When it was answered (unix ms).
+        answered_ms: Option<i64>,
+    },
     /// Make every earlier non-durable change durable (an empty durable transaction).
     Flush,
     /// Attach evidence to a stored event (its body changes; a pending delivery sends the new
@@ -189,6 +200,7 @@ impl Op {
                 | Op::Dead { .. }
                 | Op::Flush
                 | Op::CameraLog { .. }
+                | Op::Patrol { .. }
         )
     }
 }

@@ -2,10 +2,11 @@
 //! stats. Each is one read transaction; none blocks the writer.
 
 use super::cases::{CASES_PREFIX, OVERDUE_PREFIX};
+use super::schema::PatrolRecord;
 use super::schema::{
     decode_as, decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX,
-    PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PATROLS, PENDING, PENDING_COUNT,
+    PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use crate::case::Stage;
@@ -337,6 +338,25 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// A unit's patrol checks sent in `[from_ms, to_ms)`: (sent ms, record).
+    pub fn patrols(
+        &self,
+        unit: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, PatrolRecord)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PATROLS)?;
+        let mut out = Vec::new();
+        for entry in table.range((unit, from_ms)..(unit, to_ms.max(from_ms)))? {
+            let (k, v) = entry?;
+            if let Ok(r) = serde_json::from_slice(v.value()) {
+                out.push((k.value().1, r));
+            }
+        }
+        Ok(out)
     }
 
     /// The open tickets under a pair key (see [`crate::case::pairs`]), oldest first.

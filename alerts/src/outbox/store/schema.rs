@@ -27,6 +27,8 @@ pub(super) const PICTURE_LOG: TableDefinition<(&str, i64), u8> =
 /// Unit liveness changes: (unit, unix ms) → 1 online, 4 offline, 0 never heard from (for
 /// 联网率 over time).
 pub(super) const UNIT_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("unit_log");
+/// Patrol checks (查岗): (unit, sent unix ms) → [`PatrolRecord`] as JSON.
+pub(super) const PATROLS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("patrols");
 /// When the camera source was last known to be watching (unix ms), in `meta`.
 pub(super) const CAMERA_ALIVE: &str = "camera_alive_ms";
 
@@ -122,6 +124,16 @@ impl EventState {
         }
         self.case = Some(case);
     }
+}
+
+/// A patrol check (查岗) sent to a unit's device, and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PatrolRecord {
+    /// Minutes the device had to answer.
+    pub timeout_min: u8,
+    /// When the answer came (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_ms: Option<i64>,
 }
 
 /// State rows that did not decode since the process started.

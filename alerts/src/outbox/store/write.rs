@@ -2,10 +2,11 @@
 
 use super::cases::close_on_delivery;
 use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
+use super::schema::PatrolRecord;
 use super::schema::{
     decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PENDING, PENDING_COUNT, PENDING_PREFIX,
-    PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PATROLS, PENDING, PENDING_COUNT,
+    PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::StoreError;
 use crate::case::Case;
@@ -151,6 +152,22 @@ impl<'t> Tables<'t> {
                 alive_ms,
             } => self.camera_log(marks, pictures, *alive_ms),
             Op::UnitStates(states) => self.unit_states(states),
+            Op::Patrol {
+                unit,
+                sent_ms,
+                timeout_min,
+                answered_ms,
+            } => {
+                let record = PatrolRecord {
+                    timeout_min: *timeout_min,
+                    answered_ms: *answered_ms,
+                };
+                let json = serde_json::to_vec(&record).expect("patrol record serializes");
+                self.txn
+                    .open_table(PATROLS)?
+                    .insert((unit.as_str(), *sent_ms), json.as_slice())?;
+                Ok(Outcome::Done)
+            }
             Op::Purge { before, limit } => self.purge(*before, *limit),
         }
     }

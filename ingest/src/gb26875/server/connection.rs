@@ -405,6 +405,10 @@ impl Connection {
         c.response_s = c
             .sent_at
             .map(|s| (now - s).num_milliseconds() as f64 / 1000.0);
+        if let Some(requested) = c.requested_at {
+            self.pipeline
+                .record_patrol(&unit.id, requested, c.timeout_min, Some(now));
+        }
         tracing::info!(unit = %unit.id, operator, response_s = c.response_s, "patrol check answered");
     }
 

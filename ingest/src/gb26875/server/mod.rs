@@ -107,6 +107,10 @@ struct Downstream {
 /// A patrol check (查岗) and how the device answered it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PatrolCheck {
+    /// When it was asked for (the record's key in the outbox).
+    pub requested_at: Option<DateTime<Utc>>,
+    /// Minutes the device has to answer.
+    pub timeout_min: u8,
     /// The serial number of the center's frame.
     pub serial: u16,
     /// When the center sent it.
@@ -219,10 +223,15 @@ impl Gb26875Handle {
     pub fn patrol_check(&self, unit: &str, minutes: u8) -> Result<(), CommandError> {
         let address = self.address(unit)?;
         // a new check replaces the last one's record
-        self.devices
-            .patrols
-            .lock()
-            .insert(address, PatrolCheck::default());
+        let now = Utc::now();
+        self.devices.patrols.lock().insert(
+            address,
+            PatrolCheck {
+                requested_at: Some(now),
+                timeout_min: minutes,
+                ..PatrolCheck::default()
+            },
+        );
         self.send(
             unit,
             Downstream {
@@ -232,8 +241,10 @@ impl Gb26875Handle {
                     objects: Objects::PatrolCheck(minutes),
                 },
             },
-        )
-        .map(|_| ())
+        )?;
+        // on record for the assessment (checks sent, answered in time)
+        self.pipeline.record_patrol(unit, now, minutes, None);
+        Ok(())
     }
 
     /// The unit's last patrol check.
