@@ -1,5 +1,6 @@
 //! `ccsim`: simulated township command centers. Receives the gateway's webhooks for every
-//! township (and the city) named in a gateway config, verifies each signature, prints each event.
+//! township, department and the city named in a gateway config, verifies each signature, prints
+//! each event.
 //!
 //! `ccsim --listen 127.0.0.1:9000 --config config/gateway.toml`
 
@@ -15,7 +16,8 @@ struct Args {
     /// Listen address.
     #[arg(long, default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
-    /// Gateway config whose townships' (and city's) inline webhook secrets to verify with.
+    /// Gateway config whose townships', departments' and city's inline webhook secrets to verify
+    /// with.
     #[arg(long)]
     config: PathBuf,
     /// Print a summary line every few seconds instead of one line per event.
@@ -26,12 +28,11 @@ struct Args {
 fn secrets(config: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
     let v: toml::Value = toml::from_str(&std::fs::read_to_string(config)?)?;
     let mut out = Vec::new();
-    for t in v
-        .get("townships")
-        .and_then(|t| t.as_array())
+    let entries = ["townships", "departments"]
         .into_iter()
-        .flatten()
-    {
+        .filter_map(|table| v.get(table).and_then(|t| t.as_array()))
+        .flatten();
+    for t in entries {
         if let (Some(code), Some(secret)) = (
             t["code"].as_str(),
             t.get("webhook")
