@@ -83,6 +83,24 @@ async fn an_unsigned_alarm_is_supervised_across_a_kill() {
         )
         .await;
     assert_eq!(list["events"][0]["id"], id.as_str(), "{list}");
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let (_, list) = env
+        .get(
+            &format!("/api/v1/events?sort=due&due_before={soon}"),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(list["events"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["events"][0]["id"], id.as_str());
+    let (_, list) = env
+        .get(
+            "/api/v1/events?sort=due&due_before=2000-01-01T00:00:00Z",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(list["events"], serde_json::json!([]), "none due by then");
     env.wait_metric(
         "gateway_events_overdue{stage=\"sign\",township=\"lanjiang\"}",
         1.0,

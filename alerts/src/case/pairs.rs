@@ -68,3 +68,58 @@ fn threshold(event: &Event) -> Option<Pair> {
         Pair::Opens(key)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(kind: &str, extra: serde_json::Value) -> Event {
+        let mut v = json!({
+            "id": "01900000-0000-7000-8000-000000000001", "kind": kind, "severity": "minor",
+            "title": "t", "occurred_at": "2026-11-30T08:00:00+08:00",
+            "received_at": "2026-11-30T08:00:00+08:00",
+            "source": {"kind": "camera", "id": "cam-1", "name": "c", "protocol": "rtsp"},
+            "township": {"code": "lanjiang", "name": "兰江"}, "evidence": []
+        });
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn both_sides_of_a_pair_compute_the_same_key() {
+        let offline = pair(&event("camera.offline", json!({})));
+        let online = pair(&event("camera.online", json!({})));
+        assert_eq!(offline, Some(Pair::Opens("camera-outage/cam-1".into())));
+        assert_eq!(online, Some(Pair::Closes("camera-outage/cam-1".into())));
+        let failing = json!({"camera": {"state": "online", "failing_checks": ["blurred"]}});
+        let cleared = json!({"camera": {"state": "online", "cleared_checks": ["blurred"]}});
+        assert_eq!(
+            pair(&event("camera.quality", failing)),
+            Some(Pair::Opens("camera-quality/cam-1".into()))
+        );
+        assert_eq!(
+            pair(&event("camera.quality", cleared)),
+            Some(Pair::Closes("camera-quality/cam-1".into()))
+        );
+        let analog = |cleared: bool| {
+            json!({"fire": {"system_type": 1, "system_addr": 1, "component_addr": 5,
+                            "analog": {"analog_type": 9, "value": 0.4, "unit": "A", "above": 0.3, "cleared": cleared}}})
+        };
+        let (raised, clear) = (
+            pair(&event("fire.analog_threshold", analog(false))),
+            pair(&event("fire.analog_threshold", analog(true))),
+        );
+        match (raised, clear) {
+            (Some(Pair::Opens(a)), Some(Pair::Closes(b))) => assert_eq!(a, b),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            pair(&event("fire.alarm", json!({}))),
+            None,
+            "a fire alarm never closes itself"
+        );
+    }
+}

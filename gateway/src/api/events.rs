@@ -149,7 +149,7 @@ fn filter(
     })
 }
 
-/// `GET /api/v1/events?township=&kind=&state=&sort=&limit=&after=`
+/// `GET /api/v1/events?township=&kind=&state=&sort=&due_before=&limit=&after=`
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -159,7 +159,15 @@ pub async fn list(
         &state,
         &who,
         &params,
-        &["township", "kind", "state", "sort", "limit", "after"],
+        &[
+            "township",
+            "kind",
+            "state",
+            "sort",
+            "due_before",
+            "limit",
+            "after",
+        ],
     )?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
@@ -187,6 +195,20 @@ pub async fn list(
         dead_only: false,
         stage: f.stage,
         overdue_only: f.overdue,
+        due_before: params
+            .get("due_before")
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_time",
+                            "`due_before` must be an RFC 3339 time",
+                        )
+                    })
+            })
+            .transpose()?,
         by_due: match params.get("sort").map(String::as_str) {
             None | Some("") | Some("id") => false,
             Some("due") => true,

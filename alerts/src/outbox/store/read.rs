@@ -86,6 +86,8 @@ pub struct ListQuery {
     pub overdue_only: bool,
     /// In order of the next due time (supervised cases only) instead of id order.
     pub by_due: bool,
+    /// Only cases whose next due time is at or before this.
+    pub due_before: Option<DateTime<Utc>>,
     /// Leave out notices routed elsewhere (a department's or the city's copy): what a township
     /// sees.
     pub own_queue_only: bool,
@@ -104,6 +106,12 @@ impl ListQuery {
                     .case
                     .as_ref()
                     .is_some_and(|c| !c.overdue_stages().is_empty()))
+            && self.due_before.is_none_or(|t| {
+                st.case
+                    .as_ref()
+                    .and_then(|c| c.next_due())
+                    .is_some_and(|d| d <= t)
+            })
             && (!self.own_queue_only || st.route.is_none())
             && self.department.as_deref().is_none_or(|d| {
                 st.case.as_ref().and_then(|c| c.assigned_to.as_deref()) == Some(d)
