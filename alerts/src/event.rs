@@ -90,6 +90,52 @@ pub struct OverdueDetail {
     pub case_stage: crate::case::Stage,
 }
 
+impl Event {
+    /// An event of `kind` from `source` in `township`: its envelope only — the kind's default
+    /// severity, no title yet, no detail, evidence, case, location or contacts. Normalizers
+    /// fill in what their kind carries.
+    pub fn envelope(
+        id: Uuid,
+        kind: Kind,
+        source: Source,
+        township: TownshipRef,
+        occurred_at: DateTime<FixedOffset>,
+        received_at: DateTime<FixedOffset>,
+    ) -> Event {
+        Event {
+            id,
+            kind,
+            severity: kind.severity(),
+            title: String::new(),
+            occurred_at,
+            received_at,
+            source,
+            township,
+            fire: None,
+            camera: None,
+            unit: None,
+            evidence: Vec::new(),
+            refers_to: None,
+            resolves: Vec::new(),
+            case: None,
+            overdue: None,
+            report: None,
+            location: None,
+            contacts: None,
+        }
+    }
+}
+
+impl TownshipRef {
+    /// The reference to a registry township.
+    pub fn of(t: &crate::registry::Township) -> TownshipRef {
+        TownshipRef {
+            code: t.code.clone(),
+            name: t.name.clone(),
+        }
+    }
+}
+
 /// The closed-loop step a notice reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseNotice {

@@ -145,33 +145,18 @@ fn envelope(
     what: &str,
 ) -> Event {
     let camera = ctx.camera;
+    let source = Source {
+        kind: SourceKind::Camera,
+        id: camera.id.clone(),
+        name: camera.name.clone(),
+        protocol: crate::signal::Protocol::Rtsp,
+    };
+    let occurred_at = occurred_at.with_timezone(ctx.received_at.offset());
+    let township = TownshipRef::of(ctx.township);
     Event {
-        id,
-        kind,
-        severity: kind.severity(),
         title: format!("{} · {} · {what}", kind.label(), camera.name),
-        occurred_at: occurred_at.with_timezone(ctx.received_at.offset()),
-        received_at: ctx.received_at,
-        source: Source {
-            kind: SourceKind::Camera,
-            id: camera.id.clone(),
-            name: camera.name.clone(),
-            protocol: crate::signal::Protocol::Rtsp,
-        },
-        township: TownshipRef {
-            code: ctx.township.code.clone(),
-            name: ctx.township.name.clone(),
-        },
-        fire: None,
         camera: Some(detail),
-        unit: None,
-        evidence: Vec::new(),
-        refers_to: None,
-        resolves: Vec::new(),
-        case: None,
-        overdue: None,
-        report: None,
         location: camera.place.block(),
-        contacts: None,
+        ..Event::envelope(id, kind, source, township, occurred_at, ctx.received_at)
     }
 }

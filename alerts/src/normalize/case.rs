@@ -31,26 +31,11 @@ pub fn step_label(step: &Step, department: Option<&Department>) -> String {
 
 /// A notice about `original`: its source, township and location, nothing else yet.
 fn envelope(original: &Event, kind: Kind, at: DateTime<FixedOffset>, id: Uuid) -> Event {
+    let (source, township) = (original.source.clone(), original.township.clone());
     Event {
-        id,
-        kind,
-        severity: kind.severity(),
-        title: String::new(),
-        occurred_at: at,
-        received_at: at,
-        source: original.source.clone(),
-        township: original.township.clone(),
-        fire: None,
-        camera: None,
-        unit: None,
-        evidence: Vec::new(),
         refers_to: Some(original.id),
-        resolves: Vec::new(),
-        case: None,
-        overdue: None,
-        report: None,
         location: original.location.clone(),
-        contacts: None,
+        ..Event::envelope(id, kind, source, township, at, at)
     }
 }
 

@@ -107,34 +107,19 @@ pub(super) fn fire_event(
         .occurred_at
         .map(|t| t.with_timezone(ctx.received_at.offset()))
         .unwrap_or(ctx.received_at);
+    let source = Source {
+        kind: SourceKind::Unit,
+        id: ctx.unit.id.clone(),
+        name: ctx.unit.name.clone(),
+        protocol: signal.protocol,
+    };
+    let township = TownshipRef::of(ctx.township);
     Event {
-        id,
-        kind,
-        severity: kind.severity(),
         title: title(kind, ctx.unit, &detail),
-        occurred_at,
-        received_at: ctx.received_at,
-        source: Source {
-            kind: SourceKind::Unit,
-            id: ctx.unit.id.clone(),
-            name: ctx.unit.name.clone(),
-            protocol: signal.protocol,
-        },
-        township: TownshipRef {
-            code: ctx.township.code.clone(),
-            name: ctx.township.name.clone(),
-        },
         fire: Some(detail),
-        camera: None,
-        unit: None,
-        evidence: Vec::new(),
-        refers_to: None,
-        resolves: Vec::new(),
-        case: None,
-        overdue: None,
-        report: None,
         location: ctx.unit.place.block(),
         contacts: ctx.unit.contacts.block(),
+        ..Event::envelope(id, kind, source, township, occurred_at, ctx.received_at)
     }
 }
 

@@ -16,36 +16,22 @@ pub fn city_ref() -> TownshipRef {
 /// The notice that a weekly report is ready.
 pub fn weekly_report_event(detail: ReportDetail, at: DateTime<FixedOffset>, id: Uuid) -> Event {
     let kind = Kind::ReportWeekly;
+    let source = Source {
+        kind: SourceKind::Gateway,
+        id: "gateway".into(),
+        name: "gateway".into(),
+        protocol: Protocol::Gateway,
+    };
+    let title = format!(
+        "{} {}: {} 至 {}",
+        kind.label(),
+        detail.name,
+        detail.from.format("%Y-%m-%d"),
+        detail.to.format("%Y-%m-%d")
+    );
     Event {
-        id,
-        kind,
-        severity: kind.severity(),
-        title: format!(
-            "{} {}: {} 至 {}",
-            kind.label(),
-            detail.name,
-            detail.from.format("%Y-%m-%d"),
-            detail.to.format("%Y-%m-%d")
-        ),
-        occurred_at: at,
-        received_at: at,
-        source: Source {
-            kind: SourceKind::Gateway,
-            id: "gateway".into(),
-            name: "gateway".into(),
-            protocol: Protocol::Gateway,
-        },
-        township: city_ref(),
-        fire: None,
-        camera: None,
-        unit: None,
-        evidence: Vec::new(),
-        refers_to: None,
-        resolves: Vec::new(),
-        case: None,
-        overdue: None,
+        title,
         report: Some(detail),
-        location: None,
-        contacts: None,
+        ..Event::envelope(id, kind, source, city_ref(), at, at)
     }
 }

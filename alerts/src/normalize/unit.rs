@@ -40,33 +40,24 @@ pub fn unit_event(
             )
         }
     };
+    let source = Source {
+        kind: SourceKind::Unit,
+        id: unit.id.clone(),
+        name: unit.name.clone(),
+        protocol: crate::signal::Protocol::Gateway,
+    };
     Event {
-        id,
-        kind,
-        severity: kind.severity(),
         title: format!("{} · {} · {what}", kind.label(), unit.name),
-        occurred_at,
-        received_at,
-        source: Source {
-            kind: SourceKind::Unit,
-            id: unit.id.clone(),
-            name: unit.name.clone(),
-            protocol: crate::signal::Protocol::Gateway,
-        },
-        township: TownshipRef {
-            code: township.code.clone(),
-            name: township.name.clone(),
-        },
-        fire: None,
-        camera: None,
         unit: Some(detail),
-        evidence: Vec::new(),
-        refers_to: None,
-        resolves: Vec::new(),
-        case: None,
-        overdue: None,
-        report: None,
         location: unit.place.block(),
         contacts: unit.contacts.block(),
+        ..Event::envelope(
+            id,
+            kind,
+            source,
+            TownshipRef::of(township),
+            occurred_at,
+            received_at,
+        )
     }
 }
