@@ -105,57 +105,7 @@ async fn the_assessment_matches_figures_computed_from_the_api() {
     })
     .await;
     let from = Utc::now() - chrono::Duration::seconds(1);
-    let (lj, ys) = (township_token("lanjiang"), township_token("yunshan"));
-    for u in ["lanjiang-u1", "lanjiang-u2", "yunshan-u1"] {
-        env.push(u, "heartbeat", &json!({})).await;
-    }
-    // lanjiang: two alarms signed at once (one judged false by the brigade, one true and
-    // closed), one signed late after its reminder; yunshan: one signed and judged false
-    let a1 = alarm(&env, "lanjiang-u1", 1).await;
-    let a2 = alarm(&env, "lanjiang-u1", 2).await;
-    let a3 = alarm(&env, "lanjiang-u2", 3).await;
-    let b1 = alarm(&env, "yunshan-u1", 4).await;
-    step(&env, &a1, "sign", &lj, json!({"by": "王"})).await;
-    step(
-        &env,
-        &a1,
-        "accept",
-        "brigade-token-0123456789",
-        json!({"by": "李队"}),
-    )
-    .await;
-    step(
-        &env,
-        &a1,
-        "feedback",
-        "brigade-token-0123456789",
-        json!({"by": "李队", "verdict": "false_alarm"}),
-    )
-    .await;
-    step(&env, &a2, "sign", &lj, json!({"by": "王"})).await;
-    step(
-        &env,
-        &a2,
-        "feedback",
-        &lj,
-        json!({"by": "王", "verdict": "true_alarm", "note": "出警"}),
-    )
-    .await;
-    step(&env, &a2, "close", &lj, json!({"by": "王"})).await;
-    step(&env, &b1, "sign", &ys, json!({"by": "周"})).await;
-    step(
-        &env,
-        &b1,
-        "feedback",
-        &ys,
-        json!({"by": "周", "verdict": "false_alarm"}),
-    )
-    .await;
-    env.wait_event(&a3, "a3 reminded", |v| {
-        v["due"]["overdue"] == json!(["sign"])
-    })
-    .await;
-    step(&env, &a3, "sign", &lj, json!({"by": "张"})).await;
+    script(&env).await;
     // the unit log follows the liveness snapshot, written every 5 s
     tokio::time::sleep(Duration::from_secs(6)).await;
     let to = Utc::now();
@@ -182,19 +132,102 @@ async fn the_assessment_matches_figures_computed_from_the_api() {
     );
     let brigade = &report["departments"][0];
     assert_eq!(
-        (
-            brigade["code"].as_str(),
-            brigade["assigned"].as_u64(),
-            brigade["handled"].as_u64()
-        ),
-        (Some("fire-brigade"), Some(3), Some(1)),
+        (&brigade["code"], &brigade["assigned"], &brigade["handled"]),
+        (&json!("fire-brigade"), &json!(3), &json!(1)),
         "{brigade}"
     );
     let top = &report["false_alarm_units"];
     assert_eq!(top.as_array().unwrap().len(), 2, "{top}");
     assert_eq!(top[0]["unit"], "lanjiang-u1");
-
     check_xlsx(&env, &window, &report).await;
+    check_csv_html(&env, &window).await;
+    check_township_view(&env, &window, &report).await;
+
+    // the command line, with the gateway stopped, gives the same figures
+    assert!(env.gw.terminate().await.unwrap().success());
+    let out = env.dir.path().join("report.json");
+    let (from, to) = (from.to_rfc3339(), to.to_rfc3339());
+    let (code, _, err) = env.cli(&[
+        "report",
+        "assessment",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let offline: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let key = |t: &Value| {
+        (
+            t["code"].clone(),
+            t["rank"].clone(),
+            t["score"].clone(),
+            t["events"]["sign"].clone(),
+        )
+    };
+    let keys = |r: &Value| {
+        r["townships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&offline), keys(&report));
+}
+
+/// Lanjiang: two alarms signed at once (one judged false by the brigade, one true and closed),
+/// one signed late after its reminder; yunshan: one signed and judged false. Three units heard.
+async fn script(env: &Env) {
+    let (lj, ys) = (township_token("lanjiang"), township_token("yunshan"));
+    let brigade = "brigade-token-0123456789";
+    for u in ["lanjiang-u1", "lanjiang-u2", "yunshan-u1"] {
+        env.push(u, "heartbeat", &json!({})).await;
+    }
+    let a1 = alarm(env, "lanjiang-u1", 1).await;
+    let a2 = alarm(env, "lanjiang-u1", 2).await;
+    let a3 = alarm(env, "lanjiang-u2", 3).await;
+    let b1 = alarm(env, "yunshan-u1", 4).await;
+    let steps = [
+        (&a1, "sign", lj.as_str(), json!({"by": "王"})),
+        (&a1, "accept", brigade, json!({"by": "李队"})),
+        (
+            &a1,
+            "feedback",
+            brigade,
+            json!({"by": "李队", "verdict": "false_alarm"}),
+        ),
+        (&a2, "sign", lj.as_str(), json!({"by": "王"})),
+        (
+            &a2,
+            "feedback",
+            lj.as_str(),
+            json!({"by": "王", "verdict": "true_alarm", "note": "出警"}),
+        ),
+        (&a2, "close", lj.as_str(), json!({"by": "王"})),
+        (&b1, "sign", ys.as_str(), json!({"by": "周"})),
+        (
+            &b1,
+            "feedback",
+            ys.as_str(),
+            json!({"by": "周", "verdict": "false_alarm"}),
+        ),
+    ];
+    for (id, action, token, body) in steps {
+        step(env, id, action, token, body).await;
+    }
+    env.wait_event(&a3, "a3 reminded", |v| {
+        v["due"]["overdue"] == json!(["sign"])
+    })
+    .await;
+    step(env, &a3, "sign", &lj, json!({"by": "张"})).await;
+}
+
+/// A township token sees its own row, with its rank among all, and nothing of another's.
+async fn check_township_view(env: &Env, window: &str, report: &Value) {
+    let ys = township_token("yunshan");
     let (s, v) = env
         .get(&format!("/api/v1/reports/assessment?{window}"), Some(&ys))
         .await;
@@ -204,49 +237,34 @@ async fn the_assessment_matches_figures_computed_from_the_api() {
         1,
         "a township sees its own row"
     );
-    assert_eq!(
-        v["townships"][0]["rank"],
-        report["townships"]
+    let rank = |r: &Value| {
+        r["townships"]
             .as_array()
             .unwrap()
             .iter()
             .find(|t| t["code"] == "yunshan")
             .unwrap()["rank"]
-    );
-    let (s, _) = env
-        .get(
-            &format!("/api/v1/reports/assessment?{window}&township=lanjiang"),
-            Some(&ys),
-        )
-        .await;
-    assert_eq!(s, 403);
+            .clone()
+    };
+    assert_eq!(rank(&v), rank(report));
+    let other = format!("/api/v1/reports/assessment?{window}&township=lanjiang");
+    assert_eq!(env.get(&other, Some(&ys)).await.0, 403);
+}
 
-    // the command line, with the gateway stopped, gives the same figures
-    assert!(env.gw.terminate().await.unwrap().success());
-    let out = env.dir.path().join("report.json");
-    let (code, _, err) = env.cli(&[
-        "report",
-        "assessment",
-        "--from",
-        &from.to_rfc3339(),
-        "--to",
-        &to.to_rfc3339(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let offline: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    for (a, b) in offline["townships"]
-        .as_array()
-        .unwrap()
+/// The score with the default weights over the figures a township has (no cameras here).
+fn expected_score(x: &Expected, networking_rate: f64, false_rate: Option<f64>) -> f64 {
+    let share = |done: u64, cases: u64| (cases > 0).then(|| done as f64 / cases as f64);
+    let parts = [
+        (20.0, Some(networking_rate)),
+        (15.0, share(x.sign_on_time, x.sign_cases)),
+        (15.0, share(x.handle_on_time, x.handle_cases)),
+        (10.0, false_rate.map(|r| 1.0 - r)),
+    ];
+    let (sum, w) = parts
         .iter()
-        .zip(report["townships"].as_array().unwrap())
-    {
-        assert_eq!(
-            (&a["code"], &a["rank"], &a["score"], &a["events"]["sign"]),
-            (&b["code"], &b["rank"], &b["score"], &b["events"]["sign"])
-        );
-    }
+        .filter_map(|(w, v)| v.map(|v| (w * v, *w)))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    100.0 * sum / w
 }
 
 fn check_townships(
@@ -333,19 +351,7 @@ fn check_townships(
             t["cameras"]["availability"].is_null(),
             "no cameras, no figure"
         );
-        // the score: default weights over the figures there are
-        let share = |done: u64, cases: u64| (cases > 0).then(|| done as f64 / cases as f64);
-        let parts = [
-            (20.0, Some(rate)),
-            (15.0, share(x.sign_on_time, x.sign_cases)),
-            (15.0, share(x.handle_on_time, x.handle_cases)),
-            (10.0, false_rate.map(|r| 1.0 - r)),
-        ];
-        let (sum, w) = parts
-            .iter()
-            .filter_map(|(w, v)| v.map(|v| (w * v, *w)))
-            .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
-        let score = 100.0 * sum / w;
+        let score = expected_score(x, rate, false_rate);
         assert!(
             close(t["score"].as_f64(), Some(score), 0.6),
             "{code} score {} vs {score}",
@@ -433,7 +439,10 @@ async fn check_xlsx(env: &Env, window: &str, report: &Value) {
         ));
     }
     assert_eq!(rows.last().unwrap()[col("代码")], "city");
-    // the CSV and the HTML carry the same table
+}
+
+/// The CSV (with a BOM, Chinese headers) and the printable HTML (no external resource).
+async fn check_csv_html(env: &Env, window: &str) {
     let (csv, html) = (
         env.client
             .get(

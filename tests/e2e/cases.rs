@@ -65,159 +65,29 @@ async fn wait_notices(env: &Env, to: &str, id: &str, want: &[(&str, &str)]) {
         .unwrap_or_else(|e| panic!("{e}\n{:?}", notices(env, to, id)));
 }
 
+/// A step and what it must answer: (action, token, body, status, JSON pointer, value there).
+type Step<'a> = (&'a str, &'a str, Value, u16, &'a str, Value);
+
+async fn run_steps(env: &Env, id: &str, steps: Vec<Step<'_>>) -> Value {
+    let mut last = Value::Null;
+    for (action, token, body, status, pointer, want) in steps {
+        let (s, v) = env
+            .post(&format!("/api/v1/events/{id}/{action}"), Some(token), &body)
+            .await;
+        assert_eq!(s, status, "{action} {body}: {v}");
+        assert_eq!(v.pointer(pointer), Some(&want), "{action} {body}: {v}");
+        last = v;
+    }
+    last
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_alarm_goes_round_the_closed_loop() {
     let env = Env::start(&["lanjiang", "yunshan"], departments).await;
-    let lj = township_token("lanjiang");
     let id = alarm(&env, "lanjiang-u1", 1).await;
-    let path = |a: &str| format!("/api/v1/events/{id}/{a}");
-
-    // the rule assigned it at commit, and the brigade got it with the alarm's detail
-    let v = env
-        .wait_event(&id, "assigned by rule", |v| v["state"] == "assigned")
-        .await;
-    assert_eq!(v["case"]["assigned_to"], "fire-brigade");
-    assert_eq!(v["case"]["history"][0]["by"], "dispatch");
-    wait_notices(&env, "fire-brigade", &id, &[("event.assigned", "assign")]).await;
-    let to_brigade = env
-        .receiver
-        .deliveries()
-        .into_iter()
-        .find(|d| d.township == "fire-brigade")
-        .unwrap();
-    let body = to_brigade.body.unwrap();
-    assert_eq!(
-        (
-            body["severity"].as_str(),
-            body["fire"]["component_addr"].as_u64()
-        ),
-        (Some("critical"), Some(1))
-    );
-
-    // who sees it: the township and the brigade; not video ops, not another township
-    assert_eq!(
-        env.get(&format!("/api/v1/events/{id}"), Some(BRIGADE))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        env.get(&format!("/api/v1/events/{id}"), Some(VIDEO_OPS))
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        env.get(
-            &format!("/api/v1/events/{id}"),
-            Some(&township_token("yunshan"))
-        )
-        .await
-        .0,
-        404
-    );
-    let (s, _) = env
-        .post(&path("accept"), Some(VIDEO_OPS), &json!({"by": "赵"}))
-        .await;
-    assert_eq!(
-        s, 404,
-        "a department cannot act on what is not assigned to it"
-    );
-
-    // the department accepts and judges; the township signs (first signer wins) and closes
-    let (s, v) = env
-        .post(
-            &path("feedback"),
-            Some(BRIGADE),
-            &json!({"by": "李队", "verdict": "false_alarm"}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (403, Some("forbidden")),
-        "{v}"
-    );
-    let (s, v) = env
-        .post(&path("accept"), Some(BRIGADE), &json!({"by": "李队"}))
-        .await;
-    assert_eq!((s, v["state"].as_str()), (200, Some("accepted")), "{v}");
-    let (s, v) = env
-        .post(&path("sign"), Some(&lj), &json!({"by": "王"}))
-        .await;
-    assert_eq!(
-        (s, v["signed"]["by"].as_str(), v["state"].as_str()),
-        (200, Some("王"), Some("accepted")),
-        "{v}"
-    );
-    let (s, v) = env
-        .post(&path("sign"), Some(ADMIN_TOKEN), &json!({"by": "李"}))
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (409, Some("already_signed"))
-    );
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("王"),
-        "{v}"
-    );
-    let (s, _) = env
-        .post(&path("sign"), Some(&lj), &json!({"by": "王"}))
-        .await;
-    assert_eq!(s, 200, "the same signer again is a no-op");
-    let (s, v) = env
-        .post(
-            &path("feedback"),
-            Some(BRIGADE),
-            &json!({"by": "李队", "verdict": "repaired"}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("invalid_verdict")),
-        "{v}"
-    );
-    let (s, v) = env
-        .post(&path("close"), Some(&lj), &json!({"by": "王"}))
-        .await;
-    assert_eq!(
-        (s, v["error"]["state"].as_str()),
-        (409, Some("accepted")),
-        "{v}"
-    );
-    let fb = json!({"by": "李队", "verdict": "false_alarm", "note": "烟感误报"});
-    let (s, v) = env.post(&path("feedback"), Some(BRIGADE), &fb).await;
-    assert_eq!(
-        (s, v["state"].as_str(), v["case"]["verdict"].as_str()),
-        (200, Some("handled"), Some("false_alarm")),
-        "{v}"
-    );
-    let (s, _) = env
-        .post(&path("close"), Some(BRIGADE), &json!({"by": "李队"}))
-        .await;
-    assert_eq!(s, 403, "the township closes, not the department");
-    let (s, v) = env
-        .post(&path("close"), Some(&lj), &json!({"by": "王"}))
-        .await;
-    assert_eq!((s, v["state"].as_str()), (200, Some("closed")));
-    let (s, v) = env
-        .post(&path("reopen"), Some(&lj), &json!({"by": "王"}))
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("invalid_body"))
-    );
-    let (s, v) = env
-        .post(
-            &path("reopen"),
-            Some(&lj),
-            &json!({"by": "王", "reason": "复查发现有烟"}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["state"].as_str()),
-        (200, Some("assigned")),
-        "back to the brigade: {v}"
-    );
+    assigned_by_rule(&env, &id).await;
+    visible_to_its_township_and_department_only(&env, &id).await;
+    let v = worked_by_department_and_township(&env, &id).await;
 
     // the history holds every step with its token; the township heard of each one
     let history: Vec<(Value, Value)> = v["case"]["history"]
@@ -239,25 +109,166 @@ async fn a_fire_alarm_goes_round_the_closed_loop() {
     let updates = ["accept", "sign", "feedback", "close", "reopen"];
     let want: Vec<(&str, &str)> = updates.iter().map(|a| ("event.updated", *a)).collect();
     wait_notices(&env, "lanjiang", &id, &want).await;
+    lists_by_scope_and_state(&env, &id).await;
+}
 
-    // the brigade's list: what is assigned to it and its own notices, nothing of yunshan
-    let _other = alarm(&env, "yunshan-u1", 2).await;
+/// The rule assigned it at commit, and the brigade got it with the alarm's detail.
+async fn assigned_by_rule(env: &Env, id: &str) {
+    let v = env
+        .wait_event(id, "assigned by rule", |v| v["state"] == "assigned")
+        .await;
+    assert_eq!(v["case"]["assigned_to"], "fire-brigade");
+    assert_eq!(v["case"]["history"][0]["by"], "dispatch");
+    wait_notices(env, "fire-brigade", id, &[("event.assigned", "assign")]).await;
+    let deliveries = env.receiver.deliveries();
+    let body = deliveries
+        .iter()
+        .find(|d| d.township == "fire-brigade")
+        .and_then(|d| d.body.as_ref())
+        .unwrap();
+    assert_eq!(body["severity"], "critical");
+    assert_eq!(body["fire"]["component_addr"], 1);
+}
+
+/// The township and the brigade see it; video ops and another township get 404.
+async fn visible_to_its_township_and_department_only(env: &Env, id: &str) {
+    let path = format!("/api/v1/events/{id}");
+    let yunshan = township_token("yunshan");
+    for (token, status) in [(BRIGADE, 200), (VIDEO_OPS, 404), (yunshan.as_str(), 404)] {
+        assert_eq!(env.get(&path, Some(token)).await.0, status, "{token}");
+    }
+    let (s, _) = env
+        .post(
+            &format!("{path}/accept"),
+            Some(VIDEO_OPS),
+            &json!({"by": "赵"}),
+        )
+        .await;
+    assert_eq!(
+        s, 404,
+        "a department cannot act on what is not assigned to it"
+    );
+}
+
+/// The department accepts and judges; the township signs (the first signer wins), closes and
+/// reopens; every step out of turn is refused with the reason. Returns the last answer.
+async fn worked_by_department_and_township(env: &Env, id: &str) -> Value {
+    let lj = township_token("lanjiang");
+    let lj = lj.as_str();
+    let by = |who: &str| json!({ "by": who });
+    let steps: Vec<Step> = vec![
+        (
+            "feedback",
+            BRIGADE,
+            json!({"by": "李队", "verdict": "false_alarm"}),
+            403,
+            "/error/code",
+            json!("forbidden"),
+        ),
+        (
+            "accept",
+            BRIGADE,
+            by("李队"),
+            200,
+            "/state",
+            json!("accepted"),
+        ),
+        ("sign", lj, by("王"), 200, "/signed/by", json!("王")),
+        (
+            "sign",
+            ADMIN_TOKEN,
+            by("李"),
+            409,
+            "/error/code",
+            json!("already_signed"),
+        ),
+        ("sign", lj, by("王"), 200, "/state", json!("accepted")),
+        (
+            "feedback",
+            BRIGADE,
+            json!({"by": "李队", "verdict": "repaired"}),
+            400,
+            "/error/code",
+            json!("invalid_verdict"),
+        ),
+        (
+            "close",
+            lj,
+            by("王"),
+            409,
+            "/error/state",
+            json!("accepted"),
+        ),
+        (
+            "feedback",
+            BRIGADE,
+            json!({"by": "李队", "verdict": "false_alarm", "note": "烟感误报"}),
+            200,
+            "/case/verdict",
+            json!("false_alarm"),
+        ),
+        (
+            "close",
+            BRIGADE,
+            by("李队"),
+            403,
+            "/error/code",
+            json!("forbidden"),
+        ),
+        ("close", lj, by("王"), 200, "/state", json!("closed")),
+        (
+            "reopen",
+            lj,
+            by("王"),
+            400,
+            "/error/code",
+            json!("invalid_body"),
+        ),
+        (
+            "reopen",
+            lj,
+            json!({"by": "王", "reason": "复查发现有烟"}),
+            200,
+            "/state",
+            json!("assigned"),
+        ),
+    ];
+    let last = run_steps(env, id, steps).await;
+    let (_, v) = env
+        .post(
+            &format!("/api/v1/events/{id}/sign"),
+            Some(ADMIN_TOKEN),
+            &by("李"),
+        )
+        .await;
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("王"),
+        "names who signed: {v}"
+    );
+    last
+}
+
+/// The brigade's list: what is assigned to it and its own notices, nothing of yunshan; a
+/// township lists by state.
+async fn lists_by_scope_and_state(env: &Env, id: &str) {
+    let lj = township_token("lanjiang");
+    alarm(env, "yunshan-u1", 2).await;
+    let field = |list: &Value, key: &str| -> Vec<String> {
+        list["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[key].as_str().unwrap().to_string())
+            .collect()
+    };
     let (_, list) = env.get("/api/v1/events", Some(BRIGADE)).await;
-    let kinds: Vec<&str> = list["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["fire.alarm", "event.assigned"], "{list}");
+    assert_eq!(
+        field(&list, "kind"),
+        ["fire.alarm", "event.assigned"],
+        "{list}"
+    );
     let (_, list) = env.get("/api/v1/events?state=assigned", Some(&lj)).await;
-    let ids: Vec<&str> = list["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [id.as_str()]);
+    assert_eq!(field(&list, "id"), [id]);
     let (s, v) = env.get("/api/v1/events?state=pending", Some(&lj)).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -269,95 +280,96 @@ async fn a_fire_alarm_goes_round_the_closed_loop() {
 async fn a_township_assigns_by_hand_within_what_departments_serve() {
     let env = Env::start(&["lanjiang", "yunshan"], departments).await;
     let ys = township_token("yunshan");
+    let ys = ys.as_str();
     let id = alarm(&env, "yunshan-u1", 7).await;
-    let path = |a: &str| format!("/api/v1/events/{id}/{a}");
     let v = env.wait_event(&id, "open", |v| v["state"] == "open").await;
     assert!(v["case"]["assigned_to"].is_null(), "no rule for yunshan");
-
-    // before signing: 409 with the current stage
-    let (s, v) = env
-        .post(
-            &path("assign"),
-            Some(&ys),
-            &json!({"by": "周", "to": "fire-brigade"}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str(), v["error"]["state"].as_str()),
-        (409, Some("not_signed"), Some("open")),
-        "{v}"
-    );
-    let (s, v) = env
-        .post(
-            &path("feedback"),
-            Some(&ys),
-            &json!({"by": "周", "result": "x"}),
-        )
-        .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("not_signed")));
-    let (s, v) = env
-        .post(&path("close"), Some(&ys), &json!({"by": "周"}))
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str(), v["error"]["state"].as_str()),
-        (409, Some("invalid_transition"), Some("open"))
-    );
-    env.post(&path("sign"), Some(&ys), &json!({"by": "周"}))
-        .await;
-
-    let (s, v) = env
-        .post(
-            &path("assign"),
-            Some(&ys),
-            &json!({"by": "周", "to": "video-ops"}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("unknown_department")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("yunshan"),
-        "{v}"
-    );
-    let (s, v) = env
-        .post(
-            &path("assign"),
-            Some(&ys),
-            &json!({"by": "周", "to": "fire-brigade"}),
-        )
-        .await;
-    assert_eq!((s, v["state"].as_str()), (200, Some("assigned")), "{v}");
-    let (s, _) = env
-        .post(
-            &path("assign"),
-            Some(&ys),
-            &json!({"by": "周", "to": "fire-brigade"}),
-        )
-        .await;
-    assert_eq!(s, 200, "the same assignment again is a no-op");
+    let to = |d: &str| json!({"by": "周", "to": d});
+    let steps: Vec<Step> = vec![
+        // before signing: 409 with the current stage
+        (
+            "assign",
+            ys,
+            to("fire-brigade"),
+            409,
+            "/error/state",
+            json!("open"),
+        ),
+        (
+            "feedback",
+            ys,
+            json!({"by": "周", "result": "x"}),
+            409,
+            "/error/code",
+            json!("not_signed"),
+        ),
+        (
+            "close",
+            ys,
+            json!({"by": "周"}),
+            409,
+            "/error/code",
+            json!("invalid_transition"),
+        ),
+        (
+            "sign",
+            ys,
+            json!({"by": "周"}),
+            200,
+            "/state",
+            json!("signed"),
+        ),
+        // video ops serves lanjiang only
+        (
+            "assign",
+            ys,
+            to("video-ops"),
+            400,
+            "/error/code",
+            json!("unknown_department"),
+        ),
+        (
+            "assign",
+            ys,
+            to("fire-brigade"),
+            200,
+            "/state",
+            json!("assigned"),
+        ),
+        // the same assignment again is a no-op
+        (
+            "assign",
+            ys,
+            to("fire-brigade"),
+            200,
+            "/state",
+            json!("assigned"),
+        ),
+        // wave-1 feedback (a note, no verdict) is a progress note: the stage stays
+        (
+            "feedback",
+            ys,
+            json!({"by": "周", "result": "已联系单位"}),
+            200,
+            "/feedback/0/result",
+            json!("已联系单位"),
+        ),
+    ];
+    let v = run_steps(&env, &id, steps).await;
+    assert_eq!(v["state"], "assigned");
     wait_notices(&env, "fire-brigade", &id, &[("event.assigned", "assign")]).await;
+    let sign_assign = [("event.updated", "sign"), ("event.updated", "assign")];
     wait_notices(
         &env,
         "yunshan",
         &id,
-        &[("event.updated", "sign"), ("event.updated", "assign")],
+        &[
+            sign_assign[0],
+            sign_assign[1],
+            ("event.updated", "feedback"),
+        ],
     )
     .await;
-    // wave-1 feedback (a note, no verdict) is a progress note: the stage stays
-    let (s, v) = env
-        .post(
-            &path("feedback"),
-            Some(&ys),
-            &json!({"by": "周", "result": "已联系单位"}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["state"].as_str(), v["feedback"][0]["result"].as_str()),
-        (200, Some("assigned"), Some("已联系单位")),
-        "{v}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
