@@ -341,7 +341,7 @@ fn default_cache_mb() -> usize {
     64
 }
 fn default_retention() -> u64 {
-    30
+    90
 }
 
 #[derive(Debug, Deserialize)]
