@@ -4,8 +4,10 @@
 use crate::common::*;
 use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
 use gateway_sim::receiver::Delivery;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
+
+type DateTime = chrono::DateTime<chrono::Utc>;
 
 const CAM_PASSWORD: &str = "s3cret-cam-password";
 
@@ -340,6 +342,7 @@ async fn availability_counts_a_scripted_outage_and_a_gateway_restart_as_unknown(
     );
     let avail = a["availability"].as_f64().unwrap();
     assert!(avail > 0.2 && avail < 0.9, "{a}");
+    assessment_agrees(&env, t0, t1, &a, outage).await;
 
     // the gateway dies for ~4 s: that time is unknown, not online, and the restart raises
     // no new event for a camera the township already knows is online
@@ -470,4 +473,49 @@ async fn onvif_tamper_is_raised_motion_only_when_enabled_and_a_burst_is_held_to_
         1
     );
     sim.stop();
+}
+
+/// The assessment of the same window: the camera figures are the availability route's, the
+/// picture stayed clear (no picture check ran), and the outage is one ticket, closed by the
+/// camera's return after about as long as it was scripted.
+async fn assessment_agrees(env: &Env, t0: DateTime, t1: DateTime, a: &Value, outage: f64) {
+    let q = format!("from={}&to={}", t0.to_rfc3339(), t1.to_rfc3339()).replace('+', "%2B");
+    let (s, r) = env
+        .get(
+            &format!("/api/v1/reports/assessment?{q}"),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let t = &r["townships"][0];
+    let cams = &t["cameras"];
+    let known: f64 = ["online", "stalled", "degraded", "offline"]
+        .iter()
+        .map(|k| secs(a, k))
+        .sum();
+    assert_eq!(cams["registered"], 1);
+    assert!(
+        (cams["known_s"].as_f64().unwrap() - known).abs() < 0.01,
+        "{cams} vs {a}"
+    );
+    assert!(
+        (cams["online_s"].as_f64().unwrap() - secs(a, "online")).abs() < 0.01,
+        "{cams}"
+    );
+    let share = |k: &str| cams[k].as_f64().unwrap();
+    assert!(
+        (share("integrity") - share("availability")).abs() < 1e-9,
+        "a clear picture all along: {cams}"
+    );
+    let e = &t["events"];
+    assert_eq!(
+        (&e["camera_outages"], &e["camera_outages_recovered"]),
+        (&json!(1), &json!(1)),
+        "{e}"
+    );
+    let mttr = e["camera_mttr_s"].as_f64().unwrap();
+    assert!(
+        mttr >= outage - 1.0 && mttr <= outage + 6.0,
+        "outage {outage} s, MTTR {mttr} s"
+    );
 }
