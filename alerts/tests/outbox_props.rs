@@ -180,8 +180,15 @@ fn purge_keeps_open_cases() {
     let all_old = Op::Purge {
         before: Utc::now() + chrono::Duration::hours(1),
         limit: 100,
+        after: None,
     };
-    assert_eq!(store.apply(&[all_old], 10).unwrap()[0], Outcome::Purged(0));
+    assert_eq!(
+        store.apply(&[all_old], 10).unwrap()[0],
+        Outcome::Purged {
+            purged: 0,
+            next: None
+        }
+    );
     assert!(
         store.get(alarm.id).unwrap().is_some(),
         "an unhandled alarm stays"
@@ -206,13 +213,27 @@ fn purge_removes_old_delivered_events_only() {
     let not_yet = Op::Purge {
         before: Utc::now() - chrono::Duration::hours(1),
         limit: 100,
+        after: None,
     };
-    assert_eq!(store.apply(&[not_yet], 10).unwrap()[0], Outcome::Purged(0));
+    assert_eq!(
+        store.apply(&[not_yet], 10).unwrap()[0],
+        Outcome::Purged {
+            purged: 0,
+            next: None
+        }
+    );
     let all_old = Op::Purge {
         before: Utc::now() + chrono::Duration::hours(1),
         limit: 100,
+        after: None,
     };
-    assert_eq!(store.apply(&[all_old], 10).unwrap()[0], Outcome::Purged(1));
+    assert_eq!(
+        store.apply(&[all_old], 10).unwrap()[0],
+        Outcome::Purged {
+            purged: 1,
+            next: None
+        }
+    );
     assert!(
         store.get(events[0].id).unwrap().is_none(),
         "the delivered one is gone"
@@ -295,4 +316,47 @@ fn a_corrupt_state_row_is_skipped_not_a_panic() {
         .find_map(|l| l.strip_prefix("gateway_outbox_corrupt_rows "))
         .and_then(|v| v.parse::<u64>().ok());
     assert!(shown.is_some_and(|n| n > before), "{rendered}");
+}
+
+#[test]
+fn purge_goes_on_past_open_cases_with_its_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("o.redb")).unwrap();
+    let mut events = new_events(0, 7);
+    for e in events.iter_mut() {
+        e.deliver = false;
+    }
+    for e in events.iter_mut().take(5) {
+        e.kind = "fire.alarm".into();
+        e.case = alerts::case::Case::new("fire.alarm");
+    }
+    store.apply(&[Op::Commit(events.clone())], 10).unwrap();
+    let before = Utc::now() + chrono::Duration::hours(1);
+    let purge = |after| Op::Purge {
+        before,
+        limit: 1,
+        after,
+    };
+    let (mut after, mut purged, mut calls) = (None, 0, 0);
+    loop {
+        calls += 1;
+        match store.apply(&[purge(after)], 10).unwrap().remove(0) {
+            Outcome::Purged { purged: n, next } => {
+                purged += n;
+                after = next;
+            }
+            other => panic!("{other:?}"),
+        }
+        if after.is_none() || calls > 10 {
+            break;
+        }
+    }
+    assert_eq!(purged, 2, "both closed notices, none of the open alarms");
+    assert!(
+        calls <= 4,
+        "the cursor steps over the open cases: {calls} calls"
+    );
+    for e in &events[..5] {
+        assert!(store.get(e.id).unwrap().is_some());
+    }
 }

@@ -388,26 +388,32 @@ async fn supervision_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<boo
     }
 }
 
-/// Deletes delivered events older than the retention, a bounded batch every few minutes.
+/// Deletes delivered, closed events older than the retention, a bounded batch every few
+/// minutes — going on where the last batch stopped, so that cases still open at the head of
+/// the outbox are stepped over, not scanned again each time.
 async fn purge_loop(outbox: Outbox, retention: Duration, mut stop: watch::Receiver<bool>) {
     let Ok(retention) = chrono::Duration::from_std(retention) else {
         return;
     };
+    let mut after = None;
     loop {
+        let pause = if after.is_some() { 1 } else { 300 };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(pause)) => {}
             _ = stop.changed() => return,
         }
         let before = chrono::Utc::now() - retention;
-        match outbox
-            .request(Op::Purge {
-                before,
-                limit: 10_000,
-            })
-            .await
-        {
-            Ok(alerts::outbox::Outcome::Purged(n)) if n > 0 => {
-                tracing::info!(purged = n, "retention purge")
+        let op = Op::Purge {
+            before,
+            limit: 10_000,
+            after,
+        };
+        match outbox.request(op).await {
+            Ok(alerts::outbox::Outcome::Purged { purged, next }) => {
+                if purged > 0 {
+                    tracing::info!(purged, "retention purge");
+                }
+                after = next;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),

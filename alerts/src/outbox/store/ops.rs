@@ -184,6 +184,8 @@ pub enum Op {
         before: DateTime<Utc>,
         /// Maximum number of events to delete in this transaction.
         limit: usize,
+        /// Go on after this event (the last call's `next`); `None`: from the oldest.
+        after: Option<Uuid>,
     },
 }
 
@@ -251,6 +253,11 @@ pub enum Outcome {
     NotACase,
     /// Events replayed (township codes, to wake their workers).
     Replayed(Vec<String>),
-    /// Events purged.
-    Purged(usize),
+    /// Events purged, and where to go on from (`None`: the scan reached the cut-off).
+    Purged {
+        /// How many.
+        purged: usize,
+        /// The cursor for the next call's `after`.
+        next: Option<Uuid>,
+    },
 }

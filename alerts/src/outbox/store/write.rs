@@ -168,7 +168,11 @@ impl<'t> Tables<'t> {
                     .insert((unit.as_str(), *sent_ms), json.as_slice())?;
                 Ok(Outcome::Done)
             }
-            Op::Purge { before, limit } => self.purge(*before, *limit),
+            Op::Purge {
+                before,
+                limit,
+                after,
+            } => self.purge(*before, *limit, *after),
         }
     }
 
@@ -399,11 +403,21 @@ impl<'t> Tables<'t> {
 
     /// Delivered (or unrouted) events committed before `before`, at most `limit`, oldest
     /// first.
-    fn purge(&mut self, before: DateTime<Utc>, limit: usize) -> Result<Outcome, StoreError> {
+    fn purge(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: usize,
+        after: Option<Uuid>,
+    ) -> Result<Outcome, StoreError> {
         let mut victims = Vec::new();
-        for (scanned, entry) in self.events.iter()?.enumerate() {
+        let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
+        let mut next = None;
+        for (scanned, entry) in self.events.range(start..)?.enumerate() {
             let id = entry?.0.value();
             if victims.len() >= limit || scanned >= limit.saturating_mul(4) {
+                // more to look at: the next call goes on from here (cases still open stay
+                // behind, never scanned again and again)
+                next = Some(Uuid::from_u128(id.saturating_sub(1)));
                 break;
             }
             let Some(st) = self.state.get(id)? else {
@@ -427,6 +441,9 @@ impl<'t> Tables<'t> {
             self.events.remove(*id)?;
             self.state.remove(*id)?;
         }
-        Ok(Outcome::Purged(victims.len()))
+        Ok(Outcome::Purged {
+            purged: victims.len(),
+            next,
+        })
     }
 }
