@@ -143,7 +143,21 @@ async fn the_assessment_matches_figures_computed_from_the_api() {
     check_csv_html(&env, &window).await;
     check_township_view(&env, &window, &report).await;
 
-    // the command line, with the gateway stopped, gives the same figures
+    // the command line asks the running gateway's API (the outbox file is in use) ...
+    let csv = env.dir.path().join("report.csv");
+    let (code, _, err) = env.cli(&[
+        "report",
+        "assessment",
+        "--format",
+        "csv",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read(&csv)
+        .unwrap()
+        .starts_with(&[0xEF, 0xBB, 0xBF]));
+    // ... and, with the gateway stopped, reads the file itself: the same figures
     assert!(env.gw.terminate().await.unwrap().success());
     let out = env.dir.path().join("report.json");
     let (from, to) = (from.to_rfc3339(), to.to_rfc3339());
