@@ -8,34 +8,20 @@ use std::time::{Duration, Instant};
 
 fn event(township: &str) -> Event {
     let now = chrono::Utc::now().fixed_offset();
+    let source = Source {
+        kind: SourceKind::Unit,
+        id: "u".into(),
+        name: "u".into(),
+        protocol: Protocol::Http,
+    };
+    let township = TownshipRef {
+        code: township.into(),
+        name: township.into(),
+    };
+    let id = uuid::Uuid::now_v7();
     Event {
-        id: uuid::Uuid::now_v7(),
-        kind: Kind::FireAlarm,
-        severity: Kind::FireAlarm.severity(),
         title: "t".into(),
-        occurred_at: now,
-        received_at: now,
-        source: Source {
-            kind: SourceKind::Unit,
-            id: "u".into(),
-            name: "u".into(),
-            protocol: Protocol::Http,
-        },
-        township: TownshipRef {
-            code: township.into(),
-            name: township.into(),
-        },
-        fire: None,
-        camera: None,
-        unit: None,
-        evidence: vec![],
-        refers_to: None,
-        resolves: Vec::new(),
-        case: None,
-        overdue: None,
-        report: None,
-        location: None,
-        contacts: None,
+        ..Event::envelope(id, Kind::FireAlarm, source, township, now, now)
     }
 }
 
