@@ -225,6 +225,10 @@ pub struct FireDetail {
     /// For `fire.linkage_feedback`: `in_time` or `late` against the feedback window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linkage_result: Option<String>,
+    /// The device's clock was outside the sane window (before 2000, or more than a day ahead):
+    /// its time minus the receive time, in seconds; `occurred_at` is then the receive time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_s: Option<i64>,
 }
 
 /// A measured value in an event.

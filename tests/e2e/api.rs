@@ -504,3 +504,50 @@ fn deploy_files_use_only_real_documented_metrics() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_clocks_out_of_range_and_control_characters_are_not_written() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let mut ids = Vec::new();
+    for (n, ts) in [
+        (1, "9999-12-31T23:59:59+08:00"),
+        (2, "1900-01-01T00:00:00+08:00"),
+        (3, "2016-12-31T23:59:60Z"),
+    ] {
+        let mut body = fire(n);
+        body["ts"] = json!(ts);
+        body["description"] = json!("3F\u{0}east\r\ncorridor\u{7}");
+        let (s, v) = env.push("lanjiang-u1", "status", &body).await;
+        assert_eq!(s, 202, "{ts}: {v}");
+        ids.push(v["events"][0].as_str().unwrap().to_string());
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let (_, e) = env
+            .get(&format!("/api/v1/events/{id}"), Some(ADMIN_TOKEN))
+            .await;
+        let at = e["occurred_at"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok()
+                && !at.starts_with('+')
+                && !at.contains(":60"),
+            "{at}"
+        );
+        assert_eq!(e["fire"]["description"], "3F east  corridor", "{e}");
+        assert!(
+            !e["title"].as_str().unwrap().chars().any(char::is_control),
+            "{e}"
+        );
+        let skew = e["fire"]["clock_skew_s"].as_i64();
+        match i {
+            0 => assert!(skew.unwrap() > 365 * 86_400, "far ahead: {e}"),
+            1 => assert!(skew.unwrap() < -365 * 86_400, "far behind: {e}"),
+            _ => assert_eq!(skew, None, "a leap second is a real time: {e}"),
+        }
+        if i < 2 {
+            assert_eq!(
+                e["occurred_at"], e["received_at"],
+                "the receive time stands in"
+            );
+        }
+    }
+}

@@ -18,6 +18,7 @@
 //!
 //! One status message with several meaningful flags yields one event per flag.
 
+use super::sanity;
 use crate::codes;
 use crate::event::{Event, FireDetail, Kind, Source, SourceKind, TownshipRef};
 use crate::registry::{Township, Unit};
@@ -77,7 +78,7 @@ pub fn normalize(
                 .filter_map(|flag| kind_for_flag(flag).map(|kind| (flag, kind)))
                 .map(|(flag, kind)| {
                     let mut detail = located(report.location);
-                    detail.description = report.description.clone();
+                    detail.description = report.description.as_deref().and_then(sanity::clean_text);
                     detail.flags = flags.clone();
                     detail.flag = Some(flag);
                     make(new_id(), kind, detail)
@@ -103,10 +104,9 @@ pub(super) fn fire_event(
     kind: Kind,
     detail: FireDetail,
 ) -> Event {
-    let occurred_at = signal
-        .occurred_at
-        .map(|t| t.with_timezone(ctx.received_at.offset()))
-        .unwrap_or(ctx.received_at);
+    let (occurred_at, clock_skew_s) = sanity::device_time(signal.occurred_at, ctx.received_at);
+    let mut detail = detail;
+    detail.clock_skew_s = clock_skew_s;
     let source = Source {
         kind: SourceKind::Unit,
         id: ctx.unit.id.clone(),

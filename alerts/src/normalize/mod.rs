@@ -17,6 +17,7 @@ pub mod case;
 pub mod evidence;
 pub mod fire;
 pub mod report;
+pub mod sanity;
 pub mod threshold;
 pub mod unit;
 
