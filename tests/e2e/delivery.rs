@@ -55,7 +55,7 @@ async fn push_is_delivered_signed_to_the_right_township_with_the_right_fields() 
             v["delivery"]["status"] == "delivered"
         })
         .await;
-    assert_eq!(v["delivery"]["attempts"], 0);
+    assert_eq!(v["delivery"]["attempts"], 1, "delivered on the first try");
 
     // several flags → one event per meaningful flag; a repeat is deduplicated
     let mut multi = fire(7);
@@ -124,7 +124,10 @@ async fn a_township_answering_503_gets_the_event_once_it_recovers_with_the_same_
     let v = env
         .wait_event(&id, "delivered", |v| v["delivery"]["status"] == "delivered")
         .await;
-    assert_eq!(v["delivery"]["attempts"], 3, "{v}");
+    assert_eq!(
+        v["delivery"]["attempts"], 4,
+        "three refused, the fourth delivered: {v}"
+    );
     let m = env.metrics().await;
     assert_eq!(
         metric(
@@ -132,6 +135,40 @@ async fn a_township_answering_503_gets_the_event_once_it_recovers_with_the_same_
             "gateway_delivery_attempts_total{result=\"retry\",township=\"lanjiang\"}"
         ),
         3.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_refusing_for_a_moment_does_not_dead_letter_the_alarm() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    env.receiver.set_behavior(
+        "lanjiang",
+        Behavior::FailTimes {
+            status: 410,
+            times: 3,
+        },
+    );
+    let (_, body) = env.push("lanjiang-u1", "status", &fire(5)).await;
+    let id = body["events"][0].as_str().unwrap().to_string();
+    let v = env
+        .wait_event(&id, "delivered", |v| v["delivery"]["status"] == "delivered")
+        .await;
+    assert_eq!(
+        v["delivery"]["attempts"], 4,
+        "refused 3 times (of 5 allowed): {v}"
+    );
+    let statuses: Vec<u16> = env.receiver.attempts().iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [410, 410, 410, 200]);
+    let (_, first) = env.push("lanjiang-u1", "status", &fire(6)).await;
+    let first = first["events"][0].as_str().unwrap().to_string();
+    let v = env
+        .wait_event(&first, "delivered", |v| {
+            v["delivery"]["status"] == "delivered"
+        })
+        .await;
+    assert_eq!(
+        v["delivery"]["attempts"], 1,
+        "delivered on the first try: {v}"
     );
 }
 

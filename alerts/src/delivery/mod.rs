@@ -41,6 +41,10 @@ pub struct DeliveryConfig {
     pub backoff_max: Duration,
     /// Pending events read from the outbox per batch.
     pub read_batch: usize,
+    /// A refusal (4xx other than 408/429) is retried with backoff until an event has been
+    /// refused this many times, then it goes to the dead letters (a receiver misconfigured for
+    /// a few seconds does not dead-letter fire alarms on their first try).
+    pub refused_attempts: u32,
 }
 
 impl Default for DeliveryConfig {
@@ -51,6 +55,7 @@ impl Default for DeliveryConfig {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             read_batch: 256,
+            refused_attempts: 5,
         }
     }
 }
@@ -232,8 +237,23 @@ impl Worker {
             item
         };
         let mut failures: u32 = 0;
+        let mut refused: u32 = 0;
         loop {
-            match self.attempt(item).await {
+            let attempt = match self.attempt(item).await {
+                Attempt::Dead { error, status } if refused + 1 < self.config.refused_attempts => {
+                    refused += 1;
+                    Attempt::Retry {
+                        error: format!(
+                            "{error} (refused {refused} time(s); dead letter after {})",
+                            self.config.refused_attempts
+                        ),
+                        status,
+                        retry_after: None,
+                    }
+                }
+                other => other,
+            };
+            match attempt {
                 Attempt::Delivered => {
                     let now = Utc::now();
                     let waited = (now.timestamp_millis() - item.committed_at_ms).max(0);

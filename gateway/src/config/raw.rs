@@ -355,6 +355,12 @@ pub struct DeliverySection {
     pub backoff_initial_ms: u64,
     #[serde(default = "default_backoff_max_ms")]
     pub backoff_max_ms: u64,
+    #[serde(default = "default_refused_attempts")]
+    pub refused_attempts: u32,
+}
+
+fn default_refused_attempts() -> u32 {
+    5
 }
 
 impl Default for DeliverySection {
@@ -364,6 +370,7 @@ impl Default for DeliverySection {
             connect_timeout_ms: default_connect_timeout_ms(),
             backoff_initial_ms: default_backoff_initial_ms(),
             backoff_max_ms: default_backoff_max_ms(),
+            refused_attempts: default_refused_attempts(),
         }
     }
 }

@@ -147,6 +147,7 @@ impl Validator {
             connect_timeout: Duration::from_millis(d.connect_timeout_ms),
             backoff_initial: Duration::from_millis(d.backoff_initial_ms),
             backoff_max: Duration::from_millis(d.backoff_max_ms),
+            refused_attempts: d.refused_attempts.max(1),
             ..DeliveryConfig::default()
         }
     }

@@ -69,7 +69,7 @@ pub struct EventState {
     pub committed_at: DateTime<Utc>,
     /// Delivery status.
     pub delivery: DeliveryStatus,
-    /// Failed delivery attempts so far.
+    /// Delivery attempts made so far (failed ones, and the one that delivered it).
     pub attempts: u32,
     /// When it was delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -254,6 +254,8 @@ impl<'t> Tables<'t> {
         if let Some(mut st) = self.state(id)? {
             st.delivery = DeliveryStatus::Delivered;
             st.delivered_at = Some(at);
+            // the successful attempt counts too: delivered on the first try is 1
+            st.attempts = st.attempts.saturating_add(1);
             if st.close_on_delivery {
                 let before = st.case.clone();
                 close_on_delivery(&mut st, at);
