@@ -437,6 +437,11 @@ async fn a_reconnect_replaces_the_old_connection_and_silent_ones_are_closed() {
         )
         .await;
     assert_eq!(d["devices"].as_array().unwrap().len(), 1, "{d}");
+    env.wait_metric("gateway_gb26875_replaced_total", 1.0).await;
+    assert!(
+        env.gw.log().contains("WARN") && env.gw.log().contains("connection replaced"),
+        "a replaced connection is logged at WARN"
+    );
     // silence past idle_timeout_s closes the connection
     let started = std::time::Instant::now();
     while new.recv(Duration::from_secs(5)).await.is_some() {}
@@ -446,4 +451,59 @@ async fn a_reconnect_replaces_the_old_connection_and_silent_ones_are_closed() {
         "closed after ~2 s of silence: {silent:?}"
     );
     env.wait_metric("gateway_gb26875_connections", 0.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_bytes_keep_no_connection_open() {
+    let extra = format!(
+        "[gb26875]\nlisten = \"127.0.0.1:0\"\nidle_timeout_s = 2\nlogin_timeout_s = 1\n\n\
+         [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\n\n"
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
+    // never identifies, but sends a byte every 300 ms: closed at the login deadline
+    let mut stranger = tokio::net::TcpStream::connect(addr(&env)).await.unwrap();
+    let closed_after = dribble(&mut stranger).await;
+    assert!(
+        closed_after < Duration::from_secs(3),
+        "login deadline 1 s: {closed_after:?}"
+    );
+    // identified, then only stray bytes: closed once idle_timeout passes after the last frame
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
+    let hb = dev.frame(None);
+    assert_eq!(
+        dev.exchange(&hb, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    let closed_after = dribble(dev.stream()).await;
+    assert!(
+        closed_after < Duration::from_secs(4),
+        "idle 2 s from the last valid frame: {closed_after:?}"
+    );
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(&m, "gateway_gb26875_timeouts_total{phase=\"login\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "gateway_gb26875_timeouts_total{phase=\"idle\"}"),
+        1.0
+    );
+    env.wait_metric("gateway_gb26875_connections", 0.0).await;
+}
+
+/// Writes one `@` every 300 ms until the gateway closes the connection; how long that took.
+async fn dribble(stream: &mut tokio::net::TcpStream) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    while started.elapsed() < Duration::from_secs(10) {
+        if stream.write_all(b"@").await.is_err() {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            _ => {}
+        }
+    }
+    started.elapsed()
 }

@@ -63,6 +63,11 @@ impl Device {
         })
     }
 
+    /// The connection itself (for writing what no device would).
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
     /// A send-data frame with the next serial number (`None`: a heartbeat).
     pub fn frame(&mut self, adu: Option<Adu>) -> Frame {
         self.serial = self.serial.wrapping_add(1);

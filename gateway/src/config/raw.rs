@@ -589,10 +589,16 @@ pub struct Gb26875Section {
     pub listen: Spanned<String>,
     #[serde(default = "d90")]
     pub idle_timeout_s: u64,
+    #[serde(default = "default_gb_login_timeout_s")]
+    pub login_timeout_s: u64,
     #[serde(default = "default_gb_max_connections")]
     pub max_connections: usize,
     #[serde(default = "default_gb_max_frames")]
     pub max_frames_per_s: u32,
+}
+
+fn default_gb_login_timeout_s() -> u64 {
+    10
 }
 
 fn default_gb_max_frames() -> u32 {

@@ -80,15 +80,16 @@ impl Validator {
             );
             return None;
         };
-        if g.idle_timeout_s == 0 || g.max_connections == 0 {
+        if g.idle_timeout_s == 0 || g.login_timeout_s == 0 || g.max_connections == 0 {
             self.err(
                 self.at(&g.listen),
-                "[gb26875] `idle_timeout_s` and `max_connections` must be at least 1",
+                "[gb26875] `idle_timeout_s`, `login_timeout_s` and `max_connections` must be at least 1",
             );
         }
         Some(ingest::gb26875::server::Gb26875Config {
             listen,
             idle_timeout: Duration::from_secs(g.idle_timeout_s),
+            login_timeout: Duration::from_secs(g.login_timeout_s),
             max_connections: g.max_connections,
             offset,
             max_frames_per_s: g.max_frames_per_s.max(1),

@@ -87,6 +87,8 @@ pub(super) struct Connection {
     address: Option<u64>,
     center: u64,
     budget: Budget,
+    /// When the last valid frame came (or the connection opened).
+    last_valid: Instant,
 }
 
 impl Connection {
@@ -119,6 +121,7 @@ impl Connection {
             serial: 0,
             address: None,
             center: 0,
+            last_valid: Instant::now(),
         }
     }
 
@@ -129,10 +132,14 @@ impl Connection {
         let mut buf = vec![0u8; 2048];
         let mut retransmit = tokio::time::interval(Duration::from_secs(1));
         retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // idle counts from the device's last bytes, not from the last loop turn (sending a
-        // command or a retransmit must not keep a silent connection open)
-        let mut last_read = Instant::now();
+        // silence counts from the last valid frame, not from the last bytes or loop turn
+        // (stray bytes, a command or a retransmit must not keep a connection open)
+        let opened = Instant::now();
         loop {
+            let (deadline, phase) = match self.address {
+                None => (opened + self.config.login_timeout, "login"),
+                Some(_) => (self.last_valid + self.config.idle_timeout, "idle"),
+            };
             let turn = tokio::select! {
                 _ = stop.changed() => Turn::Close,
                 _ = self.close.notified() => {
@@ -141,9 +148,10 @@ impl Connection {
                 }
                 Some(d) = self.inbox.recv(), if self.address.is_some() => Turn::Command(d),
                 _ = retransmit.tick(), if !self.pending.is_empty() => Turn::Retransmit,
-                r = tokio::time::timeout_at(last_read + self.config.idle_timeout, self.stream.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)) => match r {
                     Err(_) => {
-                        tracing::debug!(peer = %self.peer, "GB/T 26875.3 connection idle; closed");
+                        self.metrics.timed_out.with_label_values(&[phase]).inc();
+                        tracing::debug!(peer = %self.peer, phase, "GB/T 26875.3 connection silent; closed");
                         Turn::Close
                     }
                     Ok(Ok(0)) | Ok(Err(_)) => Turn::Close,
@@ -155,7 +163,6 @@ impl Connection {
                 Turn::Command(d) => self.on_command(d).await,
                 Turn::Retransmit => self.on_retransmit().await,
                 Turn::Read(n) => {
-                    last_read = Instant::now();
                     decoder.push(&buf[..n]);
                     self.on_bytes(&mut decoder).await
                 }
@@ -275,6 +282,9 @@ impl Connection {
     async fn on_frame(&mut self, frame: Frame) -> Go {
         let h = frame.header;
         if matches!(h.command, command::CONFIRM | command::DENY) {
+            if self.address == Some(h.source) {
+                self.last_valid = Instant::now();
+            }
             self.on_answer(&h);
             return true;
         }
@@ -285,6 +295,7 @@ impl Connection {
                 return false;
             }
         };
+        self.last_valid = Instant::now();
         let offset = unit.utc_offset.unwrap_or(self.config.offset);
         if self.address != Some(h.source) {
             self.claim(&h, offset);
@@ -362,6 +373,13 @@ impl Connection {
             },
         );
         if let Some(old) = previous.filter(|o| o.id != self.id) {
+            self.metrics.replaced.inc();
+            tracing::warn!(
+                address = h.source,
+                old_peer = %old.peer,
+                new_peer = %self.peer,
+                "GB/T 26875.3 device connection replaced by a newer one claiming its address"
+            );
             old.close.notify_one();
         }
         self.address = Some(h.source);

@@ -8,6 +8,9 @@
 //! * An empty send-data is a heartbeat: confirmed, and the unit's sign of life.
 //! * A device that connects again replaces its old connection; a connection idle for
 //!   `idle_timeout` is closed; beyond `max_connections` new connections are refused.
+//! * Silence is judged on valid frames, not bytes: a new connection must identify (a valid
+//!   frame of a registered device) within `login_timeout`, and idle time counts from the last
+//!   valid frame — stray bytes keep no slot open. A replaced connection is logged at WARN.
 //! * While the outbox is full a frame is not confirmed: the device retransmits it (≤ 10 s, as
 //!   the standard says), so nothing is lost and the device is slowed down.
 
@@ -40,8 +43,12 @@ pub const SOURCE: &str = "gb26875";
 pub struct Gb26875Config {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// A connection with no bytes for this long is closed (devices heartbeat every 20–30 s).
+    /// A connection with no valid frame for this long is closed (devices heartbeat every
+    /// 20–30 s); bytes that are not a valid frame do not keep it open.
     pub idle_timeout: Duration,
+    /// A new connection must send a valid frame of a registered device within this long, or
+    /// it is closed (a connection that never identifies holds no slot for long).
+    pub login_timeout: Duration,
     /// Connections at most; beyond, new ones are closed at once.
     pub max_connections: usize,
     /// The time zone of the devices' time labels, unless their unit sets its own.
@@ -56,6 +63,8 @@ struct ServerMetrics {
     connections: IntGauge,
     frames: IntCounterVec,
     throttled: prometheus::IntCounter,
+    replaced: prometheus::IntCounter,
+    timed_out: IntCounterVec,
 }
 
 impl ServerMetrics {
@@ -79,7 +88,22 @@ impl ServerMetrics {
                 "Times a connection sent more than max_frames_per_s and was not read for the rest of the second",
             )
             .expect("metric"),
+            replaced: prometheus::IntCounter::new(
+                "gateway_gb26875_replaced_total",
+                "Device connections replaced by a newer connection claiming the same address",
+            )
+            .expect("metric"),
+            timed_out: IntCounterVec::new(
+                Opts::new(
+                    "gateway_gb26875_timeouts_total",
+                    "Connections closed for silence: `login` (no valid frame of a registered device in time), `idle` (no valid frame for idle_timeout)",
+                ),
+                &["phase"],
+            )
+            .expect("metric"),
         };
+        let _ = registry.register(Box::new(m.replaced.clone()));
+        let _ = registry.register(Box::new(m.timed_out.clone()));
         let _ = registry.register(Box::new(m.throttled.clone()));
         let _ = registry.register(Box::new(m.connections.clone()));
         let _ = registry.register(Box::new(m.frames.clone()));
