@@ -38,8 +38,11 @@ impl Quarantine {
         }
     }
 
-    /// Records a message from an unknown unit.
+    /// Records a message from an unknown unit (its id cut to the longest a registry id may be,
+    /// so the list is bounded in bytes as well as entries).
     pub fn record(&mut self, unit: &str, protocol: Protocol, now: DateTime<Utc>) {
+        let unit = crate::registry::shown_id(unit);
+        let unit = unit.as_str();
         if !self.entries.contains_key(unit) && self.entries.len() >= self.max {
             if let Some(oldest) = self
                 .entries
@@ -113,5 +116,21 @@ mod tests {
             vec!["c", "a"]
         );
         assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn a_huge_id_is_kept_cut_to_a_registry_id_length() {
+        let mut q = Quarantine::new(10);
+        let huge = "x".repeat(60_000);
+        q.record(&huge, Protocol::Mqtt, t(0));
+        q.record(&huge, Protocol::Mqtt, t(1));
+        let l = q.list();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].messages, 2, "the same id, counted once");
+        assert_eq!(
+            l[0].unit.chars().count(),
+            65,
+            "64 characters and an ellipsis"
+        );
     }
 }

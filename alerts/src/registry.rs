@@ -42,6 +42,19 @@ impl Department {
     }
 }
 
+/// Registry ids are at most this many characters (the config checks it): anything longer is
+/// unknown by definition, and is shown cut to this length.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// An id as it may be shown, logged or kept: cut to [`MAX_ID_CHARS`] (with `…`) — an id from the
+/// wire can be megabytes long.
+pub fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(MAX_ID_CHARS) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_string(),
+    }
+}
+
 /// The delivery queue of a department.
 pub fn department_route(code: &str) -> String {
     format!("dept:{code}")

@@ -95,7 +95,7 @@ fn known_unit(pipeline: &Pipeline, unit_id: &str, protocol: Protocol) -> Result<
     if pipeline.registry().unit(unit_id).is_none() {
         pipeline.note_unknown_unit(unit_id, protocol);
         return Err(AcceptError::Submit(SubmitError::UnknownUnit(
-            unit_id.to_string(),
+            alerts::registry::shown_id(unit_id),
         )));
     }
     Ok(())

@@ -414,9 +414,26 @@ async fn unknown_units_are_refused_and_listed_in_quarantine_when_enabled() {
             "still refused"
         );
     }
+    // an id far longer than any registry id: refused with a short message, kept cut
+    let huge = "g".repeat(5000);
+    let (s, v) = on.push(&huge, "heartbeat", &json!({})).await;
+    assert_eq!(s, 404);
+    assert!(
+        v.to_string().len() < 500,
+        "the answer does not echo the id whole: {} bytes",
+        v.to_string().len()
+    );
     let (s, v) = on.get("/api/v1/quarantine", Some(ADMIN_TOKEN)).await;
     assert_eq!(s, 200);
-    let units = v["units"].as_array().unwrap();
+    assert!(v.to_string().len() < 1000, "{v}");
+    let units: Vec<Value> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["unit"] != format!("{}…", &huge[..64]))
+        .cloned()
+        .collect();
+    assert_eq!(v["units"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(units.len(), 1, "{v}");
     assert_eq!(
         (
@@ -433,13 +450,13 @@ async fn unknown_units_are_refused_and_listed_in_quarantine_when_enabled() {
         403
     );
     let m = on.metrics().await;
-    assert_eq!(metric(&m, "gateway_quarantined_units"), 1.0);
+    assert_eq!(metric(&m, "gateway_quarantined_units"), 2.0);
     assert_eq!(
         metric(
             &m,
             "gateway_ingest_rejected_total{reason=\"unknown_unit\",source=\"http\"}"
         ),
-        2.0
+        3.0
     );
 }
 

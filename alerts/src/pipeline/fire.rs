@@ -54,7 +54,7 @@ impl Pipeline {
     ) -> Result<Submitted, SubmitError> {
         let unit = self.registry.unit(unit_id).ok_or_else(|| {
             self.note_unknown_unit(unit_id, protocol);
-            SubmitError::UnknownUnit(unit_id.to_string())
+            SubmitError::UnknownUnit(crate::registry::shown_id(unit_id))
         })?;
         debug_assert!(signals.iter().all(|s| s.unit_id == unit.id));
         let township = self
