@@ -110,6 +110,9 @@ pub async fn serve(
         reports_dir: config.reports_dir(),
         max_body: config.api.max_body_bytes,
     };
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;

@@ -102,6 +102,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => match load(&config) {
             Ok(c) => {
+                for w in &c.warnings {
+                    println!("warning: {w}");
+                }
                 println!(
                     "{}: valid ({} townships, {} units, {} cameras, {} API tokens)",
                     config.display(),

@@ -207,15 +207,19 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let mut extra = FAST_HEALTH.to_string();
-    for n in 1..=3 {
+    for n in 1..=2 {
         extra += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
     }
+    // a camera across the boundary watches one of the mall's detectors
+    extra += &camera_toml("cam-3", "nvbu", &sim.url(3), None);
     extra += "[[units]]\nid = \"mall\"\nname = \"商场\"\ntownship = \"lanjiang\"\ncameras = [\"cam-1\"]\n\
               [[units.camera_links]]\ncomponent_addr = 77\ncameras = [\"cam-3\"]\n\n\
               [[units]]\nid = \"depot\"\nname = \"仓库\"\ntownship = \"lanjiang\"\ncameras = [\"cam-2\"]\n\n";
     let env = Env::start(&["lanjiang", "nvbu"], |c| {
         c.units.clear();
         c.extra += &extra;
+        // lanjiang's fire alarms go to the fire brigade by rule
+        crate::cases::departments(c);
     })
     .await;
     wait_camera(&env, "cam-1", "online", |c| c["state"] == "online").await;
@@ -252,6 +256,31 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     let id77 = r["events"][0].as_str().unwrap().to_string();
     let body = delivered(&env, &id77).await;
     assert_eq!(body["evidence"][0]["camera"], "cam-3", "{body}");
+    // evidence follows the event's township, not the camera's
+    let url77 = body["evidence"][0]["url"].as_str().unwrap();
+    let (status, _, _) = get_bytes(&env, url77, &township_token("lanjiang")).await;
+    assert_eq!(status, 200, "the alarm's own township sees its evidence");
+    let (status, _, _) = get_bytes(&env, url77, &township_token("nvbu")).await;
+    assert_eq!(
+        status, 404,
+        "the camera's township does not see another's alarm"
+    );
+    let brigade = "brigade-token-0123456789";
+    let (status, _, _) = get_bytes(&env, url77, brigade).await;
+    assert_eq!(
+        status, 200,
+        "the department the alarm is assigned to sees its evidence"
+    );
+    let (status, _, _) = get_bytes(&env, url77, "video-ops-token-0123456789").await;
+    assert_eq!(status, 404, "another department does not");
+    let (code, out, _) = env.cli(&["check"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(
+            "warning: unit `mall` (township `lanjiang`) links camera `cam-3` of township `nvbu`"
+        ),
+        "{out}"
+    );
 
     // a unit whose camera is offline: the alarm goes out at once, without a picture
     let pushed = Instant::now();

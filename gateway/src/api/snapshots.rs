@@ -1,6 +1,8 @@
-//! Pictures: `GET /api/v1/cameras/{id}/snapshot.jpg` (the camera's latest keyframe as a JPEG)
-//! and `GET /api/v1/snapshots/{camera}/{file}` (evidence attached to events). Both are scoped
-//! like the camera: another township's token gets 404, as for `GET /api/v1/cameras/{id}`.
+//! Pictures: `GET /api/v1/cameras/{id}/snapshot.jpg` (the camera's latest keyframe as a JPEG),
+//! scoped like the camera: another township's token gets 404, as for `GET /api/v1/cameras/{id}`;
+//! and `GET /api/v1/snapshots/{camera}/{file}` (evidence attached to events), scoped by the
+//! events that carry it: whoever may see one of them (its township, the department it is
+//! assigned to) may see the picture, whichever township the camera is in.
 
 use super::auth::Principal;
 use super::error::ApiError;
@@ -26,6 +28,19 @@ fn visible_camera(state: &AppState, who: &Principal, id: &str) -> Result<(), Api
         Some(c) if who.can_see(&c.township) => Ok(()),
         _ => Err(camera_not_found(id)),
     }
+}
+
+/// Whether the caller may see an event that carries the evidence file `key`.
+fn evidence_visible(state: &AppState, who: &Principal, key: &str) -> Result<bool, ApiError> {
+    let store = state.pipeline.outbox().store();
+    for id in store.evidence_refs(key).map_err(ApiError::storage)? {
+        if let Some(e) = store.get(id).map_err(ApiError::storage)? {
+            if who.can_see_event(&e.state) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// `GET /api/v1/cameras/{id}/snapshot.jpg`.
@@ -77,13 +92,16 @@ pub async fn evidence(
     who: Principal,
     Path((camera, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    visible_camera(&state, &who, &camera)?;
+    who.require_events()?;
     let not_found = || {
         ApiError::not_found(
             "snapshot_not_found",
             format!("no snapshot `{camera}/{file}`"),
         )
     };
+    if !evidence_visible(&state, &who, &format!("{camera}/{file}"))? {
+        return Err(not_found());
+    }
     let Some(video) = &state.video else {
         return Err(not_found());
     };

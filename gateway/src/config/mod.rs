@@ -63,6 +63,8 @@ pub struct HealthConfig {
 pub struct Config {
     /// The file it came from.
     pub path: PathBuf,
+    /// What is valid but worth a second look (`gateway check` prints them, `run` logs them).
+    pub warnings: Vec<String>,
     /// Where the outbox and state live.
     pub data_dir: PathBuf,
     /// Time zone of event timestamps.
@@ -402,6 +404,7 @@ impl Validator {
         let (cameras, camera_ids) = self.cameras(&raw.cameras, registry, &known);
         let registry = raw.registry.units_csv.as_ref();
         let units = self.units(&raw.units, registry, &known, &camera_ids);
+        let warnings = registry::cross_township_links(&units, &cameras);
         let city = raw.city.as_ref().and_then(|c| self.webhook(&c.webhook));
         let profiles = self.profiles(&raw.profiles, &raw.registry.profile_files);
         let mqtt = raw
@@ -419,6 +422,7 @@ impl Validator {
         }
         Some(Config {
             path: self.src.file.as_ref().clone(),
+            warnings,
             data_dir,
             offset,
             log_format,

@@ -97,6 +97,33 @@ pub(crate) struct CameraDraft {
     pub place: PlaceDraft,
 }
 
+/// Units that link cameras of another township: valid (a camera may watch a unit across a
+/// boundary), but its alarms' snapshots then go to the unit's township, not the camera's.
+pub(super) fn cross_township_links(units: &[Unit], cameras: &[Camera]) -> Vec<String> {
+    let township: HashMap<&str, &str> = cameras
+        .iter()
+        .map(|c| (c.id.as_str(), c.township.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for u in units {
+        let linked = u
+            .cameras
+            .iter()
+            .chain(u.camera_links.iter().flat_map(|l| &l.cameras));
+        for c in linked {
+            if let Some(t) = township.get(c.as_str()).filter(|t| **t != u.township) {
+                out.push(format!(
+                    "unit `{}` (township `{}`) links camera `{c}` of township `{t}`: the snapshots of its alarms are shown to `{}` (and to the departments its alarms are assigned to), not to `{t}`",
+                    u.id, u.township, u.township
+                ));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The township codes the config defines, for the checks of everything that names one.
 pub(super) struct Townships {
     codes: HashMap<String, At>,

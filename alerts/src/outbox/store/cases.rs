@@ -9,6 +9,7 @@ use super::StoreError;
 use crate::case::sla::Reminder;
 use crate::case::{Action, Actor, Applied, Case};
 use chrono::{DateTime, Utc};
+use redb::ReadableTable;
 use uuid::Uuid;
 
 /// Meta counter of cases in a stage: `cases/<township>/<stage>` (closed ones are not counted).
@@ -70,14 +71,20 @@ impl Tables<'_> {
         Ok(())
     }
 
-    /// Indexes every stored case from scratch (a file from before the closed loop); holds only
-    /// the ids in memory.
+    /// Indexes every stored case and evidence reference from scratch (a file from before the
+    /// closed loop); holds only the ids in memory.
     pub(super) fn index_all_cases(&mut self) -> Result<(), StoreError> {
         let ids = self.state_ids()?;
         for id in ids {
             if let Some(st) = self.state(id)?.filter(|st| st.case.is_some()) {
                 self.save_case(id, None, &st)?;
             }
+            // and which events carry which evidence file
+            let evidence = match self.events.get(id)? {
+                Some(body) => super::evidence::evidence_of(body.value()),
+                None => Vec::new(),
+            };
+            self.refer(id, &evidence)?;
         }
         Ok(())
     }

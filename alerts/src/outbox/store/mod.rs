@@ -14,6 +14,7 @@
 //! | `picture_log` | (camera id, unix ms) | 1 failing / 0 clear | picture verdicts, for integrity (完好率) over time |
 //! | `unit_log` | (unit id, unix ms) | 1 online / 4 offline | unit liveness changes (from the snapshots), for 联网率 over time |
 //! | `patrols` | (unit id, sent unix ms) | patrol check record as JSON | patrol checks (查岗) and their answers, for the assessment |
+//! | `evidence_refs` | ("<camera>/<file>", event id) | () | which events carry an evidence file (who may see the snapshot) |
 //! | `due` | (unix ms, event id) | () | supervised cases by when they next need a reminder (督办) |
 //! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
 //!
@@ -27,21 +28,24 @@
 //!   writer.
 
 mod cases;
+mod evidence;
 mod ops;
 mod read;
 mod schema;
 mod write;
 
+pub use evidence::evidence_key;
 pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
 pub use read::{
-    CameraLog, CaseCounts, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, MAX_SCAN,
+    CameraLog, CaseCounts, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, EVIDENCE_PREFIX,
+    MAX_SCAN,
 };
 pub use schema::{corrupt_rows, DeliveryStatus, EventState, PatrolRecord};
 
 use redb::{Database, Durability};
 use schema::{
-    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, META, OPEN_PAIRS, PATROLS, PENDING,
-    PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS, META, OPEN_PAIRS,
+    PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use std::path::Path;
 use write::Tables;
@@ -118,6 +122,7 @@ impl Store {
             txn.open_table(PICTURE_LOG)?;
             txn.open_table(UNIT_LOG)?;
             txn.open_table(PATROLS)?;
+            txn.open_table(EVIDENCE_REFS)?;
         }
         txn.commit()?;
         let store = Self { db };

@@ -120,6 +120,9 @@ impl ListQuery {
     }
 }
 
+/// Where the API serves evidence files: an evidence `url` is this and `<camera>/<file>`.
+pub const EVIDENCE_PREFIX: &str = "/api/v1/snapshots/";
+
 /// Most events a filtered [`Store::list`] looks at per call.
 pub const MAX_SCAN: usize = 50_000;
 

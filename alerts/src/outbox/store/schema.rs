@@ -29,6 +29,9 @@ pub(super) const PICTURE_LOG: TableDefinition<(&str, i64), u8> =
 pub(super) const UNIT_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("unit_log");
 /// Patrol checks (查岗): (unit, sent unix ms) → [`PatrolRecord`] as JSON.
 pub(super) const PATROLS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("patrols");
+/// Evidence files by the events that carry them: ("<camera>/<file>", event id) → ().
+pub(super) const EVIDENCE_REFS: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("evidence_refs");
 /// When the camera source was last known to be watching (unix ms), in `meta`.
 pub(super) const CAMERA_ALIVE: &str = "camera_alive_ms";
 

@@ -1,6 +1,7 @@
 //! How each operation changes the tables, inside one write transaction.
 
 use super::cases::close_on_delivery;
+use super::evidence::evidence_of;
 use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 use super::schema::PatrolRecord;
 use super::schema::{
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 pub(super) struct Tables<'t> {
     pub(super) txn: &'t redb::WriteTransaction,
-    events: redb::Table<'t, u128, &'static [u8]>,
+    pub(super) events: redb::Table<'t, u128, &'static [u8]>,
     state: redb::Table<'t, u128, &'static [u8]>,
     pending: redb::Table<'t, (&'static str, u64), (u128, i64)>,
     dead: redb::Table<'t, u128, &'static str>,
@@ -204,6 +205,8 @@ impl<'t> Tables<'t> {
         let id = e.id.as_u128();
         let seq = self.next_seq()?;
         self.events.insert(id, e.body.as_ref())?;
+        // notices about an alarm (event.assigned, event.evidence) carry its snapshots
+        self.refer(id, &evidence_of(&e.body))?;
         let queue = e.route.as_deref().unwrap_or(&e.township);
         let delivery = if e.deliver {
             self.pending
@@ -354,6 +357,7 @@ impl<'t> Tables<'t> {
             return Ok(Outcome::NotFound);
         };
         drop(body);
+        self.refer(key, evidence)?;
         event.evidence.extend(evidence.iter().cloned());
         let json = serde_json::to_vec(&event).expect("event serializes");
         self.events.insert(key, json.as_slice())?;
@@ -440,7 +444,11 @@ impl<'t> Tables<'t> {
             }
         }
         for id in &victims {
-            self.events.remove(*id)?;
+            let evidence = match self.events.remove(*id)? {
+                Some(body) => evidence_of(body.value()),
+                None => Vec::new(),
+            };
+            self.unrefer(*id, &evidence)?;
             self.state.remove(*id)?;
         }
         Ok(Outcome::Purged {
