@@ -136,10 +136,17 @@ pub async fn serve(
             _ = source_failed.notified() => {}
         }
     };
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("API server")?;
+    let limits = Arc::new(crate::server::ServeLimits {
+        header_timeout: config.api.header_timeout,
+        request_timeout: config.api.request_timeout,
+        max_connections: config.api.max_connections,
+        max_body: config.api.max_body_bytes,
+    });
+    let (bounded, counted) = (limits.clone(), metrics.clone());
+    let router = api::router(state).layer(axum::middleware::from_fn(move |req, next| {
+        crate::server::bounded(bounded.clone(), counted.clone(), req, next)
+    }));
+    crate::server::serve(listener, router, (*limits).clone(), shutdown).await;
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     sources.stop().await;

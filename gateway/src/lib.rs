@@ -11,5 +11,6 @@ pub mod config;
 pub mod outbox_cmd;
 pub mod report;
 pub mod report_cmd;
+pub mod server;
 pub mod video;
 pub mod weekly;

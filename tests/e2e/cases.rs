@@ -437,7 +437,14 @@ async fn where_and_whom_to_call_travel_with_the_alarm_and_nowhere_else() {
     .await;
     let id = alarm(&env, "lanjiang-u1", 9).await;
     wait_notices(&env, "fire-brigade", &id, &[("event.assigned", "assign")]).await;
-    let deliveries = env.receiver.deliveries();
+    let deliveries = env
+        .receiver
+        .wait_for(WAIT, "the alarm at its township", |d| {
+            d.iter()
+                .any(|d| d.township == "lanjiang" && d.event_header == "fire.alarm")
+        })
+        .await
+        .unwrap();
     let body = |to: &str, kind: &str| {
         deliveries
             .iter()

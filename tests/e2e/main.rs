@@ -9,6 +9,7 @@ mod cases;
 mod common;
 mod delivery;
 mod gb26875;
+mod hostile;
 mod mqtt;
 mod profiles;
 mod supervision;

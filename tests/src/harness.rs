@@ -103,6 +103,8 @@ pub struct TestConfig {
     pub unit_extra: Vec<(String, String)>,
     /// `[api] max_body_bytes`, when set.
     pub max_body_bytes: Option<usize>,
+    /// More keys of `[api]` (lines).
+    pub api_extra: String,
     /// Extra TOML appended verbatim (sections not generated above).
     pub extra: String,
 }
@@ -132,6 +134,7 @@ impl TestConfig {
                 })
                 .collect(),
             max_body_bytes: None,
+            api_extra: String::new(),
             unit_extra: Vec::new(),
             extra: String::new(),
         }
@@ -147,7 +150,8 @@ impl TestConfig {
             self.listen,
             self.max_body_bytes
                 .map(|n| format!("max_body_bytes = {n}\n"))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                + &self.api_extra,
         );
         for (code, _) in &self.townships {
             s += &format!(

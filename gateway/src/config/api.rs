@@ -58,6 +58,12 @@ pub struct ApiConfig {
     pub metrics_public: bool,
     /// Tokens.
     pub tokens: Vec<Token>,
+    /// A request's headers must arrive within this.
+    pub header_timeout: std::time::Duration,
+    /// A request must be answered (its body read) within this.
+    pub request_timeout: std::time::Duration,
+    /// Connections served at most (as many again get `/healthz` and 503 `busy`).
+    pub max_connections: usize,
 }
 
 impl Validator {
@@ -115,6 +121,9 @@ impl Validator {
             max_body_bytes: raw.max_body_bytes,
             metrics_public: raw.metrics_public,
             tokens,
+            header_timeout: std::time::Duration::from_secs(raw.header_timeout_s.max(1)),
+            request_timeout: std::time::Duration::from_secs(raw.request_timeout_s.max(1)),
+            max_connections: raw.max_connections.max(1),
         }
     }
 

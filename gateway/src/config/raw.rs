@@ -103,6 +103,22 @@ pub struct ApiSection {
     pub metrics_public: bool,
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
+    #[serde(default = "default_header_timeout_s")]
+    pub header_timeout_s: u64,
+    #[serde(default = "default_request_timeout_s")]
+    pub request_timeout_s: u64,
+    #[serde(default = "default_api_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_timeout_s() -> u64 {
+    10
+}
+fn default_request_timeout_s() -> u64 {
+    30
+}
+fn default_api_max_connections() -> usize {
+    1024
 }
 
 impl Default for ApiSection {
@@ -111,6 +127,9 @@ impl Default for ApiSection {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
             metrics_public: true,
+            header_timeout_s: default_header_timeout_s(),
+            request_timeout_s: default_request_timeout_s(),
+            max_connections: default_api_max_connections(),
             tokens: Vec::new(),
         }
     }

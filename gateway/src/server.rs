@@ -1,0 +1,141 @@
+//! The API's HTTP server: every connection has a deadline and there is a limit on how many.
+//!
+//! * A request's headers must arrive within `header_timeout` (a slowloris holds nothing).
+//! * A request must be answered within `request_timeout` (reading a stalled body included);
+//!   past it, 408. Streams (SSE) are answered at once and then run as long as the client reads.
+//! * A `Content-Length` beyond the body limit is refused with 413 before anything is read.
+//! * At most `max_connections` connections are served; beyond, up to as many again get a
+//!   minimal service — `/healthz` answers, everything else 503 `busy` — and are closed after
+//!   one request; beyond that, connections are closed at once.
+
+use crate::api::error::ApiError;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Limits of the API server.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// Headers must arrive within this.
+    pub header_timeout: Duration,
+    /// A request must be answered within this.
+    pub request_timeout: Duration,
+    /// Connections served at most.
+    pub max_connections: usize,
+    /// Largest request body (a larger `Content-Length` is refused at once).
+    pub max_body: usize,
+}
+
+/// Refuses a declared oversize body before reading it (a push counted like any rejected
+/// message), and answers 408 to a request that takes longer than `request_timeout`.
+pub async fn bounded(
+    limits: Arc<ServeLimits>,
+    metrics: alerts::Metrics,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        if req.uri().path().starts_with("/api/v1/ingest/") {
+            metrics.ingested(ingest::http_push::SOURCE);
+            metrics.rejected(ingest::http_push::SOURCE, "too_large");
+        }
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body is larger than {} bytes", limits.max_body),
+        )
+        .into_response();
+    }
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request was not complete within {} s",
+                limits.request_timeout.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// What a connection beyond the limit is served: `/healthz`, and 503 `busy` for the rest.
+fn busy_router() -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .fallback(|| async {
+            ApiError::unavailable("busy", "too many connections; retry shortly", 1)
+        })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish
+/// (at most 10 s).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let served = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let overflow = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let busy = busy_router();
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "API accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (permit, app, keep_alive) = match served.clone().try_acquire_owned() {
+            Ok(p) => (p, router.clone(), true),
+            Err(_) => match overflow.clone().try_acquire_owned() {
+                Ok(p) => (p, busy.clone(), false),
+                Err(_) => continue, // dropped: closed at once
+            },
+        };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .keep_alive(keep_alive);
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("API connections still open after 10 s; closing them");
+    }
+}
