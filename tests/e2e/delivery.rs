@@ -376,3 +376,35 @@ async fn a_full_outbox_pushes_back_and_recovers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_carry_their_moment_and_the_wave_1_form_can_be_turned_off() {
+    let env = Env::start(&["lanjiang"], |c| c.extra += "legacy_signature = false\n").await;
+    env.push("lanjiang-u1", "status", &fire(1)).await;
+    let got = env
+        .receiver
+        .wait_for(WAIT, "a delivery", |d| !d.is_empty())
+        .await
+        .unwrap();
+    assert!(
+        !got[0].legacy_signature,
+        "only X-Gateway-Signature-V1 when turned off"
+    );
+    assert_eq!(
+        env.receiver.bad_signatures(),
+        0,
+        "the timestamped signature verifies"
+    );
+    let both = Env::start(&["lanjiang"], |_| {}).await;
+    both.push("lanjiang-u1", "status", &fire(1)).await;
+    let got = both
+        .receiver
+        .wait_for(WAIT, "a delivery", |d| !d.is_empty())
+        .await
+        .unwrap();
+    assert!(
+        got[0].legacy_signature,
+        "both forms by default (wave-1 receivers)"
+    );
+    assert_eq!(both.receiver.bad_signatures(), 0);
+}

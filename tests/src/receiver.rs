@@ -45,6 +45,8 @@ pub struct Delivery {
     pub idempotency_key: String,
     /// `X-Gateway-Event`.
     pub event_header: String,
+    /// Whether the wave-1 `X-Gateway-Signature` (no timestamp) came too.
+    pub legacy_signature: bool,
     /// The body, parsed (when recording bodies).
     pub body: Option<serde_json::Value>,
 }
@@ -99,6 +101,36 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// How far a `X-Gateway-Signature-V1` timestamp may be from now.
+pub const SIGNATURE_WINDOW_S: i64 = 300;
+
+/// Checks `t=<unix>,v1=<hex HMAC(secret, "<t>." + body)>` from the spec: a valid MAC over a
+/// moment within [`SIGNATURE_WINDOW_S`] of now.
+fn verify_v1(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some((t, v1)) = header.and_then(|h| {
+        let mut t = None;
+        let mut v1 = None;
+        for part in h.split(',') {
+            match part.split_once('=') {
+                Some(("t", x)) => t = x.parse::<i64>().ok(),
+                Some(("v1", x)) => v1 = hex::decode(x).ok(),
+                _ => {}
+            }
+        }
+        Some((t?, v1?))
+    }) else {
+        return false;
+    };
+    let now = (now_us() / 1_000_000) as i64;
+    if (now - t).abs() > SIGNATURE_WINDOW_S {
+        return false;
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&v1).is_ok()
 }
 
 fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
@@ -156,13 +188,12 @@ async fn receive(
             .to_string()
     };
     let key = header("idempotency-key");
-    if !verify(
-        secret,
-        &body,
-        headers
-            .get("x-gateway-signature")
-            .and_then(|v| v.to_str().ok()),
-    ) {
+    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let legacy = header_str("x-gateway-signature");
+    let has_legacy = legacy.is_some();
+    if !verify_v1(secret, &body, header_str("x-gateway-signature-v1"))
+        || legacy.is_some_and(|l| !verify(secret, &body, Some(l)))
+    {
         shared.bad_signatures.fetch_add(1, Ordering::Relaxed);
         return StatusCode::UNAUTHORIZED;
     }
@@ -230,6 +261,7 @@ async fn receive(
             township,
             idempotency_key: key,
             event_header: header("x-gateway-event"),
+            legacy_signature: has_legacy,
             body: Some(parsed.unwrap_or(serde_json::Value::Null)),
         });
         shared.received.fetch_add(1, Ordering::Relaxed);

@@ -45,6 +45,9 @@ pub struct DeliveryConfig {
     /// refused this many times, then it goes to the dead letters (a receiver misconfigured for
     /// a few seconds does not dead-letter fire alarms on their first try).
     pub refused_attempts: u32,
+    /// Also send the wave-1 `X-Gateway-Signature` (no timestamp) beside
+    /// `X-Gateway-Signature-V1`.
+    pub legacy_signature: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -56,11 +59,24 @@ impl Default for DeliveryConfig {
             backoff_max: Duration::from_secs(60),
             read_batch: 256,
             refused_attempts: 5,
+            legacy_signature: true,
         }
     }
 }
 
-/// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the `X-Gateway-Signature` value.
+/// `t=<unix seconds>,v1=<lowercase hex HMAC-SHA256(secret, "<t>." + body)>`, the
+/// `X-Gateway-Signature-V1` value: the signature covers the moment it was made, so a captured
+/// request cannot be replayed later (receivers refuse a `t` more than a few minutes off).
+pub fn timestamped_signature(secret: &[u8], body: &[u8], unix_s: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(unix_s.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={unix_s},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the `X-Gateway-Signature` value (wave 1;
+/// without a timestamp — kept unless `legacy_signature` is off).
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(body);
@@ -335,6 +351,7 @@ impl Worker {
     }
 
     async fn attempt(&self, item: &PendingItem) -> Attempt {
+        let secret = self.webhook.secret.expose().as_bytes();
         let request = self
             .client
             .post(&self.webhook.url)
@@ -343,10 +360,15 @@ impl Worker {
             .header("Idempotency-Key", item.id.to_string())
             .header("X-Gateway-Event", item.kind.as_str())
             .header(
-                "X-Gateway-Signature",
-                signature(self.webhook.secret.expose().as_bytes(), &item.body),
-            )
-            .body(item.body.clone());
+                "X-Gateway-Signature-V1",
+                timestamped_signature(secret, &item.body, Utc::now().timestamp()),
+            );
+        let request = if self.config.legacy_signature {
+            request.header("X-Gateway-Signature", signature(secret, &item.body))
+        } else {
+            request
+        }
+        .body(item.body.clone());
         match request.send().await {
             Ok(response) => {
                 let retry_after = response
@@ -394,6 +416,27 @@ mod tests {
         assert_eq!(
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn the_timestamped_signature_covers_the_moment() {
+        // the MAC of "<t>." + body: the same key and body at another moment sign differently
+        let a = timestamped_signature(b"Jefe", b"what do ya want for nothing?", 1_800_000_000);
+        let b = timestamped_signature(b"Jefe", b"what do ya want for nothing?", 1_800_000_001);
+        assert!(a.starts_with("t=1800000000,v1="), "{a}");
+        assert_ne!(
+            a.split_once(",v1=").unwrap().1,
+            b.split_once(",v1=").unwrap().1
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
+        mac.update(b"1800000000.what do ya want for nothing?");
+        assert_eq!(
+            a,
+            format!(
+                "t=1800000000,v1={}",
+                hex::encode(mac.finalize().into_bytes())
+            )
         );
     }
 

@@ -376,6 +376,8 @@ pub struct DeliverySection {
     pub backoff_max_ms: u64,
     #[serde(default = "default_refused_attempts")]
     pub refused_attempts: u32,
+    #[serde(default = "yes")]
+    pub legacy_signature: bool,
 }
 
 fn default_refused_attempts() -> u32 {
@@ -390,6 +392,7 @@ impl Default for DeliverySection {
             backoff_initial_ms: default_backoff_initial_ms(),
             backoff_max_ms: default_backoff_max_ms(),
             refused_attempts: default_refused_attempts(),
+            legacy_signature: true,
         }
     }
 }

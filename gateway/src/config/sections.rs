@@ -149,6 +149,7 @@ impl Validator {
             backoff_initial: Duration::from_millis(d.backoff_initial_ms),
             backoff_max: Duration::from_millis(d.backoff_max_ms),
             refused_attempts: d.refused_attempts.max(1),
+            legacy_signature: d.legacy_signature,
             ..DeliveryConfig::default()
         }
     }
