@@ -36,8 +36,12 @@ impl VideoServices {
     /// A snapshot saved as evidence.
     async fn save(&self, camera: &str, snap: &Snapshot) -> Result<Evidence, String> {
         let store = self.evidence.clone();
-        let (cam, jpeg) = (camera.to_string(), snap.jpeg.clone());
-        let name = tokio::task::spawn_blocking(move || store.save(&cam, &jpeg))
+        let (cam, jpeg, at) = (
+            camera.to_string(),
+            snap.jpeg.clone(),
+            snap.captured_at.timestamp_millis(),
+        );
+        let name = tokio::task::spawn_blocking(move || store.save(&cam, &jpeg, at))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot save evidence: {e}"))?;
