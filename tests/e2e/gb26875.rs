@@ -507,3 +507,29 @@ async fn dribble(stream: &mut tokio::net::TcpStream) -> Duration {
     }
     started.elapsed()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_take_every_slot() {
+    let extra = format!(
+        "[gb26875]\nlisten = \"127.0.0.1:0\"\nmax_connections_per_peer = 2\n\n\
+         [[units]]\nid = \"gb-unit\"\nname = \"传输装置单位\"\ntownship = \"lanjiang\"\ngb26875_address = {DEVICE}\n\n"
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
+    let _held: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(addr(&env)).await.unwrap(),
+        tokio::net::TcpStream::connect(addr(&env)).await.unwrap(),
+    ];
+    let mut third = tokio::net::TcpStream::connect(addr(&env)).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read =
+        tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut third, &mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the third is closed at once: {read:?}"
+    );
+    env.wait_metric(
+        "gateway_ingest_rejected_total{reason=\"too_many_from_peer\",source=\"gb26875\"}",
+        1.0,
+    )
+    .await;
+}

@@ -615,8 +615,14 @@ pub struct Gb26875Section {
     pub login_timeout_s: u64,
     #[serde(default = "default_gb_max_connections")]
     pub max_connections: usize,
+    #[serde(default = "default_gb_max_per_peer")]
+    pub max_connections_per_peer: usize,
     #[serde(default = "default_gb_max_frames")]
     pub max_frames_per_s: u32,
+}
+
+fn default_gb_max_per_peer() -> usize {
+    256
 }
 
 fn default_gb_login_timeout_s() -> u64 {

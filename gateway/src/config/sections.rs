@@ -91,6 +91,7 @@ impl Validator {
             idle_timeout: Duration::from_secs(g.idle_timeout_s),
             login_timeout: Duration::from_secs(g.login_timeout_s),
             max_connections: g.max_connections,
+            max_connections_per_peer: g.max_connections_per_peer.max(1),
             offset,
             max_frames_per_s: g.max_frames_per_s.max(1),
         })

@@ -51,6 +51,8 @@ pub struct Gb26875Config {
     pub login_timeout: Duration,
     /// Connections at most; beyond, new ones are closed at once.
     pub max_connections: usize,
+    /// Connections from one IP address at most (devices behind one NAT share one).
+    pub max_connections_per_peer: usize,
     /// The time zone of the devices' time labels, unless their unit sets its own.
     pub offset: FixedOffset,
     /// Frames per second one connection may send; beyond, the gateway stops reading it for
@@ -366,6 +368,43 @@ struct Pending {
     read: Option<u8>,
 }
 
+/// Open connections per peer IP address.
+type PerPeer = Arc<Mutex<HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection's place in its peer's count, given back when dropped.
+struct PeerSlot {
+    counts: PerPeer,
+    ip: std::net::IpAddr,
+}
+
+impl PeerSlot {
+    /// A place for a connection from `ip`, unless it already has `max`.
+    fn take(counts: &PerPeer, ip: std::net::IpAddr, max: usize) -> Option<PeerSlot> {
+        let mut c = counts.lock();
+        let n = c.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock();
+        if let Some(n) = c.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// How long to wait for a confirm before sending again, and how many sends in all.
 const RETRANSMIT_AFTER: Duration = Duration::from_secs(10);
 const TRIES: u32 = 3;
@@ -385,6 +424,7 @@ pub async fn spawn(
         pipeline: pipeline.clone(),
     };
     let config = Arc::new(config);
+    let per_peer: PerPeer = Arc::new(Mutex::new(HashMap::new()));
     let task = tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -403,6 +443,13 @@ pub async fn spawn(
                 drop(stream);
                 continue;
             }
+            let Some(peer_slot) =
+                PeerSlot::take(&per_peer, peer.ip(), config.max_connections_per_peer)
+            else {
+                pipeline.metrics().rejected(SOURCE, "too_many_from_peer");
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             metrics.connections.inc();
             let (p, m, d, c, s) = (
@@ -417,6 +464,7 @@ pub async fn spawn(
                     .run(s)
                     .await;
                 m.connections.dec();
+                drop(peer_slot);
             });
         }
     });
