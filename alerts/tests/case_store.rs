@@ -207,3 +207,42 @@ fn a_row_from_before_the_closed_loop_reads_as_its_case() {
     assert_eq!(case.signed.unwrap().by, "wang");
     assert_eq!(case.feedback[0].note, "checked");
 }
+
+#[test]
+fn a_redelivered_message_gets_its_first_ids_and_commits_nothing() {
+    use alerts::outbox::MessageKey;
+    let (_dir, store) = open_store();
+    let key = |window_ms| MessageKey {
+        key: "mqtt:u-1:status:abc".into(),
+        window_ms,
+    };
+    let first = event("fire.alarm", None, vec![]);
+    let id = first.id;
+    let op = |e: NewEvent, window_ms| Op::CommitMessage {
+        key: key(window_ms),
+        own: vec![e.id],
+        events: vec![e],
+    };
+    assert!(matches!(
+        store.apply(&[op(first, 60_000)], 100).unwrap()[0],
+        Outcome::Committed(_)
+    ));
+    let again = event("fire.alarm", None, vec![]);
+    let again_id = again.id;
+    assert_eq!(
+        store.apply(&[op(again, 60_000)], 100).unwrap()[0],
+        Outcome::Repeated(vec![id])
+    );
+    assert!(
+        store.get(again_id).unwrap().is_none(),
+        "nothing committed the second time"
+    );
+    assert_eq!(store.stats().unwrap().events, 1);
+    // past its window the same key is a new message
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let later = event("fire.alarm", None, vec![]);
+    assert!(matches!(
+        store.apply(&[op(later, 1)], 100).unwrap()[0],
+        Outcome::Committed(_)
+    ));
+}

@@ -4,8 +4,11 @@
 
 use crate::profile::{VendorError, VendorProfile};
 use crate::standard::{self, Channel, ProfileError};
+use alerts::outbox::MessageKey;
+use alerts::registry::shown_id;
 use alerts::signal::{Protocol, UnknownName};
 use alerts::{FireSignal, Pipeline, SubmitError, Submitted};
+use sha2::{Digest, Sha256};
 
 /// What a message is, as its topic or URL tells.
 #[derive(Debug, Clone, Copy)]
@@ -137,14 +140,46 @@ pub fn decode(
     }
 }
 
-/// Submits what a message decoded to; `Ok` once its events are committed.
+/// How long a message is recognised when it comes again with the same payload (a redelivery
+/// after a crash comes within seconds; a device's later identical report is a new message).
+pub const PAYLOAD_WINDOW: chrono::Duration = chrono::Duration::seconds(120);
+
+/// How long a pusher's own `Idempotency-Key` is honoured.
+pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// What identifies a message by its payload: the source, what its topic or URL said, and a
+/// digest of the bytes.
+pub fn payload_key(source: &str, message: &Message<'_>, body: &[u8]) -> MessageKey {
+    let digest = Sha256::digest(body);
+    MessageKey {
+        key: format!(
+            "{source}:{}:{}:{}",
+            shown_id(message.unit().unwrap_or("-")),
+            shown_id(message.channel()),
+            hex::encode(&digest[..16])
+        ),
+        window_ms: PAYLOAD_WINDOW.num_milliseconds(),
+    }
+}
+
+/// What identifies a message by the key its sender gave it (`Idempotency-Key`).
+pub fn sender_key(source: &str, unit: &str, key: &str) -> MessageKey {
+    MessageKey {
+        key: format!("{source}:{}:key:{}", shown_id(unit), shown_id(key)),
+        window_ms: IDEMPOTENCY_WINDOW.num_milliseconds(),
+    }
+}
+
+/// Submits what a message decoded to; `Ok` once its events are committed — or, for a
+/// message already committed under `key`, with the ids its events got then.
 pub async fn submit(
     pipeline: &Pipeline,
     protocol: Protocol,
     decoded: &Decoded,
+    key: Option<MessageKey>,
 ) -> Result<Submitted, AcceptError> {
     pipeline
-        .submit_all(&decoded.unit_id, protocol, &decoded.signals)
+        .submit_message(&decoded.unit_id, protocol, &decoded.signals, key)
         .await
         .map_err(AcceptError::Submit)
 }
@@ -157,12 +192,13 @@ pub async fn accept(
     protocol: Protocol,
     message: Message<'_>,
     body: &[u8],
+    key: MessageKey,
 ) -> Result<Submitted, AcceptError> {
     let metrics = pipeline.metrics();
     metrics.ingested(source);
     let result = async {
         let decoded = decode(pipeline, protocol, message, body)?;
-        submit(pipeline, protocol, &decoded).await
+        submit(pipeline, protocol, &decoded, Some(key)).await
     }
     .await;
     if let Err(e) = &result {

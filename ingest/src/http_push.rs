@@ -5,7 +5,7 @@
 //! Authentication, body-size limits and the HTTP framing belong to the gateway's API; this
 //! module decides what a request means and submits it.
 
-use crate::accept::{accept as accept_message, AcceptError, Message};
+use crate::accept::{accept as accept_message, payload_key, sender_key, AcceptError, Message};
 use crate::profile::Profiles;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, Submitted};
@@ -17,13 +17,16 @@ pub const SOURCE: &str = "http";
 pub type PushError = AcceptError;
 
 /// Handles one push: counts it, decodes it, submits it; `Ok` only once committed. `channel`
-/// is a standard channel or the name of a vendor profile (whose payload it then is).
+/// is a standard channel or the name of a vendor profile (whose payload it then is). A push
+/// that comes again — with the same `idempotency_key` (24 h), or else the same body (2 min) —
+/// commits nothing and gets the ids its events got the first time.
 pub async fn accept(
     pipeline: &Pipeline,
     profiles: &Profiles,
     unit_id: &str,
     channel: &str,
     body: &[u8],
+    idempotency_key: Option<&str>,
 ) -> Result<Submitted, PushError> {
     let message = match profiles.by_name(channel) {
         Some(profile) => Message::Vendor {
@@ -32,5 +35,9 @@ pub async fn accept(
         },
         None => Message::Standard { unit_id, channel },
     };
-    accept_message(pipeline, SOURCE, Protocol::Http, message, body).await
+    let key = match idempotency_key {
+        Some(k) => sender_key(SOURCE, unit_id, k),
+        None => payload_key(SOURCE, &message, body),
+    };
+    accept_message(pipeline, SOURCE, Protocol::Http, message, body, key).await
 }

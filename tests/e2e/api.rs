@@ -568,3 +568,55 @@ async fn device_clocks_out_of_range_and_control_characters_are_not_written() {
         }
     }
 }
+
+/// Pushes `fire(n)`, with an `Idempotency-Key` when given; the event ids answered.
+async fn push_keyed(env: &Env, key: Option<&str>, n: u32) -> Value {
+    let url = env.gw.url("/api/v1/ingest/lanjiang-u1/status");
+    let mut r = env
+        .client
+        .post(url)
+        .bearer_auth(INGEST_TOKEN)
+        .json(&fire(n));
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    let v: Value = r.send().await.unwrap().json().await.unwrap();
+    v["events"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_sent_again_after_a_crash_keeps_its_event_ids() {
+    let mut env = Env::start(&["lanjiang"], |_| {}).await;
+    let keyed = push_keyed(&env, Some("panel-7/frame-1"), 1).await;
+    let plain = push_keyed(&env, None, 2).await;
+    assert_eq!(
+        (
+            keyed.as_array().unwrap().len(),
+            plain.as_array().unwrap().len()
+        ),
+        (1, 1)
+    );
+    env.receiver
+        .wait_for(WAIT, "both delivered", |d| d.len() == 2)
+        .await
+        .unwrap();
+    // the gateway dies before the pusher hears back; the pusher sends both again
+    env.gw.kill9();
+    env.restart().await;
+    assert_eq!(
+        push_keyed(&env, Some("panel-7/frame-1"), 1).await,
+        keyed,
+        "same key: same ids"
+    );
+    assert_eq!(
+        push_keyed(&env, None, 2).await,
+        plain,
+        "same body soon after: same ids"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(env.receiver.unique(), 2, "no new event for a redelivery");
+    let (_, list) = env
+        .get("/api/v1/events?kind=fire.alarm", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(list["events"].as_array().unwrap().len(), 2, "{list}");
+}

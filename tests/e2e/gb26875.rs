@@ -182,6 +182,42 @@ async fn an_alarm_confirmed_before_a_kill_9_is_delivered_after_the_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_sent_again_after_a_kill_9_raises_no_second_alarm() {
+    let mut env = start().await;
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
+    let alarm = dev.frame(Some(fire_alarm(78, "配电间")));
+    assert_eq!(
+        dev.exchange(&alarm, WAIT).await.unwrap().header.command,
+        command::CONFIRM
+    );
+    let want: BTreeSet<u64> = [78].into_iter().collect();
+    crate::wait_for_addrs(&env, "lanjiang", &want).await;
+    // the confirm was lost with the gateway: the device sends the same frame again
+    env.gw.kill9();
+    env.restart().await;
+    let mut dev = Device::connect(addr(&env), DEVICE, CENTER).await.unwrap();
+    assert_eq!(
+        dev.exchange(&alarm, WAIT).await.unwrap().header.command,
+        command::CONFIRM,
+        "confirmed again"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // (delivered again, perhaps — at least once — but under the same id)
+    let alarms: BTreeSet<String> = env
+        .receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.event_header == "fire.alarm")
+        .map(|d| d.idempotency_key.clone())
+        .collect();
+    assert_eq!(
+        alarms.len(),
+        1,
+        "the same frame is the same alarm: {alarms:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_sync_on_connect_and_a_patrol_check_round_trip() {
     let env = start().await;
     let admin = Some(gateway_sim::harness::ADMIN_TOKEN);

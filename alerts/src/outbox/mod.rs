@@ -22,8 +22,8 @@ use crate::case::Applied;
 use crate::event::Event;
 use crate::metrics::Metrics;
 pub use store::{
-    CameraLog, CameraMark, Committed, DeliveryStatus, EventState, ListQuery, NewEvent, Op, Outcome,
-    Page, PatrolRecord, PendingItem, Resolve, Stats, Store, StoreError, Stored,
+    CameraLog, CameraMark, Committed, DeliveryStatus, EventState, ListQuery, MessageKey, NewEvent,
+    Op, Outcome, Page, PatrolRecord, PendingItem, Resolve, Stats, Store, StoreError, Stored,
 };
 
 /// How the outbox behaves.
@@ -76,6 +76,8 @@ pub enum OutboxError {
 pub struct Receipt {
     /// The events committed, in commit order.
     pub committed: Vec<Committed>,
+    /// For a redelivered message: nothing was committed; the ids of its first commit.
+    pub repeated: Option<Vec<uuid::Uuid>>,
 }
 
 /// A committed event, as published to live subscribers.
@@ -181,6 +183,7 @@ impl Outbox {
         if events.len() == 0 {
             return Ok(Receipt {
                 committed: Vec::new(),
+                repeated: None,
             });
         }
         let delivered = events.clone().filter(|(_, d)| *d).count() as u64;
@@ -195,8 +198,35 @@ impl Outbox {
 
     /// Commits prepared events (their cases and routes decided by the pipeline) durably.
     pub async fn commit_new(&self, new: Vec<NewEvent>) -> Result<Receipt, OutboxError> {
-        match self.request(Op::Commit(new)).await? {
-            Outcome::Committed(committed) => Ok(Receipt { committed }),
+        self.receipt(self.request(Op::Commit(new)).await?)
+    }
+
+    /// Commits a message's events durably unless the message was committed within its window
+    /// (a redelivery): then the receipt's `repeated` holds the ids of the first commit.
+    pub async fn commit_message(
+        &self,
+        key: MessageKey,
+        own: Vec<uuid::Uuid>,
+        new: Vec<NewEvent>,
+    ) -> Result<Receipt, OutboxError> {
+        let op = Op::CommitMessage {
+            key,
+            own,
+            events: new,
+        };
+        self.receipt(self.request(op).await?)
+    }
+
+    fn receipt(&self, outcome: Outcome) -> Result<Receipt, OutboxError> {
+        match outcome {
+            Outcome::Committed(committed) => Ok(Receipt {
+                committed,
+                repeated: None,
+            }),
+            Outcome::Repeated(ids) => Ok(Receipt {
+                committed: Vec::new(),
+                repeated: Some(ids),
+            }),
             Outcome::Full { pending, max } => Err(OutboxError::Full { pending, max }),
             other => unreachable!("commit answered {other:?}"),
         }
@@ -316,7 +346,7 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
         drain(&mut rx, &mut batch, max_batch);
         let commits = batch
             .iter()
-            .filter(|r| matches!(r.op, Op::Commit(_)))
+            .filter(|r| matches!(r.op, Op::Commit(_) | Op::CommitMessage { .. }))
             .count();
         if max_batch > 1 && commits > 0 && commits < last_commits {
             std::thread::sleep(COMMIT_DELAY);
@@ -359,7 +389,7 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
             last_durable = Instant::now();
             last_commits = batch
                 .iter()
-                .filter(|r| matches!(r.op, Op::Commit(_)))
+                .filter(|r| matches!(r.op, Op::Commit(_) | Op::CommitMessage { .. }))
                 .count();
             shared
                 .metrics
@@ -447,6 +477,7 @@ fn after_commit(shared: &Shared, batch: &mut Vec<Request>, outcomes: Vec<Outcome
     for (req, outcome) in batch.iter().zip(&outcomes) {
         match (&req.op, outcome) {
             (Op::Commit(events), Outcome::Committed(_))
+            | (Op::CommitMessage { events, .. }, Outcome::Committed(_))
             | (
                 Op::Act {
                     notices: events, ..

@@ -9,7 +9,9 @@ use crate::case::sla::{SlaRule, Supervision};
 use crate::case::{Action, Actor, Applied, Case, Refusal};
 use crate::event::Event;
 use crate::normalize::{assigned_notice, updated_notice};
-use crate::outbox::{NewEvent, Op, OutboxError, Outcome, Receipt, Resolve, StoreError, Stored};
+use crate::outbox::{
+    MessageKey, NewEvent, Op, OutboxError, Outcome, Receipt, Resolve, StoreError, Stored,
+};
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,6 +81,17 @@ impl Pipeline {
     /// Commits events through the closed loop's door: recovering events name the tickets they
     /// close, each event opens its case, dispatch rules assign (and notify the department).
     pub(super) async fn commit(&self, events: &mut [Event]) -> Result<Receipt, OutboxError> {
+        self.commit_keyed(events, None).await
+    }
+
+    /// [`Pipeline::commit`] of one message's events, remembered under its key when given: a
+    /// redelivery within the key's window commits nothing and gets the first commit's ids
+    /// (`own`: the message's own events) in the receipt's `repeated`.
+    pub(super) async fn commit_keyed(
+        &self,
+        events: &mut [Event],
+        message: Option<(MessageKey, Vec<Uuid>)>,
+    ) -> Result<Receipt, OutboxError> {
         let resolves = self
             .resolve_pairs(events)
             .map_err(|e| OutboxError::Store(Arc::new(e)))?;
@@ -97,7 +110,10 @@ impl Pipeline {
         }
         let delivered = new.iter().filter(|n| n.deliver).count() as u64;
         self.outbox.check_room(delivered)?;
-        self.outbox.commit_new(new).await
+        match message {
+            Some((key, own)) if !new.is_empty() => self.outbox.commit_message(key, own, new).await,
+            _ => self.outbox.commit_new(new).await,
+        }
     }
 
     /// Fills `resolves` of recovering events with the open tickets of their pair — in the

@@ -8,6 +8,7 @@ use crate::event::{Event, Kind};
 use crate::linkage::Outcome;
 use crate::liveness::UnitState;
 use crate::normalize::{normalize, threshold_event, unit_event, Context};
+use crate::outbox::MessageKey;
 use crate::outbox::Receipt;
 use crate::registry::{Township, Unit};
 use crate::signal::{FireSignal, Location, Protocol, SignalBody, StatusFlags};
@@ -52,6 +53,19 @@ impl Pipeline {
         protocol: Protocol,
         signals: &[FireSignal],
     ) -> Result<Submitted, SubmitError> {
+        self.submit_message(unit_id, protocol, signals, None).await
+    }
+
+    /// [`Pipeline::submit_all`] of a message that may come again (an MQTT QoS 1 message after
+    /// a crash, an HTTP retry, a GB/T 26875.3 frame sent again): with `key`, a redelivery within
+    /// its window commits nothing and answers with the ids its events got the first time.
+    pub async fn submit_message(
+        &self,
+        unit_id: &str,
+        protocol: Protocol,
+        signals: &[FireSignal],
+        key: Option<MessageKey>,
+    ) -> Result<Submitted, SubmitError> {
         let unit = self.registry.unit(unit_id).ok_or_else(|| {
             self.note_unknown_unit(unit_id, protocol);
             SubmitError::UnknownUnit(crate::registry::shown_id(unit_id))
@@ -76,10 +90,16 @@ impl Pipeline {
             .video
             .as_ref()
             .and_then(|v| v.prepare(unit, &draft.events));
-        match self.commit(&mut draft.events).await {
+        let skip = usize::from(draft.came_online);
+        let own: Vec<Uuid> = draft.events.iter().skip(skip).map(|e| e.id).collect();
+        match self
+            .commit_keyed(&mut draft.events, key.map(|k| (k, own)))
+            .await
+        {
             Ok(receipt) => {
                 if let Some(g) = gathering {
-                    let _ = g.send(true);
+                    // a redelivery committed nothing: no picture to attach
+                    let _ = g.send(receipt.repeated.is_none());
                 }
                 Ok(self.keep(unit, township, now, draft, receipt))
             }
@@ -219,10 +239,16 @@ impl Pipeline {
                 dedup.record(&unit.id, location, flags, now);
             }
         }
-        let mut ids: Vec<Uuid> = receipt.committed.iter().map(|c| c.id).collect();
-        if draft.came_online {
-            ids.remove(0); // the unit.online event is the gateway's, not the message's
-        }
+        let ids: Vec<Uuid> = match receipt.repeated {
+            Some(first) => first,
+            // the unit.online event is the gateway's, not the message's
+            None => receipt
+                .committed
+                .iter()
+                .skip(usize::from(draft.came_online))
+                .map(|c| c.id)
+                .collect(),
+        };
         Submitted {
             events: ids,
             deduplicated: draft.deduplicated,

@@ -71,7 +71,21 @@ pub async fn push(
             return early(reason, e);
         }
     };
-    match http_push::accept(&state.pipeline, &state.profiles, &unit, &channel, &body).await {
+    // a pusher's retry with the same Idempotency-Key gets the same event ids
+    let idempotency = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty());
+    match http_push::accept(
+        &state.pipeline,
+        &state.profiles,
+        &unit,
+        &channel,
+        &body,
+        idempotency,
+    )
+    .await
+    {
         Ok(s) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({

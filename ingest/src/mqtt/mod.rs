@@ -351,7 +351,8 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
     };
     let mut waits: u32 = 0;
     loop {
-        match submit(&pipeline, Protocol::Mqtt, &decoded).await {
+        let key = crate::accept::payload_key(SOURCE, &message, payload);
+        match submit(&pipeline, Protocol::Mqtt, &decoded, Some(key)).await {
             Ok(_) => return incoming,
             Err(e) if e.is_transient() => {
                 waits += 1;

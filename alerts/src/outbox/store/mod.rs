@@ -15,6 +15,7 @@
 //! | `unit_log` | (unit id, unix ms) | 1 online / 4 offline | unit liveness changes (from the snapshots), for 联网率 over time |
 //! | `patrols` | (unit id, sent unix ms) | patrol check record as JSON | patrol checks (查岗) and their answers, for the assessment |
 //! | `evidence_refs` | ("<camera>/<file>", event id) | () | which events carry an evidence file (who may see the snapshot) |
+//! | `messages`, `message_times` | message key / (unix ms, key) | (unix ms, event ids) / () | messages committed, so that a redelivery gets the same ids and commits nothing |
 //! | `due` | (unix ms, event id) | () | supervised cases by when they next need a reminder (督办) |
 //! | `camera_log` | (camera id, unix ms) | state code | camera state changes, for uptime (`meta` keeps when the cameras were last watched) |
 //!
@@ -29,12 +30,14 @@
 
 mod cases;
 mod evidence;
+mod messages;
 mod ops;
 mod read;
 mod schema;
 mod write;
 
 pub use evidence::evidence_key;
+pub use messages::{MessageKey, MAX_KEY_LEN};
 pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
 pub use read::{
     CameraLog, CaseCounts, LastMarks, ListQuery, Page, PendingItem, Stats, Stored, EVIDENCE_PREFIX,
@@ -44,8 +47,8 @@ pub use schema::{corrupt_rows, DeliveryStatus, EventState, PatrolRecord};
 
 use redb::{Database, Durability};
 use schema::{
-    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS, META, OPEN_PAIRS,
-    PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES,
+    MESSAGE_TIMES, META, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use std::path::Path;
 use write::Tables;
@@ -123,6 +126,8 @@ impl Store {
             txn.open_table(UNIT_LOG)?;
             txn.open_table(PATROLS)?;
             txn.open_table(EVIDENCE_REFS)?;
+            txn.open_table(MESSAGES)?;
+            txn.open_table(MESSAGE_TIMES)?;
         }
         txn.commit()?;
         let store = Self { db };

@@ -77,6 +77,16 @@ impl NewEvent {
 pub enum Op {
     /// Commit new events (all or none, and only if the outbox has room for all).
     Commit(Vec<NewEvent>),
+    /// Commit a message's events, unless the message was committed within its window (a
+    /// redelivery): then nothing is written and the first commit's ids are the outcome.
+    CommitMessage {
+        /// What identifies the message.
+        key: super::messages::MessageKey,
+        /// The ids a redelivery is answered with (the message's own events).
+        own: Vec<Uuid>,
+        /// The events.
+        events: Vec<NewEvent>,
+    },
     /// A 2xx was received for a pending event.
     Delivered {
         /// Event id.
@@ -232,6 +242,8 @@ pub struct Committed {
 pub enum Outcome {
     /// Events committed, in order.
     Committed(Vec<Committed>),
+    /// A redelivered message: nothing committed; the ids its events got the first time.
+    Repeated(Vec<Uuid>),
     /// Not committed: the outbox holds `pending` of at most `max` pending events.
     Full {
         /// Pending now.

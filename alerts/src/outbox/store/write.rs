@@ -116,6 +116,9 @@ impl<'t> Tables<'t> {
     pub(super) fn apply(&mut self, op: &Op, max_pending: u64) -> Result<Outcome, StoreError> {
         match op {
             Op::Commit(events) => self.commit(events, max_pending),
+            Op::CommitMessage { key, own, events } => {
+                self.commit_message(key, own, events, max_pending)
+            }
             Op::Delivered {
                 id,
                 township,
@@ -179,7 +182,11 @@ impl<'t> Tables<'t> {
 
     /// New events: stored, and queued for their township when delivered — all or, past
     /// `max_pending`, none.
-    fn commit(&mut self, events: &[NewEvent], max_pending: u64) -> Result<Outcome, StoreError> {
+    pub(super) fn commit(
+        &mut self,
+        events: &[NewEvent],
+        max_pending: u64,
+    ) -> Result<Outcome, StoreError> {
         let pending = self.counter(PENDING_COUNT)?;
         let adding = events.iter().filter(|e| e.deliver).count() as u64;
         if adding > 0 && pending + adding > max_pending {
@@ -415,6 +422,8 @@ impl<'t> Tables<'t> {
         limit: usize,
         after: Option<Uuid>,
     ) -> Result<Outcome, StoreError> {
+        // messages past the longest redelivery window are forgotten as the purge goes
+        self.forget_messages(Utc::now() - super::messages::MESSAGE_MEMORY, limit)?;
         let mut victims = Vec::new();
         let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
         let mut next = None;

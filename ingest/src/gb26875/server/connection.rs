@@ -13,6 +13,7 @@ use crate::gb26875::frame::{command, Frame, Header};
 use crate::gb26875::signals::signals;
 use crate::gb26875::stream::{Decoded, StreamDecoder};
 use crate::gb26875::time::TimeLabel;
+use alerts::outbox::MessageKey;
 use alerts::registry::Unit;
 use alerts::signal::Protocol;
 use alerts::{Pipeline, SubmitError};
@@ -26,6 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
+
+/// How long a frame is recognised when a device sends it again.
+const FRAME_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
 /// Whether the connection goes on after a handler.
 type Go = bool;
@@ -308,9 +312,19 @@ impl Connection {
             self.on_patrol_answer(&unit, &h, answers[0].operator);
         }
         let m = self.pipeline.metrics();
+        // a frame sent again (unconfirmed before a crash) carries the same serial and label
+        let key = MessageKey {
+            key: format!(
+                "gb26875:{}:{}:{}",
+                h.source,
+                h.serial,
+                hex::encode(h.time.0)
+            ),
+            window_ms: FRAME_WINDOW.num_milliseconds(),
+        };
         match self
             .pipeline
-            .submit_all(&unit.id, Protocol::Gb26875, &signals)
+            .submit_message(&unit.id, Protocol::Gb26875, &signals, Some(key))
             .await
         {
             Ok(_) => self.reply(&h, command::CONFIRM, offset).await,
