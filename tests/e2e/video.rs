@@ -251,6 +251,18 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
         .await;
     assert_eq!(stored["kind"], "fire.alarm");
 
+    // two alarms at once use the same keyframe: one encode, one file on disk, shared
+    let (f11, f12) = (fire(11), fire(12));
+    let (a, b) = tokio::join!(
+        env.push("mall", "status", &f11),
+        env.push("mall", "status", &f12)
+    );
+    let a = delivered(&env, a.1["events"][0].as_str().unwrap()).await;
+    let b = delivered(&env, b.1["events"][0].as_str().unwrap()).await;
+    let url_of = |e: &Value| e["evidence"][0]["url"].as_str().map(String::from);
+    assert!(url_of(&a).is_some(), "{a}");
+    assert_eq!(url_of(&a), url_of(&b), "one file per keyframe");
+
     // a component with its own camera gets that camera's picture
     let (_, r) = env.push("mall", "status", &fire(77)).await;
     let id77 = r["events"][0].as_str().unwrap().to_string();
@@ -293,8 +305,8 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     let m = env.metrics().await;
     assert_eq!(
         metric(&m, "gateway_linkage_video_total{result=\"attached\"}"),
-        2.0,
-        "{m}"
+        4.0,
+        "four linked alarms with a picture: {m}"
     );
     assert_eq!(
         metric(&m, "gateway_linkage_video_total{result=\"missed\"}"),

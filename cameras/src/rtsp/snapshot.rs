@@ -73,6 +73,23 @@ pub enum SnapshotError {
     },
 }
 
+/// A camera's encode in progress: when it ends — or is given up — the keyframe is free for
+/// another encode, and whoever waits for it is woken.
+struct Encoding<'w> {
+    watched: &'w parking_lot::Mutex<super::watched::Watched>,
+    seq: u64,
+}
+
+impl Drop for Encoding<'_> {
+    fn drop(&mut self) {
+        let mut w = self.watched.lock();
+        if w.encoding == Some(self.seq) {
+            w.encoding = None;
+        }
+        w.encoded.notify_waiters();
+    }
+}
+
 impl Cameras {
     /// A JPEG of camera `id`'s latest keyframe. When it has none younger than
     /// `options.max_age` and its session is up, waits for the next one until `until`.
@@ -92,14 +109,19 @@ impl Cameras {
             why: why.to_string(),
         };
         let max_age = chrono::Duration::from_std(options.max_age).unwrap_or(chrono::Duration::MAX);
-        let ready = watched.lock().keyframe_ready.clone();
+        let (ready, encoded) = {
+            let w = watched.lock();
+            (w.keyframe_ready.clone(), w.encoded.clone())
+        };
         let keyframe = loop {
-            // armed before the look, so a keyframe kept in between still wakes this wait
-            let notified = ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+            // armed before the look, so a keyframe kept (or an encode ended) in between still
+            // wakes this wait
+            let (new_keyframe, encode_done) = (ready.notified(), encoded.notified());
+            tokio::pin!(new_keyframe, encode_done);
+            new_keyframe.as_mut().enable();
+            encode_done.as_mut().enable();
             {
-                let w = watched.lock();
+                let mut w = watched.lock();
                 if !w.connected {
                     return Err(no_picture("offline"));
                 }
@@ -113,13 +135,43 @@ impl Cameras {
                     {
                         return Ok(s);
                     }
-                    break k;
+                    // one encode per keyframe: a request for the one being encoded waits for it
+                    if w.encoding != Some(k.seq) {
+                        w.encoding = Some(k.seq);
+                        break k;
+                    }
                 }
             }
-            if tokio::time::timeout_at(until, notified).await.is_err() {
+            let woken = tokio::time::timeout_at(until, async {
+                tokio::select! {
+                    _ = &mut new_keyframe => {}
+                    _ = &mut encode_done => {}
+                }
+            });
+            if woken.await.is_err() {
                 return Err(no_picture("no keyframe in time"));
             }
         };
+        // released however this ends (done, failed, or the request given up half-way)
+        let _encoding = Encoding {
+            watched,
+            seq: keyframe.seq,
+        };
+        let result = self.encode(id, &keyframe, pool, options).await;
+        if let Ok(snap) = &result {
+            watched.lock().snapshot = Some(snap.clone());
+        }
+        result
+    }
+
+    /// Decodes a keyframe and encodes it as a JPEG on the pool.
+    async fn encode(
+        &self,
+        id: &str,
+        keyframe: &Arc<crate::video::Keyframe>,
+        pool: &DecoderPool,
+        options: &SnapshotOptions,
+    ) -> Result<Arc<Snapshot>, SnapshotError> {
         let (max_width, quality) = (options.max_width, options.quality);
         let kf = keyframe.clone();
         let encoded = pool
@@ -133,13 +185,11 @@ impl Cameras {
                 camera: id.to_string(),
                 error: e.to_string(),
             })?;
-        let snap = Arc::new(Snapshot {
+        Ok(Arc::new(Snapshot {
             jpeg: Bytes::from(encoded.data),
             captured_at: keyframe.at,
             seq: keyframe.seq,
             made: Instant::now(),
-        });
-        watched.lock().snapshot = Some(snap.clone());
-        Ok(snap)
+        }))
     }
 }

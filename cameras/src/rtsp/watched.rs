@@ -52,6 +52,10 @@ pub struct Watched {
     pub(crate) picture: PictureState,
     /// The last snapshot encoded (a cache).
     pub(crate) snapshot: Option<Arc<Snapshot>>,
+    /// The keyframe (seq) being encoded now: others asking for it wait for that encode.
+    pub(crate) encoding: Option<u64>,
+    /// Woken when an encode ends (done or failed).
+    pub(crate) encoded: Arc<tokio::sync::Notify>,
 }
 
 impl Watched {
@@ -77,6 +81,8 @@ impl Watched {
             keyframe_ready: Arc::new(tokio::sync::Notify::new()),
             picture: PictureState::new(vqd.confirm),
             snapshot: None,
+            encoding: None,
+            encoded: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
