@@ -257,11 +257,16 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
         env.push("mall", "status", &f11),
         env.push("mall", "status", &f12)
     );
-    let a = delivered(&env, a.1["events"][0].as_str().unwrap()).await;
-    let b = delivered(&env, b.1["events"][0].as_str().unwrap()).await;
-    let url_of = |e: &Value| e["evidence"][0]["url"].as_str().map(String::from);
-    assert!(url_of(&a).is_some(), "{a}");
-    assert_eq!(url_of(&a), url_of(&b), "one file per keyframe");
+    // (on a loaded machine a picture may come after the deadline: it is attached late)
+    let mut urls = Vec::new();
+    for r in [a, b] {
+        let id = r.1["events"][0].as_str().unwrap().to_string();
+        let e = env
+            .wait_event(&id, "its picture", |e| e["evidence"][0]["url"].is_string())
+            .await;
+        urls.push(e["evidence"][0]["url"].clone());
+    }
+    assert_eq!(urls[0], urls[1], "one file per keyframe");
 
     // a component with its own camera gets that camera's picture
     let (_, r) = env.push("mall", "status", &fire(77)).await;
@@ -304,9 +309,10 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     assert_eq!(body["evidence"], serde_json::json!([]), "{body}");
     let m = env.metrics().await;
     assert_eq!(
-        metric(&m, "gateway_linkage_video_total{result=\"attached\"}"),
+        metric(&m, "gateway_linkage_video_total{result=\"attached\"}")
+            + metric(&m, "gateway_linkage_video_total{result=\"late\"}"),
         4.0,
-        "four linked alarms with a picture: {m}"
+        "four linked alarms with a picture, before delivery or just after: {m}"
     );
     assert_eq!(
         metric(&m, "gateway_linkage_video_total{result=\"missed\"}"),
