@@ -9,6 +9,7 @@ use super::write::Tables;
 use super::StoreError;
 use chrono::{DateTime, Utc};
 use redb::ReadableTable;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// What identifies a message, and how long it is remembered.
@@ -25,6 +26,12 @@ pub const MAX_KEY_LEN: usize = 256;
 
 /// How long any message is remembered at most (the longest window).
 pub const MESSAGE_MEMORY: chrono::Duration = chrono::Duration::hours(24);
+
+/// A key's 128-bit digest: the tables hold 16 bytes per message, not the key.
+fn digest(key: &str) -> u128 {
+    let d = Sha256::digest(key.as_bytes());
+    u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
+}
 
 fn encode_ids(ids: &[Uuid]) -> Vec<u8> {
     ids.iter().flat_map(|id| id.as_bytes().to_vec()).collect()
@@ -48,7 +55,7 @@ impl Tables<'_> {
         max_pending: u64,
     ) -> Result<Outcome, StoreError> {
         let now = Utc::now();
-        let k = &key.key[..key.key.len().min(MAX_KEY_LEN)];
+        let k = digest(&key.key[..key.key.len().min(MAX_KEY_LEN)]);
         let messages = self.txn.open_table(MESSAGES)?;
         if let Some(v) = messages.get(k)? {
             let (at_ms, ids) = v.value();
@@ -75,18 +82,18 @@ impl Tables<'_> {
         limit: usize,
     ) -> Result<usize, StoreError> {
         let mut times = self.txn.open_table(MESSAGE_TIMES)?;
-        let old: Vec<(i64, String)> = times
-            .range(..(before.timestamp_millis(), ""))?
+        let old: Vec<(i64, u128)> = times
+            .range(..(before.timestamp_millis(), 0u128))?
             .take(limit)
-            .filter_map(|e| e.ok().map(|(k, _)| (k.value().0, k.value().1.to_string())))
+            .filter_map(|e| e.ok().map(|(k, _)| k.value()))
             .collect();
         let mut messages = self.txn.open_table(MESSAGES)?;
         for (at, key) in &old {
-            times.remove((*at, key.as_str()))?;
+            times.remove((*at, *key))?;
             // a newer commit of the same key keeps its entry
-            let current = messages.get(key.as_str())?.map(|v| v.value().0);
+            let current = messages.get(*key)?.map(|v| v.value().0);
             if current == Some(*at) {
-                messages.remove(key.as_str())?;
+                messages.remove(*key)?;
             }
         }
         Ok(old.len())

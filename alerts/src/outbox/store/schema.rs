@@ -32,10 +32,11 @@ pub(super) const PATROLS: TableDefinition<(&str, i64), &[u8]> = TableDefinition:
 /// Evidence files by the events that carry them: ("<camera>/<file>", event id) → ().
 pub(super) const EVIDENCE_REFS: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("evidence_refs");
-/// Messages committed, for redeliveries: key → (unix ms, the ids of its events, 16 bytes each).
-pub(super) const MESSAGES: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("messages");
-/// The same by time, to forget them: (unix ms, key) → ().
-pub(super) const MESSAGE_TIMES: TableDefinition<(i64, &str), ()> =
+/// Messages committed, for redeliveries: digest of the key (128 bits) → (unix ms, the ids of its
+/// events, 16 bytes each).
+pub(super) const MESSAGES: TableDefinition<u128, (i64, &[u8])> = TableDefinition::new("messages");
+/// The same by time, to forget them: (unix ms, key digest) → ().
+pub(super) const MESSAGE_TIMES: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("message_times");
 /// When the camera source was last known to be watching (unix ms), in `meta`.
 pub(super) const CAMERA_ALIVE: &str = "camera_alive_ms";
