@@ -212,8 +212,11 @@ impl<'t> Tables<'t> {
         let id = e.id.as_u128();
         let seq = self.next_seq()?;
         self.events.insert(id, e.body.as_ref())?;
-        // notices about an alarm (event.assigned, event.evidence) carry its snapshots
-        self.refer(id, &evidence_of(&e.body))?;
+        // notices about an alarm (event.assigned, event.evidence) carry its snapshots at
+        // commit; an alarm gets its own later (Op::Evidence) — no other body is looked at
+        if matches!(e.kind.as_str(), "event.assigned" | "event.evidence") {
+            self.refer(id, &evidence_of(&e.body))?;
+        }
         let queue = e.route.as_deref().unwrap_or(&e.township);
         let delivery = if e.deliver {
             self.pending
