@@ -233,6 +233,67 @@ async fn mqtts_with_a_private_ca_and_a_password_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_message_is_acknowledged_counted_and_dropped_and_ingestion_goes_on() {
+    one_oversized_message_does_not_stop_ingestion("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_a_20_mb_message_is_acknowledged_counted_and_dropped_and_ingestion_goes_on() {
+    one_oversized_message_does_not_stop_ingestion("version = \"5\"").await;
+}
+
+/// Before: rumqttc's packet limit broke the connection before the PUBACK; the persistent
+/// session handed the message back on every reconnect and nothing after it was processed.
+async fn one_oversized_message_does_not_stop_ingestion(extra: &str) {
+    let (env, broker) = start(&["lanjiang"], &format!("topics = [\"fire/#\"]\n{extra}")).await;
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), vec![b'x'; 20 << 20]).unwrap();
+    let publish = |args: &[&str]| {
+        let status = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
+            .args(["-t", "fire/lanjiang-u1/status"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mosquitto_pub: {status}");
+    };
+    publish(&["-i", "pub-big", "-f", &big.path().display().to_string()]);
+    publish(&["-i", "pub-small", "-m", &fire(9).to_string()]);
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm sent after the oversized message", |d| {
+            !d.is_empty()
+        })
+        .await
+        .unwrap();
+    assert_eq!(got[0].body.as_ref().unwrap()["fire"]["component_addr"], 9);
+    env.wait_metric(
+        "gateway_ingest_rejected_total{reason=\"too_large\",source=\"mqtt\"}",
+        1.0,
+    )
+    .await;
+    // acknowledged: the connection was never broken, so nothing comes back
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(&m, "gateway_mqtt_connects_total"),
+        1.0,
+        "one connection"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "gateway_ingest_rejected_total{reason=\"too_large\",source=\"mqtt\"}"
+        ),
+        1.0
+    );
+    assert!(
+        env.gw.log().contains("MQTT payload too large; discarded"),
+        "logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_in_a_shared_subscription_split_one_stream() {
     let (env, broker) = start(&["lanjiang"], "shared_group = \"gateways\"").await;
     // a second gateway: its own API port, outbox and client id, the same group and townships

@@ -7,7 +7,11 @@
 
 use super::MqttConfig;
 use rumqttc::v5::mqttbytes::v5 as v5b;
-use rumqttc::{TlsConfiguration, Transport};
+use rumqttc::Transport;
+use std::path::Path;
+
+/// The largest packet MQTT 5 allows (remaining length plus fixed header).
+const V5_MAX_PACKET: u32 = 268_435_460;
 
 /// The MQTT protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,54 +117,42 @@ pub enum Connection {
     V5(Box<rumqttc::v5::EventLoop>),
 }
 
-fn transport(config: &MqttConfig) -> Option<Transport> {
-    match &config.tls {
-        None => None,
-        Some(None) => Some(Transport::tls_with_default_config()),
-        Some(Some(ca)) => Some(Transport::tls_with_config(TlsConfiguration::Simple {
-            ca: ca.clone(),
-            alpn: None,
-            client_auth: None,
-        })),
-    }
+/// The largest packet passed to rumqttc as it is: the payload limit plus room for a topic
+/// (up to 64 KiB) and MQTT 5 properties. The guard replaces larger PUBLISHes by stand-ins.
+pub fn packet_limit(config: &MqttConfig) -> usize {
+    config.max_payload_bytes + (128 << 10)
 }
 
-/// A payload above our limit is discarded and counted by us; one above rumqttc's would break
-/// the connection and come back forever, so rumqttc's limit is generous.
-fn packet_limit(config: &MqttConfig) -> usize {
-    config.max_payload_bytes.max(1 << 20) * 4
-}
-
-/// Creates the client and its connection (nothing is sent until the connection is polled).
-pub fn connect(config: &MqttConfig, capacity: usize) -> (Client, Connection) {
+/// Creates the client and its connection to the guard's socket (nothing is sent until the
+/// connection is polled).
+pub fn connect(config: &MqttConfig, capacity: usize, socket: &Path) -> (Client, Connection) {
+    let socket = socket.to_string_lossy();
     match config.version {
         Version::V311 => {
-            let mut o = rumqttc::MqttOptions::new(&config.client_id, &config.host, config.port);
+            let mut o = rumqttc::MqttOptions::new(&config.client_id, socket.as_ref(), 0);
             o.set_clean_session(false)
                 .set_manual_acks(true)
                 .set_keep_alive(config.keep_alive)
-                .set_max_packet_size(packet_limit(config), 1 << 20);
+                .set_max_packet_size(packet_limit(config) + 64, 1 << 20)
+                .set_transport(Transport::Unix);
             if let Some((user, password)) = &config.credentials {
                 o.set_credentials(user, password.expose());
-            }
-            if let Some(t) = transport(config) {
-                o.set_transport(t);
             }
             let (client, eventloop) = rumqttc::AsyncClient::new(o, capacity);
             (Client::V4(client), Connection::V4(Box::new(eventloop)))
         }
         Version::V5 => {
-            let mut o = rumqttc::v5::MqttOptions::new(&config.client_id, &config.host, config.port);
+            let mut o = rumqttc::v5::MqttOptions::new(&config.client_id, socket.as_ref(), 0);
             o.set_clean_start(false)
                 .set_session_expiry_interval(Some(SESSION_EXPIRY_S))
                 .set_manual_acks(true)
                 .set_keep_alive(config.keep_alive)
-                .set_max_packet_size(Some(packet_limit(config) as u32));
+                .set_transport(Transport::Unix)
+                // the guard bounds what arrives; a smaller value here would make the broker
+                // drop large messages unseen (MQTT 5 §3.1.2.11.4) and uncounted
+                .set_max_packet_size(Some(V5_MAX_PACKET));
             if let Some((user, password)) = &config.credentials {
                 o.set_credentials(user, password.expose());
-            }
-            if let Some(t) = transport(config) {
-                o.set_transport(t);
             }
             let (client, eventloop) = rumqttc::v5::AsyncClient::new(o, capacity);
             (Client::V5(client), Connection::V5(Box::new(eventloop)))

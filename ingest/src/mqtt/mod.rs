@@ -15,6 +15,7 @@
 //! * **Reconnect** with exponential backoff and jitter, logged once per outage.
 
 mod conn;
+mod guard;
 pub mod topic;
 
 use crate::accept::{decode, submit, Message};
@@ -24,6 +25,7 @@ use alerts::{Pipeline, Secret};
 use conn::{AckError, Client, Polled, Publish};
 pub use conn::{Version, SESSION_EXPIRY_S};
 use futures::stream::{FuturesOrdered, StreamExt};
+use guard::{Guard, Marker};
 use prometheus::{IntCounter, IntGauge};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,7 +140,15 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
     let config = Arc::new(config);
     let metrics = MqttMetrics::new(&pipeline.metrics().registry);
     let in_flight = config.max_in_flight.max(1);
-    let (client, mut connection) = conn::connect(&config, 2 * in_flight + 64);
+    let marker = Marker::random();
+    let guard = match Guard::start(&config, conn::packet_limit(&config), marker) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "MQTT source cannot start its broker connection guard");
+            return;
+        }
+    };
+    let (client, mut connection) = conn::connect(&config, 2 * in_flight + 64, guard.path());
     let epoch = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel::<Incoming>(in_flight);
     let processor = tokio::spawn(process(
@@ -147,6 +157,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
         pipeline.clone(),
         epoch.clone(),
         config.clone(),
+        marker,
     ));
     let qos1 = config.qos != 0;
     let mut topics = config.topics.clone();
@@ -216,6 +227,8 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
             }
             Polled::Other => {}
             Polled::Error(e) => {
+                // the guard knows why the broker could not be reached; rumqttc saw its socket close
+                let e = guard.take_error().unwrap_or(e);
                 metrics.connected.set(0);
                 metrics.subscribed.set(0);
                 metrics.connection_errors.inc();
@@ -261,6 +274,7 @@ async fn process(
     pipeline: Arc<Pipeline>,
     epoch: Arc<AtomicU64>,
     config: Arc<MqttConfig>,
+    marker: Marker,
 ) {
     let mut in_flight = FuturesOrdered::new();
     let mut owed: VecDeque<Incoming> = VecDeque::new();
@@ -276,7 +290,7 @@ async fn process(
                 ack_owed(&client, &epoch, &mut owed);
             }
             next = rx.recv(), if open && in_flight.len() < config.max_in_flight.max(1) => match next {
-                Some(incoming) => in_flight.push_back(handle(incoming, pipeline.clone(), config.clone())),
+                Some(incoming) => in_flight.push_back(handle(incoming, pipeline.clone(), config.clone(), marker)),
                 None => open = false,
             },
         }
@@ -309,7 +323,12 @@ fn ack_owed(client: &Client, epoch: &AtomicU64, owed: &mut VecDeque<Incoming>) {
 
 /// Takes one message to its end: committed, or discarded and counted. Waits (never drops)
 /// while the outbox is full or unavailable.
-async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttConfig>) -> Incoming {
+async fn handle(
+    incoming: Incoming,
+    pipeline: Arc<Pipeline>,
+    config: Arc<MqttConfig>,
+    marker: Marker,
+) -> Incoming {
     let metrics = pipeline.metrics();
     metrics.ingested(SOURCE);
     let Some(topic) = incoming.publish.topic() else {
@@ -330,12 +349,14 @@ async fn handle(incoming: Incoming, pipeline: Arc<Pipeline>, config: Arc<MqttCon
         },
     };
     let (unit, channel) = (message.unit(), message.channel());
-    if payload.len() > config.max_payload_bytes {
+    // a stand-in from the guard: the message was too large to pass at all
+    let size = marker.oversized(payload).unwrap_or(payload.len() as u64);
+    if size > config.max_payload_bytes as u64 {
         metrics.rejected(SOURCE, "too_large");
         tracing::warn!(
             unit,
             channel,
-            bytes = payload.len(),
+            bytes = size,
             limit = config.max_payload_bytes,
             "MQTT payload too large; discarded"
         );
