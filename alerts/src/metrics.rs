@@ -32,6 +32,13 @@ pub struct Metrics {
     pub outbox_corrupt_rows: IntGauge,
     /// `gateway_outbox_commit_seconds`: one write transaction, fsync included.
     pub outbox_commit_seconds: Histogram,
+    /// `gateway_outbox_disk_free_bytes`: free space on the outbox's filesystem (for the
+    /// gateway's user), checked every second.
+    pub outbox_disk_free_bytes: IntGauge,
+    /// `gateway_outbox_write_errors_total`: write transactions the disk failed.
+    pub outbox_write_errors_total: prometheus::IntCounter,
+    /// `gateway_outbox_reopens_total`: times the outbox reopened its file after a disk failure.
+    pub outbox_reopens_total: prometheus::IntCounter,
     /// `gateway_outbox_commit_batch_events`: events per group commit.
     pub outbox_commit_batch_events: Histogram,
     /// `gateway_delivery_seconds{township}`: commit → 2xx.
@@ -100,6 +107,25 @@ impl Metrics {
                 &r,
                 "gateway_outbox_corrupt_rows",
                 "Stored event state rows that did not decode since the start (skipped)",
+            ),
+            outbox_disk_free_bytes: gauge(
+                &r,
+                "gateway_outbox_disk_free_bytes",
+                "Free space on the outbox's filesystem, checked every second",
+            ),
+            outbox_write_errors_total: register(
+                &r,
+                prometheus::IntCounter::new(
+                    "gateway_outbox_write_errors_total",
+                    "Outbox write transactions that failed (disk full, I/O error)",
+                ),
+            ),
+            outbox_reopens_total: register(
+                &r,
+                prometheus::IntCounter::new(
+                    "gateway_outbox_reopens_total",
+                    "Times the outbox reopened its file after a disk failure",
+                ),
             ),
             outbox_commit_seconds: register(
                 &r,

@@ -80,7 +80,9 @@ impl AcceptError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            AcceptError::Submit(SubmitError::Full(_) | SubmitError::Unavailable(_))
+            AcceptError::Submit(
+                SubmitError::Full(_) | SubmitError::DiskLow(_) | SubmitError::Unavailable(_)
+            )
         )
     }
 }

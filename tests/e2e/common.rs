@@ -34,6 +34,23 @@ pub const FAST_RETRIES: &str =
 
 impl Env {
     pub async fn start(townships: &[&str], customize: impl FnOnce(&mut TestConfig)) -> Env {
+        Self::start_on(townships, None, customize).await
+    }
+
+    /// Like [`Env::start`], with `data_dir` on a tmpfs of `size_mb` MiB of the gateway's own.
+    pub async fn start_in_tmpfs(
+        townships: &[&str],
+        size_mb: u64,
+        customize: impl FnOnce(&mut TestConfig),
+    ) -> Env {
+        Self::start_on(townships, Some(size_mb), customize).await
+    }
+
+    async fn start_on(
+        townships: &[&str],
+        tmpfs_mb: Option<u64>,
+        customize: impl FnOnce(&mut TestConfig),
+    ) -> Env {
         let dir = tempfile::tempdir().unwrap();
         // townships, and the departments and city a closed-loop test may configure
         let secrets: Vec<(String, String)> = townships
@@ -49,9 +66,11 @@ impl Env {
         config.extra = FAST_RETRIES.to_string();
         customize(&mut config);
         let config_path = config.write(dir.path());
-        let gw = Gateway::start(&bin(), &config_path)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let gw = match tmpfs_mb {
+            None => Gateway::start(&bin(), &config_path).await,
+            Some(mb) => Gateway::start_in_tmpfs(&bin(), &config_path, &config.data_dir, mb).await,
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
         Env {
             dir,
             receiver,

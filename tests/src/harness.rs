@@ -225,6 +225,52 @@ impl Gateway {
     /// `/readyz` answers 200; its API address is the one it logged (so a config may listen on
     /// port 0).
     pub async fn start(bin: &Path, config: &Path) -> Result<Gateway, String> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["run", "--config"]).arg(config);
+        Self::launch(cmd, config).await
+    }
+
+    /// Like [`Gateway::start`], with `data_dir` on a tmpfs of `size_mb` MiB of its own: the
+    /// gateway runs in a private mount namespace (`unshare`), so the filesystem disappears with
+    /// it. The test reaches it through [`Gateway::data_path`] (root only, or a user namespace).
+    pub async fn start_in_tmpfs(
+        bin: &Path,
+        config: &Path,
+        data_dir: &Path,
+        size_mb: u64,
+    ) -> Result<Gateway, String> {
+        let root = std::fs::read_to_string("/proc/self/status")
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+            })
+            .unwrap_or(false);
+        let mut cmd = Command::new("unshare");
+        let namespaces: &[&str] = if root {
+            &["--mount"]
+        } else {
+            &["--map-root-user", "--mount"]
+        };
+        cmd.args(namespaces)
+            .args(["--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mkdir -p "$1" && mount -t tmpfs -o size="$2"m tmpfs "$1" && exec "$3" run --config "$4""#)
+            .arg("sh")
+            .arg(data_dir)
+            .arg(size_mb.to_string())
+            .arg(bin)
+            .arg(config);
+        Self::launch(cmd, config).await
+    }
+
+    /// A path inside the gateway's data directory as the gateway sees it (its own tmpfs after
+    /// [`Gateway::start_in_tmpfs`]).
+    pub fn data_path(&self, data_dir: &Path, name: &str) -> PathBuf {
+        let inside = data_dir.join(name);
+        let rel = inside.strip_prefix("/").unwrap_or(&inside);
+        PathBuf::from(format!("/proc/{}/root", self.child.id())).join(rel)
+    }
+
+    async fn launch(mut cmd: Command, config: &Path) -> Result<Gateway, String> {
         let log = config.with_file_name("gateway.log");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -232,9 +278,7 @@ impl Gateway {
             .open(&log)
             .map_err(|e| e.to_string())?;
         writeln!(f, "{START_MARK}").ok();
-        let child = Command::new(bin)
-            .args(["run", "--config"])
-            .arg(config)
+        let child = cmd
             .env(
                 "GATEWAY_LOG",
                 std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "info".into()),
@@ -242,7 +286,7 @@ impl Gateway {
             .stdout(Stdio::null())
             .stderr(f)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
         let mut gw = Gateway {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -8,7 +8,10 @@
 //! After each commit the writer wakes the delivery worker of every township that received events
 //! and publishes the events to live subscribers (the SSE stream).
 
+mod disk;
 pub mod store;
+
+pub use disk::Health;
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -39,6 +42,9 @@ pub struct OutboxConfig {
     pub max_batch: usize,
     /// Page cache of the database, in bytes.
     pub cache_bytes: usize,
+    /// Below this much free space on the outbox's filesystem new events are refused
+    /// ([`OutboxError::DiskLow`]); 0 never refuses.
+    pub min_free_bytes: u64,
 }
 
 impl Default for OutboxConfig {
@@ -48,6 +54,7 @@ impl Default for OutboxConfig {
             group_commit: true,
             max_batch: 4096,
             cache_bytes: store::DEFAULT_CACHE_BYTES,
+            min_free_bytes: 256 << 20,
         }
     }
 }
@@ -63,6 +70,17 @@ pub enum OutboxError {
         /// The limit.
         max: u64,
     },
+    /// The disk is nearly full: back-pressure, retry later.
+    #[error("outbox disk nearly full: {free_mb} MB free (minimum {min_mb} MB)")]
+    DiskLow {
+        /// Free now, MB.
+        free_mb: u64,
+        /// `min_free_mb`.
+        min_mb: u64,
+    },
+    /// The disk failed a write and the outbox has not healed yet.
+    #[error("outbox disk failing: {0}")]
+    Failing(String),
     /// The disk failed.
     #[error(transparent)]
     Store(#[from] Arc<StoreError>),
@@ -108,6 +126,7 @@ struct Shared {
     live: broadcast::Sender<Arc<LiveEvent>>,
     metrics: Metrics,
     config: OutboxConfig,
+    health: Health,
 }
 
 /// A handle on the outbox; cheap to clone.
@@ -139,9 +158,16 @@ impl Outbox {
                 .map(|t| (t, Arc::new(Notify::new())))
                 .collect(),
             live: broadcast::channel(4096).0,
+            health: Health::new(config.min_free_bytes),
             metrics,
             config,
         });
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        check_space(&shared, &dir);
         let (tx, rx) = mpsc::channel(65_536);
         let writer = shared.clone();
         std::thread::Builder::new()
@@ -149,21 +175,10 @@ impl Outbox {
             .spawn(move || writer_loop(writer, rx))
             .expect("spawn outbox writer");
         let flusher = tx.downgrade();
+        let watcher = shared.clone();
         std::thread::Builder::new()
             .name("outbox-flush".into())
-            .spawn(move || loop {
-                std::thread::sleep(FLUSH_EVERY);
-                let Some(tx) = flusher.upgrade() else { return };
-                if tx
-                    .blocking_send(Request {
-                        op: Op::Flush,
-                        reply: None,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            })
+            .spawn(move || flush_loop(flusher, watcher, dir))
             .expect("spawn outbox flusher");
         Ok(Self { shared, tx })
     }
@@ -188,6 +203,7 @@ impl Outbox {
         }
         let delivered = events.clone().filter(|(_, d)| *d).count() as u64;
         self.check_room(delivered)?;
+        self.check_disk()?;
         self.commit_new(
             events
                 .map(|(e, deliver)| NewEvent::of(e, deliver))
@@ -198,6 +214,7 @@ impl Outbox {
 
     /// Commits prepared events (their cases and routes decided by the pipeline) durably.
     pub async fn commit_new(&self, new: Vec<NewEvent>) -> Result<Receipt, OutboxError> {
+        self.check_disk()?;
         self.receipt(self.request(Op::Commit(new)).await?)
     }
 
@@ -209,6 +226,7 @@ impl Outbox {
         own: Vec<uuid::Uuid>,
         new: Vec<NewEvent>,
     ) -> Result<Receipt, OutboxError> {
+        self.check_disk()?;
         let op = Op::CommitMessage {
             key,
             own,
@@ -241,6 +259,27 @@ impl Outbox {
             return Err(OutboxError::Full { pending, max });
         }
         Ok(())
+    }
+
+    /// Fails fast when new events cannot be taken for the disk's sake: nearly full
+    /// ([`OutboxError::DiskLow`]) or failing ([`OutboxError::Failing`]).
+    pub fn check_disk(&self) -> Result<(), OutboxError> {
+        let health = &self.shared.health;
+        if health.is_low() {
+            return Err(OutboxError::DiskLow {
+                free_mb: health.free_bytes() >> 20,
+                min_mb: health.min_free_bytes() >> 20,
+            });
+        }
+        if health.is_failing() {
+            return Err(OutboxError::Failing(health.failure().unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// The outbox disk's state (for `/readyz`).
+    pub fn health(&self) -> &Health {
+        &self.shared.health
     }
 
     /// Applies one operation durably and returns its outcome.
@@ -313,12 +352,47 @@ impl Outbox {
 
 /// How often the flusher ticks: deferred delivery marks are applied at least this often.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often the free space of the outbox's disk is read.
+const SPACE_EVERY: Duration = Duration::from_secs(1);
+/// How often, at most, a failed disk is tried again (the file reopened).
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// Records (delivery marks) kept across a disk failure, at most; beyond, the oldest are dropped
+/// and counted (their events are delivered once more after a restart, with the same ids).
+const KEEP_MAX: usize = 100_000;
 /// Non-durable changes reach the disk at least this often.
 const DURABLE_EVERY: Duration = Duration::from_secs(1);
 /// How long a group commit waits, at most, for commits that are on their way.
 const COMMIT_DELAY: Duration = Duration::from_micros(800);
 /// Deferred delivery marks are applied once this many are waiting.
 const DEFER_MAX: usize = 4096;
+
+/// The flusher thread: a flush tick for the writer every [`FLUSH_EVERY`], the disk's free space
+/// every [`SPACE_EVERY`].
+fn flush_loop(flusher: mpsc::WeakSender<Request>, shared: Arc<Shared>, dir: std::path::PathBuf) {
+    let mut last_check = Instant::now();
+    loop {
+        std::thread::sleep(FLUSH_EVERY);
+        if last_check.elapsed() >= SPACE_EVERY {
+            last_check = Instant::now();
+            check_space(&shared, &dir);
+        }
+        let Some(tx) = flusher.upgrade() else { return };
+        let tick = Request {
+            op: Op::Flush,
+            reply: None,
+        };
+        if tx.blocking_send(tick).is_err() {
+            return;
+        }
+    }
+}
+
+fn check_space(shared: &Shared, dir: &Path) {
+    if let Some(free) = shared.health.check(dir) {
+        let free = i64::try_from(free).unwrap_or(i64::MAX);
+        shared.metrics.outbox_disk_free_bytes.set(free);
+    }
+}
 
 /// The writer thread: owns every write transaction.
 ///
@@ -341,6 +415,9 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
     // commits in the last durable batch: when fewer are waiting, the rest are usually on their
     // way (their sources are just answering the previous batch), so wait for them once
     let mut last_commits = 0usize;
+    let mut last_reopen: Option<Instant> = None;
+    // records dropped beyond KEEP_MAX while the disk failed
+    let mut kept_over = 0u64;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         drain(&mut rx, &mut batch, max_batch);
@@ -376,6 +453,16 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
             deferred.append(&mut batch);
             std::mem::swap(&mut deferred, &mut batch);
         }
+        if shared.health.is_failing() && !try_reopen(&shared, &mut last_reopen) {
+            // the disk has not healed: answer at once, keep the records for later
+            let reason = shared.health.failure().unwrap_or_default();
+            let refused = Refused {
+                error: &|| OutboxError::Failing(reason.clone()),
+                keep_records: true,
+            };
+            refused.answer(flushes, &mut batch, &mut deferred, &mut kept_over);
+            continue;
+        }
         let ops: Vec<Op> = if batch.is_empty() {
             vec![Op::Flush]
         } else {
@@ -396,17 +483,14 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
                 .outbox_commit_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
-        let result = result.map_err(Arc::new);
-        for f in flushes {
-            if let Some(reply) = f.reply {
-                let _ = reply.send(match &result {
-                    Ok(_) => Ok(Outcome::Done),
-                    Err(e) => Err(OutboxError::Store(e.clone())),
-                });
-            }
-        }
         match result {
             Ok(outcomes) => {
+                shared.health.write_ok();
+                for f in flushes {
+                    if let Some(reply) = f.reply {
+                        let _ = reply.send(Ok(Outcome::Done));
+                    }
+                }
                 dirty = !durable;
                 if batch.is_empty() {
                     continue;
@@ -414,12 +498,19 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
                 after_commit(&shared, &mut batch, outcomes)
             }
             Err(e) => {
-                tracing::error!(error = %e, ops = batch.len(), "outbox write failed");
-                for r in batch.drain(..) {
-                    if let Some(reply) = r.reply {
-                        let _ = reply.send(Err(OutboxError::Store(e.clone())));
-                    }
-                }
+                shared.metrics.outbox_write_errors_total.inc();
+                shared
+                    .health
+                    .write_failed(&e.to_string(), ops.len(), e.is_io());
+                // a failed disk keeps the records for after the reopen; a refused operation
+                // (a bad row) would only fail again
+                let keep_records = e.is_io();
+                let e = Arc::new(e);
+                let refused = Refused {
+                    error: &|| OutboxError::Store(e.clone()),
+                    keep_records,
+                };
+                refused.answer(flushes, &mut batch, &mut deferred, &mut kept_over);
             }
         }
     }
@@ -435,6 +526,67 @@ fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
         }
     }
     tracing::debug!("outbox writer stopped");
+}
+
+/// How a batch the disk did not take is answered.
+struct Refused<'a> {
+    error: &'a dyn Fn() -> OutboxError,
+    keep_records: bool,
+}
+
+impl Refused<'_> {
+    /// Every waiting request gets the error; records (no one waits for them) are kept for the
+    /// next write when `keep_records`, at most [`KEEP_MAX`] of them (the oldest beyond are
+    /// dropped, counted in `dropped` and logged).
+    fn answer(
+        &self,
+        flushes: Vec<Request>,
+        batch: &mut Vec<Request>,
+        deferred: &mut Vec<Request>,
+        dropped: &mut u64,
+    ) {
+        for r in flushes.into_iter().chain(batch.drain(..)) {
+            match r.reply {
+                Some(reply) => {
+                    let _ = reply.send(Err((self.error)()));
+                }
+                None if self.keep_records && !matches!(r.op, Op::Flush) => deferred.push(r),
+                None => {}
+            }
+        }
+        if deferred.len() > KEEP_MAX {
+            let over = deferred.len() - KEEP_MAX;
+            deferred.drain(..over);
+            if *dropped == 0 {
+                tracing::warn!(
+                    kept = KEEP_MAX,
+                    "outbox disk failing for long: the oldest delivery records are dropped (their events will be delivered again, with the same ids)"
+                );
+            }
+            *dropped += over as u64;
+        }
+    }
+}
+
+/// Reopens the outbox file after a disk failure — at most every [`REOPEN_EVERY`], and only
+/// once there is room again. Whether writes may be tried.
+fn try_reopen(shared: &Shared, last: &mut Option<Instant>) -> bool {
+    if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) || shared.health.is_low() {
+        return false;
+    }
+    *last = Some(Instant::now());
+    match shared.store.reopen() {
+        Ok(()) => {
+            shared.metrics.outbox_reopens_total.inc();
+            shared.health.reopened();
+            tracing::info!("outbox file reopened after the disk failure");
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "outbox file not reopened yet");
+            false
+        }
+    }
 }
 
 fn drain(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, max_batch: usize) {

@@ -62,6 +62,9 @@ pub enum SubmitError {
     /// Back-pressure: the outbox is full.
     #[error("{0}")]
     Full(OutboxError),
+    /// Back-pressure: the outbox's disk is nearly full (`[outbox] min_free_mb`).
+    #[error("{0}")]
+    DiskLow(OutboxError),
     /// The outbox could not commit (disk failure, shutting down).
     #[error("{0}")]
     Unavailable(OutboxError),
@@ -73,6 +76,7 @@ impl SubmitError {
         match self {
             SubmitError::UnknownUnit(_) => "unknown_unit",
             SubmitError::Full(_) => "outbox_full",
+            SubmitError::DiskLow(_) => "disk_low",
             SubmitError::Unavailable(_) => "unavailable",
         }
     }
@@ -82,6 +86,7 @@ impl From<OutboxError> for SubmitError {
     fn from(e: OutboxError) -> Self {
         match e {
             OutboxError::Full { .. } => SubmitError::Full(e),
+            OutboxError::DiskLow { .. } => SubmitError::DiskLow(e),
             other => SubmitError::Unavailable(other),
         }
     }

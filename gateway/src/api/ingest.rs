@@ -33,6 +33,7 @@ fn to_api(e: PushError) -> ApiError {
             ApiError::not_found("unknown_unit", message)
         }
         PushError::Submit(SubmitError::Full(_)) => ApiError::unavailable("outbox_full", message, 1),
+        PushError::Submit(SubmitError::DiskLow(_)) => ApiError::unavailable("disk_low", message, 5),
         PushError::Submit(SubmitError::Unavailable(_)) => {
             ApiError::unavailable("unavailable", message, 1)
         }

@@ -119,16 +119,29 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: serving, and the outbox can commit; 503 while starting or stopping, or if the
-/// outbox writer has stopped. No auth.
+/// `GET /readyz`: serving, and the outbox can commit; 503 while starting or stopping, if the
+/// outbox writer has stopped, its disk is nearly full (`[outbox] min_free_mb`) or failing — with
+/// the reason. No auth.
 async fn readyz(State(state): State<AppState>) -> Response {
     let outbox = state.pipeline.outbox();
-    let ready = state.ready.load(Ordering::Relaxed) && outbox.is_alive();
+    let disk = outbox.health();
+    let storage_error = disk.is_failing().then(|| disk.failure()).flatten();
+    let ready = state.ready.load(Ordering::Relaxed)
+        && outbox.is_alive()
+        && !disk.is_low()
+        && storage_error.is_none();
+    let free_mb = (disk.free_bytes() != u64::MAX).then_some(disk.free_bytes() >> 20);
     let body = json!({
         "ready": ready,
         "outbox_writer": if outbox.is_alive() { "running" } else { "stopped" },
         "outbox_pending": outbox.pending(),
         "outbox_full": outbox.is_full(),
+        "disk_free_mb": free_mb,
+        "disk_low": disk.is_low(),
+        "outbox_storage": match &storage_error {
+            None => json!("ok"),
+            Some(reason) => json!({"failing": reason}),
+        },
     });
     let status = if ready {
         StatusCode::OK

@@ -336,6 +336,8 @@ pub struct OutboxSection {
     pub retention_days: u64,
     #[serde(default = "default_cache_mb")]
     pub cache_mb: usize,
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
 }
 
 impl Default for OutboxSection {
@@ -346,6 +348,7 @@ impl Default for OutboxSection {
             max_batch: default_max_batch(),
             retention_days: default_retention(),
             cache_mb: default_cache_mb(),
+            min_free_mb: default_min_free_mb(),
         }
     }
 }
@@ -358,6 +361,9 @@ fn default_max_batch() -> usize {
 }
 fn default_cache_mb() -> usize {
     64
+}
+fn default_min_free_mb() -> u64 {
+    256
 }
 fn default_retention() -> u64 {
     90

@@ -125,6 +125,7 @@ impl Validator {
             group_commit: o.group_commit,
             max_batch: o.max_batch,
             cache_bytes: o.cache_mb.max(1) << 20,
+            min_free_bytes: o.min_free_mb.saturating_mul(1 << 20),
         };
         let retention = Duration::from_secs(o.retention_days.saturating_mul(86_400));
         (config, retention)

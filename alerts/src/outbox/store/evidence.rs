@@ -63,7 +63,7 @@ impl Tables<'_> {
 impl Store {
     /// The events that carry the evidence file `key` (`<camera>/<file>`).
     pub fn evidence_refs(&self, key: &str) -> Result<Vec<Uuid>, StoreError> {
-        let txn = redb::ReadableDatabase::begin_read(&self.db)?;
+        let txn = redb::ReadableDatabase::begin_read(&*self.db()?)?;
         let refs = txn.open_table(EVIDENCE_REFS)?;
         let mut out = Vec::new();
         for entry in refs.range((key, 0u128)..=(key, u128::MAX))? {

@@ -50,7 +50,8 @@ use schema::{
     CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES,
     MESSAGE_TIMES, META, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use write::Tables;
 
 /// The default page cache of the outbox database.
@@ -65,6 +66,15 @@ impl StoreError {
     /// Whether the file is held by another process (a running gateway).
     pub fn is_locked(&self) -> bool {
         matches!(self.0, redb::Error::DatabaseAlreadyOpen)
+    }
+
+    /// Whether the disk failed (full, I/O error) or an earlier failure closed the file: the
+    /// database must be closed and opened again before it takes another write.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self.0,
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+        )
     }
 }
 
@@ -86,9 +96,42 @@ store_error_from!(
     redb::SetDurabilityError
 );
 
+/// Opens (or creates) the file and every table, so that readers never meet a missing one.
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    let db = Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)?;
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(EVENTS)?;
+        txn.open_table(STATE)?;
+        txn.open_table(PENDING)?;
+        txn.open_table(DEAD)?;
+        txn.open_table(META)?;
+        txn.open_table(UNITS)?;
+        txn.open_table(CAMERA_LOG)?;
+        txn.open_table(OPEN_PAIRS)?;
+        txn.open_table(DUE)?;
+        txn.open_table(PICTURE_LOG)?;
+        txn.open_table(UNIT_LOG)?;
+        txn.open_table(PATROLS)?;
+        txn.open_table(EVIDENCE_REFS)?;
+        txn.open_table(MESSAGES)?;
+        txn.open_table(MESSAGE_TIMES)?;
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
 /// The outbox database.
+///
+/// After a disk failure redb refuses every further write ("previous I/O error") until the file
+/// is closed and opened again; [`Store::reopen`] does that in place, so the handle shared by
+/// the writer, the delivery workers and the API stays the same.
 pub struct Store {
-    db: Database,
+    db: parking_lot::RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+    cache_bytes: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,38 +150,50 @@ impl Store {
     /// Opens (or creates) the outbox file with a page cache of at most `cache_bytes`: the
     /// gateway's memory stays bounded however many events wait on disk.
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(path)?;
-        let txn = db.begin_write()?;
-        {
-            // create every table so that readers never meet a missing one
-            txn.open_table(EVENTS)?;
-            txn.open_table(STATE)?;
-            txn.open_table(PENDING)?;
-            txn.open_table(DEAD)?;
-            txn.open_table(META)?;
-            txn.open_table(UNITS)?;
-            txn.open_table(CAMERA_LOG)?;
-            txn.open_table(OPEN_PAIRS)?;
-            txn.open_table(DUE)?;
-            txn.open_table(PICTURE_LOG)?;
-            txn.open_table(UNIT_LOG)?;
-            txn.open_table(PATROLS)?;
-            txn.open_table(EVIDENCE_REFS)?;
-            txn.open_table(MESSAGES)?;
-            txn.open_table(MESSAGE_TIMES)?;
-        }
-        txn.commit()?;
-        let store = Self { db };
+        let store = Self {
+            db: parking_lot::RwLock::new(Some(Arc::new(open_db(path, cache_bytes)?))),
+            path: path.to_path_buf(),
+            cache_bytes,
+        };
         store.index_cases()?;
         Ok(store)
+    }
+
+    /// The database, or `DatabaseClosed` while it is being reopened.
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.db
+            .read()
+            .clone()
+            .ok_or(StoreError(redb::Error::DatabaseClosed))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the database and opens it again (redb repairs it on opening when the last
+    /// transaction did not finish). Fails — and can be called again — while a reader still
+    /// holds the old one or the disk still fails.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self.db.write();
+        if let Some(old) = slot.take() {
+            match Arc::try_unwrap(old) {
+                Ok(db) => drop(db.close()), // a failing close still releases the file
+                Err(in_use) => {
+                    *slot = Some(in_use);
+                    return Err(StoreError(redb::Error::DatabaseAlreadyOpen));
+                }
+            }
+        }
+        *slot = Some(Arc::new(open_db(&self.path, self.cache_bytes)?));
+        Ok(())
     }
 
     /// Once per file: indexes the cases of a file written before the closed loop (open tickets,
     /// due times, counters) — one transaction, then never again.
     fn index_cases(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = Tables::open(&txn)?;
             if t.counter(CREATED_MS)? == 0 {
@@ -173,7 +228,7 @@ impl Store {
         max_pending: u64,
         durable: bool,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(if durable {
             Durability::Immediate
         } else {
@@ -194,7 +249,7 @@ impl Store {
 
     /// When this outbox file was first opened (by a gateway that records it).
     pub fn created(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        let txn = redb::ReadableDatabase::begin_read(&self.db)?;
+        let txn = redb::ReadableDatabase::begin_read(&*self.db()?)?;
         let meta = txn.open_table(META)?;
         let ms = meta.get(CREATED_MS)?.map(|v| v.value() as i64);
         Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
@@ -204,7 +259,7 @@ impl Store {
     /// the gateway existed is never made).
     #[doc(hidden)]
     pub fn set_created(&self, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(META)?
             .insert(CREATED_MS, at.timestamp_millis().max(1) as u64)?;
         txn.commit()?;
@@ -214,7 +269,7 @@ impl Store {
     /// Starts a commit and abandons it half-way, as a crash would. Test support only.
     #[doc(hidden)]
     pub fn abandon(&self, ops: &[Op]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = Tables::open(&txn)?;
             for op in ops {

@@ -160,7 +160,7 @@ impl Store {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<PendingItem>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let pending = txn.open_table(PENDING)?;
         let events = txn.open_table(EVENTS)?;
         let state = txn.open_table(STATE)?;
@@ -195,7 +195,7 @@ impl Store {
 
     /// One event with its state.
     pub fn get(&self, id: Uuid) -> Result<Option<Stored>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let state = txn.open_table(STATE)?;
         let key = id.as_u128();
@@ -214,7 +214,7 @@ impl Store {
     /// A filtered scan looks at no more than [`MAX_SCAN`] events per call: a page can come back
     /// short with a `next` cursor to continue from. `next` is `None` only at the end.
     pub fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let state = txn.open_table(STATE)?;
         let start = query
@@ -281,7 +281,7 @@ impl Store {
     /// Up to `limit` supervised cases whose next reminder is due at or before `until`, the
     /// earliest first.
     pub fn due_until(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(DUE)?;
         let mut out = Vec::new();
         for entry in table.range(..=(until.timestamp_millis(), u128::MAX))? {
@@ -296,7 +296,7 @@ impl Store {
     /// Open cases per (township, stage) and late stages per (township, `sign|handle|close`),
     /// from the counters the writer keeps.
     pub fn case_counts(&self) -> Result<CaseCounts, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let meta = txn.open_table(META)?;
         let mut counts = CaseCounts::default();
         for (prefix, into) in [
@@ -330,7 +330,7 @@ impl Store {
         wants_body: impl Fn(&T) -> bool,
         mut f: impl FnMut(Uuid, &T, Option<&[u8]>),
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let state = txn.open_table(STATE)?;
         let bound = |ms: i64| u128::from(ms.max(0) as u64 & 0xFFFF_FFFF_FFFF) << 80;
@@ -358,7 +358,7 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<(i64, PatrolRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(PATROLS)?;
         let mut out = Vec::new();
         for entry in table.range((unit, from_ms)..(unit, to_ms.max(from_ms)))? {
@@ -372,7 +372,7 @@ impl Store {
 
     /// The open tickets under a pair key (see [`crate::case::pairs`]), oldest first.
     pub fn open_pairs(&self, key: &str) -> Result<Vec<Uuid>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(OPEN_PAIRS)?;
         let mut out = Vec::new();
         for entry in table.range((key, 0u128)..=(key, u128::MAX))? {
@@ -383,7 +383,7 @@ impl Store {
 
     /// The last unit liveness snapshot (entries that do not decode are skipped).
     pub fn unit_states(&self) -> Result<HashMap<String, UnitState>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let units = txn.open_table(UNITS)?;
         let mut out = HashMap::new();
         for entry in units.iter()? {
@@ -429,7 +429,7 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<CameraLog, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let log = txn.open_table(table)?;
         let before = match log
             .range((camera, i64::MIN)..(camera, from_ms))?
@@ -456,7 +456,7 @@ impl Store {
         &self,
         cameras: impl IntoIterator<Item = &'c str>,
     ) -> Result<(LastMarks, Option<i64>), StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let log = txn.open_table(CAMERA_LOG)?;
         let meta = txn.open_table(META)?;
         let mut last = HashMap::new();
@@ -475,7 +475,7 @@ impl Store {
 
     /// Counts for operators.
     pub fn stats(&self) -> Result<Stats, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let meta = txn.open_table(META)?;
         let pending = txn.open_table(PENDING)?;
         let events = txn.open_table(EVENTS)?;

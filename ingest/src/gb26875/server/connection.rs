@@ -328,7 +328,9 @@ impl Connection {
             .await
         {
             Ok(_) => self.reply(&h, command::CONFIRM, offset).await,
-            Err(e @ (SubmitError::Full(_) | SubmitError::Unavailable(_))) => {
+            Err(
+                e @ (SubmitError::Full(_) | SubmitError::DiskLow(_) | SubmitError::Unavailable(_)),
+            ) => {
                 // no confirm: the device sends it again
                 m.rejected(SOURCE, e.reason());
                 tracing::warn!(unit = %unit.id, error = %e, "GB/T 26875.3 frame not confirmed: the outbox cannot take it now");
