@@ -96,10 +96,14 @@ impl EvidenceStore {
             return Ok(name);
         }
         let tmp = dir.join(format!(".{name}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(jpeg)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(jpeg).and_then(|()| f.sync_all()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            // a full disk leaves no half-written file behind
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         let total = self.total.fetch_add(jpeg.len() as u64, Ordering::Relaxed) + jpeg.len() as u64;
         if total > self.retention.max_bytes {
             self.prune_to(SystemTime::now(), self.retention.max_bytes / 10 * 9)?;
