@@ -1,6 +1,6 @@
 //! Shared set-up: a receiver, a generated config, a running gateway.
 
-use gateway_sim::harness::{Gateway, TestConfig};
+use gateway_sim::harness::{Gateway, TestConfig, Tmpfs};
 use gateway_sim::receiver::Receiver;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,8 @@ pub struct Env {
     pub config_path: PathBuf,
     pub gw: Gateway,
     pub client: reqwest::Client,
+    /// The gateway's own small filesystem under `data_dir`, when started on one.
+    pub tmpfs: Option<Tmpfs>,
 }
 
 /// Fast retries, so that tests of retry behaviour take milliseconds.
@@ -66,9 +68,11 @@ impl Env {
         config.extra = FAST_RETRIES.to_string();
         customize(&mut config);
         let config_path = config.write(dir.path());
-        let gw = match tmpfs_mb {
+        let tmpfs =
+            tmpfs_mb.map(|mb| Tmpfs::mount(&config.data_dir, mb).unwrap_or_else(|e| panic!("{e}")));
+        let gw = match &tmpfs {
             None => Gateway::start(&bin(), &config_path).await,
-            Some(mb) => Gateway::start_in_tmpfs(&bin(), &config_path, &config.data_dir, mb).await,
+            Some(fs) => Gateway::start_in_tmpfs(&bin(), &config_path, fs).await,
         }
         .unwrap_or_else(|e| panic!("{e}"));
         Env {
@@ -78,13 +82,16 @@ impl Env {
             config_path,
             gw,
             client: reqwest::Client::new(),
+            tmpfs,
         }
     }
 
     pub async fn restart(&mut self) {
-        self.gw = Gateway::start(&bin(), &self.config_path)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        self.gw = match &self.tmpfs {
+            None => Gateway::start(&bin(), &self.config_path).await,
+            Some(fs) => Gateway::start_in_tmpfs(&bin(), &self.config_path, fs).await,
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub async fn push(&self, unit: &str, channel: &str, body: &Value) -> (u16, Value) {

@@ -3,46 +3,7 @@
 
 use crate::common::*;
 use gateway_sim::receiver::Behavior;
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
-
-/// Free bytes of the filesystem holding `path`.
-fn free_bytes(path: &Path) -> u64 {
-    let out = std::process::Command::new("stat")
-        .args(["-f", "-c", "%a %S"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
-    it.next().unwrap() * it.next().unwrap()
-}
-
-/// Writes `bytes` of ballast (or until the disk refuses, when `None`).
-fn ballast(path: &Path, bytes: Option<u64>) {
-    let mut f = std::fs::File::create(path).unwrap();
-    let chunk = vec![0x5a; 1 << 20];
-    let mut written = 0u64;
-    loop {
-        let n = match bytes {
-            Some(b) if written >= b => break,
-            Some(b) => chunk.len().min((b - written) as usize),
-            None => chunk.len(),
-        };
-        match f.write_all(&chunk[..n]) {
-            Ok(()) => written += n as u64,
-            Err(e) if bytes.is_none() => {
-                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected: {e}");
-                // the last partial block
-                let _ = f.write_all(&chunk[..4096]);
-                break;
-            }
-            Err(e) => panic!("ballast: {e}"),
-        }
-    }
-    let _ = f.sync_all();
-}
 
 async fn wait_ready(env: &Env, ready: bool) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -68,10 +29,8 @@ async fn below_min_free_mb_pushes_get_503_and_readyz_says_why_until_there_is_roo
     })
     .await;
     assert_eq!(env.push("lanjiang-u1", "status", &fire(1)).await.0, 202);
-    let data = env.gw.data_path(&env.config.data_dir, "");
-    let free = free_bytes(&data);
-    let ball = env.gw.data_path(&env.config.data_dir, "ballast");
-    ballast(&ball, Some(free - (8 << 20)));
+    let fs = env.tmpfs.as_ref().unwrap();
+    fs.fill("ballast", 8 << 20).unwrap();
 
     let body = wait_ready(&env, false).await;
     assert_eq!(body["disk_low"], true, "{body}");
@@ -94,7 +53,7 @@ async fn below_min_free_mb_pushes_get_503_and_readyz_says_why_until_there_is_roo
     )
     .await;
 
-    std::fs::remove_file(&ball).unwrap();
+    fs.remove("ballast");
     wait_ready(&env, true).await;
     assert_eq!(env.push("lanjiang-u1", "status", &fire(3)).await.0, 202);
     let got = env
@@ -121,8 +80,9 @@ async fn after_a_full_disk_the_outbox_heals_without_a_restart_and_keeps_its_deli
     // the township is down: what is accepted waits in its queue
     env.receiver.set_behavior("lanjiang", Behavior::Always(503));
     assert_eq!(env.push("lanjiang-u1", "status", &fire(1)).await.0, 202);
-    let ball = env.gw.data_path(&env.config.data_dir, "ballast");
-    ballast(&ball, None);
+    let fs = env.tmpfs.as_ref().unwrap();
+    fs.fill("ballast", 0).unwrap();
+    assert!(fs.free_bytes() < 64 << 10, "full");
 
     // pushes until the disk refuses one (redb may still have free pages in its file)
     let mut accepted = vec![1u64];
@@ -156,7 +116,7 @@ async fn after_a_full_disk_the_outbox_heals_without_a_restart_and_keeps_its_deli
         .await
         .unwrap();
 
-    std::fs::remove_file(&ball).unwrap();
+    fs.remove("ballast");
     wait_ready(&env, true).await;
     assert!(metric(&env.metrics().await, "gateway_outbox_reopens_total") >= 1.0);
     // the delivery records kept through the outage are written: nothing is pending

@@ -212,6 +212,125 @@ fn strip_ansi(text: &str) -> String {
 /// Written to the log before each start, so that a restart's lines are told from the last.
 const START_MARK: &str = "=== start ===";
 
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A small tmpfs at a directory, private to a mount namespace held by a sleeping process (so
+/// it outlives gateway restarts and vanishes with this value). Gateways started with
+/// [`Gateway::start_in_tmpfs`] see it; this process reaches it through [`Tmpfs::path`]. Needs
+/// root, or unprivileged user namespaces.
+pub struct Tmpfs {
+    holder: Child,
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts `size_mb` MiB at `dir` (created when missing).
+    pub fn mount(dir: &Path, size_mb: u64) -> Result<Tmpfs, String> {
+        let namespaces: &[&str] = if is_root() {
+            &["--mount"]
+        } else {
+            &["--map-root-user", "--mount"]
+        };
+        let mut holder = Command::new("unshare")
+            .args(namespaces)
+            .args(["--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mkdir -p "$1" && mount -t tmpfs -o size="$2"m tmpfs "$1" && echo mounted && exec sleep 1000000"#)
+            .arg("sh")
+            .arg(dir)
+            .arg(size_mb.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("unshare: {e}"))?;
+        let mut line = String::new();
+        let stdout = holder.stdout.take().expect("piped");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .map_err(|e| e.to_string())?;
+        if line.trim() != "mounted" {
+            let _ = holder.kill();
+            let out = holder.wait_with_output().map_err(|e| e.to_string())?;
+            return Err(format!(
+                "cannot mount a tmpfs (root or user namespaces needed): {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(Tmpfs {
+            holder,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// A path inside the tmpfs, as this process reaches it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        let inside = self.dir.join(name);
+        let rel = inside.strip_prefix("/").unwrap_or(&inside);
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(rel)
+    }
+
+    /// Free bytes on it.
+    pub fn free_bytes(&self) -> u64 {
+        let out = Command::new("stat")
+            .args(["-f", "-c", "%a %S"])
+            .arg(self.path(""))
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&out);
+        let mut it = text
+            .split_whitespace()
+            .filter_map(|n| n.parse::<u64>().ok());
+        it.next().unwrap_or(0) * it.next().unwrap_or(0)
+    }
+
+    /// Appends to a ballast file until at most `leave` bytes are free (0: until the disk
+    /// refuses); returns the bytes written.
+    pub fn fill(&self, name: &str, leave: u64) -> std::io::Result<u64> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))?;
+        let chunk = vec![0x5a; 1 << 20];
+        let mut written = 0u64;
+        loop {
+            let free = self.free_bytes();
+            if leave > 0 && free <= leave {
+                break;
+            }
+            let n = if leave > 0 {
+                chunk.len().min((free - leave) as usize)
+            } else {
+                chunk.len()
+            };
+            match f.write(&chunk[..n]) {
+                Ok(0) => break,
+                Ok(w) => written += w as u64,
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
+
+    /// Deletes a ballast file.
+    pub fn remove(&self, name: &str) {
+        let _ = std::fs::remove_file(self.path(name));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
 /// A running gateway process.
 pub struct Gateway {
     child: Child,
@@ -230,44 +349,26 @@ impl Gateway {
         Self::launch(cmd, config).await
     }
 
-    /// Like [`Gateway::start`], with `data_dir` on a tmpfs of `size_mb` MiB of its own: the
-    /// gateway runs in a private mount namespace (`unshare`), so the filesystem disappears with
-    /// it. The test reaches it through [`Gateway::data_path`] (root only, or a user namespace).
+    /// Like [`Gateway::start`], inside the mount namespace of `tmpfs` (so that its data
+    /// directory is that small filesystem).
     pub async fn start_in_tmpfs(
         bin: &Path,
         config: &Path,
-        data_dir: &Path,
-        size_mb: u64,
+        tmpfs: &Tmpfs,
     ) -> Result<Gateway, String> {
-        let root = std::fs::read_to_string("/proc/self/status")
-            .map(|s| {
-                s.lines()
-                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-            })
-            .unwrap_or(false);
-        let mut cmd = Command::new("unshare");
-        let namespaces: &[&str] = if root {
+        let namespaces: &[&str] = if is_root() {
             &["--mount"]
         } else {
-            &["--map-root-user", "--mount"]
+            &["--user", "--mount", "--preserve-credentials"]
         };
-        cmd.args(namespaces)
-            .args(["--propagation", "private", "--", "sh", "-c"])
-            .arg(r#"mkdir -p "$1" && mount -t tmpfs -o size="$2"m tmpfs "$1" && exec "$3" run --config "$4""#)
-            .arg("sh")
-            .arg(data_dir)
-            .arg(size_mb.to_string())
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--target={}", tmpfs.holder.id()))
+            .args(namespaces)
+            .arg("--")
             .arg(bin)
+            .args(["run", "--config"])
             .arg(config);
         Self::launch(cmd, config).await
-    }
-
-    /// A path inside the gateway's data directory as the gateway sees it (its own tmpfs after
-    /// [`Gateway::start_in_tmpfs`]).
-    pub fn data_path(&self, data_dir: &Path, name: &str) -> PathBuf {
-        let inside = data_dir.join(name);
-        let rel = inside.strip_prefix("/").unwrap_or(&inside);
-        PathBuf::from(format!("/proc/{}/root", self.child.id())).join(rel)
     }
 
     async fn launch(mut cmd: Command, config: &Path) -> Result<Gateway, String> {
