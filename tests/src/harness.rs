@@ -356,6 +356,11 @@ impl Gateway {
         config: &Path,
         tmpfs: &Tmpfs,
     ) -> Result<Gateway, String> {
+        // nsenter runs it from the holder's working directory
+        let absolute =
+            |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+        let (bin, config) = (absolute(bin)?, absolute(config)?);
+        let (bin, config) = (bin.as_path(), config.as_path());
         let namespaces: &[&str] = if is_root() {
             &["--mount"]
         } else {
