@@ -35,6 +35,7 @@ pub mod linkage;
 pub mod liveness;
 pub mod metrics;
 pub mod normalize;
+pub mod outage;
 pub mod outbox;
 pub mod pipeline;
 pub mod place;

@@ -7,6 +7,7 @@ use alerts::dedup::Dedup;
 use alerts::delivery::{self, Holds};
 use alerts::linkage::Linkage;
 use alerts::liveness::Liveness;
+use alerts::outage::Outage;
 use alerts::outbox::{Op, Outbox};
 use alerts::pipeline::VideoLinkage;
 use alerts::quarantine::Quarantine;
@@ -355,6 +356,7 @@ impl Sources {
 async fn liveness_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
+    let (expiring, saving) = (Outage::new(), Outage::new());
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -362,12 +364,20 @@ async fn liveness_loop(pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>)
         }
         pipeline.expire_linkage();
         if let Err(e) = pipeline.expire_units().await {
-            tracing::warn!(error = %e, "unit.offline events wait: the outbox cannot take them now");
+            if expiring.failed() {
+                tracing::warn!(error = %e, "unit.offline events wait: the outbox cannot take them now");
+            }
+        } else if expiring.recovered() {
+            tracing::info!("unit.offline events are committed again");
         }
         n += 1;
         if n.is_multiple_of(5) {
             if let Err(e) = pipeline.persist_liveness().await {
-                tracing::warn!(error = %e, "saving unit liveness failed");
+                if saving.failed() {
+                    tracing::warn!(error = %e, "saving unit liveness failed; tried again every 5 s");
+                }
+            } else if saving.recovered() {
+                tracing::info!("unit liveness saved again");
             }
         }
     }

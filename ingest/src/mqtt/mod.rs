@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 pub use topic::TopicPattern;
 
+/// Messages waiting because the outbox cannot take them: logged once per outage.
+static WAITING: alerts::outage::Outage = alerts::outage::Outage::new();
+
 /// The `source` label of this source's metrics.
 pub const SOURCE: &str = "mqtt";
 
@@ -374,11 +377,16 @@ async fn handle(
     loop {
         let key = crate::accept::payload_key(SOURCE, &message, payload);
         match submit(&pipeline, Protocol::Mqtt, &decoded, Some(key)).await {
-            Ok(_) => return incoming,
+            Ok(_) => {
+                if WAITING.recovered() {
+                    tracing::info!("MQTT messages are committed again");
+                }
+                return incoming;
+            }
             Err(e) if e.is_transient() => {
                 waits += 1;
-                if waits == 1 {
-                    tracing::warn!(unit = %decoded.unit_id, channel, error = %e, "MQTT message waits: the outbox cannot take it now");
+                if waits == 1 && WAITING.failed() {
+                    tracing::warn!(unit = %decoded.unit_id, channel, error = %e, "MQTT messages wait (unacknowledged, the broker keeps them) while the outbox cannot take them");
                 }
                 let delay = alerts::delivery::backoff(
                     waits,

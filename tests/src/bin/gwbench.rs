@@ -30,6 +30,8 @@ mod common;
 mod gb;
 #[path = "gwbench/http.rs"]
 mod http;
+#[path = "gwbench/memory.rs"]
+mod memory;
 #[path = "gwbench/mqtt.rs"]
 mod mqtt;
 #[path = "gwbench/units.rs"]
@@ -113,6 +115,19 @@ enum Cmd {
         /// readings with limits) instead of standard analog messages.
         #[arg(long)]
         vendor: bool,
+    },
+    /// Memory: RSS fresh, with many half-sent requests open, after a burst of events, and idle
+    /// again afterwards.
+    Memory {
+        /// Events pushed (and delivered).
+        #[arg(long, default_value_t = 300_000)]
+        events: u64,
+        /// Half-sent HTTP requests held open at once.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// How long to watch the idle gateway afterwards.
+        #[arg(long, default_value_t = 30)]
+        idle_s: u64,
     },
     /// Many units heartbeating over MQTT: the gateway's CPU and RSS, and every unit online.
     Units {
@@ -251,6 +266,11 @@ async fn main() {
         Cmd::Latency { rate, seconds } => latency(&args, rate, seconds).await,
         Cmd::Backlog { events, pushers } => backlog(&args, events, pushers).await,
         Cmd::Ceiling { requests, pushers } => ceiling(requests, pushers).await,
+        Cmd::Memory {
+            events,
+            connections,
+            idle_s,
+        } => memory::memory(&args, events, connections, idle_s).await,
         Cmd::Devices {
             devices,
             heartbeat_s,

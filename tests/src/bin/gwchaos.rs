@@ -68,9 +68,10 @@ pub struct Args {
     /// GB/T 26875.3 devices (each raises one alarm at a time).
     #[arg(long, default_value_t = 4)]
     devices: u32,
-    /// Size of the gateway's tmpfs `data_dir`, MiB.
-    #[arg(long, default_value_t = 192)]
-    tmpfs_mb: u64,
+    /// Size of the gateway's tmpfs `data_dir`, MiB (default: 128 + 1 per second of the run, twice
+    /// what the outbox grows to at the default load — the disk faults fill the rest).
+    #[arg(long)]
+    tmpfs_mb: Option<u64>,
     /// The gateway's RSS must stay under this, MiB.
     #[arg(long, default_value_t = 400)]
     rss_limit_mb: u64,
@@ -224,7 +225,8 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let data_dir = dir.path().join("data");
-    let tmpfs = Tmpfs::mount(&data_dir, args.tmpfs_mb)
+    let tmpfs_mb = args.tmpfs_mb.unwrap_or(128 + args.seconds);
+    let tmpfs = Tmpfs::mount(&data_dir, tmpfs_mb)
         .map_err(|e| println!("no tmpfs, so no disk faults: {e}"))
         .ok();
     let gb_port = free_port();

@@ -31,6 +31,9 @@ use tokio::time::Instant;
 /// How long a frame is recognised when a device sends it again.
 const FRAME_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
+/// Frames left unconfirmed because the outbox cannot take them: logged once per outage.
+static REFUSING: alerts::outage::Outage = alerts::outage::Outage::new();
+
 /// Whether the connection goes on after a handler.
 type Go = bool;
 
@@ -327,13 +330,22 @@ impl Connection {
             .submit_message(&unit.id, Protocol::Gb26875, &signals, Some(key))
             .await
         {
-            Ok(_) => self.reply(&h, command::CONFIRM, offset).await,
+            Ok(_) => {
+                if REFUSING.recovered() {
+                    tracing::info!("GB/T 26875.3 frames are confirmed again");
+                }
+                self.reply(&h, command::CONFIRM, offset).await
+            }
             Err(
                 e @ (SubmitError::Full(_) | SubmitError::DiskLow(_) | SubmitError::Unavailable(_)),
             ) => {
                 // no confirm: the device sends it again
                 m.rejected(SOURCE, e.reason());
-                tracing::warn!(unit = %unit.id, error = %e, "GB/T 26875.3 frame not confirmed: the outbox cannot take it now");
+                if REFUSING.failed() {
+                    tracing::warn!(unit = %unit.id, error = %e, "GB/T 26875.3 frames not confirmed while the outbox cannot take them (devices send them again)");
+                } else {
+                    tracing::debug!(unit = %unit.id, error = %e, "GB/T 26875.3 frame not confirmed");
+                }
                 true
             }
             Err(e) => {

@@ -72,10 +72,15 @@ async fn kill9(world: &World, rng: &mut StdRng) {
     restart(world).await;
 }
 
-/// Starts the gateway again (retrying while it cannot start) and points the load at it.
+/// Starts the gateway again (retrying for up to two minutes while it cannot start) and points
+/// the load at it.
 async fn restart(world: &World) {
     let started = Instant::now();
     loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the gateway did not come back within two minutes of a kill"
+        );
         match start(
             &world.args.gateway,
             &world.config_path,
