@@ -34,6 +34,8 @@ mod http;
 mod memory;
 #[path = "gwbench/mqtt.rs"]
 mod mqtt;
+#[path = "gwbench/registry.rs"]
+mod registry;
 #[path = "gwbench/units.rs"]
 mod units;
 #[path = "gwbench/video.rs"]
@@ -128,6 +130,15 @@ enum Cmd {
         /// How long to watch the idle gateway afterwards.
         #[arg(long, default_value_t = 30)]
         idle_s: u64,
+    },
+    /// `gateway check` on a large registry, as TOML tables and as CSV files.
+    Registry {
+        /// Units.
+        #[arg(long, default_value_t = 100_000)]
+        units: usize,
+        /// Cameras.
+        #[arg(long, default_value_t = 20_000)]
+        cameras: usize,
     },
     /// Many units heartbeating over MQTT: the gateway's CPU and RSS, and every unit online.
     Units {
@@ -266,6 +277,7 @@ async fn main() {
         Cmd::Latency { rate, seconds } => latency(&args, rate, seconds).await,
         Cmd::Backlog { events, pushers } => backlog(&args, events, pushers).await,
         Cmd::Ceiling { requests, pushers } => ceiling(requests, pushers).await,
+        Cmd::Registry { units, cameras } => registry::registry(&args, units, cameras),
         Cmd::Memory {
             events,
             connections,
