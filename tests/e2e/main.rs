@@ -8,6 +8,7 @@ mod cameras;
 mod cases;
 mod common;
 mod delivery;
+mod deploy;
 mod disk;
 mod gb26875;
 mod hostile;

@@ -1,0 +1,103 @@
+//! What ships in `deploy/` is run, not only read.
+
+use crate::common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn deploy_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `text` with `from` replaced, which must be there (a changed shipped file fails loudly).
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the shipped file no longer has `{from}`"
+    );
+    text.replace(from, to)
+}
+
+/// Before: a comment after the password file's path made mosquitto 2.0 refuse to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_mosquitto_conf_starts_a_broker_the_gateway_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let port = gateway_sim::harness::free_port();
+    // only the places of this machine change: port, password file, persistence directory
+    let mut conf = deploy_file("mosquitto.conf");
+    conf = replaced(
+        &conf,
+        "listener 1883 0.0.0.0",
+        &format!("listener {port} 127.0.0.1"),
+    );
+    conf = replaced(&conf, "/etc/mosquitto/passwd", &format!("{d}/passwd"));
+    conf = replaced(&conf, "/var/lib/mosquitto/", &format!("{d}/"));
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if root {
+        conf = format!("user root\n{conf}");
+    }
+    let conf_path = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let ok = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(dir.path().join("passwd"))
+        .args(["gateway", "deploy-pass-51c2"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
+    let mut broker = Command::new(
+        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mosquitto"),
+    )
+    .arg("-c")
+    .arg(&conf_path)
+    .stdout(Stdio::null())
+    .stderr(log)
+    .spawn()
+    .unwrap();
+    let listening = gateway_sim::wait_until(Duration::from_secs(10), "mosquitto to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .await;
+    if listening.is_err() {
+        let _ = broker.kill();
+        panic!(
+            "mosquitto refused the shipped config:\n{}",
+            std::fs::read_to_string(dir.path().join("broker.log")).unwrap_or_default()
+        );
+    }
+
+    std::fs::write(dir.path().join("mqtt.pass"), "deploy-pass-51c2\n").unwrap();
+    let mqtt = format!(
+        "\n[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"gw-deploy\"\n\
+         username = \"gateway\"\npassword_file = {:?}\n",
+        dir.path().join("mqtt.pass").display().to_string()
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &mqtt).await;
+    env.wait_metric("gateway_mqtt_subscribed", 1.0).await;
+    let published = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-u", "gateway", "-P", "deploy-pass-51c2", "-i", "unit-pub"])
+        .args(["-t", "fire/lanjiang-u1/status", "-m", &fire(5).to_string()])
+        .status()
+        .unwrap();
+    assert!(published.success());
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the alarm through the shipped broker config", |d| {
+            !d.is_empty()
+        })
+        .await;
+    let _ = broker.kill();
+    let _ = broker.wait();
+    assert_eq!(
+        got.unwrap()[0].body.as_ref().unwrap()["fire"]["component_addr"],
+        5
+    );
+}
