@@ -101,3 +101,16 @@ async fn the_shipped_mosquitto_conf_starts_a_broker_the_gateway_uses() {
         5
     );
 }
+
+/// Before: text logs carried ANSI colour codes into files and journald.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_written_to_a_file_carry_no_colour_codes() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    assert_eq!(env.push("lanjiang-u1", "status", &fire(1)).await.0, 202);
+    let raw = std::fs::read(env.config_path.with_file_name("gateway.log")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&raw).contains("gateway ready"),
+        "the log is there"
+    );
+    assert!(!raw.contains(&0x1b), "an escape sequence in the log file");
+}
