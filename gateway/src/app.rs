@@ -55,6 +55,7 @@ pub async fn serve(
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", data_dir.display()))?;
     let metrics = Metrics::new();
+    build_info(&metrics);
     let outbox = open_outbox(&config, &metrics)?;
     let registry = Arc::new(std::mem::take(&mut config.registry));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -439,4 +440,23 @@ async fn purge_loop(outbox: Outbox, retention: Duration, mut stop: watch::Receiv
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),
         }
     }
+}
+
+/// The commit the binary was built from (`build.rs`).
+pub const COMMIT: &str = env!("GATEWAY_COMMIT");
+
+/// `gateway_build_info{version,commit} 1`: which build runs where.
+fn build_info(metrics: &Metrics) {
+    let info = alerts::metrics::register(
+        &metrics.registry,
+        prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "gateway_build_info",
+                "The running build: 1, labelled with its version and commit",
+            ),
+            &["version", "commit"],
+        ),
+    );
+    info.with_label_values(&[env!("CARGO_PKG_VERSION"), COMMIT])
+        .set(1);
 }

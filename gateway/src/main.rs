@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Video and IoT ingestion gateway for public safety.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GATEWAY_COMMIT"), ")"), about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

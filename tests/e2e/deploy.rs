@@ -114,3 +114,26 @@ async fn text_logs_written_to_a_file_carry_no_colour_codes() {
     );
     assert!(!raw.contains(&0x1b), "an escape sequence in the log file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_which_build_runs() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let m = env.metrics().await;
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("gateway_build_info{"))
+        .unwrap_or_else(|| panic!("no gateway_build_info in\n{m}"));
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(
+        line.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{line}"
+    );
+    let commit = line
+        .split("commit=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(!commit.is_empty(), "{line}");
+}
