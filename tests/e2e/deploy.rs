@@ -137,3 +137,41 @@ async fn metrics_say_which_build_runs() {
         .unwrap();
     assert!(!commit.is_empty(), "{line}");
 }
+
+/// Before: `GatewayTownshipWebhookFailing` never fired for a township without a success since
+/// the start, `GatewayDeadLetters` fired on a replay (`increase()` of a gauge), and the rules
+/// named `job="gateway"`. Every alert has a unit test in `gateway-rules.test.yml`.
+#[test]
+fn the_alert_rules_load_and_pass_their_unit_tests() {
+    gateway_sim::harness::require("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    for args in [
+        &["check", "rules", "gateway-rules.yml"][..],
+        &["test", "rules", "gateway-rules.test.yml"][..],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rules = deploy_file("prometheus/gateway-rules.yml");
+    let tests = deploy_file("prometheus/gateway-rules.test.yml");
+    for alert in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            tests.contains(&format!("alertname: {alert}")),
+            "alert {alert} has no unit test"
+        );
+    }
+    assert!(!rules.contains("job=\""), "a rule names a job");
+}
