@@ -5,7 +5,9 @@
 //! `cameras.csv`: `id,name,township,url[,username][,password_env][,password_file][,address][,lat][,lon][,datum]`
 //! (no inline passwords in CSV files: registries get copied around).
 //!
-//! Errors name the file, the line and the column.
+//! Errors name the file, the line and the column. Files saved by Excel or WPS in a Chinese
+//! locale (GBK/GB18030) are read too, with a warning; a BOM is skipped; columns this gateway
+//! does not know (a vendor export's extras) are ignored with one warning naming them.
 
 use super::error::{At, ConfigError};
 use super::place::PlaceDraft;
@@ -21,66 +23,96 @@ struct Table {
     rows: Vec<(usize, csv::StringRecord)>,
 }
 
+/// A registry file's text: UTF-8 (after a BOM, if any), else GB18030 — the superset of GBK that
+/// Excel and WPS write in a Chinese locale — with a warning; neither is one clear error.
+fn decode(path: &Path, bytes: &[u8]) -> Result<(String, Option<String>), String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok((text.to_string(), None));
+    }
+    match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
+        Some(text) => Ok((
+            text.into_owned(),
+            Some(format!(
+                "{}: not UTF-8, read as GBK/GB18030 (save it as \"CSV UTF-8\" to make that certain)",
+                path.display()
+            )),
+        )),
+        None => Err(
+            "neither UTF-8 nor GBK/GB18030 text: save it from Excel or WPS as \"CSV UTF-8 (逗号分隔)\""
+                .to_string(),
+        ),
+    }
+}
+
 impl Table {
-    fn read(path: &Path, required: &[&str], optional: &[&str]) -> Result<Table, Vec<ConfigError>> {
+    fn read(
+        path: &Path,
+        required: &[&str],
+        optional: &[&str],
+    ) -> Result<(Table, Vec<String>), Vec<ConfigError>> {
         let file = Arc::new(path.to_path_buf());
         let at = |line| At {
             file: file.clone(),
             line,
             column: 0,
         };
+        let one = |line, message: String| {
+            vec![ConfigError {
+                at: at(line),
+                message,
+            }]
+        };
+        let bytes =
+            std::fs::read(path).map_err(|e| one(0, format!("cannot read registry: {e}")))?;
+        let (text, decoded) = decode(path, &bytes).map_err(|e| one(0, e))?;
+        let mut warnings: Vec<String> = decoded.into_iter().collect();
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .comment(Some(b'#'))
-            .from_path(path)
-            .map_err(|e| {
-                vec![ConfigError {
-                    at: at(0),
-                    message: format!("cannot read registry: {e}"),
-                }]
-            })?;
+            .from_reader(text.as_bytes());
         let headers = reader
             .headers()
-            .map_err(|e| {
-                vec![ConfigError {
-                    at: at(1),
-                    message: format!("bad header: {e}"),
-                }]
-            })?
+            .map_err(|e| one(1, format!("bad header: {e}")))?
             .clone();
+        // the header's own line: comment and blank lines may come first
+        let header_line = 1 + text
+            .lines()
+            .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            .count();
         let mut errors = Vec::new();
         let mut columns = HashMap::new();
+        let mut ignored = Vec::new();
         for (i, h) in headers.iter().enumerate() {
             if !required.contains(&h) && !optional.contains(&h) {
-                errors.push(ConfigError {
-                    at: At {
-                        file: file.clone(),
-                        line: 1,
-                        column: i + 1,
-                    },
-                    message: format!(
-                        "unknown column `{h}` (expected: {})",
-                        required
-                            .iter()
-                            .chain(optional)
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
+                ignored.push(format!("`{h}`"));
             }
             if columns.insert(h.to_string(), i).is_some() {
                 errors.push(ConfigError {
-                    at: at(1),
+                    at: At {
+                        file: file.clone(),
+                        line: header_line,
+                        column: i + 1,
+                    },
                     message: format!("column `{h}` appears twice"),
                 });
             }
         }
+        if !ignored.is_empty() {
+            warnings.push(format!(
+                "{}:{header_line}: columns ignored (not known to the gateway): {}",
+                path.display(),
+                ignored.join(", ")
+            ));
+        }
         for r in required {
             if !columns.contains_key(*r) {
                 errors.push(ConfigError {
-                    at: at(1),
-                    message: format!("missing column `{r}`"),
+                    at: at(header_line),
+                    message: format!(
+                        "missing column `{r}` (the header needs {})",
+                        required.join(", ")
+                    ),
                 });
             }
         }
@@ -101,11 +133,12 @@ impl Table {
             }
         }
         if errors.is_empty() {
-            Ok(Table {
+            let table = Table {
                 file,
                 columns,
                 rows,
-            })
+            };
+            Ok((table, warnings))
         } else {
             Err(errors)
         }
@@ -199,9 +232,9 @@ impl Table {
     }
 }
 
-/// Reads a units CSV file.
-pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
-    let t = Table::read(
+/// The units of a CSV registry, and warnings (encoding, ignored columns).
+pub fn units(path: &Path) -> Result<(Vec<UnitDraft>, Vec<String>), Vec<ConfigError>> {
+    let (t, warnings) = Table::read(
         path,
         &["id", "name", "township"],
         &[
@@ -248,15 +281,15 @@ pub fn units(path: &Path) -> Result<Vec<UnitDraft>, Vec<ConfigError>> {
         out.push(unit);
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok((out, warnings))
     } else {
         Err(errors)
     }
 }
 
-/// Reads a cameras CSV file.
-pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
-    let t = Table::read(
+/// The cameras of a CSV registry, and warnings (encoding, ignored columns).
+pub fn cameras(path: &Path) -> Result<(Vec<CameraDraft>, Vec<String>), Vec<ConfigError>> {
+    let (t, warnings) = Table::read(
         path,
         &["id", "name", "township", "url"],
         &[
@@ -292,7 +325,7 @@ pub fn cameras(path: &Path) -> Result<Vec<CameraDraft>, Vec<ConfigError>> {
         });
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok((out, warnings))
     } else {
         Err(errors)
     }

@@ -194,6 +194,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         src,
         base,
         errors: Vec::new(),
+        warnings: Vec::new(),
+        cameras_unread: false,
     };
     let config = v.config(raw);
     if v.errors.is_empty() {
@@ -207,6 +209,11 @@ struct Validator {
     src: Source,
     base: PathBuf,
     errors: Vec<ConfigError>,
+    /// Said once, loading goes on (unknown CSV columns, a registry decoded from GBK…).
+    warnings: Vec<String>,
+    /// The cameras' CSV could not be read: units naming cameras are not checked against it
+    /// (one error, not one more per unit).
+    cameras_unread: bool,
 }
 
 /// An offset like `+08:00`.
@@ -404,7 +411,8 @@ impl Validator {
         let (cameras, camera_ids) = self.cameras(&raw.cameras, registry, &known);
         let registry = raw.registry.units_csv.as_ref();
         let units = self.units(&raw.units, registry, &known, &camera_ids);
-        let warnings = registry::cross_township_links(&units, &cameras);
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.extend(registry::cross_township_links(&units, &cameras));
         let city = raw.city.as_ref().and_then(|c| self.webhook(&c.webhook));
         let profiles = self.profiles(&raw.profiles, &raw.registry.profile_files);
         let mqtt = raw

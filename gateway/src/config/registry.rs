@@ -207,8 +207,14 @@ impl Validator {
         let mut drafts: Vec<CameraDraft> = raw.iter().map(|c| self.camera_draft(c)).collect();
         if let Some(p) = csv_path {
             match csv::cameras(&self.path(p.get_ref())) {
-                Ok(more) => drafts.extend(more),
-                Err(errs) => self.errors.extend(errs),
+                Ok((more, warnings)) => {
+                    drafts.extend(more);
+                    self.warnings.extend(warnings);
+                }
+                Err(errs) => {
+                    self.cameras_unread = true;
+                    self.errors.extend(errs);
+                }
             }
         }
         let mut ids: HashMap<String, At> = HashMap::new();
@@ -304,7 +310,10 @@ impl Validator {
         let mut drafts: Vec<UnitDraft> = raw.iter().map(|u| self.unit_draft(u)).collect();
         if let Some(p) = csv_path {
             match csv::units(&self.path(p.get_ref())) {
-                Ok(more) => drafts.extend(more),
+                Ok((more, warnings)) => {
+                    drafts.extend(more);
+                    self.warnings.extend(warnings);
+                }
                 Err(errs) => self.errors.extend(errs),
             }
         }
@@ -356,7 +365,7 @@ impl Validator {
         let id = &u.id.value;
         let linked = u.camera_links.iter().flat_map(|l| &l.2);
         for c in u.cameras.iter().chain(linked) {
-            if !camera_ids.contains_key(&c.value) {
+            if !camera_ids.contains_key(&c.value) && !self.cameras_unread {
                 self.err(
                     c.at.clone(),
                     format!("unit `{id}` `cameras`: camera `{}` does not exist", c.value),

@@ -202,9 +202,107 @@ fn csv_registries_load_and_errors_name_file_line_and_column() {
         "{e}"
     );
 
-    std::fs::write(dir.path().join("units.csv"), "id,name,township,colour\n").unwrap();
+    // a vendor export's extra columns are ignored, with one warning naming them
+    std::fs::write(
+        dir.path().join("units.csv"),
+        "id,name,township,colour,备注\nunit-1000,甲,lanjiang,red,x\n",
+    )
+    .unwrap();
+    let c = parse(&dir.path().join("gateway.toml"), &text).unwrap();
+    assert_eq!(c.registry.unit_count(), 2);
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains("units.csv:1: columns ignored (not known to the gateway): `colour`, `备注`"),
+        "{w}"
+    );
+
+    // header errors on the header's own line, after comment lines
+    std::fs::write(
+        dir.path().join("units.csv"),
+        "# exported 2026-11-30\n# by the county office\nid,name\nunit-1000,甲\n",
+    )
+    .unwrap();
     let e = errors_at(&dir, &text);
-    assert!(e.contains("units.csv:1:4: unknown column `colour`"), "{e}");
+    assert!(e.contains("units.csv:3: missing column `township`"), "{e}");
+    // and rows keep their real lines too
+    std::fs::write(
+        dir.path().join("units.csv"),
+        "# exported 2026-11-30\nid,name,township\nunit-1000,甲,lanjiang\nunit-1001,乙,nowhere\n",
+    )
+    .unwrap();
+    let e = errors_at(&dir, &text);
+    assert!(
+        e.contains("units.csv:4:3: unit `unit-1001` `township`"),
+        "{e}"
+    );
+}
+
+/// Before: a GBK file (Excel's default in a Chinese locale) gave one "invalid utf-8" error per
+/// row and no hint.
+#[test]
+fn csv_registries_saved_as_gbk_are_read_and_unreadable_ones_say_how_to_save_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD.replace(
+        "[[townships]]\ncode = \"lanjiang\"",
+        "[registry]\nunits_csv = \"units.csv\"\n\n[[townships]]\ncode = \"lanjiang\"",
+    );
+    let utf8 =
+        "id,name,township\nunit-1000,兰江街道消防控制室,lanjiang\nunit-1001,云山单位,yunshan\n";
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(utf8);
+    assert!(!unmappable);
+    assert!(std::str::from_utf8(&gbk).is_err(), "really not UTF-8");
+    std::fs::write(dir.path().join("units.csv"), &gbk).unwrap();
+    let c = parse(&dir.path().join("gateway.toml"), &text).unwrap();
+    assert_eq!(
+        c.registry.unit("unit-1000").unwrap().name,
+        "兰江街道消防控制室"
+    );
+    assert!(
+        c.warnings.join("\n").contains("read as GBK/GB18030"),
+        "{:?}",
+        c.warnings
+    );
+
+    // UTF-8 with a BOM (Excel's "CSV UTF-8")
+    std::fs::write(
+        dir.path().join("units.csv"),
+        [&b"\xEF\xBB\xBF"[..], utf8.as_bytes()].concat(),
+    )
+    .unwrap();
+    let c = parse(&dir.path().join("gateway.toml"), &text).unwrap();
+    assert_eq!(c.registry.unit("unit-1001").unwrap().name, "云山单位");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+    std::fs::write(
+        dir.path().join("units.csv"),
+        [0x80u8, 0xff, 0x00, 0xfe, 0x81],
+    )
+    .unwrap();
+    let e = errors_at(&dir, &text);
+    assert_eq!(e.lines().count(), 1, "one error: {e}");
+    assert!(
+        e.contains("save it from Excel or WPS as \"CSV UTF-8"),
+        "{e}"
+    );
+}
+
+/// Before: a missing cameras file gave one error and then one more for every unit naming a
+/// camera.
+#[test]
+fn a_missing_registry_file_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut units = String::from("id,name,township,cameras\n");
+    for n in 0..48 {
+        units += &format!("csv-{n:04},单位,lanjiang,cam-{n:04}\n");
+    }
+    std::fs::write(dir.path().join("units.csv"), units).unwrap();
+    let text = GOOD.replace(
+        "[[townships]]\ncode = \"lanjiang\"",
+        "[registry]\nunits_csv = \"units.csv\"\ncameras_csv = \"cameras.csv\"\n\n[[townships]]\ncode = \"lanjiang\"",
+    );
+    let e = errors_at(&dir, &text);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("cameras.csv: cannot read registry"), "{e}");
 }
 
 fn errors_at(dir: &tempfile::TempDir, text: &str) -> String {
