@@ -33,12 +33,20 @@ pub fn threshold_event(
         clear_above: (!high).then_some(band.clear),
         cleared,
     });
-    let value = report.value;
+    // the sensor's resolution, or finer where a limit needs it (the event keeps the raw value)
+    let resolution = codes::analog_type(report.analog_type).map_or(0.01, |(_, _, r)| r);
+    let places = [resolution, band.limit, band.clear]
+        .into_iter()
+        .map(decimals)
+        .max()
+        .unwrap_or(0);
+    let shown = |v: f64| format!("{v:.places$}");
+    let (value, limit, clear) = (shown(report.value), shown(band.limit), shown(band.clear));
     let what = match (high, cleared) {
-        (true, false) => format!("{name} {value} {unit} > {} {unit}", band.limit),
-        (true, true) => format!("{name} {value} {unit} < {} {unit} 已恢复", band.clear),
-        (false, false) => format!("{name} {value} {unit} < {} {unit}", band.limit),
-        (false, true) => format!("{name} {value} {unit} > {} {unit} 已恢复", band.clear),
+        (true, false) => format!("{name} {value} {unit} > {limit} {unit}"),
+        (true, true) => format!("{name} {value} {unit} < {clear} {unit} 已恢复"),
+        (false, false) => format!("{name} {value} {unit} < {limit} {unit}"),
+        (false, true) => format!("{name} {value} {unit} > {clear} {unit} 已恢复"),
     };
     let mut event = fire_event(signal, ctx, id, Kind::FireAnalogThreshold, detail);
     if cleared {
@@ -46,4 +54,25 @@ pub fn threshold_event(
     }
     event.title = format!("{} · {what}", event.title);
     event
+}
+
+/// Decimal places of a number as written shortest (at most 3): 0.1 → 1, 0.25 → 2, 300 → 0.
+fn decimals(x: f64) -> usize {
+    let text = format!("{x}");
+    text.split_once('.').map_or(0, |(_, f)| f.len()).min(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimals;
+
+    #[test]
+    fn places_follow_the_resolution_and_the_limits() {
+        assert_eq!(decimals(0.1), 1);
+        assert_eq!(decimals(0.25), 2);
+        assert_eq!(decimals(300.0), 0);
+        assert_eq!(decimals(0.939026453362204), 3, "capped");
+        let places = [0.1, 0.3, 0.25].into_iter().map(decimals).max().unwrap();
+        assert_eq!(format!("{:.places$}", 0.939026453362204), "0.94");
+    }
 }
