@@ -620,3 +620,42 @@ async fn a_push_sent_again_after_a_crash_keeps_its_event_ids() {
         .await;
     assert_eq!(list["events"].as_array().unwrap().len(), 2, "{list}");
 }
+
+/// Before: a query that did not parse got a plain-text 400, a wrong method an empty 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_the_framework_makes_come_in_the_json_envelope() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let client = reqwest::Client::new();
+    let check = |resp: reqwest::Response, status: u16, code: &'static str| async move {
+        assert_eq!(resp.status().as_u16(), status);
+        let allow = resp.headers().get("allow").cloned();
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json",
+            "{status}"
+        );
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{body}"
+        );
+        allow
+    };
+    // an unknown query parameter (the framework's Query extractor refuses it)
+    let bad_query = client
+        .get(env.gw.url("/api/v1/cameras?colour=red"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let _ = check(bad_query, 400, "bad_request").await;
+    let wrong_method = client
+        .delete(env.gw.url("/api/v1/cameras"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let allow = check(wrong_method, 405, "method_not_allowed").await;
+    assert!(allow.is_some(), "Allow kept");
+}

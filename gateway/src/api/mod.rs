@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/outbox/replay", post(outbox::replay))
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(error::envelope))
         .with_state(state)
 }
 
