@@ -32,6 +32,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod event;
 pub mod linkage;
+pub mod live;
 pub mod liveness;
 pub mod metrics;
 pub mod normalize;

@@ -84,6 +84,29 @@ impl Liveness {
         Self { units }
     }
 
+    /// The units of a new registry: those kept keep their state (with their new timeout),
+    /// new ones start offline and never seen (no event until they first report), removed ones
+    /// are forgotten.
+    pub fn retime(
+        &mut self,
+        units: impl IntoIterator<Item = (String, Duration)>,
+        now: DateTime<Utc>,
+    ) {
+        let mut old = std::mem::take(&mut self.units);
+        self.units = units
+            .into_iter()
+            .map(|(id, timeout)| {
+                let timeout = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+                let state = old.remove(&id).map(|e| e.state).unwrap_or(UnitState {
+                    online: false,
+                    since: now,
+                    last_seen: None,
+                });
+                (id, Entry { timeout, state })
+            })
+            .collect();
+    }
+
     /// A message from `unit` arrived; `Some` when that brings it back online.
     pub fn seen(&mut self, unit: &str, now: DateTime<Utc>) -> Option<Change> {
         let entry = self.units.get_mut(unit)?;
@@ -256,5 +279,22 @@ mod tests {
             l.seen("u1", t(106)).is_some(),
             "comes back again, with an event"
         );
+    }
+
+    #[test]
+    fn a_reload_keeps_kept_units_starts_new_ones_unseen_and_forgets_removed_ones() {
+        let mut l = two_units(&HashMap::new(), t(0));
+        l.seen("u1", t(1));
+        let secs = Duration::from_secs;
+        l.retime(
+            [("u1".to_string(), secs(5)), ("c".to_string(), secs(60))],
+            t(2),
+        );
+        assert!(l.state("u1").unwrap().online, "u1 kept its state");
+        assert_eq!(l.state("u2"), None, "u2 removed");
+        assert_eq!(l.state("c").unwrap().last_seen, None, "c new and unseen");
+        // u1's new timeout applies; c's first message is contact, not a comeback
+        assert_eq!(l.expire(t(7)).len(), 1);
+        assert_eq!(l.seen("c", t(8)), None);
     }
 }

@@ -1,5 +1,5 @@
-//! The registry: townships, units and cameras. Loaded and validated once (by the gateway's
-//! config loader), then shared read-only.
+//! The registry: townships, units and cameras. Loaded and validated by the gateway's config
+//! loader, then shared read-only; a reload replaces it whole ([`LiveRegistry`]).
 
 use crate::secret::Secret;
 use std::collections::HashMap;
@@ -234,6 +234,17 @@ impl Registry {
         self.city.as_ref()
     }
 
+    /// The webhook of a delivery queue (a township's code, `dept:<code>` or `city`).
+    pub fn webhook(&self, route: &str) -> Option<&Webhook> {
+        if route == CITY_ROUTE {
+            return self.city.as_ref();
+        }
+        match route.strip_prefix("dept:") {
+            Some(code) => self.department(code)?.webhook.as_ref(),
+            None => self.township(route)?.webhook.as_ref(),
+        }
+    }
+
     /// Every delivery queue with its webhook: each township's, each department's
     /// (`dept:<code>`) and the city's (`city`), for the delivery workers.
     pub fn destinations(&self) -> Vec<Arc<Township>> {
@@ -313,3 +324,7 @@ impl Registry {
         self.cameras.len()
     }
 }
+
+/// The registry in use: readers take the current one (an `Arc`, kept as long as they need it),
+/// a config reload puts a new one in its place.
+pub type LiveRegistry = crate::live::Live<Registry>;

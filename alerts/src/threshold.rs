@@ -169,6 +169,12 @@ impl Thresholds {
         }
     }
 
+    /// New rules (a config reload); alarms already raised stay raised, and the next reading
+    /// is judged against the new limits.
+    pub fn set_rules(&mut self, rules: Vec<Rule>) {
+        self.rules = rules;
+    }
+
     fn rule(&self, location: Location, analog_type: u8) -> Option<Limits> {
         let component = location.component.map(|c| c.kind);
         self.rules

@@ -2,10 +2,12 @@
 
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
+use crate::reload::Reloader;
 use crate::video::VideoServices;
 use alerts::dedup::Dedup;
 use alerts::delivery::{self, Holds};
 use alerts::linkage::Linkage;
+use alerts::live::Live;
 use alerts::liveness::Liveness;
 use alerts::outage::Outage;
 use alerts::outbox::{Op, Outbox};
@@ -57,6 +59,7 @@ pub async fn serve(
     let metrics = Metrics::new();
     build_info(&metrics);
     let outbox = open_outbox(&config, &metrics)?;
+    let fixed = crate::reload::Fixed::of(&config);
     let registry = Arc::new(std::mem::take(&mut config.registry));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let holds = Arc::new(Holds::default());
@@ -74,7 +77,7 @@ pub async fn serve(
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = delivery::spawn_workers(
-        &registry,
+        pipeline.live_registry(),
         &outbox,
         &config.delivery,
         &metrics,
@@ -99,13 +102,24 @@ pub async fn serve(
     }
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
     let ready = Arc::new(AtomicBool::new(false));
+    let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
+    let profiles = Arc::new(Live::new(Arc::new(std::mem::take(&mut config.profiles))));
+    let reloader = Arc::new(Reloader::new(
+        config.path.clone(),
+        fixed,
+        pipeline.clone(),
+        auth.clone(),
+        profiles.clone(),
+    ));
+    tokio::spawn(reloader.clone().on_sighup(stop_rx.clone()));
     let state = AppState {
         pipeline: pipeline.clone(),
-        profiles: Arc::new(std::mem::take(&mut config.profiles)),
+        profiles,
+        reloader,
         cameras: video.as_ref().map(|v| v.cameras.clone()),
         video: video.clone(),
         gb26875: sources.gb26875.take(),
-        auth: Arc::new(Auth::new(&config.api.tokens)),
+        auth,
         ready: ready.clone(),
         metrics_public: config.api.metrics_public,
         assessment: Arc::new(config.assessment.clone()),

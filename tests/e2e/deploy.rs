@@ -187,7 +187,11 @@ fn the_shipped_systemd_unit_verifies_is_hardened_and_reads_its_config() {
     let unit = deploy_file("gateway.service");
     let dir = tempfile::tempdir().unwrap();
     // only the binary's place changes; verify checks that ExecStart/ExecStartPre exist
-    let local = replaced(&unit, "/usr/local/bin/gateway", &bin().display().to_string());
+    let local = replaced(
+        &unit,
+        "/usr/local/bin/gateway",
+        &bin().display().to_string(),
+    );
     let path = dir.path().join("gateway.service");
     std::fs::write(&path, local).unwrap();
     let run = |args: &[&str]| {
@@ -208,7 +212,10 @@ fn the_shipped_systemd_unit_verifies_is_hardened_and_reads_its_config() {
     let (ok, text) = run(&["security", "--offline=true", "--threshold=20"]);
     let score = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for gateway.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for gateway.service: ")
+                .nth(1)
+        })
         .and_then(|l| l.split_whitespace().next())
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in\n{text}"));
@@ -227,7 +234,11 @@ fn the_shipped_systemd_unit_verifies_is_hardened_and_reads_its_config() {
          install -m 0644 gateway.toml *.csv {etc:?}/gateway/; cp -r profiles {etc:?}/gateway/",
         etc = etc.path()
     );
-    assert!(Command::new("sh").args(["-c", &sh]).status().unwrap().success());
+    assert!(Command::new("sh")
+        .args(["-c", &sh])
+        .status()
+        .unwrap()
+        .success());
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(bin())

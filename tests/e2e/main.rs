@@ -14,6 +14,7 @@ mod gb26875;
 mod hostile;
 mod mqtt;
 mod profiles;
+mod reload;
 mod supervision;
 mod units;
 mod video;

@@ -18,7 +18,7 @@ pub use hold::Holds;
 
 use crate::metrics::Metrics;
 use crate::outbox::{Op, Outbox, PendingItem};
-use crate::registry::{Registry, Township, Webhook};
+use crate::registry::{LiveRegistry, Township, Webhook};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -141,8 +141,10 @@ pub fn client(config: &DeliveryConfig) -> reqwest::Client {
 }
 
 /// Starts one delivery worker per destination (township, department, city) that has a webhook.
+/// Each attempt signs and sends with the webhook `registry` has at that moment (a config
+/// reload may change a URL, secret or timeout).
 pub fn spawn_workers(
-    registry: &Registry,
+    registry: &Arc<LiveRegistry>,
     outbox: &Outbox,
     config: &DeliveryConfig,
     metrics: &Metrics,
@@ -151,6 +153,7 @@ pub fn spawn_workers(
 ) -> Vec<JoinHandle<()>> {
     let client = client(config);
     registry
+        .get()
         .destinations()
         .iter()
         .filter_map(|t| {
@@ -158,6 +161,7 @@ pub fn spawn_workers(
             let worker = Worker {
                 township: t.clone(),
                 webhook,
+                live: registry.clone(),
                 outbox: outbox.clone(),
                 client: client.clone(),
                 config: config.clone(),
@@ -172,7 +176,9 @@ pub fn spawn_workers(
 
 struct Worker {
     township: Arc<Township>,
+    /// The webhook at the start; the live registry's is used while it has one.
     webhook: Webhook,
+    live: Arc<LiveRegistry>,
     outbox: Outbox,
     client: reqwest::Client,
     config: DeliveryConfig,
@@ -351,11 +357,15 @@ impl Worker {
     }
 
     async fn attempt(&self, item: &PendingItem) -> Attempt {
-        let secret = self.webhook.secret.expose().as_bytes();
+        let registry = self.live.get();
+        let webhook = registry
+            .webhook(&self.township.code)
+            .unwrap_or(&self.webhook);
+        let secret = webhook.secret.expose().as_bytes();
         let request = self
             .client
-            .post(&self.webhook.url)
-            .timeout(self.webhook.timeout.unwrap_or(self.config.timeout))
+            .post(&webhook.url)
+            .timeout(webhook.timeout.unwrap_or(self.config.timeout))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", item.id.to_string())
             .header("X-Gateway-Event", item.kind.as_str())

@@ -86,8 +86,9 @@ impl Pipeline {
         let now = self.clock.now();
         let received_at = now.with_timezone(&self.offset);
         let mut door = self.cameras.lock().await;
+        let registry = self.registry();
         for o in observations {
-            let Some(camera) = self.registry.camera(&o.camera) else {
+            let Some(camera) = registry.camera(&o.camera) else {
                 continue;
             };
             if let Observed::Entered { state, since } = &o.what {
@@ -104,7 +105,7 @@ impl Pipeline {
                     state: u8::from(!v.failing.is_empty()),
                 });
             }
-            let Some(township) = self.registry.township(&camera.township) else {
+            let Some(township) = registry.township(&camera.township) else {
                 continue;
             };
             let ctx = CameraContext {

@@ -97,7 +97,7 @@ impl Pipeline {
             .map_err(|e| OutboxError::Store(Arc::new(e)))?;
         let mut new = Vec::with_capacity(events.len());
         for (e, resolves) in events.iter().zip(resolves) {
-            let deliver = self.registry.delivers_to(&e.township.code);
+            let deliver = self.registry().delivers_to(&e.township.code);
             let mut n = NewEvent::of(e, deliver);
             n.resolves = resolves;
             if kind_matches(&self.cases.keep_open, e.kind.as_str()) {
@@ -181,7 +181,8 @@ impl Pipeline {
     fn dispatch(&self, e: &Event, new: &mut NewEvent) -> Option<NewEvent> {
         let case = new.case.as_mut()?;
         let rule = first_match(&self.cases.dispatch, e.kind.as_str(), &e.township.code)?;
-        let department = self.registry.department(&rule.to)?;
+        let registry = self.registry();
+        let department = registry.department(&rule.to)?;
         if !department.serves(&e.township.code) {
             return None;
         }
@@ -249,16 +250,13 @@ impl Pipeline {
         };
         let at = step.at.with_timezone(&self.offset);
         let township = &original.township.code;
-        let updated = updated_notice(
-            &original,
-            case,
-            department.map(|d| &**d),
-            at,
-            Uuid::now_v7(),
-        );
-        let mut out = vec![NewEvent::of(&updated, self.registry.delivers_to(township))];
+        let updated = updated_notice(&original, case, department.as_deref(), at, Uuid::now_v7());
+        let mut out = vec![NewEvent::of(
+            &updated,
+            self.registry().delivers_to(township),
+        )];
         if let Some(d) = department {
-            let assigned = assigned_notice(&original, case, d, at, Uuid::now_v7());
+            let assigned = assigned_notice(&original, case, &d, at, Uuid::now_v7());
             let mut n = NewEvent::of(&assigned, d.webhook.is_some());
             n.route = Some(d.route());
             out.push(n);
@@ -270,10 +268,11 @@ impl Pipeline {
         &self,
         code: &str,
         original: &Event,
-    ) -> Result<&Arc<crate::registry::Department>, ActError> {
+    ) -> Result<Arc<crate::registry::Department>, ActError> {
         let d = self
-            .registry
+            .registry()
             .department(code)
+            .cloned()
             .ok_or_else(|| ActError::BadDepartment(format!("no department `{code}`")))?;
         if !d.serves(&original.township.code) {
             return Err(ActError::BadDepartment(format!(

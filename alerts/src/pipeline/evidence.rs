@@ -14,7 +14,7 @@ use crate::delivery::Holds;
 use crate::event::{Event, Evidence, Kind};
 use crate::normalize::evidence_event;
 use crate::outbox::{Op, Outbox};
-use crate::registry::{Registry, Unit};
+use crate::registry::Unit;
 use chrono::FixedOffset;
 use futures::future::BoxFuture;
 use prometheus::IntCounterVec;
@@ -55,7 +55,7 @@ pub struct VideoLinkage {
 pub(super) struct Linker {
     config: VideoLinkage,
     outbox: Outbox,
-    registry: Arc<Registry>,
+    registry: Arc<crate::registry::LiveRegistry>,
     offset: FixedOffset,
     clock: Arc<dyn Clock>,
     /// `gateway_linkage_video_total{result}`.
@@ -222,7 +222,10 @@ impl Linker {
         let e = evidence_event(original, evidence, now, Uuid::now_v7());
         if let Err(err) = self
             .outbox
-            .commit(&[e], self.registry.delivers_to(&original.township.code))
+            .commit(
+                &[e],
+                self.registry.get().delivers_to(&original.township.code),
+            )
             .await
         {
             tracing::warn!(event = %original.id, error = %err, "cannot commit the evidence follow-up");

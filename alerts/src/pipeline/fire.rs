@@ -66,13 +66,13 @@ impl Pipeline {
         signals: &[FireSignal],
         key: Option<MessageKey>,
     ) -> Result<Submitted, SubmitError> {
-        let unit = self.registry.unit(unit_id).ok_or_else(|| {
+        let registry = self.registry();
+        let unit = registry.unit(unit_id).ok_or_else(|| {
             self.note_unknown_unit(unit_id, protocol);
             SubmitError::UnknownUnit(crate::registry::shown_id(unit_id))
         })?;
         debug_assert!(signals.iter().all(|s| s.unit_id == unit.id));
-        let township = self
-            .registry
+        let township = registry
             .township(&unit.township)
             .expect("the config loader checks every unit's township");
         let now = self.clock.now();

@@ -23,11 +23,13 @@ mod camera;
 mod cases;
 mod evidence;
 mod fire;
+mod reload;
 mod supervise;
 mod units;
 
 pub use cases::{ActError, Acted, CasePolicy};
 pub use evidence::{EvidenceSource, VideoLinkage};
+pub use reload::RegistryChange;
 pub use supervise::{CaseMetrics, Supervised, SUPERVISE_BATCH};
 
 use crate::clock::Clock;
@@ -37,7 +39,7 @@ use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError};
 use crate::quarantine::Quarantine;
-use crate::registry::Registry;
+use crate::registry::{LiveRegistry, Registry};
 use crate::threshold::Thresholds;
 use chrono::FixedOffset;
 use parking_lot::Mutex;
@@ -108,7 +110,7 @@ pub struct Trackers {
 
 /// The shared part of every source.
 pub struct Pipeline {
-    registry: Arc<Registry>,
+    registry: Arc<LiveRegistry>,
     outbox: Outbox,
     dedup: Mutex<Dedup>,
     liveness: Mutex<Liveness>,
@@ -135,7 +137,7 @@ impl Pipeline {
         metrics: Metrics,
     ) -> Self {
         let p = Self {
-            registry,
+            registry: Arc::new(LiveRegistry::new(registry)),
             outbox,
             dedup: Mutex::new(trackers.dedup),
             liveness: Mutex::new(trackers.liveness),
@@ -150,7 +152,7 @@ impl Pipeline {
             case_metrics: CaseMetrics::new(&metrics.registry),
             metrics,
         };
-        for t in p.registry.townships().to_vec() {
+        for t in p.registry().townships() {
             p.update_unit_metrics(&t.code);
         }
         p
@@ -174,8 +176,13 @@ impl Pipeline {
         &self.clock
     }
 
-    /// The registry.
-    pub fn registry(&self) -> &Arc<Registry> {
+    /// The registry now (a reload may replace it; hold the `Arc` for one piece of work).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.get()
+    }
+
+    /// The registry handle a reload replaces (delivery workers read webhooks from it).
+    pub fn live_registry(&self) -> &Arc<LiveRegistry> {
         &self.registry
     }
 

@@ -153,12 +153,12 @@ impl Pipeline {
             return Vec::new();
         };
         let at = now.with_timezone(&self.offset);
-        let township = self.registry.delivers_to(&original.township.code);
+        let township = self.registry().delivers_to(&original.township.code);
         let mut out = Vec::new();
         for r in reminders {
             let notice = overdue_notice(&original, case, r, at, Uuid::now_v7());
             out.push(NewEvent::of(&notice, township));
-            if self.registry.city().is_some() {
+            if self.registry().city().is_some() {
                 let copy = overdue_notice(&original, case, r, at, Uuid::now_v7());
                 let mut n = NewEvent::of(&copy, true);
                 n.route = Some(CITY_ROUTE.to_string());
@@ -176,7 +176,7 @@ impl Pipeline {
     ) -> Result<Uuid, OutboxError> {
         let at = self.clock.now().with_timezone(&self.offset);
         let event = crate::normalize::report::weekly_report_event(detail, at, Uuid::now_v7());
-        let mut n = NewEvent::of(&event, self.registry.city().is_some());
+        let mut n = NewEvent::of(&event, self.registry().city().is_some());
         n.route = Some(CITY_ROUTE.to_string());
         self.outbox.commit_new(vec![n]).await?;
         Ok(event.id)

@@ -26,13 +26,11 @@ impl Pipeline {
             else {
                 continue;
             };
-            let Some(unit) = self.registry.unit(id) else {
+            let registry = self.registry();
+            let Some(unit) = registry.unit(id) else {
                 continue;
             };
-            let township = self
-                .registry
-                .township(&unit.township)
-                .expect("checked township");
+            let township = registry.township(&unit.township).expect("checked township");
             let event = unit_event(
                 &change,
                 unit,
@@ -124,7 +122,7 @@ impl Pipeline {
         let l = self.liveness.lock();
         let mut online = 0;
         let mut registered = 0;
-        for u in self.registry.units_in(township) {
+        for u in self.registry().units_in(township) {
             registered += 1;
             online += l.state(&u.id).is_some_and(|s| s.online) as usize;
         }
@@ -132,7 +130,8 @@ impl Pipeline {
     }
 
     pub(super) fn update_unit_metrics(&self, township: &str) {
-        let units = self.registry.units_in(township);
+        let registry = self.registry();
+        let units = registry.units_in(township);
         let l = self.liveness.lock();
         let mut online = 0usize;
         for u in units {

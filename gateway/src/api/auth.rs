@@ -185,6 +185,6 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        state.auth.authenticate(&parts.headers)
+        state.auth.get().authenticate(&parts.headers)
     }
 }

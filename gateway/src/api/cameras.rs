@@ -72,8 +72,13 @@ pub async fn list(
 fn with_place(state: &AppState, mut v: Value) -> Value {
     let place = v["id"]
         .as_str()
-        .and_then(|id| state.pipeline.registry().camera(id))
-        .map(|c| c.place.clone())
+        .and_then(|id| {
+            state
+                .pipeline
+                .registry()
+                .camera(id)
+                .map(|c| c.place.clone())
+        })
         .unwrap_or_default();
     v["address"] = json!(place.address);
     v["location"] = json!(place.location);
@@ -198,12 +203,9 @@ pub async fn township_availability(
     let (from, to) = window(&q)?;
     let mut total = alerts::availability::Breakdown::default();
     let mut cameras = Vec::new();
-    let mut ids: Vec<&std::sync::Arc<alerts::registry::Camera>> = state
-        .pipeline
-        .registry()
-        .cameras()
-        .filter(|c| c.township == code)
-        .collect();
+    let registry = state.pipeline.registry();
+    let mut ids: Vec<&std::sync::Arc<alerts::registry::Camera>> =
+        registry.cameras().filter(|c| c.township == code).collect();
     ids.sort_by(|a, b| a.id.cmp(&b.id));
     for c in ids {
         let b = breakdown(&state, &c.id, from, to)?;

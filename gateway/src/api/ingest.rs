@@ -53,7 +53,7 @@ pub async fn push(
         metrics.rejected(SOURCE, reason);
         e.into_response()
     };
-    let who: Principal = match state.auth.authenticate(&headers) {
+    let who: Principal = match state.auth.get().authenticate(&headers) {
         Ok(p) => p,
         Err(e) => return early("unauthorized", e),
     };
@@ -79,7 +79,7 @@ pub async fn push(
         .filter(|k| !k.is_empty());
     match http_push::accept(
         &state.pipeline,
-        &state.profiles,
+        &state.profiles.get(),
         &unit,
         &channel,
         &body,

@@ -5,6 +5,7 @@
 //! unknown token → 401; a token outside its scope → 403 (404 for a single event, so ids of
 //! other townships do not leak); malformed body → 400 naming the problem.
 
+pub mod admin;
 pub mod auth;
 pub mod cameras;
 pub mod cases;
@@ -35,7 +36,9 @@ pub struct AppState {
     /// The pipeline (registry, outbox, metrics).
     pub pipeline: Arc<Pipeline>,
     /// Vendor profiles, for pushes of vendor payloads.
-    pub profiles: Arc<::ingest::profile::Profiles>,
+    pub profiles: Arc<alerts::live::Live<::ingest::profile::Profiles>>,
+    /// Config reload (`POST /api/v1/admin/reload`).
+    pub reloader: Arc<crate::reload::Reloader>,
     /// The GB/T 26875.3 server's handle (`None` when it does not run).
     pub gb26875: Option<::ingest::gb26875::server::Gb26875Handle>,
     /// Watched cameras (`None` when the camera source does not run).
@@ -43,7 +46,7 @@ pub struct AppState {
     /// Snapshots and evidence (`None` when the camera source does not run).
     pub video: Option<crate::video::VideoServices>,
     /// Token table.
-    pub auth: Arc<Auth>,
+    pub auth: Arc<alerts::live::Live<Auth>>,
     /// Set once the gateway is serving; cleared when it shuts down.
     pub ready: Arc<AtomicBool>,
     /// `/metrics` without a token.
@@ -109,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/outbox/stats", get(outbox::stats))
         .route("/api/v1/outbox/dead-letters", get(outbox::dead_letters))
         .route("/api/v1/outbox/replay", post(outbox::replay))
+        .route("/api/v1/admin/reload", post(admin::reload))
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(error::envelope))
@@ -155,7 +159,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: Prometheus text format (admin token required unless `metrics_public`).
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if !state.metrics_public {
-        state.auth.authenticate(&headers)?.require_admin()?;
+        state.auth.get().authenticate(&headers)?.require_admin()?;
     }
     let text = state.pipeline.metrics().render();
     Ok((

@@ -43,9 +43,8 @@ pub async fn list(
     Query(q): Query<UnitsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     who.require_filter(q.township.as_deref())?;
-    let mut units: Vec<&std::sync::Arc<Unit>> = state
-        .pipeline
-        .registry()
+    let registry = state.pipeline.registry();
+    let mut units: Vec<&std::sync::Arc<Unit>> = registry
         .units()
         .filter(|u| who.can_see(&u.township))
         .filter(|u| q.township.as_deref().is_none_or(|t| t == u.township))
@@ -60,14 +59,14 @@ pub async fn list(
 }
 
 /// A unit the caller may see; 404 (not 403) for another township's, so ids do not leak.
-pub(super) fn visible_unit<'s>(
-    state: &'s AppState,
+pub(super) fn visible_unit(
+    state: &AppState,
     who: &Principal,
     id: &str,
-) -> Result<&'s std::sync::Arc<Unit>, ApiError> {
+) -> Result<std::sync::Arc<Unit>, ApiError> {
     who.townships()?;
     match state.pipeline.registry().unit(id) {
-        Some(u) if who.can_see(&u.township) => Ok(u),
+        Some(u) if who.can_see(&u.township) => Ok(u.clone()),
         _ => Err(ApiError::not_found(
             "unit_not_found",
             format!("no unit `{id}`"),
@@ -82,7 +81,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let u = visible_unit(&state, &who, &id)?;
-    Ok(Json(view(&state, u)))
+    Ok(Json(view(&state, &u)))
 }
 
 /// `GET /api/v1/quarantine` (admin): unknown units that keep sending, most recent first.
