@@ -2,7 +2,7 @@
 
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
-use crate::reload::Reloader;
+use crate::reload::{CameraSource, Reloader};
 use crate::video::VideoServices;
 use alerts::dedup::Dedup;
 use alerts::delivery::{self, Holds};
@@ -64,6 +64,7 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let holds = Arc::new(Holds::default());
     // the cameras first: the pipeline's video linkage takes its pictures from them
+    let rtsp_enabled = config.rtsp.is_some();
     let rtsp = config.rtsp.take().filter(|_| registry.camera_count() > 0);
     let video = rtsp.as_ref().map(|r| VideoServices {
         cameras: Arc::new(Cameras::new(&registry, r, clock.clone())),
@@ -110,6 +111,11 @@ pub async fn serve(
         pipeline.clone(),
         auth.clone(),
         profiles.clone(),
+        match &video {
+            Some(v) => CameraSource::Running(v.cameras.clone()),
+            None if rtsp_enabled => CameraSource::NotStarted,
+            None => CameraSource::Disabled,
+        },
     ));
     tokio::spawn(reloader.clone().on_sighup(stop_rx.clone()));
     let state = AppState {

@@ -3,13 +3,15 @@
 //!
 //! * A config that does not check is refused; the running one keeps serving, and the errors are
 //!   logged and returned.
-//! * Taken without a restart: units (added, removed, changed), townships' names and webhooks,
-//!   departments' and the city's webhooks, API tokens, threshold rules and the vendor profiles of
-//!   HTTP pushes. No connection is dropped: MQTT, GB/T 26875.3 and RTSP sessions carry on; a unit
-//!   kept keeps its online state, a new one starts unseen.
+//! * Taken without a restart: units and cameras (added, removed, changed), townships' names and
+//!   webhooks, departments' and the city's webhooks, API tokens, threshold rules and the vendor
+//!   profiles of HTTP pushes. No connection that did not change is dropped: MQTT, GB/T 26875.3
+//!   and the RTSP sessions of untouched cameras carry on; a unit kept keeps its online state, a
+//!   new one starts unseen; a camera added gets a session, a camera removed loses its own.
 //! * A change to anything else (listen addresses, the MQTT, GB/T 26875.3 and RTSP settings,
-//!   cameras, which townships and departments there are, data_dir, outbox, delivery, timing) is
-//!   refused as a whole, naming what needs a restart — a reload never half-applies a config.
+//!   which townships and departments there are, data_dir, outbox, delivery, timing — and the
+//!   first cameras of a gateway started without any) is refused as a whole, naming what needs a
+//!   restart — a reload never half-applies a config.
 
 use crate::api::auth::Auth;
 use crate::config::{self, Config};
@@ -17,6 +19,7 @@ use alerts::live::Live;
 use alerts::pipeline::RegistryChange;
 use alerts::secret::Secret;
 use alerts::Pipeline;
+use cameras::rtsp::{CameraChange, Cameras};
 use ingest::profile::Profiles;
 use prometheus::{IntCounterVec, Opts};
 use serde::Serialize;
@@ -43,10 +46,23 @@ pub struct Reloaded {
     /// Units added, removed and changed.
     #[serde(flatten)]
     pub units: RegistryChange,
+    /// Cameras added, removed and changed.
+    #[serde(flatten)]
+    pub cameras: CameraChange,
     /// API tokens now valid.
     pub tokens: usize,
     /// What is valid but worth a second look.
     pub warnings: Vec<String>,
+}
+
+/// The camera source of the running gateway, as a reload sees it.
+pub enum CameraSource {
+    /// Watching cameras: a reload adds and removes sessions.
+    Running(Arc<Cameras>),
+    /// `[rtsp]` enabled but the gateway started without cameras: the first need a restart.
+    NotStarted,
+    /// `[rtsp] enabled = false`: cameras are registry entries only.
+    Disabled,
 }
 
 /// The parts of a running gateway a reload replaces, and the file it reads again.
@@ -57,6 +73,7 @@ pub struct Reloader {
     pipeline: Arc<Pipeline>,
     auth: Arc<Live<Auth>>,
     profiles: Arc<Live<Profiles>>,
+    cameras: CameraSource,
     one_at_a_time: tokio::sync::Mutex<()>,
     /// `gateway_config_reloads_total{result}`: `ok`, `invalid`, `restart_required`.
     results: IntCounterVec,
@@ -70,6 +87,7 @@ impl Reloader {
         pipeline: Arc<Pipeline>,
         auth: Arc<Live<Auth>>,
         profiles: Arc<Live<Profiles>>,
+        cameras: CameraSource,
     ) -> Self {
         let results = IntCounterVec::new(
             Opts::new(
@@ -92,6 +110,7 @@ impl Reloader {
             pipeline,
             auth,
             profiles,
+            cameras,
             one_at_a_time: tokio::sync::Mutex::new(()),
             results,
         }
@@ -108,19 +127,26 @@ impl Reloader {
             Err(errors) => Err(ReloadError::Invalid(
                 errors.0.iter().map(|e| e.to_string()).collect(),
             )),
-            Ok(new) => self.apply(new),
+            Ok(new) => self.apply(new).await,
         };
         self.log(&result);
         result
     }
 
-    fn apply(&self, new: Config) -> Result<Reloaded, ReloadError> {
-        let changed: Vec<String> = Fixed::of(&new)
+    async fn apply(&self, new: Config) -> Result<Reloaded, ReloadError> {
+        let mut changed: Vec<String> = Fixed::of(&new)
             .0
             .into_iter()
             .filter(|(part, print)| self.fixed.0.get(part) != Some(print))
             .map(|(part, _)| format!("{part} changed"))
             .collect();
+        let no_cameras = self.pipeline.registry().camera_count() == 0;
+        if matches!(self.cameras, CameraSource::NotStarted)
+            && no_cameras
+            && new.registry.camera_count() > 0
+        {
+            changed.push("cameras added to a gateway started without any (the camera source starts with the first camera)".into());
+        }
         if !changed.is_empty() {
             return Err(ReloadError::NeedsRestart(changed));
         }
@@ -135,11 +161,15 @@ impl Reloader {
         self.auth.replace(Arc::new(Auth::new(&new.api.tokens)));
         self.profiles.replace(Arc::new(new.profiles));
         self.pipeline.replace_thresholds(new.thresholds);
-        let units = self
-            .pipeline
-            .replace_registry(Arc::new(new.registry), timeouts);
+        let registry = Arc::new(new.registry);
+        let units = self.pipeline.replace_registry(registry.clone(), timeouts);
+        let cameras = match &self.cameras {
+            CameraSource::Running(c) => c.update(&registry, &self.pipeline).await,
+            _ => CameraChange::default(),
+        };
         Ok(Reloaded {
             units,
+            cameras,
             tokens: new.api.tokens.len(),
             warnings: new.warnings,
         })
@@ -152,6 +182,9 @@ impl Reloader {
                     units_added = r.units.units_added.len(),
                     units_removed = r.units.units_removed.len(),
                     units_changed = r.units.units_changed.len(),
+                    cameras_added = r.cameras.cameras_added.len(),
+                    cameras_removed = r.cameras.cameras_removed.len(),
+                    cameras_changed = r.cameras.cameras_changed.len(),
                     tokens = r.tokens,
                     "config reloaded"
                 );
@@ -272,22 +305,11 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
     );
     put("[rtsp]", format!("{:?}", c.rtsp));
     put("[gb26875]", format!("{:?}", c.gb26875));
-    put("cameras", cameras(c));
     put(
         "townships, departments and the city (which, and which have a webhook)",
         routes(c),
     );
     parts
-}
-
-fn cameras(c: &Config) -> String {
-    let mut cams: Vec<String> = c
-        .registry
-        .cameras()
-        .map(|cam| format!("{cam:?} {:?}", cam.password.as_ref().map(print)))
-        .collect();
-    cams.sort();
-    cams.join("\n")
 }
 
 fn routes(c: &Config) -> String {

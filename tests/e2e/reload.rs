@@ -163,3 +163,89 @@ async fn a_bad_reload_is_refused_and_the_running_config_kept() {
         assert_eq!(metric(&m, &series), n, "{series}");
     }
 }
+
+/// A reload that adds a camera and removes another starts and stops only those sessions: the
+/// untouched camera keeps its RTSP session (one PLAY, never reconnected), and pushes made
+/// while the config changes are each delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_starts_and_stops_only_the_cameras_it_changes() {
+    use crate::cameras::{camera, camera_toml, wait_camera, FAST_HEALTH};
+    use gateway_sim::camsim::{CamSim, CamSimConfig};
+    let sim = CamSim::start(CamSimConfig::local(3))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cams = |ids: &[u32]| {
+        ids.iter()
+            .map(|n| camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(*n), None))
+            .collect::<String>()
+    };
+    let base = FAST_HEALTH.to_string() + FAST_RETRIES;
+    let mut env = Env::start(&["lanjiang"], |c| c.extra = base.clone() + &cams(&[1, 2])).await;
+    for id in ["cam-1", "cam-2"] {
+        wait_camera(&env, id, "online", |c| c["state"] == "online").await;
+    }
+    assert_eq!((sim.plays(1), sim.plays(2)), ((1, 1), (1, 1)));
+    let frames_before = camera(&env, "cam-1").await["frames_total"]
+        .as_u64()
+        .unwrap();
+
+    env.config.extra = base.clone() + &cams(&[1, 3]);
+    env.config.write(env.dir.path());
+    let pushing = {
+        let (url, client) = (
+            env.gw.url("/api/v1/ingest/lanjiang-u1/status"),
+            env.client.clone(),
+        );
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for addr in 1..=60u32 {
+                let r = client
+                    .post(&url)
+                    .bearer_auth(INGEST_TOKEN)
+                    .json(&fire(addr))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                let body: serde_json::Value = r.json().await.unwrap();
+                ids.push(body["events"][0].as_str().unwrap().to_string());
+            }
+            ids
+        })
+    };
+    let (status, body) = env
+        .post("/api/v1/admin/reload", Some(ADMIN_TOKEN), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reloaded"]["cameras_added"], json!(["cam-3"]));
+    assert_eq!(body["reloaded"]["cameras_removed"], json!(["cam-2"]));
+    assert_eq!(body["reloaded"]["cameras_changed"], json!([]));
+
+    wait_camera(&env, "cam-3", "online", |c| c["state"] == "online").await;
+    gateway_sim::wait_until(WAIT, "cam-2's session to close", || {
+        (sim.plays(2).1 == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let (status, _) = env.get("/api/v1/cameras/cam-2", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 404);
+    let c1 = camera(&env, "cam-1").await;
+    assert_eq!(sim.plays(1), (1, 1), "cam-1 kept its one session");
+    assert_eq!(c1["reconnects"], 0, "{c1}");
+    assert!(c1["frames_total"].as_u64().unwrap() > frames_before, "{c1}");
+
+    let ids = pushing.await.unwrap();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "every push of the reload", |d| {
+            ids.iter()
+                .all(|id| d.iter().any(|d| &d.idempotency_key == id))
+        })
+        .await
+        .unwrap();
+    for id in &ids {
+        let n = got.iter().filter(|d| &d.idempotency_key == id).count();
+        assert_eq!(n, 1, "{id} delivered {n} times");
+    }
+    env.gw.terminate().await.unwrap();
+}

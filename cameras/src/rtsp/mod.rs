@@ -17,6 +17,7 @@ mod metrics;
 pub mod onvif;
 pub mod picture;
 mod session;
+mod set;
 pub mod snapshot;
 mod tick;
 mod watched;
@@ -29,6 +30,8 @@ use health::{HealthConfig, State};
 pub use metrics::CameraMetrics;
 use parking_lot::Mutex;
 use serde::Serialize;
+pub use set::CameraChange;
+use set::{CameraSet, Running};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,13 +138,18 @@ pub struct CameraView {
     pub picture: Option<picture::PictureView>,
 }
 
-/// Every watched camera, for the API and the tick.
-#[derive(Default)]
+/// Every watched camera, for the API and the tick; a config reload changes them
+/// ([`Cameras::update`]).
 pub struct Cameras {
-    order: Vec<String>,
-    by_id: HashMap<String, Arc<Mutex<Watched>>>,
+    set: alerts::live::Live<CameraSet>,
     /// Per township, as the last tick counted.
     counts: Mutex<HashMap<String, TownshipCount>>,
+    /// For cameras a reload adds.
+    health: HealthConfig,
+    vqd: picture::VqdConfig,
+    clock: Arc<dyn Clock>,
+    /// The sessions, once [`start`] ran.
+    running: Mutex<Option<Running>>,
 }
 
 /// One township's cameras, as the last tick counted them.
@@ -160,20 +168,28 @@ impl Cameras {
     pub fn new(registry: &Registry, config: &RtspConfig, clock: Arc<dyn Clock>) -> Self {
         let mut registered: Vec<_> = registry.cameras().collect();
         registered.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut cameras = Cameras::default();
+        let mut set = CameraSet::default();
         for c in registered {
             let w = Watched::new(c.clone(), config.health, &config.vqd, clock.clone());
-            cameras.order.push(c.id.clone());
-            cameras.by_id.insert(c.id.clone(), Arc::new(Mutex::new(w)));
+            set.order.push(c.id.clone());
+            set.by_id.insert(c.id.clone(), Arc::new(Mutex::new(w)));
         }
-        cameras
+        Cameras {
+            set: alerts::live::Live::new(Arc::new(set)),
+            counts: Mutex::default(),
+            health: config.health,
+            vqd: config.vqd,
+            clock,
+            running: Mutex::new(None),
+        }
     }
 
     /// Every camera, ordered by id (a stable order for the API).
     pub fn list(&self) -> Vec<CameraView> {
-        self.order
+        let set = self.set.get();
+        set.order
             .iter()
-            .filter_map(|id| self.by_id.get(id))
+            .filter_map(|id| set.by_id.get(id))
             .map(|w| w.lock().view())
             .collect()
     }
@@ -186,7 +202,7 @@ impl Cameras {
 
     /// One camera.
     pub fn get(&self, id: &str) -> Option<CameraView> {
-        Some(self.by_id.get(id)?.lock().view())
+        Some(self.set.get().by_id.get(id)?.lock().view())
     }
 }
 
@@ -200,31 +216,26 @@ pub async fn start(
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     // after a restart: the township already heard each camera's last state (no repeat)
-    let resumed = pipeline
-        .resume_cameras(cameras.order.iter().map(String::as_str))
-        .await;
-    for (id, state) in resumed {
-        if let Some(w) = cameras.by_id.get(&id) {
-            w.lock().health.resume(state);
-        }
-    }
+    let set = cameras.set.get();
+    set.resume(&pipeline, &set.order).await;
     let metrics = CameraMetrics::new(&pipeline.metrics().registry);
-    let group = Arc::new(retina::client::SessionGroup::default());
     let config = Arc::new(config);
-    let mut tasks = Vec::new();
-    for id in &cameras.order {
-        tasks.push(tokio::spawn(session::supervise(
-            cameras.by_id[id].clone(),
-            config.clone(),
-            group.clone(),
-            metrics.clone(),
-            stop.clone(),
-        )));
+    let mut running = Running {
+        config: config.clone(),
+        group: Arc::new(retina::client::SessionGroup::default()),
+        metrics: metrics.clone(),
+        stop: stop.clone(),
+        sessions: HashMap::new(),
+    };
+    for id in &set.order {
+        running.spawn(id, set.by_id[id].clone());
     }
-    let tick = tick::Ticker::new(cameras, metrics, config.vqd, pool);
+    *cameras.running.lock() = Some(running);
+    let tick = tick::Ticker::new(cameras.clone(), metrics, config.vqd, pool);
     tokio::spawn(async move {
         tick.run(pipeline, config.tick, stop).await;
-        for t in tasks {
+        let tasks = cameras.running.lock().take().map(|r| r.sessions);
+        for (_, t) in tasks.into_iter().flatten() {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
     })

@@ -101,8 +101,11 @@ impl Cameras {
         until: Instant,
     ) -> Result<Arc<Snapshot>, SnapshotError> {
         let watched = self
+            .set
+            .get()
             .by_id
             .get(id)
+            .cloned()
             .ok_or_else(|| SnapshotError::UnknownCamera(id.to_string()))?;
         let no_picture = |why: &str| SnapshotError::NoPicture {
             camera: id.to_string(),
@@ -154,7 +157,7 @@ impl Cameras {
         };
         // released however this ends (done, failed, or the request given up half-way)
         let _encoding = Encoding {
-            watched,
+            watched: &watched,
             seq: keyframe.seq,
         };
         let result = self.encode(id, &keyframe, pool, options).await;

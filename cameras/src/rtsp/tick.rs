@@ -90,8 +90,9 @@ impl Ticker {
     pub(super) fn observe(&self, now: DateTime<Utc>) -> Vec<CameraObservation> {
         let mut seen = Vec::new();
         let mut tally = Tally::default();
-        for id in &self.cameras.order {
-            let watched = &self.cameras.by_id[id];
+        let set = self.cameras.set.get();
+        for id in &set.order {
+            let watched = &set.by_id[id];
             let mut w = watched.lock();
             self.camera(watched, &mut w, now, &mut tally, &mut seen);
         }

@@ -139,6 +139,8 @@ struct Shared {
     onvif_pending: Mutex<HashMap<u32, Vec<String>>>,
     frames: AtomicU64,
     next_session: AtomicU64,
+    /// Per camera: sessions that started playing, and those still connected.
+    plays: Mutex<HashMap<u32, (u64, u64)>>,
 }
 
 impl Shared {
@@ -194,6 +196,7 @@ impl CamSim {
             onvif_pending: Mutex::new(HashMap::new()),
             frames: AtomicU64::new(0),
             next_session: AtomicU64::new(0x1000_0000),
+            plays: Mutex::new(HashMap::new()),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -236,6 +239,17 @@ impl CamSim {
             .entry(n)
             .or_default()
             .push(xml);
+    }
+
+    /// Camera `n`'s sessions: how many started playing, and how many of those are still
+    /// connected (a client that keeps its session shows 1 and 1).
+    pub fn plays(&self, n: u32) -> (u64, u64) {
+        self.shared
+            .plays
+            .lock()
+            .get(&n)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Frames sent so far, over all sessions.
@@ -463,6 +477,11 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             }
         }
     }
+    if let (Some(_), Some(c)) = (playing.as_ref(), camera) {
+        if let Some(p) = shared.plays.lock().get_mut(&c) {
+            p.1 -= 1;
+        }
+    }
     reader.abort();
 }
 
@@ -567,6 +586,12 @@ async fn respond(
             ))
         }
         "PLAY" => {
+            if playing.is_none() {
+                let mut plays = shared.plays.lock();
+                let p = plays.entry(cam).or_default();
+                p.0 += 1;
+                p.1 += 1;
+            }
             if playing.is_none() {
                 let now = Instant::now();
                 *playing = Some(Playing {
