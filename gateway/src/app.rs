@@ -105,6 +105,7 @@ pub async fn serve(
     let ready = Arc::new(AtomicBool::new(false));
     let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
     let profiles = Arc::new(Live::new(Arc::new(std::mem::take(&mut config.profiles))));
+    let tls = config.api.tls.as_ref().map(|t| serve_tls(t, &metrics));
     let reloader = Arc::new(Reloader::new(
         config.path.clone(),
         fixed,
@@ -116,6 +117,7 @@ pub async fn serve(
             None if rtsp_enabled => CameraSource::NotStarted,
             None => CameraSource::Disabled,
         },
+        tls.as_ref().map(|t| t.config.clone()),
     ));
     tokio::spawn(reloader.clone().on_sighup(stop_rx.clone()));
     let state = AppState {
@@ -168,7 +170,7 @@ pub async fn serve(
     let router = api::router(state).layer(axum::middleware::from_fn(move |req, next| {
         crate::server::bounded(bounded.clone(), counted.clone(), req, next)
     }));
-    crate::server::serve(listener, router, (*limits).clone(), shutdown).await;
+    crate::server::serve(listener, router, (*limits).clone(), tls, shutdown).await;
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     sources.stop().await;
@@ -186,6 +188,20 @@ pub async fn serve(
         anyhow::bail!("a source failed");
     }
     Ok(())
+}
+
+/// The API's TLS: its configuration behind a handle a reload replaces, and the failure count.
+fn serve_tls(tls: &crate::tls::ApiTls, metrics: &Metrics) -> crate::server::ServeTls {
+    let failures = prometheus::IntCounter::new(
+        "gateway_api_tls_handshake_failures_total",
+        "API connections closed because their TLS handshake failed or took too long",
+    )
+    .expect("metric");
+    let _ = metrics.registry.register(Box::new(failures.clone()));
+    crate::server::ServeTls {
+        config: Arc::new(Live::new(tls.server.clone())),
+        failures,
+    }
 }
 
 /// Records the API's bound address for the `outbox` commands (temporary file, then rename: a

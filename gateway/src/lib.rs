@@ -14,5 +14,6 @@ pub mod reload;
 pub mod report;
 pub mod report_cmd;
 pub mod server;
+pub mod tls;
 pub mod video;
 pub mod weekly;

@@ -89,9 +89,38 @@ fn offline(store: &Store, cmd: &OutboxCmd) -> anyhow::Result<Value> {
     })
 }
 
-/// The running gateway's API address and the first `admin` token of its configuration, for
-/// commands that find the outbox in use.
-pub fn running_api(config: &Config) -> anyhow::Result<(String, std::net::SocketAddr)> {
+/// How a command reaches the running gateway's API: its base URL (`http://addr` or
+/// `https://addr`), a client (with TLS, one that trusts exactly the configured certificate),
+/// and the first `admin` token of the configuration.
+pub struct RunningApi {
+    /// `http://127.0.0.1:8080`.
+    pub base: String,
+    /// The client.
+    pub client: reqwest::Client,
+    /// An admin token.
+    pub token: String,
+}
+
+/// The running gateway's API, for commands that find the outbox in use.
+pub fn running_api(config: &Config) -> anyhow::Result<RunningApi> {
+    let (token, addr) = running_addr(config)?;
+    let (base, client) = match &config.api.tls {
+        None => (format!("http://{addr}"), reqwest::Client::new()),
+        Some(tls) if tls.mutual => bail!(
+            "the outbox is in use, and the gateway's API requires client certificates \
+             (tls_client_ca): stop the gateway, or use the API with a client certificate"
+        ),
+        Some(tls) => (format!("https://{addr}"), crate::tls::pinned_client(tls)),
+    };
+    Ok(RunningApi {
+        base,
+        client,
+        token,
+    })
+}
+
+/// The running gateway's API address and the first `admin` token of its configuration.
+fn running_addr(config: &Config) -> anyhow::Result<(String, std::net::SocketAddr)> {
     let token = config
         .api
         .tokens
@@ -110,9 +139,12 @@ pub fn running_api(config: &Config) -> anyhow::Result<(String, std::net::SocketA
 }
 
 async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
-    let (token, addr) = running_api(config)?;
-    let base = format!("http://{addr}/api/v1/outbox");
-    let client = reqwest::Client::new();
+    let RunningApi {
+        base,
+        client,
+        token,
+    } = running_api(config)?;
+    let base = format!("{base}/api/v1/outbox");
     let request = match cmd {
         OutboxCmd::Stats => client.get(format!("{base}/stats")),
         OutboxCmd::DeadLetters { township, limit } => {
@@ -132,7 +164,7 @@ async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
         }
     };
     let response = request.bearer_auth(&token).send().await.with_context(|| {
-        format!("the outbox is in use, but the gateway API at {addr} does not answer")
+        format!("the outbox is in use, but the gateway API at {base} does not answer")
     })?;
     let status = response.status();
     let body: Value = response

@@ -4,8 +4,9 @@
 //! * A config that does not check is refused; the running one keeps serving, and the errors are
 //!   logged and returned.
 //! * Taken without a restart: units and cameras (added, removed, changed), townships' names and
-//!   webhooks, departments' and the city's webhooks, API tokens, threshold rules and the vendor
-//!   profiles of HTTP pushes. No connection that did not change is dropped: MQTT, GB/T 26875.3
+//!   webhooks, departments' and the city's webhooks, API tokens, the API's TLS certificate, key
+//!   and client CA (for new connections), threshold rules and the vendor profiles of HTTP
+//!   pushes. No connection that did not change is dropped: MQTT, GB/T 26875.3
 //!   and the RTSP sessions of untouched cameras carry on; a unit kept keeps its online state, a
 //!   new one starts unseen; a camera added gets a session, a camera removed loses its own.
 //! * A change to anything else (listen addresses, the MQTT, GB/T 26875.3 and RTSP settings,
@@ -74,6 +75,8 @@ pub struct Reloader {
     auth: Arc<Live<Auth>>,
     profiles: Arc<Live<Profiles>>,
     cameras: CameraSource,
+    /// The API's TLS configuration, when it speaks HTTPS (a reload reads the files again).
+    tls: Option<Arc<Live<rustls::ServerConfig>>>,
     one_at_a_time: tokio::sync::Mutex<()>,
     /// `gateway_config_reloads_total{result}`: `ok`, `invalid`, `restart_required`.
     results: IntCounterVec,
@@ -88,6 +91,7 @@ impl Reloader {
         auth: Arc<Live<Auth>>,
         profiles: Arc<Live<Profiles>>,
         cameras: CameraSource,
+        tls: Option<Arc<Live<rustls::ServerConfig>>>,
     ) -> Self {
         let results = IntCounterVec::new(
             Opts::new(
@@ -111,6 +115,7 @@ impl Reloader {
             auth,
             profiles,
             cameras,
+            tls,
             one_at_a_time: tokio::sync::Mutex::new(()),
             results,
         }
@@ -158,6 +163,9 @@ impl Reloader {
                 (u.id.clone(), t.unwrap_or(new.health.unit_offline_after))
             })
             .collect();
+        if let (Some(live), Some(tls)) = (&self.tls, &new.api.tls) {
+            live.replace(tls.server.clone());
+        }
         self.auth.replace(Arc::new(Auth::new(&new.api.tokens)));
         self.profiles.replace(Arc::new(new.profiles));
         self.pipeline.replace_thresholds(new.thresholds);
@@ -273,6 +281,7 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
             api.max_connections
         ),
     );
+    put("[api] TLS on or off", format!("{}", api.tls.is_some()));
     put("[health]", format!("{:?}", c.health));
     put("[video]", format!("{:?}", c.video));
     put(

@@ -74,7 +74,7 @@ async fn online(
     township: Option<String>,
     format: Format,
 ) -> anyhow::Result<Vec<u8>> {
-    let (token, addr) = crate::outbox_cmd::running_api(config)?;
+    let api = crate::outbox_cmd::running_api(config)?;
     let mut q = vec![
         ("from", from.to_rfc3339()),
         ("to", to.to_rfc3339()),
@@ -83,14 +83,18 @@ async fn online(
     if let Some(t) = township {
         q.push(("township", t));
     }
-    let response = reqwest::Client::new()
-        .get(format!("http://{addr}/api/v1/reports/assessment"))
+    let response = api
+        .client
+        .get(format!("{}/api/v1/reports/assessment", api.base))
         .query(&q)
-        .bearer_auth(&token)
+        .bearer_auth(&api.token)
         .send()
         .await
         .with_context(|| {
-            format!("the outbox is in use, but the gateway API at {addr} does not answer")
+            format!(
+                "the outbox is in use, but the gateway API at {} does not answer",
+                api.base
+            )
         })?;
     let status = response.status();
     let body = response

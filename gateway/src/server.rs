@@ -4,6 +4,9 @@
 //! * A request must be answered within `request_timeout` (reading a stalled body included);
 //!   past it, 408. Streams (SSE) are answered at once and then run as long as the client reads.
 //! * A `Content-Length` beyond the body limit is refused with 413 before anything is read.
+//! * With TLS, the handshake must be done within `header_timeout` too; a failed one is counted
+//!   (`gateway_api_tls_handshake_failures_total`) and the connection closed. A reload replaces
+//!   the certificate for new connections.
 //! * At most `max_connections` connections are served; beyond, up to as many again get a
 //!   minimal service — `/healthz` answers, everything else 503 `busy` — and are closed after
 //!   one request; beyond that, connections are closed at once.
@@ -16,13 +19,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The API's TLS, when it speaks HTTPS: the server configuration (a reload replaces it) and
+/// the count of failed handshakes.
+#[derive(Clone)]
+pub struct ServeTls {
+    /// Certificate, key, client verification.
+    pub config: Arc<alerts::live::Live<rustls::ServerConfig>>,
+    /// `gateway_api_tls_handshake_failures_total`.
+    pub failures: prometheus::IntCounter,
+}
 
 /// Limits of the API server.
 #[derive(Debug, Clone)]
@@ -88,12 +102,41 @@ fn busy_router() -> Router {
         })
 }
 
+/// One accepted connection, with what serving it takes.
+struct Conn {
+    app: Router,
+    keep_alive: bool,
+    header_timeout: Duration,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Conn {
+    /// Serves HTTP/1 on `io` in a task of its own, watched for the graceful shutdown.
+    fn serve<I>(self, io: I, watcher: Watcher)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            .keep_alive(self.keep_alive);
+        let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(self.app));
+        let conn = watcher.watch(conn);
+        let permit = self.permit;
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish
 /// (at most 10 s).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<ServeTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let served = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -120,16 +163,34 @@ pub async fn serve(
                 Err(_) => continue, // dropped: closed at once
             },
         };
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .keep_alive(keep_alive);
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
+        let conn = Conn {
+            app,
+            keep_alive,
+            header_timeout: limits.header_timeout,
+            permit,
+        };
+        match &tls {
+            None => conn.serve(stream, graceful.watcher()),
+            Some(tls) => {
+                let (tls, watcher) = (tls.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.get());
+                    let handshake =
+                        tokio::time::timeout(conn.header_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => conn.serve(stream, watcher),
+                        Ok(Err(e)) => {
+                            tls.failures.inc();
+                            tracing::debug!(error = %e, "API TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tls.failures.inc();
+                            tracing::debug!("API TLS handshake not done in time");
+                        }
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())

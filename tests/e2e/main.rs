@@ -16,6 +16,7 @@ mod mqtt;
 mod profiles;
 mod reload;
 mod supervision;
+mod tls;
 mod units;
 mod video;
 

@@ -337,6 +337,10 @@ pub struct Gateway {
     /// API address.
     pub addr: SocketAddr,
     log: PathBuf,
+    /// `http`, or `https` for a gateway started with [`Gateway::start_https`].
+    scheme: &'static str,
+    /// What asks `/readyz` and `/metrics`.
+    client: reqwest::Client,
 }
 
 impl Gateway {
@@ -346,7 +350,18 @@ impl Gateway {
     pub async fn start(bin: &Path, config: &Path) -> Result<Gateway, String> {
         let mut cmd = Command::new(bin);
         cmd.args(["run", "--config"]).arg(config);
-        Self::launch(cmd, config).await
+        Self::launch(cmd, config, "http", reqwest::Client::new()).await
+    }
+
+    /// Like [`Gateway::start`], for a config whose API speaks HTTPS: `client` must trust it.
+    pub async fn start_https(
+        bin: &Path,
+        config: &Path,
+        client: reqwest::Client,
+    ) -> Result<Gateway, String> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["run", "--config"]).arg(config);
+        Self::launch(cmd, config, "https", client).await
     }
 
     /// Like [`Gateway::start`], inside the mount namespace of `tmpfs` (so that its data
@@ -373,10 +388,15 @@ impl Gateway {
             .arg(bin)
             .args(["run", "--config"])
             .arg(config);
-        Self::launch(cmd, config).await
+        Self::launch(cmd, config, "http", reqwest::Client::new()).await
     }
 
-    async fn launch(mut cmd: Command, config: &Path) -> Result<Gateway, String> {
+    async fn launch(
+        mut cmd: Command,
+        config: &Path,
+        scheme: &'static str,
+        client: reqwest::Client,
+    ) -> Result<Gateway, String> {
         let log = config.with_file_name("gateway.log");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -397,8 +417,9 @@ impl Gateway {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
+            scheme,
+            client,
         };
-        let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = gw.child.try_wait() {
@@ -409,7 +430,8 @@ impl Gateway {
             }
             if let Some(addr) = gw.logged_addr("gateway ready") {
                 gw.addr = addr;
-                let ready = client
+                let ready = gw
+                    .client
                     .get(gw.url("/readyz"))
                     .timeout(Duration::from_secs(1))
                     .send()
@@ -438,14 +460,17 @@ impl Gateway {
         value.trim_matches('"').parse().ok()
     }
 
-    /// `http://addr{path}`.
+    /// `http://addr{path}` (`https://` for a gateway started with [`Gateway::start_https`]).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        let response = reqwest::get(self.url("/metrics"))
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
             .await
             .expect("gateway answers /metrics");
         response.text().await.expect("metrics text")
@@ -524,6 +549,8 @@ mod tests {
             child: Command::new("true").spawn().unwrap(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
+            scheme: "http",
+            client: reqwest::Client::new(),
         };
         assert_eq!(
             gw.logged_addr("gateway ready"),

@@ -64,6 +64,8 @@ pub struct ApiConfig {
     pub request_timeout: std::time::Duration,
     /// Connections served at most (as many again get `/healthz` and 503 `busy`).
     pub max_connections: usize,
+    /// HTTPS, when `tls_cert` and `tls_key` are set.
+    pub tls: Option<crate::tls::ApiTls>,
 }
 
 impl Validator {
@@ -124,6 +126,43 @@ impl Validator {
             header_timeout: std::time::Duration::from_secs(raw.header_timeout_s.max(1)),
             request_timeout: std::time::Duration::from_secs(raw.request_timeout_s.max(1)),
             max_connections: raw.max_connections.max(1),
+            tls: self.api_tls(raw),
+        }
+    }
+
+    /// `tls_cert` and `tls_key` (both or neither), `tls_client_ca` only with them.
+    fn api_tls(&mut self, raw: &ApiSection) -> Option<crate::tls::ApiTls> {
+        let (cert, key) = match (&raw.tls_cert, &raw.tls_key) {
+            (Some(c), Some(k)) => (c, k),
+            (None, None) => {
+                if let Some(ca) = &raw.tls_client_ca {
+                    self.err(
+                        self.at(ca),
+                        "`tls_client_ca` needs `tls_cert` and `tls_key`",
+                    );
+                }
+                return None;
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                self.err(
+                    self.at(one),
+                    "`tls_cert` and `tls_key` go together: give both",
+                );
+                return None;
+            }
+        };
+        let ca = raw.tls_client_ca.as_ref().map(|c| self.path(c.get_ref()));
+        let loaded = crate::tls::load(
+            &self.path(cert.get_ref()),
+            &self.path(key.get_ref()),
+            ca.as_deref(),
+        );
+        match loaded {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                self.err(self.at(cert), format!("[api] {e}"));
+                None
+            }
         }
     }
 

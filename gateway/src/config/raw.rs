@@ -109,6 +109,12 @@ pub struct ApiSection {
     pub request_timeout_s: u64,
     #[serde(default = "default_api_max_connections")]
     pub max_connections: usize,
+    #[serde(default)]
+    pub tls_cert: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tls_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tls_client_ca: Option<Spanned<String>>,
 }
 
 fn default_header_timeout_s() -> u64 {
@@ -131,6 +137,9 @@ impl Default for ApiSection {
             request_timeout_s: default_request_timeout_s(),
             max_connections: default_api_max_connections(),
             tokens: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
