@@ -14,6 +14,19 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# kubernetes-validate (PyPI) in a virtual environment of the project's own (target/tools), put on
+# the PATH: the Kubernetes manifests are validated against the API schema by the test suite.
+ensure_kubernetes_validate() {
+  local venv="target/tools/venv"
+  if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+    echo ">> installing kubernetes-validate (PyPI) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
+  fi
+  PATH="$PWD/$venv/bin:$PATH"
+  export PATH
+}
+
 # Fails with a clear message when no suitable Rust toolchain is on the PATH.
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
@@ -32,9 +45,10 @@ ensure_rust() {
 # its Python bindings and x264 (the third-party camera of the interop test); openpyxl (the
 # assessment workbook is read back); prometheus for promtool (the shipped alert rules are checked
 # and unit-tested); util-linux for unshare/nsenter (a tmpfs of the gateway's own in the disk
-# tests and the chaos run); systemd for systemd-analyze (the shipped unit is verified and scored).
+# tests and the chaos run); systemd for systemd-analyze (the shipped unit is verified and scored);
+# python3-venv for kubernetes-validate's environment.
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl openssl mosquitto mosquitto-clients
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
   libavdevice-dev clang libclang-dev python3 python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
-  python3-openpyxl prometheus util-linux systemd)
+  python3-openpyxl python3-venv prometheus util-linux systemd)

@@ -253,3 +253,156 @@ fn the_shipped_systemd_unit_verifies_is_hardened_and_reads_its_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The directory of a tool on the PATH.
+fn tool_dir(tool: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .find(|d| d.join(tool).is_file())
+        .unwrap_or_else(|| panic!("{tool} not on the PATH"))
+}
+
+/// Before: the image's user was a name while the pod set `runAsNonRoot` (the kubelet refuses
+/// it), the ConfigMap held gateway.toml only (not the CSVs and profiles/ it names), the image
+/// was `:latest` without a pull policy, the GB/T 26875.3 port was cluster-internal only, and
+/// there was no container securityContext and no startupProbe. The manifests are validated
+/// against the Kubernetes API schema, and those policies checked.
+#[test]
+fn the_kubernetes_manifests_validate_and_keep_their_policies() {
+    gateway_sim::harness::require(
+        "kubernetes-validate",
+        "kubernetes-validate from PyPI (./scripts/test installs it in target/tools)",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = root.join("deploy/kubernetes/gateway.yaml");
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--kubernetes-version", "1.31.0"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the validator's own Python has PyYAML: the documents as JSON
+    let python = tool_dir("kubernetes-validate").join("python3");
+    let out = Command::new(python)
+        .args(["-c", "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let docs = docs.as_array().unwrap();
+    let kind = |k: &'static str| docs.iter().filter(move |d| d["kind"] == k);
+    let sts = kind("StatefulSet").next().expect("a StatefulSet");
+    let pod = &sts["spec"]["template"]["spec"];
+
+    let dockerfile = deploy_file("Dockerfile");
+    let user = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the image names its user");
+    let uid: u64 = user
+        .split(':')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the image's USER `{user}` is not numeric"));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["runAsUser"], uid,
+        "the pod runs as the image's user"
+    );
+    let containers: Vec<&serde_json::Value> = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(pod["initContainers"].as_array().unwrap())
+        .collect();
+    for c in &containers {
+        let sc = &c["securityContext"];
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{}", c["name"]);
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{}", c["name"]);
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_json::json!(["ALL"]),
+            "{}",
+            c["name"]
+        );
+        let image = c["image"].as_str().unwrap();
+        assert!(
+            image.ends_with(&format!(":{}", env!("CARGO_PKG_VERSION"))),
+            "{image}: not this release's tag"
+        );
+        assert!(c["imagePullPolicy"].is_string(), "{}", c["name"]);
+    }
+    let gateway = containers.iter().find(|c| c["name"] == "gateway").unwrap();
+    assert!(gateway["startupProbe"].is_object(), "no startupProbe");
+
+    // the whole config directory: top-level files and every profile under profiles/
+    let config = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    let sources = config["projected"]["sources"].to_string();
+    assert!(sources.contains("gateway-config"), "{sources}");
+    for f in std::fs::read_dir(root.join("config/profiles")).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            sources.contains(&format!("\"profiles/{name}\"")),
+            "profile {name} is not projected: {sources}"
+        );
+    }
+
+    // GB/T 26875.3 devices outside the cluster can reach the gateway
+    let outside = kind("Service").any(|s| {
+        matches!(
+            s["spec"]["type"].as_str(),
+            Some("LoadBalancer" | "NodePort")
+        ) && s["spec"]["ports"].to_string().contains("9026")
+    });
+    assert!(outside, "no Service exposes 9026 outside the cluster");
+}
+
+/// Before: no .dockerignore (target/ went into the build context), unpinned bases, no offline
+/// build. There is no container engine to build with here, so the file is checked.
+#[test]
+fn the_dockerfile_pins_its_bases_and_its_context_leaves_out_build_output() {
+    let dockerfile = deploy_file("Dockerfile");
+    for from in dockerfile.lines().filter_map(|l| l.strip_prefix("FROM ")) {
+        let image = from.split_whitespace().next().unwrap();
+        let tag = image
+            .split(':')
+            .nth(1)
+            .unwrap_or_else(|| panic!("{image}: no tag"));
+        assert!(
+            tag.split(['-', '.'])
+                .filter(|p| p.parse::<u32>().is_ok())
+                .count()
+                >= 2,
+            "{image}: not pinned to a release"
+        );
+    }
+    assert!(dockerfile.contains("--offline"), "no offline build path");
+    let ignore = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.dockerignore"),
+    )
+    .expect(".dockerignore");
+    for entry in ["target/", ".git/", "data/"] {
+        assert!(
+            ignore.lines().any(|l| l.trim() == entry),
+            "{entry} not ignored"
+        );
+    }
+}
