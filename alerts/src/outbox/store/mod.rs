@@ -174,19 +174,25 @@ impl Store {
 
     /// Closes the database and opens it again (redb repairs it on opening when the last
     /// transaction did not finish). Fails — and can be called again — while a reader still
-    /// holds the old one or the disk still fails.
+    /// holds the old one or the disk still fails. While the file is being opened (a repair of
+    /// a large file takes seconds) readers get `DatabaseClosed` at once instead of waiting:
+    /// they run on the async runtime, and waiting there would stall every task, `/healthz`
+    /// included.
     pub fn reopen(&self) -> Result<(), StoreError> {
-        let mut slot = self.db.write();
-        if let Some(old) = slot.take() {
-            match Arc::try_unwrap(old) {
-                Ok(db) => drop(db.close()), // a failing close still releases the file
-                Err(in_use) => {
-                    *slot = Some(in_use);
-                    return Err(StoreError(redb::Error::DatabaseAlreadyOpen));
+        {
+            let mut slot = self.db.write();
+            if let Some(old) = slot.take() {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => drop(db.close()), // a failing close still releases the file
+                    Err(in_use) => {
+                        *slot = Some(in_use);
+                        return Err(StoreError(redb::Error::DatabaseAlreadyOpen));
+                    }
                 }
             }
         }
-        *slot = Some(Arc::new(open_db(&self.path, self.cache_bytes)?));
+        let db = open_db(&self.path, self.cache_bytes)?;
+        *self.db.write() = Some(Arc::new(db));
         Ok(())
     }
 
