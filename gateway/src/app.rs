@@ -170,6 +170,7 @@ pub async fn serve(
     let router = api::router(state).layer(axum::middleware::from_fn(move |req, next| {
         crate::server::bounded(bounded.clone(), counted.clone(), req, next)
     }));
+    let router = crate::server::conventions(router, &config.api.cors_origins);
     crate::server::serve(listener, router, (*limits).clone(), tls, shutdown).await;
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);

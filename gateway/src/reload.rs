@@ -272,13 +272,14 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
     put(
         "[api] (other than tokens)",
         format!(
-            "{:?} {} {} {:?} {:?} {}",
+            "{:?} {} {} {:?} {:?} {} {:?}",
             api.listen,
             api.max_body_bytes,
             api.metrics_public,
             api.header_timeout,
             api.request_timeout,
-            api.max_connections
+            api.max_connections,
+            api.cors_origins
         ),
     );
     put("[api] TLS on or off", format!("{}", api.tls.is_some()));

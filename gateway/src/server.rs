@@ -200,3 +200,47 @@ pub async fn serve(
         tracing::warn!("API connections still open after 10 s; closing them");
     }
 }
+
+/// The HTTP conventions every answer follows: an `X-Request-Id` (the client's, or a new one)
+/// echoed in the answer and in the access log (at debug); gzip or brotli when the client
+/// accepts it (not for event streams or pictures); CORS for the configured origins only.
+pub fn conventions(router: Router, cors_origins: &[String]) -> Router {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::compression::CompressionLayer;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::{DefaultOnResponse, TraceLayer};
+    let request_id = HeaderName::from_static("x-request-id");
+    let mut router = router.layer(CompressionLayer::new());
+    if !cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("idempotency-key"),
+                ])
+                .expose_headers([request_id.clone(), header::RETRY_AFTER]),
+        );
+    }
+    let access_log = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = id)
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
+    router
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(access_log)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -7,6 +7,7 @@ mod camera_clock;
 mod cameras;
 mod cases;
 mod common;
+mod conventions;
 mod delivery;
 mod deploy;
 mod disk;

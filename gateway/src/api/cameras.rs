@@ -20,12 +20,14 @@ pub struct CamerasQuery {
     township: Option<String>,
     state: Option<String>,
     picture: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
 }
 
 const STATES: &[&str] = &["online", "stalled", "degraded", "offline", "unknown"];
 
-/// `GET /api/v1/cameras?township=&state=&picture=` (`picture`: `failing` — a picture check
-/// is reported — or `clear`).
+/// `GET /api/v1/cameras?township=&state=&picture=&limit=&after=` (`picture`: `failing` — a
+/// picture check is reported — or `clear`), by id, a page at a time ([`super::paging`]).
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -51,7 +53,7 @@ pub async fn list(
             ))
         }
     };
-    let list: Vec<Value> = state
+    let matching = state
         .cameras
         .as_ref()
         .map(|c| c.list())
@@ -62,10 +64,13 @@ pub async fn list(
         .filter(|c| q.state.as_deref().is_none_or(|s| s == c.state.as_str()))
         .filter(|c| {
             failing.is_none_or(|f| f == c.picture.as_ref().is_some_and(|p| !p.failing.is_empty()))
-        })
+        });
+    let (cameras, next) = super::paging::page(matching, |c| &c.id, q.after.as_deref(), q.limit)?;
+    let list: Vec<Value> = cameras
+        .into_iter()
         .map(|c| with_place(&state, json!(c)))
         .collect();
-    Ok(Json(json!({"cameras": list})))
+    Ok(Json(json!({"cameras": list, "next": next})))
 }
 
 /// A camera's view with its registry `address` and `location`.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod outbox;
+pub mod paging;
 pub mod reports;
 pub mod snapshots;
 pub mod units;

@@ -34,9 +34,12 @@ fn view(state: &AppState, unit: &Unit) -> Value {
 pub struct UnitsQuery {
     township: Option<String>,
     online: Option<bool>,
+    limit: Option<usize>,
+    after: Option<String>,
 }
 
-/// `GET /api/v1/units?township=&online=` — registered units the caller may see, by id.
+/// `GET /api/v1/units?township=&online=&limit=&after=` — registered units the caller may see,
+/// by id, a page at a time ([`super::paging`]).
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -50,12 +53,14 @@ pub async fn list(
         .filter(|u| q.township.as_deref().is_none_or(|t| t == u.township))
         .collect();
     units.sort_by(|a, b| a.id.cmp(&b.id));
-    let list: Vec<Value> = units
-        .into_iter()
-        .map(|u| view(&state, u))
-        .filter(|v| q.online.is_none_or(|o| v["online"] == o))
-        .collect();
-    Ok(Json(json!({"units": list})))
+    let online = |u: &&std::sync::Arc<Unit>| {
+        let up = state.pipeline.unit_state(&u.id).is_some_and(|l| l.online);
+        q.online.is_none_or(|o| o == up)
+    };
+    let matching = units.into_iter().filter(online);
+    let (units, next) = super::paging::page(matching, |u| &u.id, q.after.as_deref(), q.limit)?;
+    let list: Vec<Value> = units.into_iter().map(|u| view(&state, u)).collect();
+    Ok(Json(json!({"units": list, "next": next})))
 }
 
 /// A unit the caller may see; 404 (not 403) for another township's, so ids do not leak.

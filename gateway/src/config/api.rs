@@ -66,6 +66,8 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// HTTPS, when `tls_cert` and `tls_key` are set.
     pub tls: Option<crate::tls::ApiTls>,
+    /// Origins whose pages may call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl Validator {
@@ -127,7 +129,32 @@ impl Validator {
             request_timeout: std::time::Duration::from_secs(raw.request_timeout_s.max(1)),
             max_connections: raw.max_connections.max(1),
             tls: self.api_tls(raw),
+            cors_origins: self.cors_origins(raw),
         }
+    }
+
+    /// `cors_origins`: each `scheme://host[:port]`, nothing more.
+    fn cors_origins(&mut self, raw: &ApiSection) -> Vec<String> {
+        let mut out = Vec::new();
+        for o in &raw.cors_origins {
+            let v = o.get_ref();
+            let ok = url::Url::parse(v).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.origin().ascii_serialization() == *v
+            });
+            if ok {
+                out.push(v.clone());
+            } else {
+                self.err(
+                    self.at(o),
+                    format!(
+                        "`cors_origins`: `{v}` is not an origin like `https://console.example.cn`"
+                    ),
+                );
+            }
+        }
+        out
     }
 
     /// `tls_cert` and `tls_key` (both or neither), `tls_client_ca` only with them.

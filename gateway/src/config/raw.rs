@@ -115,6 +115,8 @@ pub struct ApiSection {
     pub tls_key: Option<Spanned<String>>,
     #[serde(default)]
     pub tls_client_ca: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cors_origins: Vec<Spanned<String>>,
 }
 
 fn default_header_timeout_s() -> u64 {
@@ -140,6 +142,7 @@ impl Default for ApiSection {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            cors_origins: Vec::new(),
         }
     }
 }
