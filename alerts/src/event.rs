@@ -19,8 +19,10 @@ pub struct Event {
     /// A human-readable one-line summary.
     pub title: String,
     /// When it happened (the device's time when it said, else when it was received).
+    #[serde(serialize_with = "crate::time::serialize")]
     pub occurred_at: DateTime<FixedOffset>,
     /// When the gateway received it.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub received_at: DateTime<FixedOffset>,
     /// Who or what raised it.
     pub source: Source,
@@ -68,8 +70,10 @@ pub struct ReportDetail {
     /// Its name (`2026-W48`).
     pub name: String,
     /// The window it covers, start.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub from: DateTime<FixedOffset>,
     /// The window's end (exclusive).
+    #[serde(serialize_with = "crate::time::serialize")]
     pub to: DateTime<FixedOffset>,
     /// Download paths on the gateway's API (admin token), by format.
     pub files: std::collections::BTreeMap<String, String>,
@@ -81,6 +85,7 @@ pub struct OverdueDetail {
     /// `sign`, `handle` or `close`.
     pub stage: crate::case::sla::SlaStage,
     /// Its deadline.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub due_at: DateTime<FixedOffset>,
     /// How late at this reminder, in seconds.
     pub overdue_s: i64,
@@ -284,6 +289,7 @@ pub struct UnitDetail {
     pub online: bool,
     /// The unit's last message before the event (for `unit.offline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub last_seen: Option<DateTime<FixedOffset>>,
     /// How long it had been offline (for `unit.online` after an outage), in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,6 +306,7 @@ pub struct Evidence {
     /// Where to fetch it (through the API, token-scoped).
     pub url: String,
     /// When it was captured.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub captured_at: DateTime<FixedOffset>,
 }
 

@@ -45,6 +45,7 @@ pub mod registry;
 pub mod secret;
 pub mod signal;
 pub mod threshold;
+pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, Kind, Severity};

@@ -18,8 +18,10 @@ pub struct UnitState {
     /// Online now.
     pub online: bool,
     /// Since when (online or offline).
+    #[serde(serialize_with = "crate::time::serialize")]
     pub since: DateTime<Utc>,
     /// Last message, if any was ever received.
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub last_seen: Option<DateTime<Utc>>,
 }
 

@@ -15,8 +15,10 @@ pub struct Entry {
     /// How it arrived (last time).
     pub protocol: Protocol,
     /// First message.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub first_seen: DateTime<Utc>,
     /// Last message.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub last_seen: DateTime<Utc>,
     /// Messages so far.
     pub messages: u64,

@@ -54,6 +54,7 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    alerts::time::set_offset(config.offset);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", data_dir.display()))?;
     let metrics = Metrics::new();

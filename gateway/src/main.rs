@@ -75,7 +75,12 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn load(path: &std::path::Path) -> Result<config::Config, ExitCode> {
-    config::load(path).map_err(|e| {
+    let loaded = config::load(path);
+    if let Ok(c) = &loaded {
+        // every time the gateway writes is in the configured offset
+        alerts::time::set_offset(c.offset);
+    }
+    loaded.map_err(|e| {
         eprintln!("{e}");
         eprintln!("configuration invalid: {} error(s)", e.0.len());
         ExitCode::from(2)

@@ -209,7 +209,7 @@ pub fn conventions(router: Router, cors_origins: &[String]) -> Router {
     use tower_http::compression::CompressionLayer;
     use tower_http::cors::{AllowOrigin, CorsLayer};
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-    use tower_http::trace::{DefaultOnResponse, TraceLayer};
+    use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = router.layer(CompressionLayer::new());
     if !cors_origins.is_empty() {
@@ -238,7 +238,10 @@ pub fn conventions(router: Router, cors_origins: &[String]) -> Router {
                 .unwrap_or("");
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = id)
         })
-        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
+        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG))
+        // a 5xx is an answer like any other here (503 back-pressure is counted, an outage
+        // logged once where it happens): not an ERROR line per request
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
     router
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(access_log)

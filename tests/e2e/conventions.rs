@@ -98,3 +98,63 @@ async fn answers_carry_request_ids_and_cors_is_only_for_configured_origins() {
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+/// `2026-11-30T18:02:03.456+08:00`: RFC 3339, milliseconds, the configured offset.
+fn canonical(t: &Value) -> bool {
+    let Some(s) = t.as_str() else { return false };
+    let b = s.as_bytes();
+    s.len() == 29
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        && b[19] == b'.'
+        && s.ends_with("+08:00")
+}
+
+/// Before: `occurred_at` was written `+08:00` while `committed_at`, `since`, `last_seen`,
+/// `captured_at` and the CLI wrote UTC `Z` with nanoseconds. Every time is now written one way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_time_is_written_one_way() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    // refused for now: the event stays pending
+    env.receiver.set_behavior(
+        "lanjiang",
+        gateway_sim::receiver::Behavior::FailTimes {
+            status: 503,
+            times: 1000,
+        },
+    );
+    let (status, pushed) = env.push("lanjiang-u1", "status", &fire(2)).await;
+    assert_eq!(status, 202);
+    let id = pushed["events"][0].as_str().unwrap();
+    let (_, e) = env
+        .get(&format!("/api/v1/events/{id}"), Some(ADMIN_TOKEN))
+        .await;
+    let mut times = vec![
+        ("occurred_at", e["occurred_at"].clone()),
+        ("received_at", e["received_at"].clone()),
+        (
+            "delivery.committed_at",
+            e["delivery"]["committed_at"].clone(),
+        ),
+        ("due.sign", e["due"]["sign"].clone()),
+    ];
+    let (_, unit) = env
+        .get("/api/v1/units/lanjiang-u1", Some(ADMIN_TOKEN))
+        .await;
+    times.push(("unit since", unit["since"].clone()));
+    times.push(("unit last_seen", unit["last_seen"].clone()));
+    let (_, stats) = env.get("/api/v1/outbox/stats", Some(ADMIN_TOKEN)).await;
+    times.push((
+        "oldest pending",
+        stats["oldest_pending_by_township"]["lanjiang"].clone(),
+    ));
+    let (code, out, err) = env.cli(&["outbox", "stats", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cli: Value = serde_json::from_str(&out).unwrap();
+    times.push((
+        "CLI oldest pending",
+        cli["oldest_pending_by_township"]["lanjiang"].clone(),
+    ));
+    for (what, t) in times {
+        assert!(canonical(&t), "{what}: {t}");
+    }
+}

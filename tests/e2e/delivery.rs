@@ -45,7 +45,7 @@ async fn push_is_delivered_signed_to_the_right_township_with_the_right_fields() 
     assert_eq!(e["fire"]["component_type"], 40);
     assert_eq!(e["fire"]["component_addr"], 131082);
     assert_eq!(e["fire"]["description"], "3F east corridor");
-    assert_eq!(e["occurred_at"], "2026-11-28T10:00:00+08:00");
+    assert_eq!(e["occurred_at"], "2026-11-28T10:00:00.000+08:00");
     assert!(e["received_at"].as_str().unwrap().ends_with("+08:00"));
     assert!(e["title"].as_str().unwrap().starts_with("火警"));
     assert_eq!(id.chars().nth(14), Some('7'), "UUIDv7");

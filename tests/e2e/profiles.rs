@@ -102,7 +102,7 @@ async fn shipped_profiles_map_mqtt_payloads_and_thresholds_hold_hysteresis() {
     assert_eq!(body["fire"]["component_type"], 17);
     assert_eq!(body["severity"], "major");
     assert_eq!(body["source"]["protocol"], "mqtt");
-    assert_eq!(body["occurred_at"], "2025-11-28T10:00:00+08:00");
+    assert_eq!(body["occurred_at"], "2025-11-28T10:00:00.000+08:00");
     let cleared = analog(lanjiang[1]);
     assert_eq!(
         (cleared["value"].as_f64(), cleared["cleared"].as_bool()),

@@ -74,10 +74,13 @@ pub struct UnitReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Window start (inclusive).
+    #[serde(serialize_with = "crate::time::serialize")]
     pub from: DateTime<Utc>,
     /// Window end (exclusive).
+    #[serde(serialize_with = "crate::time::serialize")]
     pub to: DateTime<Utc>,
     /// When it was computed.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub generated_at: DateTime<Utc>,
     /// The weights of the score.
     pub weights: Weights,

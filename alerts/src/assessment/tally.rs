@@ -19,6 +19,7 @@ pub struct Row {
     #[serde(default)]
     pub route: Option<String>,
     /// When it was committed.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub committed_at: DateTime<Utc>,
     /// The case.
     #[serde(default)]
@@ -39,12 +40,14 @@ pub struct CaseRow {
     pub assigned_to: Option<String>,
     /// When it was assigned.
     #[serde(default)]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub assigned_at: Option<DateTime<Utc>>,
     /// The current verdict.
     #[serde(default)]
     pub verdict: Option<Verdict>,
     /// When it became handled.
     #[serde(default)]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub handled_at: Option<DateTime<Utc>>,
     /// A recovered outage's length.
     #[serde(default)]
@@ -58,6 +61,7 @@ pub struct CaseRow {
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct At {
     /// When.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub at: DateTime<Utc>,
 }
 

@@ -87,6 +87,7 @@ pub struct SignOff {
     /// Who signed.
     pub by: String,
     /// When.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub at: DateTime<Utc>,
 }
 
@@ -102,6 +103,7 @@ pub struct Feedback {
     #[serde(alias = "result")]
     pub note: String,
     /// When.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub at: DateTime<Utc>,
 }
 
@@ -197,6 +199,7 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// When.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub at: DateTime<Utc>,
     /// What (`sign`, `assign`, `accept`, `feedback`, `close`, `reopen`, `recover`,
     /// `close_on_delivery`).
@@ -237,6 +240,7 @@ pub struct Case {
     pub assigned_to: Option<String>,
     /// When it was (last) assigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub assigned_at: Option<DateTime<Utc>>,
     /// The department's acceptance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,9 +253,11 @@ pub struct Case {
     pub verdict: Option<Verdict>,
     /// When it became handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub handled_at: Option<DateTime<Utc>>,
     /// When it was closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub closed_at: Option<DateTime<Utc>>,
     /// The event whose recovery closed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -148,6 +148,7 @@ pub struct Reminded {
     /// How many (the level of the last one).
     pub level: u32,
     /// When the next one is due; `None`: no more (no `remind_every`).
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub next_at: Option<DateTime<Utc>>,
 }
 
@@ -155,6 +156,7 @@ pub struct Reminded {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Supervision {
     /// When the clock started (the commit, or the last reopen).
+    #[serde(serialize_with = "crate::time::serialize")]
     pub started: DateTime<Utc>,
     /// Sign within, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +180,7 @@ pub struct Reminder {
     /// The late stage.
     pub stage: SlaStage,
     /// Its deadline.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub due_at: DateTime<Utc>,
     /// How late, in seconds, at the reminder.
     pub overdue_s: i64,

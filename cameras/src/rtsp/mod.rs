@@ -109,6 +109,7 @@ pub struct CameraView {
     /// `online`, `stalled`, `degraded`, `offline` or `unknown`.
     pub state: State,
     /// Since when.
+    #[serde(serialize_with = "alerts::time::serialize")]
     pub since: DateTime<Utc>,
     /// Whether a session is playing.
     pub connected: bool,
@@ -127,6 +128,7 @@ pub struct CameraView {
     /// Reconnections.
     pub reconnects: u64,
     /// The last frame's arrival.
+    #[serde(serialize_with = "alerts::time::option::serialize")]
     pub last_frame_at: Option<DateTime<Utc>>,
     /// The last failure's reason (`refused`, `timeout`, `unauthorized`, …).
     pub last_error: Option<String>,

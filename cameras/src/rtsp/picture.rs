@@ -39,6 +39,7 @@ impl Default for VqdConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct PictureView {
     /// When the sampled keyframe arrived.
+    #[serde(serialize_with = "alerts::time::serialize")]
     pub sampled_at: DateTime<Utc>,
     /// Measured values.
     pub measured: Measures,

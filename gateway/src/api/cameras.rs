@@ -8,6 +8,7 @@
 use super::auth::Principal;
 use super::error::ApiError;
 use super::AppState;
+use alerts::time;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
@@ -183,8 +184,8 @@ pub async fn availability(
     Ok(Json(json!({
         "camera": camera.id,
         "township": camera.township,
-        "from": from,
-        "to": to,
+        "from": time::format(&from),
+        "to": time::format(&to),
         "availability": b.availability(),
         "seconds": b,
     })))
@@ -219,8 +220,8 @@ pub async fn township_availability(
     }
     Ok(Json(json!({
         "township": code,
-        "from": from,
-        "to": to,
+        "from": time::format(&from),
+        "to": time::format(&to),
         "availability": total.availability(),
         "seconds": total,
         "cameras": cameras,

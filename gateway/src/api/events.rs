@@ -8,6 +8,7 @@ use alerts::case::sla::SlaStage;
 use alerts::case::Stage;
 use alerts::outbox::{ListQuery, LiveEvent, Stored};
 use alerts::registry::department_route;
+use alerts::time;
 use alerts::Kind;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -35,9 +36,9 @@ pub fn view(stored: &Stored) -> Value {
             "delivery".into(),
             json!({
                 "status": st.delivery,
-                "committed_at": st.committed_at,
+                "committed_at": time::format(&st.committed_at),
                 "attempts": st.attempts,
-                "delivered_at": st.delivered_at,
+                "delivered_at": time::format_opt(st.delivered_at.as_ref()),
                 "last_error": st.last_error,
                 "last_status": st.last_status,
             }),
@@ -61,14 +62,14 @@ pub fn view(stored: &Stored) -> Value {
             m.insert("feedback".into(), Value::Array(feedback));
             m.insert("case".into(), json!(case));
             if let Some(sla) = &case.sla {
-                let due = |st| sla.due(st);
+                let due = |st| time::format_opt(sla.due(st).as_ref());
                 m.insert(
                     "due".into(),
                     json!({
                         "sign": due(SlaStage::Sign),
                         "handle": due(SlaStage::Handle),
                         "close": due(SlaStage::Close),
-                        "next": case.next_due(),
+                        "next": time::format_opt(case.next_due().as_ref()),
                         "overdue": case.overdue_stages(),
                     }),
                 );

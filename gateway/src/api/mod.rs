@@ -19,6 +19,7 @@ pub mod reports;
 pub mod snapshots;
 pub mod units;
 
+use alerts::time;
 use alerts::Pipeline;
 use auth::{Auth, Principal};
 use axum::extract::{DefaultBodyLimit, State};
@@ -219,7 +220,7 @@ async fn townships(
                 "name": t.name,
                 "webhook": t.webhook.is_some(),
                 "pending_deliveries": stats.pending_by_township.get(&t.code).copied().unwrap_or(0),
-                "oldest_pending_at": stats.oldest_pending_by_township.get(&t.code),
+                "oldest_pending_at": time::format_opt(stats.oldest_pending_by_township.get(&t.code)),
                 "units_registered": units.get(t.code.as_str()).copied().unwrap_or(0),
                 "cameras_registered": cameras.get(t.code.as_str()).copied().unwrap_or(0),
             })

@@ -69,7 +69,7 @@ pub async fn snapshot(
                 (header::CACHE_CONTROL, "no-store".to_string()),
                 (
                     header::HeaderName::from_static("x-captured-at"),
-                    s.captured_at.to_rfc3339(),
+                    alerts::time::format(&s.captured_at),
                 ),
             ],
             s.jpeg.clone(),

@@ -4,6 +4,7 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::AppState;
 use alerts::registry::Unit;
+use alerts::time;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
@@ -16,8 +17,8 @@ fn view(state: &AppState, unit: &Unit) -> Value {
         "name": unit.name,
         "township": unit.township,
         "online": live.is_some_and(|l| l.online),
-        "since": live.map(|l| l.since),
-        "last_seen": live.and_then(|l| l.last_seen),
+        "since": live.map(|l| time::format(&l.since)),
+        "last_seen": live.and_then(|l| time::format_opt(l.last_seen.as_ref())),
         "heartbeat_timeout_s": unit.heartbeat_timeout_s,
         "gb26875_address": unit.gb26875_address,
         "cameras": unit.cameras,

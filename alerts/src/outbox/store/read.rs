@@ -147,6 +147,7 @@ pub struct Stats {
     /// Pending deliveries per township.
     pub pending_by_township: BTreeMap<String, u64>,
     /// Commit time of the oldest pending delivery per township.
+    #[serde(serialize_with = "crate::time::map::serialize")]
     pub oldest_pending_by_township: BTreeMap<String, DateTime<Utc>>,
     /// Next sequence number.
     pub next_seq: u64,

@@ -75,6 +75,7 @@ pub struct EventState {
     /// Position in the global commit order (a replay gives a new one).
     pub seq: u64,
     /// When it was committed.
+    #[serde(serialize_with = "crate::time::serialize")]
     pub committed_at: DateTime<Utc>,
     /// Delivery status.
     pub delivery: DeliveryStatus,
@@ -82,6 +83,7 @@ pub struct EventState {
     pub attempts: u32,
     /// When it was delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::time::option::serialize")]
     pub delivered_at: Option<DateTime<Utc>>,
     /// The last delivery error.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -134,16 +134,20 @@ struct Downstream {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PatrolCheck {
     /// When it was asked for (the record's key in the outbox).
+    #[serde(serialize_with = "alerts::time::option::serialize")]
     pub requested_at: Option<DateTime<Utc>>,
     /// Minutes the device has to answer.
     pub timeout_min: u8,
     /// The serial number of the center's frame.
     pub serial: u16,
     /// When the center sent it.
+    #[serde(serialize_with = "alerts::time::option::serialize")]
     pub sent_at: Option<DateTime<Utc>>,
     /// When the device confirmed receiving it.
+    #[serde(serialize_with = "alerts::time::option::serialize")]
     pub confirmed_at: Option<DateTime<Utc>>,
     /// When the answer (type 24, bit 5) arrived.
+    #[serde(serialize_with = "alerts::time::option::serialize")]
     pub answered_at: Option<DateTime<Utc>>,
     /// Seconds from sending to the answer.
     pub response_s: Option<f64>,
@@ -163,6 +167,7 @@ pub struct DeviceView {
     /// Where it connects from.
     pub peer: String,
     /// Connected since.
+    #[serde(serialize_with = "alerts::time::serialize")]
     pub since: DateTime<Utc>,
 }
 
@@ -172,8 +177,10 @@ pub struct ReadReply {
     /// The type read.
     pub kind: u8,
     /// When the center asked.
+    #[serde(serialize_with = "alerts::time::serialize")]
     pub requested_at: DateTime<Utc>,
     /// When the reply came (`None`: not yet).
+    #[serde(serialize_with = "alerts::time::option::serialize")]
     pub replied_at: Option<DateTime<Utc>>,
     /// The reply's ADU type.
     pub reply_kind: Option<u8>,
