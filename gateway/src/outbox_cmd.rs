@@ -36,6 +36,13 @@ pub enum OutboxCmd {
         #[arg(long)]
         township: Option<String>,
     },
+    /// A consistent copy of the outbox as of now, while the gateway runs (or not): a redb file
+    /// that a stopped gateway can use as its `outbox.redb`.
+    Backup {
+        /// Where to write the copy (replaced if it exists).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 /// Runs an outbox command; prints JSON when `json` is set.
@@ -62,6 +69,11 @@ pub async fn run(config: &Config, cmd: OutboxCmd, json_out: bool) -> anyhow::Res
 
 fn offline(store: &Store, cmd: &OutboxCmd) -> anyhow::Result<Value> {
     Ok(match cmd {
+        OutboxCmd::Backup { to } => {
+            let done = store.backup_to(to)?;
+            let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+            json!({"file": to.display().to_string(), "bytes": bytes, "tables": done.tables, "rows": done.rows})
+        }
         OutboxCmd::Stats => json!(store.stats()?),
         OutboxCmd::DeadLetters { township, limit } => {
             let q = ListQuery {
@@ -99,6 +111,28 @@ pub struct RunningApi {
     pub client: reqwest::Client,
     /// An admin token.
     pub token: String,
+}
+
+impl RunningApi {
+    /// Sends `GET {base}{path}?query` with the admin token.
+    pub async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<reqwest::Response> {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "the outbox is in use, but the gateway API at {} does not answer",
+                    self.base
+                )
+            })
+    }
 }
 
 /// The running gateway's API, for commands that find the outbox in use.
@@ -162,6 +196,7 @@ async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
                 .post(format!("{base}/replay"))
                 .json(&json!({"ids": ids, "all": all, "township": township}))
         }
+        OutboxCmd::Backup { to } => return online_backup(config, to).await,
     };
     let response = request.bearer_auth(&token).send().await.with_context(|| {
         format!("the outbox is in use, but the gateway API at {base} does not answer")
@@ -180,8 +215,44 @@ async fn online(config: &Config, cmd: &OutboxCmd) -> anyhow::Result<Value> {
     Ok(body)
 }
 
+/// Fetches a backup from the running gateway into `to` (through `to.part`, renamed once whole).
+async fn online_backup(config: &Config, to: &std::path::Path) -> anyhow::Result<Value> {
+    use tokio::io::AsyncWriteExt;
+    let api = running_api(config)?;
+    let mut response = api.get("/api/v1/outbox/backup", &[]).await?;
+    if !response.status().is_success() {
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        bail!(
+            "gateway API answered: {}",
+            body["error"]["message"].as_str().unwrap_or("?")
+        );
+    }
+    let expected = response.content_length();
+    let part = to.with_extension("part");
+    let mut file = tokio::fs::File::create(&part)
+        .await
+        .with_context(|| format!("cannot write `{}`", part.display()))?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = response.chunk().await.context("reading the backup")? {
+        file.write_all(&chunk).await?;
+        bytes += chunk.len() as u64;
+    }
+    file.sync_all().await?;
+    if expected.is_some_and(|n| n != bytes) {
+        let _ = std::fs::remove_file(&part);
+        bail!("the backup stream ended after {bytes} bytes; nothing written");
+    }
+    std::fs::rename(&part, to)?;
+    Ok(json!({"file": to.display().to_string(), "bytes": bytes, "online": true}))
+}
+
 fn print_human(cmd: &OutboxCmd, v: &Value) {
     match cmd {
+        OutboxCmd::Backup { .. } => println!(
+            "backup written: {} ({} bytes)",
+            v["file"].as_str().unwrap_or("?"),
+            v["bytes"]
+        ),
         OutboxCmd::Stats => {
             println!("events stored   {}", v["events"]);
             println!("pending         {}", v["pending"]);

@@ -83,19 +83,7 @@ async fn online(
     if let Some(t) = township {
         q.push(("township", t));
     }
-    let response = api
-        .client
-        .get(format!("{}/api/v1/reports/assessment", api.base))
-        .query(&q)
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .with_context(|| {
-            format!(
-                "the outbox is in use, but the gateway API at {} does not answer",
-                api.base
-            )
-        })?;
+    let response = api.get("/api/v1/reports/assessment", &q).await?;
     let status = response.status();
     let body = response
         .bytes()

@@ -659,3 +659,53 @@ async fn errors_the_framework_makes_come_in_the_json_envelope() {
     let allow = check(wrong_method, 405, "method_not_allowed").await;
     assert!(allow.is_some(), "Allow kept");
 }
+
+/// Before: the outbox could be backed up only with the gateway stopped. `gateway outbox backup`
+/// takes a consistent copy from the running gateway, while pushes go on, that a gateway can
+/// start from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_backed_up_online_into_a_file_a_gateway_can_start_from() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    for addr in 1..=20 {
+        assert_eq!(env.push("lanjiang-u1", "status", &fire(addr)).await.0, 202);
+    }
+    let township = township_token("lanjiang");
+    let (status, _) = env.get("/api/v1/outbox/backup", Some(&township)).await;
+    assert_eq!(status, 403);
+
+    // pushes go on during the backup
+    let pushing = push_in_background(&env, "lanjiang-u2", 1..=50);
+    let to = env.dir.path().join("copy.redb");
+    let config = env.config_path.clone();
+    let to_arg = to.display().to_string();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run_cli(&["outbox", "backup", "--to", &to_arg, "--json"], &config)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    pushing.await.unwrap();
+    let said: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(said["online"], true, "{said}");
+    let leftovers: Vec<_> = std::fs::read_dir(&env.config.data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // a gateway's data_dir holding the copy as its outbox
+    let restored = env.dir.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(&to, restored.join("outbox.redb")).unwrap();
+    let mut other = env.config.clone();
+    other.data_dir = restored;
+    let other_dir = env.dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let path = other.write(&other_dir);
+    let (code, out, err) = run_cli(&["outbox", "stats", "--json"], &path);
+    assert_eq!(code, 0, "{out}{err}");
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    let events = stats["events"].as_u64().unwrap();
+    assert!((20..=70).contains(&events), "{stats}");
+}

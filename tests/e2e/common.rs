@@ -212,3 +212,30 @@ impl Env {
         }
     }
 }
+
+/// Pushes fire alarms at `addrs` from `unit` in a task of its own (while a test does something
+/// else); the task answers the event ids, each push having been accepted.
+pub fn push_in_background(
+    env: &Env,
+    unit: &str,
+    addrs: std::ops::RangeInclusive<u32>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    let url = env.gw.url(&format!("/api/v1/ingest/{unit}/status"));
+    let client = env.client.clone();
+    tokio::spawn(async move {
+        let mut ids = Vec::new();
+        for addr in addrs {
+            let r = client
+                .post(&url)
+                .bearer_auth(INGEST_TOKEN)
+                .json(&fire(addr))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            let body: Value = r.json().await.unwrap();
+            ids.push(body["events"][0].as_str().unwrap().to_string());
+        }
+        ids
+    })
+}

@@ -191,28 +191,7 @@ async fn a_reload_starts_and_stops_only_the_cameras_it_changes() {
 
     env.config.extra = base.clone() + &cams(&[1, 3]);
     env.config.write(env.dir.path());
-    let pushing = {
-        let (url, client) = (
-            env.gw.url("/api/v1/ingest/lanjiang-u1/status"),
-            env.client.clone(),
-        );
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for addr in 1..=60u32 {
-                let r = client
-                    .post(&url)
-                    .bearer_auth(INGEST_TOKEN)
-                    .json(&fire(addr))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 202);
-                let body: serde_json::Value = r.json().await.unwrap();
-                ids.push(body["events"][0].as_str().unwrap().to_string());
-            }
-            ids
-        })
-    };
+    let pushing = push_in_background(&env, "lanjiang-u1", 1..=60);
     let (status, body) = env
         .post("/api/v1/admin/reload", Some(ADMIN_TOKEN), &json!({}))
         .await;

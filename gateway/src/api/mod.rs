@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/outbox/stats", get(outbox::stats))
         .route("/api/v1/outbox/dead-letters", get(outbox::dead_letters))
         .route("/api/v1/outbox/replay", post(outbox::replay))
+        .route("/api/v1/outbox/backup", get(outbox::backup))
         .route("/api/v1/admin/reload", post(admin::reload))
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))

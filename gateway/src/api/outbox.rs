@@ -90,3 +90,43 @@ pub async fn replay(
         Err(e) => Err(ApiError::storage(e)),
     }
 }
+
+/// `GET /api/v1/outbox/backup`: a consistent copy of the outbox as of now (a redb file), taken
+/// while the gateway keeps running — written next to the outbox, streamed, and gone once sent
+/// (`gateway outbox backup --to FILE` saves it).
+pub async fn backup(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    who.require_admin()?;
+    let store = state.pipeline.outbox().store().clone();
+    let dir = store
+        .path()
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(format!("backup-{}.redb", Uuid::now_v7()));
+    let file = tokio::task::spawn_blocking(move || {
+        let made = store.backup_to(&path);
+        let opened = made.map(|_| std::fs::File::open(&path));
+        // unlinked at once: the open file is streamed, and nothing is left behind
+        let _ = std::fs::remove_file(&path);
+        opened
+    })
+    .await
+    .expect("backup task")
+    .map_err(ApiError::storage)?
+    .map_err(|e| ApiError::storage(alerts::outbox::StoreError::from_io(e)))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}

@@ -28,6 +28,7 @@
 //! * `read.rs` — the reads (queues, events, pages, camera log, stats), which never block the
 //!   writer.
 
+mod backup;
 mod cases;
 mod evidence;
 mod messages;
@@ -36,6 +37,7 @@ mod read;
 mod schema;
 mod write;
 
+pub use backup::Backup;
 pub use evidence::evidence_key;
 pub use messages::{MessageKey, MAX_KEY_LEN};
 pub use ops::{CameraMark, Committed, NewEvent, Op, Outcome, Resolve};
@@ -63,6 +65,11 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 pub struct StoreError(#[from] redb::Error);
 
 impl StoreError {
+    /// From a file operation around the store (a backup's copy, its rename).
+    pub fn from_io(e: std::io::Error) -> Self {
+        StoreError(redb::Error::Io(e))
+    }
+
     /// Whether the file is held by another process (a running gateway).
     pub fn is_locked(&self) -> bool {
         matches!(self.0, redb::Error::DatabaseAlreadyOpen)
