@@ -14,14 +14,16 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# kubernetes-validate (PyPI) in a virtual environment of the project's own (target/tools), put on
-# the PATH: the Kubernetes manifests are validated against the API schema by the test suite.
-ensure_kubernetes_validate() {
+# Validators from PyPI in a virtual environment of the project's own (target/tools), put on the
+# PATH: kubernetes-validate (the Kubernetes manifests against the API schema) and
+# openapi-spec-validator (the gateway's OpenAPI document).
+ensure_validators() {
   local venv="target/tools/venv"
-  if [ ! -x "$venv/bin/kubernetes-validate" ]; then
-    echo ">> installing kubernetes-validate (PyPI) into $venv"
+  if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+    echo ">> installing kubernetes-validate and openapi-spec-validator (PyPI) into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "kubernetes-validate==1.37.0" "openapi-spec-validator==0.7.1"
   fi
   PATH="$PWD/$venv/bin:$PATH"
   export PATH
@@ -46,7 +48,7 @@ ensure_rust() {
 # assessment workbook is read back); prometheus for promtool (the shipped alert rules are checked
 # and unit-tested); util-linux for unshare/nsenter (a tmpfs of the gateway's own in the disk
 # tests and the chaos run); systemd for systemd-analyze (the shipped unit is verified and scored);
-# python3-venv for kubernetes-validate's environment.
+# python3-venv for the validators' environment.
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl openssl mosquitto mosquitto-clients
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
   libavdevice-dev clang libclang-dev python3 python3-gi gir1.2-gst-rtsp-server-1.0

@@ -1,7 +1,7 @@
 //! HTTP conventions: pagination of registry lists, compression, request ids, CORS.
 
 use crate::common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Before: `/units` and `/cameras` came whole and uncompressed (39 KB for 49 cameras).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,5 +156,77 @@ async fn every_time_is_written_one_way() {
     ));
     for (what, t) in times {
         assert!(canonical(&t), "{what}: {t}");
+    }
+}
+
+/// Before: no description of the API. `GET /api/v1/openapi.json` describes every route from
+/// the table the router is built from; each described route is really there (not the
+/// fallback's 404, not 405), and no route is registered outside the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route_there_is() {
+    let env = Env::start(&["lanjiang"], |_| {}).await;
+    let (status, doc) = env.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(op["summary"].is_string(), "{method} {path}");
+            let url = env.gw.url(&path.replace('{', "x").replace('}', ""));
+            let request = match method.as_str() {
+                "get" => env.client.get(&url),
+                "post" => env.client.post(&url).json(&json!({})),
+                other => panic!("{other} {path}"),
+            };
+            let r = request
+                .bearer_auth(ADMIN_TOKEN)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            assert_ne!(status, 405, "{method} {path}");
+            if status == 404 {
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                assert_ne!(
+                    body["error"]["code"], "not_found",
+                    "{method} {path} is not routed"
+                );
+            }
+        }
+    }
+    assert!(operations >= 38, "{operations} operations");
+    // and it is a valid OpenAPI 3.1 document
+    gateway_sim::harness::require(
+        "openapi-spec-validator",
+        "openapi-spec-validator from PyPI (./scripts/test installs it in target/tools)",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let file = env.dir.path().join("openapi.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new("openapi-spec-validator")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the router has no route of its own beside the table's
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    for f in std::fs::read_dir(src).unwrap() {
+        let f = f.unwrap().path();
+        let text = std::fs::read_to_string(&f).unwrap();
+        if !f.ends_with("routes.rs") {
+            assert!(
+                !text.contains(".route("),
+                "{} registers a route",
+                f.display()
+            );
+        }
     }
 }

@@ -13,9 +13,11 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod ingest;
+pub mod openapi;
 pub mod outbox;
 pub mod paging;
 pub mod reports;
+pub mod routes;
 pub mod snapshots;
 pub mod units;
 
@@ -25,7 +27,6 @@ use auth::{Auth, Principal};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
 use serde_json::json;
@@ -64,58 +65,7 @@ pub struct AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/events", get(events::list))
-        .route("/api/v1/events/stream", get(events::stream))
-        .route("/api/v1/events/{id}", get(events::get))
-        .route("/api/v1/events/{id}/sign", post(cases::sign))
-        .route("/api/v1/events/{id}/assign", post(cases::assign))
-        .route("/api/v1/events/{id}/accept", post(cases::accept))
-        .route("/api/v1/events/{id}/feedback", post(cases::feedback))
-        .route("/api/v1/events/{id}/close", post(cases::close))
-        .route("/api/v1/events/{id}/reopen", post(cases::reopen))
-        .route("/api/v1/ingest/{unit}/{channel}", post(ingest::push))
-        .route("/api/v1/reports", get(reports::list))
-        .route("/api/v1/reports/assessment", get(reports::assessment))
-        .route("/api/v1/reports/{file}", get(reports::file))
-        .route("/api/v1/cameras", get(cameras::list))
-        .route("/api/v1/cameras/{id}", get(cameras::get))
-        .route(
-            "/api/v1/cameras/{id}/snapshot.jpg",
-            get(snapshots::snapshot),
-        )
-        .route(
-            "/api/v1/snapshots/{camera}/{file}",
-            get(snapshots::evidence),
-        )
-        .route(
-            "/api/v1/cameras/{id}/availability",
-            get(cameras::availability),
-        )
-        .route(
-            "/api/v1/townships/{code}/availability",
-            get(cameras::township_availability),
-        )
-        .route(
-            "/api/v1/units/{id}/patrol-check",
-            post(devices::patrol_check).get(devices::last_patrol),
-        )
-        .route("/api/v1/units/{id}/clock-sync", post(devices::clock_sync))
-        .route("/api/v1/units/{id}/read", post(devices::read))
-        .route("/api/v1/units/{id}/read/{kind}", get(devices::last_read))
-        .route("/api/v1/gb26875/devices", get(devices::connected))
-        .route("/api/v1/townships", get(townships))
-        .route("/api/v1/units", get(units::list))
-        .route("/api/v1/units/{id}", get(units::get))
-        .route("/api/v1/quarantine", get(units::quarantine))
-        .route("/api/v1/outbox/stats", get(outbox::stats))
-        .route("/api/v1/outbox/dead-letters", get(outbox::dead_letters))
-        .route("/api/v1/outbox/replay", post(outbox::replay))
-        .route("/api/v1/outbox/backup", get(outbox::backup))
-        .route("/api/v1/admin/reload", post(admin::reload))
+    routes::register(Router::new())
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(error::envelope))
@@ -123,14 +73,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /healthz`: the process is alive. No auth.
-async fn healthz() -> Json<serde_json::Value> {
+pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: serving, and the outbox can commit; 503 while starting or stopping, if the
 /// outbox writer has stopped, its disk is nearly full (`[outbox] min_free_mb`) or failing — with
 /// the reason. No auth.
-async fn readyz(State(state): State<AppState>) -> Response {
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let outbox = state.pipeline.outbox();
     let disk = outbox.health();
     let storage_error = disk.is_failing().then(|| disk.failure()).flatten();
@@ -160,7 +110,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format (admin token required unless `metrics_public`).
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if !state.metrics_public {
         state.auth.get().authenticate(&headers)?.require_admin()?;
     }
@@ -176,7 +129,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 }
 
 /// `GET /api/v1/townships`: the townships the caller may see, with their queue and registry counts.
-async fn townships(
+pub(super) async fn townships(
     State(state): State<AppState>,
     who: Principal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
