@@ -239,3 +239,13 @@ pub fn push_in_background(
         ids
     })
 }
+
+/// Fails, with what the tool said, unless `out` is a success.
+pub fn assert_ran(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -154,13 +154,7 @@ fn the_alert_rules_load_and_pass_their_unit_tests() {
             .current_dir(&dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool {}:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ran(&format!("promtool {}", args.join(" ")), &out);
     }
     let rules = deploy_file("prometheus/gateway-rules.yml");
     let tests = deploy_file("prometheus/gateway-rules.test.yml");
@@ -246,12 +240,7 @@ fn the_shipped_systemd_unit_verifies_is_hardened_and_reads_its_config() {
         .arg(etc.path().join("gateway/gateway.toml"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "gateway check as an unprivileged user:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran("gateway check as an unprivileged user", &out);
 }
 
 /// The directory of a tool on the PATH.
@@ -281,12 +270,7 @@ fn the_kubernetes_manifests_validate_and_keep_their_policies() {
         .arg(&manifest)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran("kubernetes-validate", &out);
     // the validator's own Python has PyYAML: the documents as JSON
     let python = tool_dir("kubernetes-validate").join("python3");
     let out = Command::new(python)
@@ -294,11 +278,7 @@ fn the_kubernetes_manifests_validate_and_keep_their_policies() {
         .arg(&manifest)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran("the manifest as JSON", &out);
     let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let docs = docs.as_array().unwrap();
     let kind = |k: &'static str| docs.iter().filter(move |d| d["kind"] == k);
