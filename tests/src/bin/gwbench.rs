@@ -277,7 +277,7 @@ async fn main() {
         Cmd::Latency { rate, seconds } => latency(&args, rate, seconds).await,
         Cmd::Backlog { events, pushers } => backlog(&args, events, pushers).await,
         Cmd::Ceiling { requests, pushers } => ceiling(requests, pushers).await,
-        Cmd::Registry { units, cameras } => registry::registry(&args, units, cameras),
+        Cmd::Registry { units, cameras } => registry::registry(&args, units, cameras).await,
         Cmd::Memory {
             events,
             connections,

@@ -1,4 +1,5 @@
-//! `registry`: how long `gateway check` takes on a large registry, in TOML and in CSV.
+//! `registry`: how long `gateway check` takes on a large registry, in TOML and in CSV, how long
+//! a gateway takes to be ready with it, and how long a reload of it takes (one unit added).
 
 use super::*;
 
@@ -31,7 +32,34 @@ fn time_check(gateway: &Path, config: &Path) -> f64 {
     best
 }
 
-pub(super) fn registry(args: &Args, units: usize, cameras: usize) {
+/// Starts a gateway on `config`, then adds a unit to its registry (`add`) and reloads:
+/// seconds until ready, and for the reload.
+async fn time_start_and_reload(gateway: &Path, config: &Path, add: impl FnOnce()) -> (f64, f64) {
+    let started = Instant::now();
+    let mut gw = Gateway::start(gateway, config)
+        .await
+        .expect("gateway starts");
+    let ready = started.elapsed().as_secs_f64();
+    add();
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(gw.url("/api/v1/admin/reload"))
+        .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("reload answers");
+    let reload = started.elapsed().as_secs_f64();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(
+        body["reloaded"]["units_added"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+    let _ = gw.terminate().await;
+    (ready, reload)
+}
+
+pub(super) async fn registry(args: &Args, units: usize, cameras: usize) {
     std::fs::create_dir_all(&args.workdir).expect("workdir");
     let dir = tempfile::tempdir_in(&args.workdir).expect("tempdir");
     let township = |n: usize| TOWNSHIPS[n % TOWNSHIPS.len()];
@@ -39,6 +67,8 @@ pub(super) fn registry(args: &Args, units: usize, cameras: usize) {
     // TOML: every unit and camera a table of its own
     let mut toml = townships();
     toml.data_dir = dir.path().join("data");
+    // no RTSP sessions: the cameras are registry entries only (their addresses are not ours)
+    toml.extra = "[rtsp]\nenabled = false\n\n".into();
     toml.units = (0..units)
         .map(|n| (format!("u{n:06}"), township(n).to_string()))
         .collect();
@@ -77,14 +107,14 @@ pub(super) fn registry(args: &Args, units: usize, cameras: usize) {
     let mut csv = townships();
     csv.data_dir = dir.path().join("data");
     csv.extra = format!(
-        "[registry]\nunits_csv = {:?}\ncameras_csv = {:?}\n",
+        "[rtsp]\nenabled = false\n\n[registry]\nunits_csv = {:?}\ncameras_csv = {:?}\n",
         csv_dir.join("units.csv").display().to_string(),
         csv_dir.join("cameras.csv").display().to_string()
     );
     let csv_path = csv.write(&csv_dir);
 
-    println!("| registry | units | cameras | file size | `gateway check` |");
-    println!("|---|---|---|---|---|");
+    println!("| registry | units | cameras | file size | `gateway check` | start until ready | reload (+1 unit) |");
+    println!("|---|---|---|---|---|---|---|");
     for (form, path) in [("TOML", &toml_path), ("CSV", &csv_path)] {
         let bytes: u64 = std::fs::read_dir(path.parent().unwrap())
             .unwrap()
@@ -92,8 +122,25 @@ pub(super) fn registry(args: &Args, units: usize, cameras: usize) {
             .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
             .sum();
         let secs = time_check(&args.gateway, path);
+        let add = || {
+            let line = match form {
+                "TOML" => {
+                    "\n[[units]]\nid = \"u-added\"\nname = \"新单位\"\ntownship = \"lanjiang\"\n"
+                        .to_string()
+                }
+                _ => "u-added,新单位,lanjiang\n".to_string(),
+            };
+            let file = match form {
+                "TOML" => path.to_path_buf(),
+                _ => csv_dir.join("units.csv"),
+            };
+            let mut text = std::fs::read_to_string(&file).unwrap();
+            text += &line;
+            std::fs::write(&file, text).unwrap();
+        };
+        let (ready, reload) = time_start_and_reload(&args.gateway, path, add).await;
         println!(
-            "| {form} | {units} | {cameras} | {:.1} MB | {secs:.2} s |",
+            "| {form} | {units} | {cameras} | {:.1} MB | {secs:.2} s | {ready:.2} s | {reload:.2} s |",
             bytes as f64 / 1e6
         );
     }
