@@ -15,6 +15,7 @@
 //! whenever the gateway was up, and the gateway's RSS stayed under a bound.
 
 use clap::Parser;
+use gateway_sim::camsim::{CamSim, CamSimConfig};
 use gateway_sim::harness::{
     free_port, township_secret, Gateway, TestConfig, Tmpfs, ADMIN_TOKEN, INGEST_TOKEN,
 };
@@ -68,6 +69,9 @@ pub struct Args {
     /// GB/T 26875.3 devices (each raises one alarm at a time).
     #[arg(long, default_value_t = 4)]
     devices: u32,
+    /// RTSP cameras (camsim), watched throughout; all must be online again at the end.
+    #[arg(long, default_value_t = 4)]
+    cameras: u32,
     /// Size of the gateway's tmpfs `data_dir`, MiB (default: 128 + 1 per second of the run, twice
     /// what the outbox grows to at the default load — the disk faults fill the rest).
     #[arg(long)]
@@ -109,6 +113,10 @@ pub struct World {
     /// Units by township, and the GB/T 26875.3 device addresses' units.
     units: Vec<(String, String)>,
     gb_units: Vec<(u64, String)>,
+    /// Cameras by township.
+    cameras: Vec<(String, String)>,
+    /// The cameras' server (faults are injected into it).
+    sim: Option<CamSim>,
     /// Acknowledged alarms: component address → (source, township, event id when known).
     acked: Mutex<HashMap<u32, Acked>>,
     /// MQTT alarms published (the broker acknowledges them all before the oracle runs).
@@ -165,12 +173,23 @@ impl World {
 
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
+/// The run's cameras: `cam-<n>` at camsim's camera `n`, townships in turn.
+fn cameras(args: &Args) -> Vec<(String, String)> {
+    (1..=args.cameras)
+        .map(|n| {
+            let t = TOWNSHIPS[n as usize % TOWNSHIPS.len()];
+            (format!("cam-{n}"), t.to_string())
+        })
+        .collect()
+}
+
 fn config(
     args: &Args,
     data_dir: &std::path::Path,
     receiver: &Receiver,
     broker: &Mosquitto,
     gb_port: u16,
+    sim: Option<&CamSim>,
 ) -> TestConfig {
     let base = format!("http://{}", receiver.addr());
     let mut config = TestConfig::new(data_dir, &base, &TOWNSHIPS, 3);
@@ -190,7 +209,15 @@ fn config(
          [gb26875]\nlisten = \"127.0.0.1:{gb_port}\"\nidle_timeout_s = 20\nlogin_timeout_s = 3\n\n",
         broker.url()
     );
-    let _ = args;
+    if let Some(sim) = sim {
+        config.extra += "[health]\ncamera_offline_after_s = 5\ncamera_stall_after_s = 3\n\n[rtsp]\nreconnect_max_s = 2\n\n";
+        for (n, (id, township)) in cameras(args).iter().enumerate() {
+            config.extra += &format!(
+                "[[cameras]]\nid = \"{id}\"\nname = \"路口{id}\"\ntownship = \"{township}\"\nurl = \"{}\"\n\n",
+                sim.url(n as u32 + 1)
+            );
+        }
+    }
     config
 }
 
@@ -230,7 +257,15 @@ async fn main() {
         .map_err(|e| println!("no tmpfs, so no disk faults: {e}"))
         .ok();
     let gb_port = free_port();
-    let config = config(&args, &data_dir, &receiver, &broker, gb_port);
+    let sim = match args.cameras {
+        0 => None,
+        n => Some(
+            CamSim::start(CamSimConfig::local(n))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        ),
+    };
+    let config = config(&args, &data_dir, &receiver, &broker, gb_port, sim.as_ref());
     let config_path = config.write(dir.path());
     let gw = start(&args.gateway, &config_path, tmpfs.as_ref())
         .await
@@ -256,6 +291,12 @@ async fn main() {
         receiver,
         units: config.units.clone(),
         gb_units,
+        cameras: if sim.is_some() {
+            cameras(&args)
+        } else {
+            Vec::new()
+        },
+        sim,
         acked: Mutex::new(HashMap::new()),
         mqtt_published: Mutex::new(Vec::new()),
         publisher: tokio::sync::Mutex::new(None),

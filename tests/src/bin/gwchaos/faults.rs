@@ -27,8 +27,9 @@ pub async fn run(world: Arc<World>, seed: u64) {
             kill9(&world, &mut rng).await;
             continue;
         }
-        match rng.gen_range(0..7) {
+        match rng.gen_range(0..8) {
             0 => kill9(&world, &mut rng).await,
+            7 => camera_down(&world, &mut rng).await,
             1 => receiver_fault(&world, &mut rng).await,
             2 => broker_restart(&world).await,
             3 => disk_fault(&world, &mut rng).await,
@@ -46,6 +47,20 @@ pub async fn run(world: Arc<World>, seed: u64) {
     if world.target.read().await.gw.is_none() {
         restart(&world).await;
     }
+}
+
+/// One camera refuses connections for 8 s (past `camera_offline_after_s`): `camera.offline`,
+/// then `camera.online`, to its township.
+async fn camera_down(world: &World, rng: &mut StdRng) {
+    let Some(sim) = &world.sim else { return };
+    if world.cameras.is_empty() {
+        return;
+    }
+    let n = rng.gen_range(1..=world.cameras.len() as u32);
+    world.fault(format!("camera cam-{n} refuses connections for 8 s"));
+    sim.set_fault(n, Some(gateway_sim::camsim::Fault::Refuse));
+    calm_sleep(world, Duration::from_secs(8)).await;
+    sim.set_fault(n, None);
 }
 
 /// Sleeps unless the run ends first; whether the whole pause passed.

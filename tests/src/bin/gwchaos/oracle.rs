@@ -98,7 +98,8 @@ pub async fn check(world: &World) -> bool {
         "\ndrained in {:.1} s; {replayed} dead letters replayed",
         started.elapsed().as_secs_f64()
     );
-    report(world, &expected, &seen)
+    let back = cameras_back(world).await;
+    report(world, &expected, &seen) && back
 }
 
 fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, Seen>) -> bool {
@@ -150,5 +151,61 @@ fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, See
         world.args.rss_limit_mb
     );
     ok &= h.late == 0 && rss <= world.args.rss_limit_mb && bad == 0 && h.probes > 0;
+    drop(h);
+    ok &= camera_events_in_place(world);
     ok
+}
+
+/// Every camera event went to its camera's township.
+fn camera_events_in_place(world: &World) -> bool {
+    let mut events = 0;
+    let mut wrong = 0;
+    for d in world.receiver.deliveries() {
+        let Some(body) = d.body.as_ref() else {
+            continue;
+        };
+        let Some(cam) = world
+            .cameras
+            .iter()
+            .find(|(id, _)| body["source"]["id"] == id.as_str())
+        else {
+            continue;
+        };
+        events += 1;
+        wrong += usize::from(d.township != cam.1);
+    }
+    println!("camera events delivered: {events}, to another township: {wrong}");
+    wrong == 0
+}
+
+/// Every camera is online again once the faults are over (its session restored after each
+/// kill), within `DRAIN`.
+pub async fn cameras_back(world: &World) -> bool {
+    if world.cameras.is_empty() {
+        return true;
+    }
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let url = format!("http://{}/api/v1/cameras", world.api().await);
+        let online = match client.get(url).bearer_auth(tokens().1).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.ok().map(|v| {
+                v["cameras"]
+                    .as_array()
+                    .map(|a| a.iter().filter(|c| c["state"] == "online").count())
+                    .unwrap_or(0)
+            }),
+            Err(_) => None,
+        }
+        .unwrap_or(0);
+        if online == world.cameras.len() || started.elapsed() >= DRAIN {
+            println!(
+                "cameras online at the end: {online} of {} (after {:.1} s)",
+                world.cameras.len(),
+                started.elapsed().as_secs_f64()
+            );
+            return online == world.cameras.len();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
