@@ -102,10 +102,14 @@ pub async fn serve(
         };
         tokio::spawn(weekly.run(stop_rx.clone()));
     }
+    // one handle on the vendor profiles for HTTP push and MQTT, which a reload replaces
+    let profiles = Arc::new(Live::new(Arc::new(std::mem::take(&mut config.profiles))));
+    if let Some(m) = config.mqtt.as_mut() {
+        m.profiles = profiles.clone();
+    }
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
-    let profiles = Arc::new(Live::new(Arc::new(std::mem::take(&mut config.profiles))));
     let tls = config.api.tls.as_ref().map(|t| serve_tls(t, &metrics));
     let reloader = Arc::new(Reloader::new(
         config.path.clone(),

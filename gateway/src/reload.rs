@@ -5,8 +5,8 @@
 //!   logged and returned.
 //! * Taken without a restart: units and cameras (added, removed, changed), townships' names and
 //!   webhooks, departments' and the city's webhooks, API tokens, the API's TLS certificate, key
-//!   and client CA (for new connections), threshold rules and the vendor profiles of HTTP
-//!   pushes. No connection that did not change is dropped: MQTT, GB/T 26875.3
+//!   and client CA (for new connections), threshold rules and the vendor profiles (HTTP push and
+//!   MQTT share one handle; a change of the topics they subscribe needs a restart). No connection that did not change is dropped: MQTT, GB/T 26875.3
 //!   and the RTSP sessions of untouched cameras carry on; a unit kept keeps its online state, a
 //!   new one starts unseen; a camera added gets a session, a camera removed loses its own.
 //! * A change to anything else (listen addresses, the MQTT, GB/T 26875.3 and RTSP settings,
@@ -302,17 +302,7 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
         "[assessment], [reports]",
         format!("{:?} {:?}", c.assessment, c.weekly),
     );
-    put(
-        "[mqtt] (with the vendor profiles it reads)",
-        format!(
-            "{:?} {:?}",
-            c.mqtt,
-            c.mqtt
-                .as_ref()
-                .and_then(|m| m.credentials.as_ref())
-                .map(|(_, s)| print(s))
-        ),
-    );
+    put("[mqtt] (and the topics its profiles subscribe)", mqtt(c));
     put("[rtsp]", format!("{:?}", c.rtsp));
     put("[gb26875]", format!("{:?}", c.gb26875));
     put(
@@ -320,6 +310,21 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
         routes(c),
     );
     parts
+}
+
+/// `[mqtt]` as a restart would apply it: its settings, its password's print and the topic
+/// filters of its profiles (the profiles' mappings and limits are taken live).
+fn mqtt(c: &Config) -> String {
+    let Some(m) = &c.mqtt else {
+        return "off".into();
+    };
+    let mut settings = m.clone();
+    settings.profiles = Default::default();
+    format!(
+        "{settings:?} {:?} {:?}",
+        m.credentials.as_ref().map(|(_, s)| print(s)),
+        c.profiles.filters()
+    )
 }
 
 fn routes(c: &Config) -> String {

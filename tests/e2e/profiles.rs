@@ -187,3 +187,60 @@ async fn a_vendor_payload_pushed_over_http_maps_by_profile_name() {
         .iter()
         .all(|d| d.body.as_ref().unwrap()["source"]["protocol"] == "http"));
 }
+
+/// A profile's limits changed and reloaded are taken by the MQTT source at once, on the same
+/// broker connection (its topics did not change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_profile_applies_to_mqtt_without_a_reconnect() {
+    let broker_dir = tempfile::tempdir().unwrap().keep();
+    let broker = Mosquitto::start(&broker_dir)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config/profiles/electrical-fire-monitor.toml");
+    let profile = dir.path().join("efm.toml");
+    std::fs::copy(&shipped, &profile).unwrap();
+    let extra = format!(
+        "[registry]\nprofile_files = [{:?}]\n\n[mqtt]\nurl = \"{}\"\nclient_id = \"gw-reload\"\n",
+        profile.display().to_string(),
+        broker.url()
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &extra).await;
+    env.wait_metric("gateway_mqtt_subscribed", 1.0).await;
+    let connects = metric(&env.metrics().await, "gateway_mqtt_connects_total");
+
+    // 0.3 A is the shipped limit; raise it to 0.5 A (clearing at 0.45) and reload
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let raised = text.replacen("above = 0.3 ", "above = 0.5 ", 1).replacen(
+        "clear_below = 0.25",
+        "clear_below = 0.45",
+        1,
+    );
+    assert_ne!(raised, text, "the shipped profile's limit moved");
+    std::fs::write(&profile, raised).unwrap();
+    let (status, body) = env
+        .post("/api/v1/admin/reload", Some(ADMIN_TOKEN), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // 0.4 A: above the old limit, under the new one — nothing; 0.6 A: raised
+    let mut publisher = Publisher::connect(broker.port, "pub-reload");
+    let messages: Vec<(&str, Vec<u8>)> = [120, 400, 600]
+        .into_iter()
+        .map(|ma| ("efm/lanjiang-u1/up", efm(ma, "NORMAL")))
+        .collect();
+    publisher.publish_all(&messages, WAIT).await;
+    let got = env
+        .receiver
+        .wait_for(WAIT, "the raise at 0.6 A", |d| !d.is_empty())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.gw.log()));
+    assert_eq!(got.len(), 1, "one raise only");
+    assert_eq!(analog(&got[0])["value"], 0.6, "{:?}", got[0].body);
+    assert_eq!(
+        metric(&env.metrics().await, "gateway_mqtt_connects_total"),
+        connects,
+        "the broker connection was kept"
+    );
+}

@@ -71,7 +71,7 @@ impl Validator {
             topics,
             pattern: pattern?,
             version,
-            profiles,
+            profiles: std::sync::Arc::new(alerts::live::Live::new(std::sync::Arc::new(profiles))),
             qos,
             shared_group,
             keep_alive: Duration::from_secs(m.keep_alive_s),

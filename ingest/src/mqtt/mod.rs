@@ -60,8 +60,9 @@ pub struct MqttConfig {
     /// MQTT 3.1.1 or 5.
     pub version: Version,
     /// Vendor profiles: a topic one of them reads is decoded by it (first match wins), before
-    /// the standard pattern is tried; their topics are subscribed too.
-    pub profiles: Profiles,
+    /// the standard pattern is tried; their topics are subscribed too. A config reload may
+    /// replace them (the same topic filters: a change of filters needs a restart).
+    pub profiles: Arc<alerts::live::Live<Profiles>>,
     /// Subscription QoS (0 or 1).
     pub qos: u8,
     /// Shared subscription group (`$share/<group>/<filter>`), so instances split the stream.
@@ -164,7 +165,7 @@ async fn run(config: MqttConfig, pipeline: Arc<Pipeline>, mut stop: watch::Recei
     ));
     let qos1 = config.qos != 0;
     let mut topics = config.topics.clone();
-    for f in config.profiles.filters() {
+    for f in config.profiles.get().filters() {
         if !topics.contains(&f) {
             topics.push(f);
         }
@@ -340,7 +341,8 @@ async fn handle(
         return incoming;
     };
     let payload = incoming.publish.payload();
-    let message = match config.profiles.for_topic(topic) {
+    let profiles = config.profiles.get();
+    let message = match profiles.for_topic(topic) {
         Some((profile, unit_id)) => Message::Vendor { profile, unit_id },
         None => match config.pattern.extract(topic) {
             Some((unit_id, channel)) => Message::Standard { unit_id, channel },
