@@ -7,6 +7,7 @@ mod camera_clock;
 mod cameras;
 mod cases;
 mod common;
+mod console;
 mod conventions;
 mod delivery;
 mod deploy;

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod cameras;
 pub mod cases;
+pub mod console;
 pub mod devices;
 pub mod error;
 pub mod events;

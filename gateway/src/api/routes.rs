@@ -2,7 +2,9 @@
 //! OpenAPI document (`GET /api/v1/openapi.json`, [`super::openapi`]) cannot disagree.
 
 use super::AppState;
-use super::{admin, cameras, cases, devices, events, ingest, outbox, reports, snapshots, units};
+use super::{
+    admin, cameras, cases, console, devices, events, ingest, outbox, reports, snapshots, units,
+};
 use axum::Router;
 
 /// One route as the OpenAPI document describes it.
@@ -39,6 +41,8 @@ macro_rules! routes {
 }
 
 routes! {
+    get "/" => console::index, "none", "The operator console (a web page; it calls this API with the token signed in).", [];
+    get "/assets/{file}" => console::asset, "none", "The console's scripts and styles, by digest-carrying name.", [];
     get "/healthz" => super::healthz, "none", "The process is alive.", [];
     get "/readyz" => super::readyz, "none", "Serving, and the outbox can commit (503 with the reason otherwise).", [];
     get "/metrics" => super::metrics, "none or admin", "Prometheus text format.", [];

@@ -368,7 +368,11 @@ fn the_shipped_profiles_load() {
     let names: Vec<&str> = c.profiles.0.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["electrical-fire-monitor", "water-pressure-level"]);
     let mqtt = c.mqtt.expect("the example config has [mqtt]");
-    assert_eq!(*mqtt.profiles.get(), c.profiles, "the MQTT source reads them too");
+    assert_eq!(
+        *mqtt.profiles.get(),
+        c.profiles,
+        "the MQTT source reads them too"
+    );
     // a realistic payload of each decodes into readings
     let efm = &c.profiles.0[0];
     let d = efm
