@@ -116,8 +116,9 @@ async function showOverview() {
     const row = document.createElement("tr");
     cell(row, tw.name + " (" + tw.code + ")");
     cell(row, percent(tw.unit_online_ratio));
-    cell(row, percent(tw.camera_online_ratio));
-    cell(row, percent(tw.camera_integrity_ratio));
+    const cams = tw.cameras_registered > 0;
+    cell(row, cams ? percent(tw.camera_online_ratio) : "—");
+    cell(row, cams ? percent(tw.camera_integrity_ratio) : "—");
     cell(row, String(tw.pending_deliveries ?? 0));
     body.appendChild(row);
   }

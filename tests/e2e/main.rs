@@ -3,6 +3,7 @@
 
 mod api;
 mod assessment;
+mod browser;
 mod camera_clock;
 mod cameras;
 mod cases;

@@ -7,6 +7,7 @@
 //!   for it to be ready, kills it with SIGKILL.
 //! * [`mosquitto`] — a real mosquitto broker on a free loopback port, and a QoS 1 publisher.
 //! * [`unitsim`] — key fire-safety units pushing the standard profile over HTTP.
+//! * [`webdriver`] — headless Chromium through chromedriver, for the console's tests.
 
 pub mod camsim;
 pub mod gbsim;
@@ -15,6 +16,7 @@ pub mod harness;
 pub mod mosquitto;
 pub mod receiver;
 pub mod unitsim;
+pub mod webdriver;
 
 use std::time::Duration;
 

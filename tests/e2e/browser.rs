@@ -1,0 +1,142 @@
+//! The console in a real browser: headless Chromium (chromedriver) against the real gateway and
+//! a real webhook receiver. Screenshots go to `target/console-screenshots/` for review.
+
+use crate::common::*;
+use gateway_sim::webdriver::Browser;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn shot(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/console-screenshots")
+        .join(format!("{name}.png"))
+}
+
+/// A township signs in; a fire alarm pushed over HTTP appears in the live list within 2 s; the
+/// duty officer signs, gives feedback with a verdict and closes it through the page, and the API
+/// shows the same history. Another township is nowhere on the page, a description that is markup
+/// stays text, and every request the page made went to the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_township_handles_a_fire_alarm_through_the_console() {
+    let env = Env::start(&["lanjiang", "yunshan"], |_| {}).await;
+    let browser = Browser::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let origin = env.gw.url("");
+    browser.goto(&env.gw.url("/")).await.unwrap();
+    if browser.wait_for("#token", WAIT).await.is_err() {
+        let page = browser
+            .script("return [document.readyState, document.documentElement.outerHTML, JSON.stringify(performance.getEntriesByType('resource').map(r => [r.name, r.responseStatus]))]", json!([]))
+            .await;
+        browser.screenshot(&shot("signin-failed")).await.ok();
+        panic!("the sign-in form never showed: {page:?}");
+    }
+    browser
+        .type_into("#token", &township_token("lanjiang"))
+        .await
+        .unwrap();
+    browser.type_into("#name", "李值班").await.unwrap();
+    browser.click("#signin button[type=submit]").await.unwrap();
+    browser.wait_for("#townships tr", WAIT).await.unwrap();
+    let overview = browser.text("#overview").await.unwrap();
+    assert!(overview.contains("lanjiang"), "{overview}");
+    assert!(
+        !overview.contains("yunshan"),
+        "another township on the page: {overview}"
+    );
+    browser.screenshot(&shot("overview")).await.unwrap();
+
+    browser.goto(&format!("{origin}/#events")).await.unwrap();
+    browser
+        .wait_for("#live", WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let live = browser.text("#live").await.unwrap();
+    assert!(!live.is_empty(), "the live stream is not connected");
+    // a description a device could send, that must stay text
+    let hostile = "<img src=x onerror=alert(1)>";
+    let mut alarm = fire(7);
+    alarm["description"] = json!(hostile);
+    let pushed = Instant::now();
+    let (status, body) = env.push("lanjiang-u1", "status", &alarm).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["events"][0].as_str().unwrap().to_string();
+    let row = format!("tr.fire-alarm[data-id='{id}']");
+    browser
+        .wait_for(&row, Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|e| panic!("{e} ({:?} after the push)", pushed.elapsed()));
+    browser.screenshot(&shot("events")).await.unwrap();
+    let imgs = browser
+        .script(
+            "return document.querySelectorAll('#event-rows img').length",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(imgs, 0, "a description became markup");
+    assert_eq!(browser.alert().await, None, "a script ran");
+
+    // the closed loop through the page
+    browser.click(&row).await.unwrap();
+    browser.wait_for("#ev-actions button", WAIT).await.unwrap();
+    browser.click("#ev-actions button").await.unwrap(); // 签收
+    browser.wait_for("#act-verdict", WAIT).await.unwrap();
+    browser
+        .script(
+            "document.getElementById('act-verdict').value = 'false_alarm'; return true",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    browser
+        .type_into("#act-note", "烟雾来自厨房")
+        .await
+        .unwrap();
+    let feedback = "#ev-actions button:last-of-type";
+    browser.click(feedback).await.unwrap();
+    wait_state(&env, &id, "handled").await;
+    browser.screenshot(&shot("event")).await.unwrap();
+    browser.wait_for("#ev-actions button", WAIT).await.unwrap();
+    browser.click("#ev-actions button").await.unwrap(); // 办结
+    let e = wait_state(&env, &id, "closed").await;
+    let actions: Vec<&str> = e["case"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["action"].as_str())
+        .collect();
+    assert!(
+        actions.ends_with(&["sign", "feedback", "close"]),
+        "{actions:?}"
+    );
+    assert_eq!(e["case"]["history"][0]["by"], "李值班", "{e}");
+    assert_eq!(browser.alert().await, None, "a script ran");
+
+    // every request the page made went to the gateway
+    let urls = browser
+        .script(
+            "return performance.getEntriesByType('resource').map(r => r.name)",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    for u in urls.as_array().unwrap() {
+        assert!(
+            u.as_str().unwrap().starts_with(&origin),
+            "a request outside: {u}"
+        );
+    }
+}
+
+async fn wait_state(env: &Env, id: &str, state: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, e) = env
+            .get(&format!("/api/v1/events/{id}"), Some(ADMIN_TOKEN))
+            .await;
+        if e["state"] == state {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "never {state}: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
