@@ -5,7 +5,14 @@
 
 const DICT = {
   zh: {
-    "title": "指挥控制台", "nav.overview": "总览", "nav.events": "事件", "signout": "退出",
+    "title": "指挥控制台", "nav.cameras": "视频", "nav.units": "单位", "nav.reports": "报表", "any.state": "全部状态",
+    "any.picture": "全部画面", "cam.online": "在线", "cam.offline": "离线", "cam.stalled": "中断",
+    "cam.degraded": "降级", "cam.unknown": "未知", "pic.failing": "画面异常", "pic.clear": "画面正常",
+    "check.black": "黑屏", "check.frozen": "冻结", "check.blurred": "模糊", "check.occluded": "遮挡",
+    "check.underexposed": "过暗", "check.overexposed": "过亮", "check.low_contrast": "低对比度", "check.color_cast": "偏色",
+    "col.unit": "单位", "col.online": "在线", "col.last_seen": "最后通信", "yes": "是", "no": "否",
+    "patrol": "查岗", "patrol.sent": "已发送查岗", "rep.from": "自", "rep.to": "至", "rep.view": "查看",
+    "col.rank": "排名", "col.score": "得分", "nav.overview": "总览", "nav.events": "事件", "signout": "退出",
     "signin.title": "登录", "signin.token": "访问令牌", "signin.submit": "登录",
     "signin.bad": "令牌无效", "signin.name": "值班人员", "back": "← 返回事件列表",
     "history": "处置记录", "f.kind": "类型", "f.township": "乡镇", "f.occurred": "发生时间",
@@ -33,7 +40,14 @@ const DICT = {
     "state.accepted": "已接收", "state.handled": "已反馈", "state.closed": "已办结",
   },
   en: {
-    "title": "Command console", "nav.overview": "Overview", "nav.events": "Events", "signout": "Sign out",
+    "title": "Command console", "nav.cameras": "Cameras", "nav.units": "Units", "nav.reports": "Reports", "any.state": "Any state",
+    "any.picture": "Any picture", "cam.online": "Online", "cam.offline": "Offline", "cam.stalled": "Stalled",
+    "cam.degraded": "Degraded", "cam.unknown": "Unknown", "pic.failing": "Picture failing", "pic.clear": "Picture clear",
+    "check.black": "Black", "check.frozen": "Frozen", "check.blurred": "Blurred", "check.occluded": "Occluded",
+    "check.underexposed": "Too dark", "check.overexposed": "Too bright", "check.low_contrast": "Low contrast", "check.color_cast": "Colour cast",
+    "col.unit": "Unit", "col.online": "Online", "col.last_seen": "Last seen", "yes": "yes", "no": "no",
+    "patrol": "Patrol check", "patrol.sent": "Patrol check sent", "rep.from": "From", "rep.to": "To", "rep.view": "View",
+    "col.rank": "Rank", "col.score": "Score", "nav.overview": "Overview", "nav.events": "Events", "signout": "Sign out",
     "signin.title": "Sign in", "signin.token": "Access token", "signin.submit": "Sign in",
     "signin.bad": "Unknown token", "signin.name": "Duty officer", "back": "← Back to events",
     "history": "History", "f.kind": "Kind", "f.township": "Township", "f.occurred": "Occurred",
@@ -193,6 +207,89 @@ function actions(e) {
   }
 }
 
+async function showCameras() {
+  const q = new URLSearchParams({ limit: "100" });
+  if ($("cam-state").value) q.set("state", $("cam-state").value);
+  if ($("cam-picture").value) q.set("picture", $("cam-picture").value);
+  const data = await api("/api/v1/cameras?" + q);
+  const cards = data.cameras.map((c) => {
+    const card = el("div", null, { class: "card", "data-camera": c.id });
+    const img = el("img", null, { alt: c.name });
+    card.append(img, el("div", c.name));
+    const badge = el("span", t("cam." + c.state), { class: "badge " + c.state });
+    card.append(badge);
+    const failing = (c.picture && c.picture.failing) || [];
+    if (failing.length) card.append(el("div", failing.map((f) => t("check." + f)).join(" "), { class: "failing" }));
+    if (c.state === "online") {
+      fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/snapshot.jpg", {
+        headers: { Authorization: "Bearer " + token() },
+      }).then((r) => (r.ok ? r.blob() : null)).then((b) => { if (b) img.src = URL.createObjectURL(b); }).catch(() => {});
+    }
+    return card;
+  });
+  $("wall").replaceChildren(...cards);
+}
+
+async function showUnits() {
+  const data = await api("/api/v1/units?limit=500");
+  $("unit-rows").replaceChildren(...data.units.map((u) => {
+    const row = document.createElement("tr");
+    cell(row, u.name + " (" + u.id + ")");
+    cell(row, u.township);
+    cell(row, u.online ? t("yes") : t("no"));
+    cell(row, u.last_seen ? u.last_seen.replace("T", " ").slice(0, 19) : "—");
+    const td = cell(row, "");
+    if (u.gb26875_address !== null && u.gb26875_address !== undefined) {
+      const b = el("button", t("patrol"), { type: "button" });
+      b.addEventListener("click", async () => {
+        $("unit-error").textContent = "";
+        try {
+          await post("/api/v1/units/" + encodeURIComponent(u.id) + "/patrol-check", { timeout_min: 10 });
+          b.textContent = t("patrol.sent");
+        } catch (e) { $("unit-error").textContent = e.message; }
+      });
+      td.append(b);
+    }
+    return row;
+  }));
+}
+
+function period() {
+  const day = (v) => (v ? new Date(v + "T00:00:00").toISOString() : null);
+  const q = new URLSearchParams();
+  const from = day($("rep-from").value), to = day($("rep-to").value);
+  if (from) q.set("from", from);
+  if (to) q.set("to", to);
+  return q;
+}
+
+async function showReport() {
+  $("rep-error").textContent = "";
+  const q = period();
+  q.set("format", "json");
+  const r = await api("/api/v1/reports/assessment?" + q);
+  $("rep-rows").replaceChildren(...r.townships.map((tw) => {
+    const row = document.createElement("tr");
+    cell(row, tw.rank ?? "—");
+    cell(row, tw.name);
+    cell(row, typeof tw.score === "number" ? tw.score.toFixed(1) : "—");
+    return row;
+  }));
+}
+
+// A report file fetched with the token and offered as a download (blob: URL).
+async function download(format) {
+  $("rep-error").textContent = "";
+  const q = period();
+  q.set("format", format);
+  const r = await fetch("/api/v1/reports/assessment?" + q, { headers: { Authorization: "Bearer " + token() } });
+  if (!r.ok) { $("rep-error").textContent = String(r.status); return; }
+  const a = el("a", null, { href: URL.createObjectURL(await r.blob()), download: "assessment." + format, id: "rep-file" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
 let currentEvent = null;
 async function showEvent(id) {
   currentEvent = id;
@@ -269,13 +366,15 @@ function onMessage(block) {
   $("event-rows").prepend(eventRow(e, true));
 }
 
+const PAGES = { overview: showOverview, events: showEvents, cameras: showCameras, units: showUnits, reports: showReport };
+
 function route() {
   const hash = location.hash;
-  const page = hash.startsWith("#event/") ? "event" : hash === "#events" ? "events" : "overview";
-  for (const id of ["overview", "events", "event"]) $(id).hidden = id !== page;
+  const page = hash.startsWith("#event/") ? "event" : (PAGES[hash.slice(1)] ? hash.slice(1) : "overview");
+  for (const id of [...Object.keys(PAGES), "event"]) $(id).hidden = id !== page;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.hash === "#" + page);
   if (page === "event") showEvent(decodeURIComponent(hash.slice(7))).catch((e) => { $("ev-error").textContent = e.message; });
-  else (page === "events" ? showEvents : showOverview)().catch(() => {});
+  else PAGES[page]().catch(() => {});
   if (page === "events") follow();
 }
 
@@ -289,7 +388,7 @@ function signedIn() {
 function signOut() {
   sessionStorage.removeItem("token");
   if (live) { live.abort(); live = null; }
-  for (const id of ["overview", "events", "event", "nav", "signout"]) $(id).hidden = true;
+  for (const id of [...Object.keys(PAGES), "event", "nav", "signout"]) $(id).hidden = true;
   $("signin").hidden = false;
 }
 
@@ -316,5 +415,8 @@ document.addEventListener("DOMContentLoaded", () => {
     route();
   });
   window.addEventListener("hashchange", () => { if (token()) route(); });
+  for (const id of ["cam-state", "cam-picture"]) $(id).addEventListener("change", () => showCameras().catch(() => {}));
+  $("rep-view").addEventListener("click", () => showReport().catch((e) => { $("rep-error").textContent = e.message; }));
+  for (const f of ["xlsx", "csv", "html"]) $("rep-" + f).addEventListener("click", () => download(f));
   if (token()) signedIn(); else signOut();
 });

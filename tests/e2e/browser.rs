@@ -140,3 +140,90 @@ async fn wait_state(env: &Env, id: &str, state: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The camera wall shows each camera with its picture and a black one as failing; the report
+/// page's XLSX download is a workbook openpyxl reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads() {
+    use crate::cameras::{camera_toml, wait_camera, FAST_HEALTH};
+    use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
+    let sim = CamSim::start(CamSimConfig {
+        faults: [(2, Fault::Black)].into_iter().collect(),
+        ..CamSimConfig::local(2)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cams = format!("{FAST_HEALTH}[vqd]\ninterval_s = 1\n\n");
+    for n in 1..=2 {
+        cams += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
+    }
+    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    wait_camera(&env, "cam-2", "black", |c| {
+        c["picture"]["failing"].to_string().contains("black")
+    })
+    .await;
+    let browser = Browser::start().await.unwrap_or_else(|e| panic!("{e}"));
+    browser.goto(&env.gw.url("/")).await.unwrap();
+    browser.type_into("#token", ADMIN_TOKEN).await.unwrap();
+    browser.click("#signin button[type=submit]").await.unwrap();
+    browser.wait_for("#townships tr", WAIT).await.unwrap();
+    browser.goto(&env.gw.url("/#cameras")).await.unwrap();
+    let black = browser
+        .wait_for("[data-camera='cam-2'] .failing", WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!black.is_empty());
+    assert!(browser
+        .text("[data-camera='cam-2'] .failing")
+        .await
+        .unwrap()
+        .contains("黑屏"));
+    assert!(browser
+        .find("[data-camera='cam-1'] .failing")
+        .await
+        .is_none());
+    // the moving camera's thumbnail arrives (a JPEG through the API, shown as a blob)
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let loaded = browser
+            .script(
+                "const i = document.querySelector(\"[data-camera='cam-1'] img\"); \
+                 return !!i && i.complete && i.naturalWidth > 0",
+                json!([]),
+            )
+            .await
+            .unwrap();
+        if loaded == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no thumbnail for cam-1");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.screenshot(&shot("cameras")).await.unwrap();
+
+    // the report page: its XLSX, fetched as the page does, read back by openpyxl
+    browser.goto(&env.gw.url("/#reports")).await.unwrap();
+    browser.wait_for("#rep-rows tr", WAIT).await.unwrap();
+    browser.screenshot(&shot("reports")).await.unwrap();
+    let xlsx = browser
+        .script_bytes(
+            "const r = await fetch('/api/v1/reports/assessment?format=xlsx', \
+               {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('token')}}); \
+             const b = new Uint8Array(await r.arrayBuffer()); \
+             let s = ''; for (const x of b) s += String.fromCharCode(x); return btoa(s);",
+        )
+        .await
+        .unwrap();
+    let file = env.dir.path().join("console.xlsx");
+    std::fs::write(&file, &xlsx).unwrap();
+    // Debian's Python, which has openpyxl (python3-openpyxl)
+    let out = std::process::Command::new(crate::assessment::PYTHON)
+        .args([
+            "-c",
+            "import sys, openpyxl; wb = openpyxl.load_workbook(sys.argv[1]); print(wb.sheetnames)",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_ran("openpyxl reading the console's XLSX", &out);
+}

@@ -163,6 +163,15 @@ impl Browser {
         .await
     }
 
+    /// Runs an async `script` that returns bytes as base64 (`btoa`), and decodes them.
+    pub async fn script_bytes(&self, script: &str) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        let v = self.script(script, json!([])).await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
     /// The text of an open alert dialog, if one is open.
     pub async fn alert(&self) -> Option<String> {
         let v = self.call("GET", "/alert/text", Value::Null).await.ok()?;
