@@ -5,7 +5,11 @@
 
 const DICT = {
   zh: {
-    "title": "指挥控制台", "nav.cameras": "视频", "nav.units": "单位", "nav.reports": "报表", "any.state": "全部状态",
+    "title": "指挥控制台", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型",
+    "state.overdue": "已超期", "sound": "火警提示音", "dead.title": "死信", "dead.replay": "全部重投",
+    "dead.error": "最后错误", "quarantine": "未登记单位", "q.protocol": "协议", "q.messages": "消息数",
+    "stat.events": "存储事件", "stat.pending": "待送达", "stat.dead": "死信", "due.in": "剩余", "due.late": "已超期",
+    "role.admin": "管理员", "role.township": "乡镇", "role.department": "部门", "role.ingest": "接入", "nav.cameras": "视频", "nav.units": "单位", "nav.reports": "报表", "any.state": "全部状态",
     "any.picture": "全部画面", "cam.online": "在线", "cam.offline": "离线", "cam.stalled": "中断",
     "cam.degraded": "降级", "cam.unknown": "未知", "pic.failing": "画面异常", "pic.clear": "画面正常",
     "check.black": "黑屏", "check.frozen": "冻结", "check.blurred": "模糊", "check.occluded": "遮挡",
@@ -40,7 +44,11 @@ const DICT = {
     "state.accepted": "已接收", "state.handled": "已反馈", "state.closed": "已办结",
   },
   en: {
-    "title": "Command console", "nav.cameras": "Cameras", "nav.units": "Units", "nav.reports": "Reports", "any.state": "Any state",
+    "title": "Command console", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind",
+    "state.overdue": "Overdue", "sound": "Alarm sound", "dead.title": "Dead letters", "dead.replay": "Replay all",
+    "dead.error": "Last error", "quarantine": "Unknown units", "q.protocol": "Protocol", "q.messages": "Messages",
+    "stat.events": "Events stored", "stat.pending": "Pending", "stat.dead": "Dead letters", "due.in": "due in", "due.late": "late by",
+    "role.admin": "admin", "role.township": "township", "role.department": "department", "role.ingest": "ingest", "nav.cameras": "Cameras", "nav.units": "Units", "nav.reports": "Reports", "any.state": "Any state",
     "any.picture": "Any picture", "cam.online": "Online", "cam.offline": "Offline", "cam.stalled": "Stalled",
     "cam.degraded": "Degraded", "cam.unknown": "Unknown", "pic.failing": "Picture failing", "pic.clear": "Picture clear",
     "check.black": "Black", "check.frozen": "Frozen", "check.blurred": "Blurred", "check.occluded": "Occluded",
@@ -136,6 +144,16 @@ async function showOverview() {
     cell(row, String(tw.pending_deliveries ?? 0));
     body.appendChild(row);
   }
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  const day = await api("/api/v1/reports/assessment?format=json&from=" + encodeURIComponent(midnight.toISOString()));
+  const alarms = day.townships.reduce((n, tw) => n + ((tw.events.by_kind || {})["fire.alarm"] || 0), 0);
+  $("today-alarms").textContent = String(alarms);
+  const week = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const report = await api("/api/v1/reports/assessment?format=json&from=" + encodeURIComponent(week));
+  const ranked = report.townships.filter((tw) => tw.rank).sort((a, b) => a.rank - b.rank);
+  $("ranking").replaceChildren(...ranked.map((tw) =>
+    el("li", tw.name + " · " + (typeof tw.score === "number" ? tw.score.toFixed(1) : "—"))));
 }
 
 function eventRow(e, fresh) {
@@ -186,13 +204,15 @@ function actions(e) {
   const step = (what, extra) => post("/api/v1/events/" + id + "/" + what, { by, ...extra });
   const stage = e.state;
   if (!stage) return;
-  if (stage === "open") box.append(actionButton("act.sign", () => step("sign")));
-  if (stage === "signed") {
+  const township = me.scope === "admin" || me.scope === "township";
+  const department = me.scope === "admin" || me.scope === "department";
+  if (stage === "open" && township) box.append(actionButton("act.sign", () => step("sign")));
+  if (stage === "signed" && township) {
     const to = el("input", null, { placeholder: t("act.to"), id: "act-to", maxlength: "64" });
     box.append(to, actionButton("act.assign", () => step("assign", { to: to.value.trim() })));
   }
-  if (stage === "assigned") box.append(actionButton("act.accept", () => step("accept")));
-  if (stage === "signed" || stage === "accepted" || stage === "assigned") {
+  if (stage === "assigned" && department) box.append(actionButton("act.accept", () => step("accept")));
+  if ((stage === "signed" && township) || (stage === "accepted" && department)) {
     const verdict = el("select", null, { id: "act-verdict" });
     const family = e.kind.startsWith("fire.") ? VERDICTS.fire : VERDICTS.other;
     for (const v of family) verdict.append(el("option", t("verdict." + v), { value: v }));
@@ -200,8 +220,8 @@ function actions(e) {
     box.append(verdict, note,
       actionButton("act.feedback", () => step("feedback", { verdict: verdict.value, note: note.value })));
   }
-  if (stage === "handled") box.append(actionButton("act.close", () => step("close")));
-  if (stage === "closed") {
+  if (stage === "handled" && township) box.append(actionButton("act.close", () => step("close")));
+  if (stage === "closed" && township) {
     const reason = el("input", null, { placeholder: t("act.reason"), id: "act-reason", maxlength: "2000" });
     box.append(reason, actionButton("act.reopen", () => step("reopen", { reason: reason.value })));
   }
@@ -290,7 +310,50 @@ async function download(format) {
   a.remove();
 }
 
+async function showAdmin() {
+  $("admin-error").textContent = "";
+  const stats = await api("/api/v1/outbox/stats");
+  const dl = $("outbox-stats");
+  dl.replaceChildren();
+  fact(dl, "stat.events", String(stats.events));
+  fact(dl, "stat.pending", String(stats.pending));
+  fact(dl, "stat.dead", String(stats.dead_letters));
+  const dead = await api("/api/v1/outbox/dead-letters?limit=100");
+  $("dead-rows").replaceChildren(...dead.events.map((e) => {
+    const row = document.createElement("tr");
+    cell(row, e.occurred_at);
+    cell(row, e.township && e.township.code);
+    cell(row, t("kind." + e.kind));
+    cell(row, e.delivery && e.delivery.last_error);
+    return row;
+  }));
+  const q = await api("/api/v1/quarantine").catch(() => ({ units: [] }));
+  $("quarantine-rows").replaceChildren(...(q.units || []).map((u) => {
+    const row = document.createElement("tr");
+    cell(row, u.unit);
+    cell(row, u.protocol);
+    cell(row, String(u.messages));
+    cell(row, u.last_seen);
+    return row;
+  }));
+}
+
+// The calling token: its scope decides which steps the event page offers.
+let me = { scope: "admin" };
+
 let currentEvent = null;
+// The next deadline, counted down each second.
+function countdown() {
+  const dd = $("ev-due");
+  if (!dd) return;
+  const left = Math.round((new Date(dd.dataset.due) - Date.now()) / 1000);
+  const abs = Math.abs(left);
+  const span = Math.floor(abs / 60) + ":" + String(abs % 60).padStart(2, "0");
+  dd.textContent = dd.dataset.due + " · " + (left >= 0 ? t("due.in") + " " + span : t("due.late") + " " + span);
+  dd.classList.toggle("error", left < 0);
+}
+setInterval(countdown, 1000);
+
 async function showEvent(id) {
   currentEvent = id;
   const e = await api("/api/v1/events/" + encodeURIComponent(id));
@@ -305,8 +368,10 @@ async function showEvent(id) {
   fact(facts, "f.address", e.location && e.location.address);
   fact(facts, "f.state", e.state ? t("state." + e.state) : "");
   if (e.due && e.due.next) {
-    const late = (e.due.overdue || []).length ? " · " + t("overdue") : "";
-    fact(facts, "f.due", e.due.next + late);
+    const dd = el("dd", "", { id: "ev-due" });
+    dd.dataset.due = e.due.next;
+    facts.append(el("dt", t("f.due")), dd);
+    countdown();
   }
   const pictures = await Promise.all((e.evidence || []).map((x) => picture(x.url)));
   $("ev-evidence").replaceChildren(...pictures.filter(Boolean));
@@ -319,7 +384,9 @@ async function showEvent(id) {
 }
 
 async function showEvents() {
-  const data = await api("/api/v1/events?state=open&limit=200");
+  const q = new URLSearchParams({ limit: "200", state: $("f-state").value || "open" });
+  if ($("f-kind").value) q.set("kind", $("f-kind").value);
+  const data = await api("/api/v1/events?" + q);
   const body = $("event-rows");
   body.replaceChildren(...data.events.reverse().map((e) => eventRow(e, false)));
 }
@@ -363,14 +430,42 @@ function onMessage(block) {
   let e;
   try { e = JSON.parse(data); } catch { return; }
   if (!e.id || !e.kind) return;
+  const kind = $("f-kind").value;
+  if (kind && kind !== e.kind) return;
   $("event-rows").prepend(eventRow(e, true));
+  if (e.kind === "fire.alarm" && $("f-sound").checked) beep();
 }
 
-const PAGES = { overview: showOverview, events: showEvents, cameras: showCameras, units: showUnits, reports: showReport };
+// A short tone made in the page (no audio file to fetch).
+let audio = null;
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = 880;
+    gain.gain.value = 0.2;
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.6);
+  } catch (_) { /* no audio here */ }
+}
+
+const PAGES = {
+  overview: showOverview, events: showEvents, cameras: showCameras, units: showUnits,
+  reports: showReport, admin: showAdmin,
+};
+
+// The pages a scope may open: a department works on what is assigned to it.
+function allowed() {
+  if (me.scope === "department") return ["events"];
+  return Object.keys(PAGES).filter((p) => p !== "admin" || me.scope === "admin");
+}
 
 function route() {
   const hash = location.hash;
-  const page = hash.startsWith("#event/") ? "event" : (PAGES[hash.slice(1)] ? hash.slice(1) : "overview");
+  const pages = allowed();
+  const page = hash.startsWith("#event/") ? "event" : (pages.includes(hash.slice(1)) ? hash.slice(1) : pages[0]);
   for (const id of [...Object.keys(PAGES), "event"]) $(id).hidden = id !== page;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.hash === "#" + page);
   if (page === "event") showEvent(decodeURIComponent(hash.slice(7))).catch((e) => { $("ev-error").textContent = e.message; });
@@ -378,8 +473,11 @@ function route() {
   if (page === "events") follow();
 }
 
-function signedIn() {
+async function signedIn() {
   $("signin").hidden = true;
+  try { me = await api("/api/v1/whoami"); } catch (_) { return; }
+  $("whoami").textContent = (sessionStorage.getItem("name") || me.name) + " · " + t("role." + me.scope) + (me.code ? " " + me.code : "");
+  for (const a of document.querySelectorAll("#nav a")) a.hidden = !allowed().includes(a.hash.slice(1));
   $("nav").hidden = false;
   $("signout").hidden = false;
   route();
@@ -389,13 +487,14 @@ function signOut() {
   sessionStorage.removeItem("token");
   if (live) { live.abort(); live = null; }
   for (const id of [...Object.keys(PAGES), "event", "nav", "signout"]) $(id).hidden = true;
+  $("whoami").textContent = "";
   $("signin").hidden = false;
 }
 
 async function signIn(ev) {
   ev.preventDefault();
   const value = $("token").value.trim();
-  const r = await fetch("/api/v1/townships", { headers: { Authorization: "Bearer " + value } });
+  const r = await fetch("/api/v1/whoami", { headers: { Authorization: "Bearer " + value } });
   if (!r.ok) { $("signin-error").textContent = t("signin.bad"); return; }
   sessionStorage.setItem("token", value);
   sessionStorage.setItem("name", $("name").value.trim());
@@ -416,6 +515,11 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", () => { if (token()) route(); });
   for (const id of ["cam-state", "cam-picture"]) $(id).addEventListener("change", () => showCameras().catch(() => {}));
+  for (const id of ["f-kind", "f-state"]) $(id).addEventListener("change", () => showEvents().catch(() => {}));
+  $("replay-all").addEventListener("click", () =>
+    post("/api/v1/outbox/replay", { all: true }).then(showAdmin).catch((e) => { $("admin-error").textContent = e.message; }));
+  // the overview refreshes itself while it is shown
+  setInterval(() => { if (token() && !$("overview").hidden) showOverview().catch(() => {}); }, 10000);
   $("rep-view").addEventListener("click", () => showReport().catch((e) => { $("rep-error").textContent = e.message; }));
   for (const f of ["xlsx", "csv", "html"]) $("rep-" + f).addEventListener("click", () => download(f));
   if (token()) signedIn(); else signOut();

@@ -18,24 +18,21 @@ fn shot(name: &str) -> std::path::PathBuf {
 /// stays text, and every request the page made went to the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_township_handles_a_fire_alarm_through_the_console() {
-    let env = Env::start(&["lanjiang", "yunshan"], |_| {}).await;
+    let env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &brigade()).await;
     let browser = Browser::start().await.unwrap_or_else(|e| panic!("{e}"));
     let origin = env.gw.url("");
-    browser.goto(&env.gw.url("/")).await.unwrap();
-    if browser.wait_for("#token", WAIT).await.is_err() {
-        let page = browser
-            .script("return [document.readyState, document.documentElement.outerHTML, JSON.stringify(performance.getEntriesByType('resource').map(r => [r.name, r.responseStatus]))]", json!([]))
-            .await;
-        browser.screenshot(&shot("signin-failed")).await.ok();
-        panic!("the sign-in form never showed: {page:?}");
-    }
-    browser
-        .type_into("#token", &township_token("lanjiang"))
+    sign_in(&browser, &env, &township_token("lanjiang"), "李值班").await;
+    browser.wait_for("#townships tr", WAIT).await.unwrap();
+    let who = browser.text("#whoami").await.unwrap();
+    assert!(who.contains("李值班") && who.contains("lanjiang"), "{who}");
+    let admin_offered = browser
+        .script(
+            "return !document.getElementById('nav-admin').hidden",
+            json!([]),
+        )
         .await
         .unwrap();
-    browser.type_into("#name", "李值班").await.unwrap();
-    browser.click("#signin button[type=submit]").await.unwrap();
-    browser.wait_for("#townships tr", WAIT).await.unwrap();
+    assert_eq!(admin_offered, false, "a township is offered the admin page");
     let overview = browser.text("#overview").await.unwrap();
     assert!(overview.contains("lanjiang"), "{overview}");
     assert!(
@@ -75,10 +72,18 @@ async fn a_township_handles_a_fire_alarm_through_the_console() {
     assert_eq!(imgs, 0, "a description became markup");
     assert_eq!(browser.alert().await, None, "a script ran");
 
-    // the closed loop through the page
+    // the closed loop through the page: the township signs and assigns, the brigade accepts
+    // and judges, the township closes
     browser.click(&row).await.unwrap();
-    browser.wait_for("#ev-actions button", WAIT).await.unwrap();
-    browser.click("#ev-actions button").await.unwrap(); // 签收
+    step(&browser, &env, &id, "#ev-actions button", "signed").await; // 签收
+    browser.type_into("#act-to", "fire-brigade").await.unwrap();
+    step(&browser, &env, &id, "#ev-actions button", "assigned").await; // 交办
+    sign_in(&browser, &env, BRIGADE, "王队").await;
+    browser
+        .goto(&format!("{origin}/#event/{id}"))
+        .await
+        .unwrap();
+    step(&browser, &env, &id, "#ev-actions button", "accepted").await; // 接收
     browser.wait_for("#act-verdict", WAIT).await.unwrap();
     browser
         .script(
@@ -91,24 +96,38 @@ async fn a_township_handles_a_fire_alarm_through_the_console() {
         .type_into("#act-note", "烟雾来自厨房")
         .await
         .unwrap();
-    let feedback = "#ev-actions button:last-of-type";
-    browser.click(feedback).await.unwrap();
-    wait_state(&env, &id, "handled").await;
+    step(
+        &browser,
+        &env,
+        &id,
+        "#ev-actions button:last-of-type",
+        "handled",
+    )
+    .await; // 反馈
     browser.screenshot(&shot("event")).await.unwrap();
-    browser.wait_for("#ev-actions button", WAIT).await.unwrap();
-    browser.click("#ev-actions button").await.unwrap(); // 办结
-    let e = wait_state(&env, &id, "closed").await;
-    let actions: Vec<&str> = e["case"]["history"]
+    sign_in(&browser, &env, &township_token("lanjiang"), "李值班").await;
+    browser
+        .goto(&format!("{origin}/#event/{id}"))
+        .await
+        .unwrap();
+    let e = step(&browser, &env, &id, "#ev-actions button", "closed").await; // 办结
+    let history: Vec<(&str, &str)> = e["case"]["history"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|h| h["action"].as_str())
+        .map(|h| (h["action"].as_str().unwrap(), h["by"].as_str().unwrap()))
         .collect();
-    assert!(
-        actions.ends_with(&["sign", "feedback", "close"]),
-        "{actions:?}"
+    assert_eq!(
+        history,
+        [
+            ("sign", "李值班"),
+            ("assign", "李值班"),
+            ("accept", "王队"),
+            ("feedback", "王队"),
+            ("close", "李值班")
+        ],
+        "{e}"
     );
-    assert_eq!(e["case"]["history"][0]["by"], "李值班", "{e}");
     assert_eq!(browser.alert().await, None, "a script ran");
 
     // every request the page made went to the gateway
@@ -125,6 +144,42 @@ async fn a_township_handles_a_fire_alarm_through_the_console() {
             "a request outside: {u}"
         );
     }
+}
+
+const BRIGADE: &str = "brigade-console-token-4411";
+
+/// The fire brigade as a department, with a token of its own.
+fn brigade() -> String {
+    format!(
+        "\n[[api.tokens]]\nname = \"brigade\"\ntoken = \"{BRIGADE}\"\nscope = \"department:fire-brigade\"\n\
+         \n[[departments]]\ncode = \"fire-brigade\"\nname = \"消防救援大队\"\n"
+    )
+}
+
+/// Signs out if signed in, then in with `token` as `name`.
+async fn sign_in(browser: &Browser, env: &Env, token: &str, name: &str) {
+    browser.goto(&env.gw.url("/")).await.unwrap();
+    browser
+        .script(
+            "sessionStorage.clear(); location.hash = ''; location.reload(); return true",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    browser.type_into("#token", token).await.unwrap();
+    browser.type_into("#name", name).await.unwrap();
+    browser.click("#signin button[type=submit]").await.unwrap();
+    browser.wait_for("#nav", WAIT).await.unwrap();
+}
+
+/// Clicks the step button `css` on the event page and waits until the API shows `state`.
+async fn step(browser: &Browser, env: &Env, id: &str, css: &str, state: &str) -> Value {
+    browser
+        .wait_for(css, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e} (for {state})"));
+    browser.click(css).await.unwrap();
+    wait_state(env, id, state).await
 }
 
 async fn wait_state(env: &Env, id: &str, state: &str) -> Value {
@@ -163,10 +218,11 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     })
     .await;
     let browser = Browser::start().await.unwrap_or_else(|e| panic!("{e}"));
-    browser.goto(&env.gw.url("/")).await.unwrap();
-    browser.type_into("#token", ADMIN_TOKEN).await.unwrap();
-    browser.click("#signin button[type=submit]").await.unwrap();
+    sign_in(&browser, &env, ADMIN_TOKEN, "运维").await;
     browser.wait_for("#townships tr", WAIT).await.unwrap();
+    browser.goto(&env.gw.url("/#admin")).await.unwrap();
+    browser.wait_for("#outbox-stats dt", WAIT).await.unwrap();
+    browser.screenshot(&shot("admin")).await.unwrap();
     browser.goto(&env.gw.url("/#cameras")).await.unwrap();
     let black = browser
         .wait_for("[data-camera='cam-2'] .failing", WAIT)

@@ -1,4 +1,4 @@
-//! Operator endpoints on the running gateway (admin scope): config reload.
+//! Operator endpoints on the running gateway: config reload (admin), and who a token is.
 
 use super::auth::Principal;
 use super::error::ApiError;
@@ -35,4 +35,17 @@ pub async fn reload(State(state): State<AppState>, who: Principal) -> Result<Res
         }
     };
     Ok(response.into_response())
+}
+
+/// `GET /api/v1/whoami`: the calling token's name and scope (any valid token) — what the
+/// console shows and which steps it offers; the server enforces the scope anyway.
+pub async fn whoami(who: Principal) -> Json<serde_json::Value> {
+    use crate::config::Scope;
+    let (scope, code) = match &who.scope {
+        Scope::Admin => ("admin", None),
+        Scope::Ingest => ("ingest", None),
+        Scope::Township(t) => ("township", Some(t.as_str())),
+        Scope::Department(d) => ("department", Some(d.as_str())),
+    };
+    Json(json!({"name": who.name, "scope": scope, "code": code}))
 }

@@ -80,5 +80,6 @@ routes! {
     get "/api/v1/outbox/dead-letters" => outbox::dead_letters, "admin", "Dead letters.", ["township", "limit", "after"];
     post "/api/v1/outbox/replay" => outbox::replay, "admin", "Replay dead letters.", [];
     get "/api/v1/outbox/backup" => outbox::backup, "admin", "A consistent copy of the outbox (a redb file).", [];
+    get "/api/v1/whoami" => admin::whoami, "any", "The calling token's name and scope.", [];
     post "/api/v1/admin/reload" => admin::reload, "admin", "Read the config again and apply it.", [];
 }
