@@ -5,7 +5,10 @@
 
 const DICT = {
   zh: {
-    "title": "指挥控制台", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型",
+    "title": "指挥控制台", "devices": "在线传输装置", "dev.address": "地址", "dev.peer": "来源", "dev.since": "连接时间",
+    "back.cameras": "← 返回视频墙", "cam.availability": "可用率（近24小时，每小时）", "city": "全市",
+    "s.fps": "帧率", "s.bitrate": "码率 kbps", "s.loss": "丢包率", "s.keyframe": "关键帧间隔 s",
+    "s.codec": "编码", "s.size": "分辨率", "s.reconnects": "重连次数", "s.last_error": "最后错误", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型",
     "state.overdue": "已超期", "sound": "火警提示音", "dead.title": "死信", "dead.replay": "全部重投",
     "dead.error": "最后错误", "quarantine": "未登记单位", "q.protocol": "协议", "q.messages": "消息数",
     "stat.events": "存储事件", "stat.pending": "待送达", "stat.dead": "死信", "due.in": "剩余", "due.late": "已超期",
@@ -44,7 +47,10 @@ const DICT = {
     "state.accepted": "已接收", "state.handled": "已反馈", "state.closed": "已办结",
   },
   en: {
-    "title": "Command console", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind",
+    "title": "Command console", "devices": "Connected devices", "dev.address": "Address", "dev.peer": "From", "dev.since": "Since",
+    "back.cameras": "← Back to the wall", "cam.availability": "Availability (24 h, hourly)", "city": "City",
+    "s.fps": "fps", "s.bitrate": "kbps", "s.loss": "Loss", "s.keyframe": "Keyframe interval s",
+    "s.codec": "Codec", "s.size": "Size", "s.reconnects": "Reconnects", "s.last_error": "Last error", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind",
     "state.overdue": "Overdue", "sound": "Alarm sound", "dead.title": "Dead letters", "dead.replay": "Replay all",
     "dead.error": "Last error", "quarantine": "Unknown units", "q.protocol": "Protocol", "q.messages": "Messages",
     "stat.events": "Events stored", "stat.pending": "Pending", "stat.dead": "Dead letters", "due.in": "due in", "due.late": "late by",
@@ -134,7 +140,16 @@ async function showOverview() {
   const data = await api("/api/v1/townships");
   const body = $("townships");
   body.replaceChildren();
-  for (const tw of data.townships) {
+  const sum = (k) => data.townships.reduce((n, tw) => n + (tw[k] || 0), 0);
+  const city = {
+    name: t("city"), code: "city", cameras_registered: sum("cameras_registered"),
+    unit_online_ratio: sum("units_registered") ? sum("units_online") / sum("units_registered") : null,
+    camera_online_ratio: sum("cameras_registered") ? sum("cameras_online") / sum("cameras_registered") : null,
+    camera_integrity_ratio: sum("cameras_registered") ? sum("cameras_intact") / sum("cameras_registered") : null,
+    pending_deliveries: sum("pending_deliveries"),
+  };
+  const rows = data.townships.length > 1 ? [...data.townships, city] : data.townships;
+  for (const tw of rows) {
     const row = document.createElement("tr");
     cell(row, tw.name + " (" + tw.code + ")");
     cell(row, percent(tw.unit_online_ratio));
@@ -142,6 +157,7 @@ async function showOverview() {
     cell(row, cams ? percent(tw.camera_online_ratio) : "—");
     cell(row, cams ? percent(tw.camera_integrity_ratio) : "—");
     cell(row, String(tw.pending_deliveries ?? 0));
+    if (tw === city) row.classList.add("total");
     body.appendChild(row);
   }
   const midnight = new Date();
@@ -234,6 +250,7 @@ async function showCameras() {
   const data = await api("/api/v1/cameras?" + q);
   const cards = data.cameras.map((c) => {
     const card = el("div", null, { class: "card", "data-camera": c.id });
+    card.addEventListener("click", () => { location.hash = "#camera/" + c.id; });
     const img = el("img", null, { alt: c.name });
     card.append(img, el("div", c.name));
     const badge = el("span", t("cam." + c.state), { class: "badge " + c.state });
@@ -251,6 +268,16 @@ async function showCameras() {
 }
 
 async function showUnits() {
+  api("/api/v1/gb26875/devices").then((d) => {
+    $("device-rows").replaceChildren(...d.devices.map((x) => {
+      const row = document.createElement("tr");
+      cell(row, String(x.address));
+      cell(row, x.unit);
+      cell(row, x.peer);
+      cell(row, x.since);
+      return row;
+    }));
+  }).catch(() => $("device-rows").replaceChildren());
   const data = await api("/api/v1/units?limit=500");
   $("unit-rows").replaceChildren(...data.units.map((u) => {
     const row = document.createElement("tr");
@@ -340,6 +367,47 @@ async function showAdmin() {
 
 // The calling token: its scope decides which steps the event page offers.
 let me = { scope: "admin" };
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+// A camera: its stream's figures and its availability hour by hour over the last day.
+async function showCamera(id) {
+  const c = await api("/api/v1/cameras/" + encodeURIComponent(id));
+  $("cam-title").textContent = c.name + " · " + t("cam." + c.state);
+  const dl = $("cam-facts");
+  dl.replaceChildren();
+  fact(dl, "f.township", c.township);
+  fact(dl, "s.fps", c.fps && c.fps.toFixed(1));
+  fact(dl, "s.bitrate", c.bitrate_kbps && c.bitrate_kbps.toFixed(0));
+  fact(dl, "s.loss", typeof c.loss_ratio === "number" ? (c.loss_ratio * 100).toFixed(2) + "%" : "");
+  fact(dl, "s.keyframe", c.keyframe_interval_s && c.keyframe_interval_s.toFixed(1));
+  fact(dl, "s.codec", c.codec);
+  fact(dl, "s.size", c.width ? c.width + "×" + c.height : "");
+  fact(dl, "s.reconnects", String(c.reconnects ?? 0));
+  fact(dl, "s.last_error", c.last_error);
+  const now = Date.now();
+  const hours = [...Array(24).keys()].map((h) => now - (24 - h) * 3600e3);
+  const answers = await Promise.all(hours.map((from) => {
+    const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(from + 3600e3).toISOString() });
+    return api("/api/v1/cameras/" + encodeURIComponent(id) + "/availability?" + q).catch(() => null);
+  }));
+  const chart = svg("svg", { width: 24 * 22, height: 120, role: "img", id: "cam-svg" });
+  answers.forEach((a, i) => {
+    const v = a && typeof a.availability === "number" ? a.availability : null;
+    const h = v === null ? 2 : Math.max(2, v * 100);
+    const bar = svg("rect", { x: i * 22 + 2, y: 110 - h, width: 18, height: h,
+      fill: v === null ? "#ccc" : v >= 0.99 ? "#2e7d32" : v >= 0.9 ? "#ef6c00" : "#c62828" });
+    bar.append(svg("title", {}));
+    bar.firstChild.textContent = new Date(hours[i]).toLocaleString() + " · " + (v === null ? "—" : (v * 100).toFixed(1) + "%");
+    chart.append(bar);
+  });
+  $("cam-chart").replaceChildren(chart);
+}
 
 let currentEvent = null;
 // The next deadline, counted down each second.
@@ -465,10 +533,12 @@ function allowed() {
 function route() {
   const hash = location.hash;
   const pages = allowed();
-  const page = hash.startsWith("#event/") ? "event" : (pages.includes(hash.slice(1)) ? hash.slice(1) : pages[0]);
-  for (const id of [...Object.keys(PAGES), "event"]) $(id).hidden = id !== page;
+  const page = hash.startsWith("#event/") ? "event" : hash.startsWith("#camera/") ? "camera"
+    : (pages.includes(hash.slice(1)) ? hash.slice(1) : pages[0]);
+  for (const id of [...Object.keys(PAGES), "event", "camera"]) $(id).hidden = id !== page;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.hash === "#" + page);
   if (page === "event") showEvent(decodeURIComponent(hash.slice(7))).catch((e) => { $("ev-error").textContent = e.message; });
+  else if (page === "camera") showCamera(decodeURIComponent(hash.slice(8))).catch(() => {});
   else PAGES[page]().catch(() => {});
   if (page === "events") follow();
 }
@@ -486,7 +556,7 @@ async function signedIn() {
 function signOut() {
   sessionStorage.removeItem("token");
   if (live) { live.abort(); live = null; }
-  for (const id of [...Object.keys(PAGES), "event", "nav", "signout"]) $(id).hidden = true;
+  for (const id of [...Object.keys(PAGES), "event", "camera", "nav", "signout"]) $(id).hidden = true;
   $("whoami").textContent = "";
   $("signin").hidden = false;
 }

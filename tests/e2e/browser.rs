@@ -257,6 +257,21 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     }
     browser.screenshot(&shot("cameras")).await.unwrap();
 
+    // a camera's page: its stream's figures and 24 hourly availability bars
+    browser.click("[data-camera='cam-1']").await.unwrap();
+    browser.wait_for("#cam-svg", WAIT).await.unwrap();
+    let bars = browser
+        .script(
+            "return document.querySelectorAll('#cam-svg rect').length",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bars, 24);
+    let facts = browser.text("#cam-facts").await.unwrap();
+    assert!(facts.contains("avc1"), "{facts}");
+    browser.screenshot(&shot("camera")).await.unwrap();
+
     // the report page: its XLSX, fetched as the page does, read back by openpyxl
     browser.goto(&env.gw.url("/#reports")).await.unwrap();
     browser.wait_for("#rep-rows tr", WAIT).await.unwrap();
