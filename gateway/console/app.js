@@ -258,7 +258,7 @@ async function showCameras() {
     const failing = (c.picture && c.picture.failing) || [];
     if (failing.length) card.append(el("div", failing.map((f) => t("check." + f)).join(" "), { class: "failing" }));
     if (c.state === "online") {
-      fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/snapshot.jpg", {
+      fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/snapshot.jpg?width=320", {
         headers: { Authorization: "Bearer " + token() },
       }).then((r) => (r.ok ? r.blob() : null)).then((b) => { if (b) img.src = URL.createObjectURL(b); }).catch(() => {});
     }

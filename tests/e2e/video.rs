@@ -156,6 +156,15 @@ async fn snapshots_are_jpegs_of_the_stream_and_township_scoped() {
         Some((640, 360)),
         "the stream's dimensions"
     );
+    // the thumbnail, made from the same decode
+    let (status, _, thumb) = get_bytes(
+        &env,
+        "/api/v1/cameras/cam-1/snapshot.jpg?width=320",
+        &township_token("lanjiang"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(jpeg_size(&thumb), Some((320, 180)), "a thumbnail");
     // decodes as a picture (ffmpeg reads it back)
     let path = env.dir.path().join("snap.jpg");
     std::fs::write(&path, &jpeg).unwrap();

@@ -34,11 +34,16 @@ impl Default for SnapshotOptions {
     }
 }
 
+/// The width of the thumbnail made with every snapshot (the camera wall's pictures).
+pub const THUMB_WIDTH: u32 = 320;
+
 /// A JPEG snapshot.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The JPEG.
     pub jpeg: Bytes,
+    /// The same picture at most [`THUMB_WIDTH`] wide, made from the same decode.
+    pub thumb: Bytes,
     /// When the keyframe it shows arrived.
     pub captured_at: DateTime<Utc>,
     /// The keyframe's number.
@@ -180,7 +185,9 @@ impl Cameras {
         let encoded = pool
             .run(move || {
                 let d = decode::decode(&kf)?;
-                decode::jpeg(&d, max_width, quality)
+                let full = decode::jpeg(&d, max_width, quality)?;
+                let thumb = decode::jpeg(&d, Some(THUMB_WIDTH), quality)?;
+                Ok::<_, crate::video::VideoError>((full, thumb))
             })
             .await
             .map_err(|_| SnapshotError::Busy)?
@@ -188,8 +195,10 @@ impl Cameras {
                 camera: id.to_string(),
                 error: e.to_string(),
             })?;
+        let (full, thumb) = encoded;
         Ok(Arc::new(Snapshot {
-            jpeg: Bytes::from(encoded.data),
+            jpeg: Bytes::from(full.data),
+            thumb: Bytes::from(thumb.data),
             captured_at: keyframe.at,
             seq: keyframe.seq,
             made: Instant::now(),

@@ -62,7 +62,7 @@ routes! {
     get "/api/v1/reports/{file}" => reports::file, "admin", "One weekly report file.", [];
     get "/api/v1/cameras" => cameras::list, "admin, township", "Watched cameras, a page at a time.", ["township", "state", "picture", "limit", "after"];
     get "/api/v1/cameras/{id}" => cameras::get, "admin, township", "One camera with its latest picture check.", [];
-    get "/api/v1/cameras/{id}/snapshot.jpg" => snapshots::snapshot, "admin, township", "The latest keyframe as a JPEG.", [];
+    get "/api/v1/cameras/{id}/snapshot.jpg" => snapshots::snapshot, "admin, township", "The latest keyframe as a JPEG (`width` ≤ 320: its thumbnail).", ["width"];
     get "/api/v1/snapshots/{camera}/{file}" => snapshots::evidence, "admin, township, department", "An evidence snapshot of an event.", [];
     get "/api/v1/cameras/{id}/availability" => cameras::availability, "admin, township", "A camera's uptime over a window.", ["from", "to"];
     get "/api/v1/townships/{code}/availability" => cameras::township_availability, "admin, township", "A township's cameras' uptime over a window.", ["from", "to"];

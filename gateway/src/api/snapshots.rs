@@ -7,7 +7,7 @@
 use super::auth::Principal;
 use super::error::ApiError;
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cameras::rtsp::snapshot::SnapshotError;
@@ -43,11 +43,22 @@ fn evidence_visible(state: &AppState, who: &Principal, key: &str) -> Result<bool
     Ok(false)
 }
 
-/// `GET /api/v1/cameras/{id}/snapshot.jpg`.
+/// Query of `snapshot.jpg`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotQuery {
+    /// At most this wide: up to the thumbnail's width, the thumbnail made with the snapshot.
+    width: Option<u32>,
+}
+
+/// `GET /api/v1/cameras/{id}/snapshot.jpg?width=` — `width` ≤ 320 answers the thumbnail made
+/// from the same decode (no decode of its own: a wall of thumbnails costs the decoder pool no
+/// more than the snapshots).
 pub async fn snapshot(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
+    Query(q): Query<SnapshotQuery>,
 ) -> Result<Response, ApiError> {
     visible_camera(&state, &who, &id)?;
     let Some(video) = &state.video else {
@@ -72,7 +83,10 @@ pub async fn snapshot(
                     alerts::time::format(&s.captured_at),
                 ),
             ],
-            s.jpeg.clone(),
+            match q.width {
+                Some(w) if w <= cameras::rtsp::snapshot::THUMB_WIDTH => s.thumb.clone(),
+                _ => s.jpeg.clone(),
+            },
         )
             .into_response()),
         Err(SnapshotError::UnknownCamera(_)) => Err(camera_not_found(&id)),
