@@ -8,7 +8,7 @@ const DICT = {
     "title": "指挥控制台", "devices": "在线传输装置", "dev.address": "地址", "dev.peer": "来源", "dev.since": "连接时间",
     "back.cameras": "← 返回视频墙", "cam.availability": "可用率（近24小时，每小时）", "city": "全市",
     "s.fps": "帧率", "s.bitrate": "码率 kbps", "s.loss": "丢包率", "s.keyframe": "关键帧间隔 s",
-    "s.codec": "编码", "s.size": "分辨率", "s.reconnects": "重连次数", "s.last_error": "最后错误", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型",
+    "s.codec": "编码", "s.size": "分辨率", "s.reconnects": "重连次数", "s.last_error": "最后错误", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型", "any.township": "全部乡镇",
     "state.overdue": "已超期", "sound": "火警提示音", "dead.title": "死信", "dead.replay": "全部重投",
     "dead.error": "最后错误", "quarantine": "未登记单位", "q.protocol": "协议", "q.messages": "消息数",
     "stat.events": "存储事件", "stat.pending": "待送达", "stat.dead": "死信", "due.in": "剩余", "due.late": "已超期",
@@ -50,7 +50,7 @@ const DICT = {
     "title": "Command console", "devices": "Connected devices", "dev.address": "Address", "dev.peer": "From", "dev.since": "Since",
     "back.cameras": "← Back to the wall", "cam.availability": "Availability (24 h, hourly)", "city": "City",
     "s.fps": "fps", "s.bitrate": "kbps", "s.loss": "Loss", "s.keyframe": "Keyframe interval s",
-    "s.codec": "Codec", "s.size": "Size", "s.reconnects": "Reconnects", "s.last_error": "Last error", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind",
+    "s.codec": "Codec", "s.size": "Size", "s.reconnects": "Reconnects", "s.last_error": "Last error", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind", "any.township": "Any township",
     "state.overdue": "Overdue", "sound": "Alarm sound", "dead.title": "Dead letters", "dead.replay": "Replay all",
     "dead.error": "Last error", "quarantine": "Unknown units", "q.protocol": "Protocol", "q.messages": "Messages",
     "stat.events": "Events stored", "stat.pending": "Pending", "stat.dead": "Dead letters", "due.in": "due in", "due.late": "late by",
@@ -454,9 +454,21 @@ async function showEvent(id) {
 async function showEvents() {
   const q = new URLSearchParams({ limit: "200", state: $("f-state").value || "open" });
   if ($("f-kind").value) q.set("kind", $("f-kind").value);
+  if ($("f-township").value) q.set("township", $("f-township").value);
+  townshipChoices();
   const data = await api("/api/v1/events?" + q);
   const body = $("event-rows");
   body.replaceChildren(...data.events.reverse().map((e) => eventRow(e, false)));
+}
+
+// The township filter lists the townships the token may see (once).
+let choices = false;
+function townshipChoices() {
+  if (choices || me.scope === "department") return;
+  choices = true;
+  api("/api/v1/townships").then((d) => {
+    for (const tw of d.townships) $("f-township").append(el("option", tw.name, { value: tw.code }));
+  }).catch(() => { choices = false; });
 }
 
 // Server-Sent Events read through fetch, so the token stays in a header.
@@ -500,6 +512,8 @@ function onMessage(block) {
   if (!e.id || !e.kind) return;
   const kind = $("f-kind").value;
   if (kind && kind !== e.kind) return;
+  const township = $("f-township").value;
+  if (township && e.township && township !== e.township.code) return;
   $("event-rows").prepend(eventRow(e, true));
   if (e.kind === "fire.alarm" && $("f-sound").checked) beep();
 }
@@ -555,6 +569,8 @@ async function signedIn() {
 
 function signOut() {
   sessionStorage.removeItem("token");
+  choices = false;
+  $("f-township").replaceChildren($("f-township").firstElementChild);
   if (live) { live.abort(); live = null; }
   for (const id of [...Object.keys(PAGES), "event", "camera", "nav", "signout"]) $(id).hidden = true;
   $("whoami").textContent = "";
@@ -585,7 +601,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", () => { if (token()) route(); });
   for (const id of ["cam-state", "cam-picture"]) $(id).addEventListener("change", () => showCameras().catch(() => {}));
-  for (const id of ["f-kind", "f-state"]) $(id).addEventListener("change", () => showEvents().catch(() => {}));
+  for (const id of ["f-township", "f-kind", "f-state"]) $(id).addEventListener("change", () => showEvents().catch(() => {}));
   $("replay-all").addEventListener("click", () =>
     post("/api/v1/outbox/replay", { all: true }).then(showAdmin).catch((e) => { $("admin-error").textContent = e.message; }));
   // the overview refreshes itself while it is shown
