@@ -6,7 +6,7 @@
 const DICT = {
   zh: {
     "title": "指挥控制台", "devices": "在线传输装置", "dev.address": "地址", "dev.peer": "来源", "dev.since": "连接时间",
-    "back.cameras": "← 返回视频墙", "cam.availability": "可用率（近24小时，每小时）", "city": "全市",
+    "back.cameras": "← 返回视频墙", "cam.availability": "可用率", "span.day": "近24小时（每小时）", "span.week": "近7天（每天）", "city": "全市",
     "s.fps": "帧率", "s.bitrate": "码率 kbps", "s.loss": "丢包率", "s.keyframe": "关键帧间隔 s",
     "s.codec": "编码", "s.size": "分辨率", "s.reconnects": "重连次数", "s.last_error": "最后错误", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型", "any.township": "全部乡镇",
     "state.overdue": "已超期", "sound": "火警提示音", "dead.title": "死信", "dead.replay": "全部重投",
@@ -48,7 +48,7 @@ const DICT = {
   },
   en: {
     "title": "Command console", "devices": "Connected devices", "dev.address": "Address", "dev.peer": "From", "dev.since": "Since",
-    "back.cameras": "← Back to the wall", "cam.availability": "Availability (24 h, hourly)", "city": "City",
+    "back.cameras": "← Back to the wall", "cam.availability": "Availability", "span.day": "24 h, hourly", "span.week": "7 days, daily", "city": "City",
     "s.fps": "fps", "s.bitrate": "kbps", "s.loss": "Loss", "s.keyframe": "Keyframe interval s",
     "s.codec": "Codec", "s.size": "Size", "s.reconnects": "Reconnects", "s.last_error": "Last error", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind", "any.township": "Any township",
     "state.overdue": "Overdue", "sound": "Alarm sound", "dead.title": "Dead letters", "dead.replay": "Replay all",
@@ -375,7 +375,9 @@ function svg(tag, attrs) {
   return e;
 }
 
-// A camera: its stream's figures and its availability hour by hour over the last day.
+// A camera: its stream's figures and its availability hour by hour over the last day, or day
+// by day over the last week.
+let span = { n: 24, ms: 3600e3 };
 async function showCamera(id) {
   const c = await api("/api/v1/cameras/" + encodeURIComponent(id));
   $("cam-title").textContent = c.name + " · " + t("cam." + c.state);
@@ -391,12 +393,12 @@ async function showCamera(id) {
   fact(dl, "s.reconnects", String(c.reconnects ?? 0));
   fact(dl, "s.last_error", c.last_error);
   const now = Date.now();
-  const hours = [...Array(24).keys()].map((h) => now - (24 - h) * 3600e3);
+  const hours = [...Array(span.n).keys()].map((h) => now - (span.n - h) * span.ms);
   const answers = await Promise.all(hours.map((from) => {
-    const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(from + 3600e3).toISOString() });
+    const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(from + span.ms).toISOString() });
     return api("/api/v1/cameras/" + encodeURIComponent(id) + "/availability?" + q).catch(() => null);
   }));
-  const chart = svg("svg", { width: 24 * 22, height: 120, role: "img", id: "cam-svg" });
+  const chart = svg("svg", { width: span.n * 22, height: 120, role: "img", id: "cam-svg" });
   answers.forEach((a, i) => {
     const v = a && typeof a.availability === "number" ? a.availability : null;
     const h = v === null ? 2 : Math.max(2, v * 100);
@@ -601,6 +603,12 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", () => { if (token()) route(); });
   for (const id of ["cam-state", "cam-picture"]) $(id).addEventListener("change", () => showCameras().catch(() => {}));
+  const spanOf = (n, ms) => () => {
+    span = { n, ms };
+    if (location.hash.startsWith("#camera/")) showCamera(decodeURIComponent(location.hash.slice(8))).catch(() => {});
+  };
+  $("span-day").addEventListener("click", spanOf(24, 3600e3));
+  $("span-week").addEventListener("click", spanOf(7, 86400e3));
   for (const id of ["f-township", "f-kind", "f-state"]) $(id).addEventListener("change", () => showEvents().catch(() => {}));
   $("replay-all").addEventListener("click", () =>
     post("/api/v1/outbox/replay", { all: true }).then(showAdmin).catch((e) => { $("admin-error").textContent = e.message; }));

@@ -268,6 +268,20 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
         .await
         .unwrap();
     assert_eq!(bars, 24);
+    browser.click("#span-week").await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while browser
+        .script(
+            "return document.querySelectorAll('#cam-svg rect').length",
+            json!([]),
+        )
+        .await
+        .unwrap()
+        != 7
+    {
+        assert!(Instant::now() < deadline, "no 7-day view");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let facts = browser.text("#cam-facts").await.unwrap();
     assert!(facts.contains("avc1"), "{facts}");
     browser.screenshot(&shot("camera")).await.unwrap();
