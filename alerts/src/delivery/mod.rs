@@ -195,6 +195,8 @@ impl Worker {
             return;
         };
         let mut cursor: Option<u64> = None;
+        // one line when reading the queue starts failing (a disk outage), one when it works again
+        let unreadable = crate::outage::Outage::default();
         loop {
             if *self.shutdown.borrow() {
                 return;
@@ -204,9 +206,16 @@ impl Worker {
                 .store()
                 .pending(&code, cursor, self.config.read_batch)
             {
-                Ok(items) => items,
+                Ok(items) => {
+                    if unreadable.recovered() {
+                        tracing::info!(township = %code, "pending deliveries readable again");
+                    }
+                    items
+                }
                 Err(e) => {
-                    tracing::error!(township = %code, error = %e, "reading pending deliveries");
+                    if unreadable.failed() {
+                        tracing::error!(township = %code, error = %e, "reading pending deliveries failed; retrying every second");
+                    }
                     if self.pause(Duration::from_secs(1)).await {
                         return;
                     }

@@ -356,6 +356,11 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const SPACE_EVERY: Duration = Duration::from_secs(1);
 /// How often, at most, a failed disk is tried again (the file reopened).
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the file is reopened while the disk is still below `min_free_mb`: opening needs
+/// little room, and an open file lets deliveries go on (their records kept in memory) instead
+/// of waiting for an operator to free space.
+const REOPEN_WHILE_LOW_EVERY: Duration = Duration::from_secs(5);
 /// Records (delivery marks) kept across a disk failure, at most; beyond, the oldest are dropped
 /// and counted (their events are delivered once more after a restart, with the same ids).
 const KEEP_MAX: usize = 100_000;
@@ -568,10 +573,11 @@ impl Refused<'_> {
     }
 }
 
-/// Reopens the outbox file after a disk failure — at most every [`REOPEN_EVERY`], and only
-/// once there is room again. Whether writes may be tried.
+/// Reopens the outbox file after a disk failure — at most every [`REOPEN_EVERY`], or every
+/// [`REOPEN_WHILE_LOW_EVERY`] while the disk is still short of room. Whether writes may be
+/// tried.
 fn try_reopen(shared: &Shared, last: &mut Option<Instant>) -> bool {
-    if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) || shared.health.is_low() {
+    if !reopen_due(last.map(|t| t.elapsed()), shared.health.is_low()) {
         return false;
     }
     *last = Some(Instant::now());
@@ -587,6 +593,18 @@ fn try_reopen(shared: &Shared, last: &mut Option<Instant>) -> bool {
             false
         }
     }
+}
+
+/// Whether a reopen is due, `since` the last attempt: every second, or every five while the
+/// disk is short of room — never "not until there is room", which would leave every queue
+/// unread until an operator frees space.
+fn reopen_due(since: Option<Duration>, low: bool) -> bool {
+    let every = if low {
+        REOPEN_WHILE_LOW_EVERY
+    } else {
+        REOPEN_EVERY
+    };
+    since.is_none_or(|s| s >= every)
 }
 
 fn drain(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, max_batch: usize) {
@@ -698,5 +716,19 @@ fn add_signed(counter: &AtomicU64, delta: i64) -> u64 {
             })
             .expect("update closure never fails");
         prev.saturating_sub(d)
+    }
+}
+
+#[cfg(test)]
+mod reopen_tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_file_is_reopened_even_while_the_disk_is_short_of_room() {
+        let s = Duration::from_secs;
+        assert!(reopen_due(None, false) && reopen_due(None, true));
+        assert!(reopen_due(Some(s(1)), false));
+        assert!(!reopen_due(Some(s(1)), true), "slower while low");
+        assert!(reopen_due(Some(s(5)), true), "but not never");
     }
 }

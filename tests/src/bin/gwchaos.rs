@@ -72,8 +72,9 @@ pub struct Args {
     /// RTSP cameras (camsim), watched throughout; all must be online again at the end.
     #[arg(long, default_value_t = 4)]
     cameras: u32,
-    /// Size of the gateway's tmpfs `data_dir`, MiB (default: 128 + 1 per second of the run, twice
-    /// what the outbox grows to at the default load — the disk faults fill the rest).
+    /// Size of the gateway's tmpfs `data_dir`, MiB (default: 256 + 2 per second of the run,
+    /// about twice what the outbox grew to in a half-hour run at the default load, ~1 MiB/s —
+    /// the disk faults fill the rest).
     #[arg(long)]
     tmpfs_mb: Option<u64>,
     /// The gateway's RSS must stay under this, MiB.
@@ -252,7 +253,7 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let data_dir = dir.path().join("data");
-    let tmpfs_mb = args.tmpfs_mb.unwrap_or(128 + args.seconds);
+    let tmpfs_mb = args.tmpfs_mb.unwrap_or(256 + 2 * args.seconds);
     let tmpfs = Tmpfs::mount(&data_dir, tmpfs_mb)
         .map_err(|e| println!("no tmpfs, so no disk faults: {e}"))
         .ok();
