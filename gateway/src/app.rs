@@ -2,7 +2,7 @@
 
 use crate::api::{self, auth::Auth, AppState};
 use crate::config::Config;
-use crate::reload::{CameraSource, Reloader};
+use crate::reload::{CameraSource, Reloader, Targets};
 use crate::video::VideoServices;
 use alerts::dedup::Dedup;
 use alerts::delivery::{self, Holds};
@@ -111,19 +111,18 @@ pub async fn serve(
     let ready = Arc::new(AtomicBool::new(false));
     let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
     let tls = config.api.tls.as_ref().map(|t| serve_tls(t, &metrics));
-    let reloader = Arc::new(Reloader::new(
-        config.path.clone(),
-        fixed,
-        pipeline.clone(),
-        auth.clone(),
-        profiles.clone(),
-        match &video {
+    let targets = Targets {
+        pipeline: pipeline.clone(),
+        auth: auth.clone(),
+        profiles: profiles.clone(),
+        cameras: match &video {
             Some(v) => CameraSource::Running(v.cameras.clone()),
             None if rtsp_enabled => CameraSource::NotStarted,
             None => CameraSource::Disabled,
         },
-        tls.as_ref().map(|t| t.config.clone()),
-    ));
+        tls: tls.as_ref().map(|t| t.config.clone()),
+    };
+    let reloader = Arc::new(Reloader::new(config.path.clone(), fixed, targets));
     tokio::spawn(reloader.clone().on_sighup(stop_rx.clone()));
     let state = AppState {
         pipeline: pipeline.clone(),

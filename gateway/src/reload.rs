@@ -66,17 +66,27 @@ pub enum CameraSource {
     Disabled,
 }
 
-/// The parts of a running gateway a reload replaces, and the file it reads again.
+/// The parts of a running gateway a reload replaces.
+pub struct Targets {
+    /// The registry and threshold rules.
+    pub pipeline: Arc<Pipeline>,
+    /// The API's tokens.
+    pub auth: Arc<Live<Auth>>,
+    /// Vendor profiles (HTTP push and MQTT).
+    pub profiles: Arc<Live<Profiles>>,
+    /// The watched cameras.
+    pub cameras: CameraSource,
+    /// The API's TLS configuration, when it speaks HTTPS (a reload reads the files again).
+    pub tls: Option<Arc<Live<rustls::ServerConfig>>>,
+}
+
+/// Reloads a running gateway's config: the file it reads again, what it may not change, and
+/// what it replaces.
 pub struct Reloader {
     path: PathBuf,
     /// What only a restart may change, as the running gateway was started with it.
     fixed: Fixed,
-    pipeline: Arc<Pipeline>,
-    auth: Arc<Live<Auth>>,
-    profiles: Arc<Live<Profiles>>,
-    cameras: CameraSource,
-    /// The API's TLS configuration, when it speaks HTTPS (a reload reads the files again).
-    tls: Option<Arc<Live<rustls::ServerConfig>>>,
+    targets: Targets,
     one_at_a_time: tokio::sync::Mutex<()>,
     /// `gateway_config_reloads_total{result}`: `ok`, `invalid`, `restart_required`.
     results: IntCounterVec,
@@ -84,15 +94,7 @@ pub struct Reloader {
 
 impl Reloader {
     /// For a gateway started from `path` with `fixed` (see [`Fixed::of`]).
-    pub fn new(
-        path: PathBuf,
-        fixed: Fixed,
-        pipeline: Arc<Pipeline>,
-        auth: Arc<Live<Auth>>,
-        profiles: Arc<Live<Profiles>>,
-        cameras: CameraSource,
-        tls: Option<Arc<Live<rustls::ServerConfig>>>,
-    ) -> Self {
+    pub fn new(path: PathBuf, fixed: Fixed, targets: Targets) -> Self {
         let results = IntCounterVec::new(
             Opts::new(
                 "gateway_config_reloads_total",
@@ -101,7 +103,8 @@ impl Reloader {
             &["result"],
         )
         .expect("metric");
-        let _ = pipeline
+        let _ = targets
+            .pipeline
             .metrics()
             .registry
             .register(Box::new(results.clone()));
@@ -111,11 +114,7 @@ impl Reloader {
         Self {
             path,
             fixed,
-            pipeline,
-            auth,
-            profiles,
-            cameras,
-            tls,
+            targets,
             one_at_a_time: tokio::sync::Mutex::new(()),
             results,
         }
@@ -145,8 +144,9 @@ impl Reloader {
             .filter(|(part, print)| self.fixed.0.get(part) != Some(print))
             .map(|(part, _)| format!("{part} changed"))
             .collect();
-        let no_cameras = self.pipeline.registry().camera_count() == 0;
-        if matches!(self.cameras, CameraSource::NotStarted)
+        let t = &self.targets;
+        let no_cameras = t.pipeline.registry().camera_count() == 0;
+        if matches!(t.cameras, CameraSource::NotStarted)
             && no_cameras
             && new.registry.camera_count() > 0
         {
@@ -163,16 +163,16 @@ impl Reloader {
                 (u.id.clone(), t.unwrap_or(new.health.unit_offline_after))
             })
             .collect();
-        if let (Some(live), Some(tls)) = (&self.tls, &new.api.tls) {
+        if let (Some(live), Some(tls)) = (&t.tls, &new.api.tls) {
             live.replace(tls.server.clone());
         }
-        self.auth.replace(Arc::new(Auth::new(&new.api.tokens)));
-        self.profiles.replace(Arc::new(new.profiles));
-        self.pipeline.replace_thresholds(new.thresholds);
+        t.auth.replace(Arc::new(Auth::new(&new.api.tokens)));
+        t.profiles.replace(Arc::new(new.profiles));
+        t.pipeline.replace_thresholds(new.thresholds);
         let registry = Arc::new(new.registry);
-        let units = self.pipeline.replace_registry(registry.clone(), timeouts);
-        let cameras = match &self.cameras {
-            CameraSource::Running(c) => c.update(&registry, &self.pipeline).await,
+        let units = t.pipeline.replace_registry(registry.clone(), timeouts);
+        let cameras = match &t.cameras {
+            CameraSource::Running(c) => c.update(&registry, &t.pipeline).await,
             _ => CameraChange::default(),
         };
         Ok(Reloaded {
