@@ -75,7 +75,7 @@ pub struct Webhook {
 }
 
 /// A key fire-safety unit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
     /// Registry id (`unit-0001`).
     pub id: String,
@@ -127,7 +127,7 @@ impl Unit {
 }
 
 /// A camera.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Camera {
     /// Registry id.
     pub id: String,

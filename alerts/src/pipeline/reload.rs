@@ -72,9 +72,7 @@ fn unit_change(old: &Registry, new: &Registry) -> RegistryChange {
     for u in new.units() {
         match old.unit(&u.id) {
             None => change.units_added.push(u.id.clone()),
-            Some(o) if format!("{o:?}") != format!("{u:?}") => {
-                change.units_changed.push(u.id.clone())
-            }
+            Some(o) if o != u => change.units_changed.push(u.id.clone()),
             Some(_) => {}
         }
     }

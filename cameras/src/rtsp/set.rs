@@ -81,12 +81,6 @@ pub struct CameraChange {
     pub cameras_changed: Vec<String>,
 }
 
-/// Whether two entries of a camera are the same (credentials compared too).
-fn same(a: &Camera, b: &Camera) -> bool {
-    let password = |c: &Camera| c.password.as_ref().map(|p| p.expose().to_string());
-    format!("{a:?}") == format!("{b:?}") && password(a) == password(b)
-}
-
 impl Cameras {
     /// Takes the cameras of `registry` (the registry now in the pipeline): sessions start for
     /// new cameras and stop for removed ones; a changed camera is watched afresh, resuming the
@@ -99,7 +93,8 @@ impl Cameras {
         let mut cameras: Vec<&Arc<Camera>> = registry.cameras().collect();
         cameras.sort_by(|a, b| a.id.cmp(&b.id));
         for c in cameras {
-            let kept = old.by_id.get(&c.id).filter(|w| same(&w.lock().camera, c));
+            // entries compared whole, credentials included
+            let kept = old.by_id.get(&c.id).filter(|w| *w.lock().camera == **c);
             let watched = match kept {
                 Some(w) => w.clone(),
                 None => {
