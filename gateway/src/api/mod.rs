@@ -129,7 +129,8 @@ pub(super) async fn metrics(
         .into_response())
 }
 
-/// `GET /api/v1/townships`: the townships the caller may see, with their queue and registry counts.
+/// `GET /api/v1/townships`: the townships the caller may see, with their queue, case and
+/// registry counts.
 pub(super) async fn townships(
     State(state): State<AppState>,
     who: Principal,
@@ -155,6 +156,19 @@ pub(super) async fn townships(
         .as_ref()
         .map(|c| c.township_counts())
         .unwrap_or_default();
+    let cases = state
+        .pipeline
+        .outbox()
+        .store()
+        .case_counts()
+        .map_err(ApiError::storage)?;
+    let per_township = |counts: &std::collections::BTreeMap<(String, String), u64>, code: &str| {
+        counts
+            .iter()
+            .filter(|((t, _), _)| t == code)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
     let ratio = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     let list: Vec<_> = registry
         .townships()
@@ -174,6 +188,8 @@ pub(super) async fn townships(
                 "code": t.code,
                 "name": t.name,
                 "webhook": t.webhook.is_some(),
+                "cases_open": per_township(&cases.open, &t.code),
+                "cases_overdue": per_township(&cases.overdue, &t.code),
                 "pending_deliveries": stats.pending_by_township.get(&t.code).copied().unwrap_or(0),
                 "oldest_pending_at": time::format_opt(stats.oldest_pending_by_township.get(&t.code)),
                 "units_registered": units.get(t.code.as_str()).copied().unwrap_or(0),

@@ -12,6 +12,12 @@ use serde_json::{json, Value};
 
 fn view(state: &AppState, unit: &Unit) -> Value {
     let live = state.pipeline.unit_state(&unit.id);
+    // the last patrol check (查岗) sent to its GB/T 26875.3 device, kept in memory
+    let patrol = state
+        .gb26875
+        .as_ref()
+        .filter(|_| unit.gb26875_address.is_some())
+        .and_then(|gb| gb.last_patrol(&unit.id).ok().flatten());
     json!({
         "id": unit.id,
         "name": unit.name,
@@ -22,6 +28,7 @@ fn view(state: &AppState, unit: &Unit) -> Value {
         "heartbeat_timeout_s": unit.heartbeat_timeout_s,
         "gb26875_address": unit.gb26875_address,
         "cameras": unit.cameras,
+        "last_patrol": patrol,
         "address": unit.place.address,
         "location": unit.place.location,
         // personal data: this view is for the unit's township (and admins) only
