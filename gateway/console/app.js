@@ -5,6 +5,9 @@
 
 const DICT = {
   zh: {
+    "col.cases_open": "未办结", "col.cases_overdue": "超期", "page.first": "首页", "page.next": "下一页",
+    "col.units_registered": "单位数", "col.units_up": "在线", "col.patrol": "查岗", "col.patrol_answer": "最近应答",
+    "patrol.waiting": "等待应答", "patrol.unconfirmed": "装置未确认", "weekly": "周报", "weekly.week": "周次",
     "title": "指挥控制台", "devices": "在线传输装置", "dev.address": "地址", "dev.peer": "来源", "dev.since": "连接时间",
     "back.cameras": "← 返回视频墙", "cam.availability": "可用率", "span.day": "近24小时（每小时）", "span.week": "近7天（每天）", "city": "全市",
     "s.fps": "帧率", "s.bitrate": "码率 kbps", "s.loss": "丢包率", "s.keyframe": "关键帧间隔 s",
@@ -47,6 +50,9 @@ const DICT = {
     "state.accepted": "已接收", "state.handled": "已反馈", "state.closed": "已办结",
   },
   en: {
+    "col.cases_open": "Open cases", "col.cases_overdue": "Overdue", "page.first": "First page", "page.next": "Next page",
+    "col.units_registered": "Units", "col.units_up": "Online", "col.patrol": "Patrol", "col.patrol_answer": "Last answer",
+    "patrol.waiting": "waiting", "patrol.unconfirmed": "not confirmed by the device", "weekly": "Weekly reports", "weekly.week": "Week",
     "title": "Command console", "devices": "Connected devices", "dev.address": "Address", "dev.peer": "From", "dev.since": "Since",
     "back.cameras": "← Back to the wall", "cam.availability": "Availability", "span.day": "24 h, hourly", "span.week": "7 days, daily", "city": "City",
     "s.fps": "fps", "s.bitrate": "kbps", "s.loss": "Loss", "s.keyframe": "Keyframe interval s",
@@ -147,6 +153,7 @@ async function showOverview() {
     camera_online_ratio: sum("cameras_registered") ? sum("cameras_online") / sum("cameras_registered") : null,
     camera_integrity_ratio: sum("cameras_registered") ? sum("cameras_intact") / sum("cameras_registered") : null,
     pending_deliveries: sum("pending_deliveries"),
+    cases_open: sum("cases_open"), cases_overdue: sum("cases_overdue"),
   };
   const rows = data.townships.length > 1 ? [...data.townships, city] : data.townships;
   for (const tw of rows) {
@@ -156,6 +163,9 @@ async function showOverview() {
     const cams = tw.cameras_registered > 0;
     cell(row, cams ? percent(tw.camera_online_ratio) : "—");
     cell(row, cams ? percent(tw.camera_integrity_ratio) : "—");
+    cell(row, String(tw.cases_open ?? 0));
+    const late = cell(row, String(tw.cases_overdue ?? 0));
+    if (tw.cases_overdue > 0) late.classList.add("error");
     cell(row, String(tw.pending_deliveries ?? 0));
     if (tw === city) row.classList.add("total");
     body.appendChild(row);
@@ -179,11 +189,26 @@ function eventRow(e, fresh) {
   if (fresh) row.classList.add("new");
   cell(row, (e.occurred_at || "").replace("T", " ").slice(0, 19));
   cell(row, t("kind." + e.kind));
-  cell(row, e.title);
+  const title = cell(row, e.title);
   cell(row, e.township && (e.township.name || e.township.code));
   cell(row, e.state ? t("state." + e.state) : "");
   row.addEventListener("click", () => { location.hash = "#event/" + e.id; });
+  if (fresh) rowPicture(e, title).catch(() => {});
   return row;
+}
+
+// An event arriving live shows its first snapshot in its row. A fire alarm's pictures are
+// attached just after it is committed (within the linkage deadline), so it is looked up
+// again for a few seconds until they are there.
+async function rowPicture(e, into) {
+  let ev = e;
+  for (let i = 0; i < 10 && e.kind === "fire.alarm" && !(ev.evidence && ev.evidence.length); i++) {
+    await new Promise((ok) => setTimeout(ok, 300));
+    ev = await api("/api/v1/events/" + encodeURIComponent(e.id)).catch(() => ev);
+  }
+  if (!(ev.evidence && ev.evidence.length)) return;
+  const img = await picture(ev.evidence[0].url);
+  if (img) { img.classList.add("thumb"); into.append(img); }
 }
 
 const VERDICTS = {
@@ -243,11 +268,18 @@ function actions(e) {
   }
 }
 
+// A page of the wall: 100 cameras from the cursor `wallAt` (null: the first page).
+let wallAt = null, wallNext = null;
 async function showCameras() {
+  townshipChoices();
   const q = new URLSearchParams({ limit: "100" });
+  if (wallAt) q.set("after", wallAt);
+  if ($("cam-township").value) q.set("township", $("cam-township").value);
   if ($("cam-state").value) q.set("state", $("cam-state").value);
   if ($("cam-picture").value) q.set("picture", $("cam-picture").value);
   const data = await api("/api/v1/cameras?" + q);
+  wallNext = data.next;
+  $("wall-next").disabled = !wallNext;
   const cards = data.cameras.map((c) => {
     const card = el("div", null, { class: "card", "data-camera": c.id });
     card.addEventListener("click", () => { location.hash = "#camera/" + c.id; });
@@ -267,7 +299,61 @@ async function showCameras() {
   $("wall").replaceChildren(...cards);
 }
 
+// The last patrol check of a unit: when it was answered and how fast, or why not.
+function patrolText(p) {
+  if (!p) return "—";
+  if (typeof p.response_s === "number") return (p.answered_at || "").replace("T", " ").slice(0, 19) + " · " + p.response_s.toFixed(0) + " s";
+  return p.unconfirmed ? t("patrol.unconfirmed") : t("patrol.waiting");
+}
+
+function unitRow(u) {
+  const row = document.createElement("tr");
+  cell(row, u.name + " (" + u.id + ")");
+  cell(row, u.township);
+  cell(row, u.online ? t("yes") : t("no"));
+  cell(row, u.last_seen ? u.last_seen.replace("T", " ").slice(0, 19) : "—");
+  const td = cell(row, "");
+  const answer = cell(row, patrolText(u.last_patrol));
+  if (u.gb26875_address !== null && u.gb26875_address !== undefined) {
+    const b = el("button", t("patrol"), { type: "button" });
+    b.addEventListener("click", async () => {
+      $("unit-error").textContent = "";
+      try {
+        await post("/api/v1/units/" + encodeURIComponent(u.id) + "/patrol-check", { timeout_min: 10 });
+        b.textContent = t("patrol.sent");
+        watchPatrol(u.id, answer);
+      } catch (e) { $("unit-error").textContent = e.message; }
+    });
+    td.append(b);
+  }
+  return row;
+}
+
+// After a patrol check is sent, its answer is looked for every 2 s for up to 10 minutes.
+function watchPatrol(id, into) {
+  const until = Date.now() + 600e3;
+  const look = async () => {
+    const p = await api("/api/v1/units/" + encodeURIComponent(id) + "/patrol-check").catch(() => null);
+    into.textContent = patrolText(p);
+    if (p && (typeof p.response_s === "number" || p.unconfirmed)) return;
+    if (Date.now() < until && !$("units").hidden) setTimeout(look, 2000);
+  };
+  look();
+}
+
+let unitsAt = null, unitsNext = null;
 async function showUnits() {
+  townshipChoices();
+  api("/api/v1/townships").then((d) => {
+    $("unit-rates").replaceChildren(...d.townships.map((tw) => {
+      const row = document.createElement("tr");
+      cell(row, tw.name + " (" + tw.code + ")");
+      cell(row, String(tw.units_registered));
+      cell(row, String(tw.units_online));
+      cell(row, percent(tw.unit_online_ratio));
+      return row;
+    }));
+  }).catch(() => {});
   api("/api/v1/gb26875/devices").then((d) => {
     $("device-rows").replaceChildren(...d.devices.map((x) => {
       const row = document.createElement("tr");
@@ -278,27 +364,14 @@ async function showUnits() {
       return row;
     }));
   }).catch(() => $("device-rows").replaceChildren());
-  const data = await api("/api/v1/units?limit=500");
-  $("unit-rows").replaceChildren(...data.units.map((u) => {
-    const row = document.createElement("tr");
-    cell(row, u.name + " (" + u.id + ")");
-    cell(row, u.township);
-    cell(row, u.online ? t("yes") : t("no"));
-    cell(row, u.last_seen ? u.last_seen.replace("T", " ").slice(0, 19) : "—");
-    const td = cell(row, "");
-    if (u.gb26875_address !== null && u.gb26875_address !== undefined) {
-      const b = el("button", t("patrol"), { type: "button" });
-      b.addEventListener("click", async () => {
-        $("unit-error").textContent = "";
-        try {
-          await post("/api/v1/units/" + encodeURIComponent(u.id) + "/patrol-check", { timeout_min: 10 });
-          b.textContent = t("patrol.sent");
-        } catch (e) { $("unit-error").textContent = e.message; }
-      });
-      td.append(b);
-    }
-    return row;
-  }));
+  const q = new URLSearchParams({ limit: "100" });
+  if (unitsAt) q.set("after", unitsAt);
+  if ($("unit-township").value) q.set("township", $("unit-township").value);
+  if ($("unit-online").value) q.set("online", $("unit-online").value);
+  const data = await api("/api/v1/units?" + q);
+  unitsNext = data.next;
+  $("units-next").disabled = !unitsNext;
+  $("unit-rows").replaceChildren(...data.units.map(unitRow));
 }
 
 function period() {
@@ -312,6 +385,7 @@ function period() {
 
 async function showReport() {
   $("rep-error").textContent = "";
+  showWeekly().catch(() => {});
   const q = period();
   q.set("format", "json");
   const r = await api("/api/v1/reports/assessment?" + q);
@@ -325,16 +399,40 @@ async function showReport() {
 }
 
 // A report file fetched with the token and offered as a download (blob: URL).
-async function download(format) {
+async function save(url, name) {
   $("rep-error").textContent = "";
-  const q = period();
-  q.set("format", format);
-  const r = await fetch("/api/v1/reports/assessment?" + q, { headers: { Authorization: "Bearer " + token() } });
+  const r = await fetch(url, { headers: { Authorization: "Bearer " + token() } });
   if (!r.ok) { $("rep-error").textContent = String(r.status); return; }
-  const a = el("a", null, { href: URL.createObjectURL(await r.blob()), download: "assessment." + format, id: "rep-file" });
+  const a = el("a", null, { href: URL.createObjectURL(await r.blob()), download: name, id: "rep-file" });
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+function download(format) {
+  const q = period();
+  q.set("format", format);
+  return save("/api/v1/reports/assessment?" + q, "assessment." + format);
+}
+
+// The weekly reports the gateway made (admin only), each with its files.
+async function showWeekly() {
+  $("weekly-box").hidden = me.scope !== "admin";
+  if (me.scope !== "admin") return;
+  const list = await api("/api/v1/reports");
+  $("weekly-rows").replaceChildren(...list.reports.map((w) => {
+    const row = document.createElement("tr");
+    cell(row, w.name);
+    cell(row, (w.from || "").slice(0, 10));
+    cell(row, (w.to || "").slice(0, 10));
+    const td = cell(row, "");
+    for (const [format, url] of Object.entries(w.files || {})) {
+      const b = el("button", format.toUpperCase(), { type: "button" });
+      b.addEventListener("click", () => save(url, url.split("/").pop()));
+      td.append(b);
+    }
+    return row;
+  }));
 }
 
 async function showAdmin() {
@@ -463,13 +561,16 @@ async function showEvents() {
   body.replaceChildren(...data.events.reverse().map((e) => eventRow(e, false)));
 }
 
-// The township filter lists the townships the token may see (once).
+// The township filters list the townships the token may see (once).
+const TOWNSHIP_FILTERS = ["f-township", "cam-township", "unit-township"];
 let choices = false;
 function townshipChoices() {
   if (choices || me.scope === "department") return;
   choices = true;
   api("/api/v1/townships").then((d) => {
-    for (const tw of d.townships) $("f-township").append(el("option", tw.name, { value: tw.code }));
+    for (const id of TOWNSHIP_FILTERS) {
+      for (const tw of d.townships) $(id).append(el("option", tw.name, { value: tw.code }));
+    }
   }).catch(() => { choices = false; });
 }
 
@@ -572,7 +673,7 @@ async function signedIn() {
 function signOut() {
   sessionStorage.removeItem("token");
   choices = false;
-  $("f-township").replaceChildren($("f-township").firstElementChild);
+  for (const id of TOWNSHIP_FILTERS) $(id).replaceChildren($(id).firstElementChild);
   if (live) { live.abort(); live = null; }
   for (const id of [...Object.keys(PAGES), "event", "camera", "nav", "signout"]) $(id).hidden = true;
   $("whoami").textContent = "";
@@ -602,7 +703,14 @@ document.addEventListener("DOMContentLoaded", () => {
     route();
   });
   window.addEventListener("hashchange", () => { if (token()) route(); });
-  for (const id of ["cam-state", "cam-picture"]) $(id).addEventListener("change", () => showCameras().catch(() => {}));
+  const wall = (at) => () => { wallAt = at(); showCameras().catch(() => {}); };
+  for (const id of ["cam-township", "cam-state", "cam-picture"]) $(id).addEventListener("change", wall(() => null));
+  $("wall-first").addEventListener("click", wall(() => null));
+  $("wall-next").addEventListener("click", wall(() => wallNext));
+  const units = (at) => () => { unitsAt = at(); showUnits().catch((e) => { $("unit-error").textContent = e.message; }); };
+  for (const id of ["unit-township", "unit-online"]) $(id).addEventListener("change", units(() => null));
+  $("units-first").addEventListener("click", units(() => null));
+  $("units-next").addEventListener("click", units(() => unitsNext));
   const spanOf = (n, ms) => () => {
     span = { n, ms };
     if (location.hash.startsWith("#camera/")) showCamera(decodeURIComponent(location.hash.slice(8))).catch(() => {});

@@ -12,13 +12,28 @@ fn shot(name: &str) -> std::path::PathBuf {
         .join(format!("{name}.png"))
 }
 
-/// A township signs in; a fire alarm pushed over HTTP appears in the live list within 2 s; the
-/// duty officer signs, gives feedback with a verdict and closes it through the page, and the API
+/// A township signs in; a fire alarm pushed over HTTP appears in the live list within 2 s with
+/// its camera's snapshot; the duty officer signs, gives feedback with a verdict and closes it through the page, and the API
 /// shows the same history. Another township is nowhere on the page, a description that is markup
 /// stays text, and every request the page made went to the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_township_handles_a_fire_alarm_through_the_console() {
-    let env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &brigade()).await;
+    use crate::cameras::{camera_toml, wait_camera, FAST_HEALTH};
+    use gateway_sim::camsim::{CamSim, CamSimConfig};
+    let sim = CamSim::start(CamSimConfig::local(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // a mall whose detectors cam-1 watches: its alarms carry cam-1's picture
+    let mall = format!(
+        "{FAST_HEALTH}{}[[units]]\nid = \"mall\"\nname = \"商场\"\ntownship = \"lanjiang\"\ncameras = [\"cam-1\"]\n\n",
+        camera_toml("cam-1", "lanjiang", &sim.url(1), None)
+    );
+    let env = Env::start(&["lanjiang", "yunshan"], |c| {
+        c.extra += &brigade();
+        c.extra += &mall;
+    })
+    .await;
+    wait_camera(&env, "cam-1", "online", |c| c["state"] == "online").await;
     let browser = Browser::start().await.unwrap_or_else(|e| panic!("{e}"));
     let origin = env.gw.url("");
     sign_in(&browser, &env, &township_token("lanjiang"), "李值班").await;
@@ -53,18 +68,57 @@ async fn a_township_handles_a_fire_alarm_through_the_console() {
     let mut alarm = fire(7);
     alarm["description"] = json!(hostile);
     let pushed = Instant::now();
-    let (status, body) = env.push("lanjiang-u1", "status", &alarm).await;
+    let (status, body) = env.push("mall", "status", &alarm).await;
     assert_eq!(status, 202, "{body}");
     let id = body["events"][0].as_str().unwrap().to_string();
     let row = format!("tr.fire-alarm[data-id='{id}']");
-    browser
-        .wait_for(&row, Duration::from_secs(2))
-        .await
-        .unwrap_or_else(|e| panic!("{e} ({:?} after the push)", pushed.elapsed()));
+    // the row, with the snapshot shown in it
+    let shown = format!("{row} img.thumb");
+    let deadline = pushed + Duration::from_secs(2);
+    loop {
+        let loaded = browser
+            .script(
+                "const i = document.querySelector(arguments[0]); \
+                 return !!i && i.complete && i.naturalWidth > 0",
+                json!([shown]),
+            )
+            .await
+            .unwrap();
+        if loaded == true {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let html = browser
+                .script(
+                    "return document.getElementById('event-rows').innerHTML",
+                    json!([]),
+                )
+                .await;
+            let (_, e) = env
+                .get(&format!("/api/v1/events/{id}"), Some(ADMIN_TOKEN))
+                .await;
+            panic!(
+                "no row with its snapshot {:?} after the push: {html:?} {e}",
+                pushed.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     browser.screenshot(&shot("events")).await.unwrap();
+    let title = browser
+        .script(
+            "return document.querySelector(arguments[0]).children[2].textContent",
+            json!([row]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        title.as_str().unwrap().contains(hostile),
+        "the description is not shown as text: {title}"
+    );
     let imgs = browser
         .script(
-            "return document.querySelectorAll('#event-rows img').length",
+            "return document.querySelectorAll('#event-rows img:not(.thumb)').length",
             json!([]),
         )
         .await
@@ -75,6 +129,7 @@ async fn a_township_handles_a_fire_alarm_through_the_console() {
     // the closed loop through the page: the township signs and assigns, the brigade accepts
     // and judges, the township closes
     browser.click(&row).await.unwrap();
+    browser.wait_for("#ev-evidence img", WAIT).await.unwrap();
     step(&browser, &env, &id, "#ev-actions button", "signed").await; // 签收
     browser.type_into("#act-to", "fire-brigade").await.unwrap();
     step(&browser, &env, &id, "#ev-actions button", "assigned").await; // 交办
@@ -286,9 +341,26 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     assert!(facts.contains("avc1"), "{facts}");
     browser.screenshot(&shot("camera")).await.unwrap();
 
-    // the report page: its XLSX, fetched as the page does, read back by openpyxl
+    // the units page: each township's networking rate, and its units
+    browser.goto(&env.gw.url("/#units")).await.unwrap();
+    browser.wait_for("#unit-rows tr", WAIT).await.unwrap();
+    browser.wait_for("#unit-rates tr", WAIT).await.unwrap();
+    let rates = browser.text("#unit-rates").await.unwrap();
+    assert!(rates.contains("lanjiang") && rates.contains('%'), "{rates}");
+    browser.screenshot(&shot("units")).await.unwrap();
+
+    // the report page: its XLSX, fetched as the page does, read back by openpyxl; the
+    // weekly reports are offered to an admin
     browser.goto(&env.gw.url("/#reports")).await.unwrap();
     browser.wait_for("#rep-rows tr", WAIT).await.unwrap();
+    let weekly = browser
+        .script(
+            "return !document.getElementById('weekly-box').hidden",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(weekly, true, "no weekly reports section for an admin");
     browser.screenshot(&shot("reports")).await.unwrap();
     let xlsx = browser
         .script_bytes(
