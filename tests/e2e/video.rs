@@ -165,6 +165,23 @@ async fn snapshots_are_jpegs_of_the_stream_and_township_scoped() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(jpeg_size(&thumb), Some((320, 180)), "a thumbnail");
+    // a newer keyframe arrives (60 frames: more than one of camsim's 50-frame GOPs), yet the
+    // wall is served the thumbnail it had (kept 30 s: no decode per viewer)
+    let frames =
+        |m: &str| gateway_sim::harness::metric(m, "gateway_camera_frames_total{camera=\"cam-1\"}");
+    let before = frames(&env.metrics().await);
+    let deadline = Instant::now() + WAIT;
+    while frames(&env.metrics().await) < before + 60.0 {
+        assert!(Instant::now() < deadline, "no frames");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, _, again) = get_bytes(
+        &env,
+        "/api/v1/cameras/cam-1/snapshot.jpg?width=160",
+        &township_token("lanjiang"),
+    )
+    .await;
+    assert!(again == thumb, "the thumbnail was made again");
     // decodes as a picture (ffmpeg reads it back)
     let path = env.dir.path().join("snap.jpg");
     std::fs::write(&path, &jpeg).unwrap();

@@ -3,7 +3,7 @@
 
 use super::Cameras;
 use crate::video::decode;
-use crate::video::pool::DecoderPool;
+use crate::video::pool::{DecoderPool, Priority};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -36,6 +36,21 @@ impl Default for SnapshotOptions {
 
 /// The width of the thumbnail made with every snapshot (the camera wall's pictures).
 pub const THUMB_WIDTH: u32 = 320;
+
+/// How long a thumbnail is served again before a newer one is made: a wall paged through by
+/// several operators decodes each camera at most once in this time.
+pub const THUMB_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// A thumbnail of a camera's picture.
+#[derive(Debug, Clone)]
+pub struct Thumb {
+    /// The JPEG, at most [`THUMB_WIDTH`] wide.
+    pub jpeg: Bytes,
+    /// When the keyframe it shows arrived.
+    pub captured_at: DateTime<Utc>,
+    /// When it was made.
+    pub(crate) made: Instant,
+}
 
 /// A JPEG snapshot.
 #[derive(Debug, Clone)]
@@ -105,13 +120,61 @@ impl Cameras {
         options: &SnapshotOptions,
         until: Instant,
     ) -> Result<Arc<Snapshot>, SnapshotError> {
-        let watched = self
-            .set
+        self.snapshot_as(id, pool, options, until, Priority::Urgent)
+            .await
+    }
+
+    /// A thumbnail of camera `id` for viewing: the last one while it is younger than
+    /// [`THUMB_MAX_AGE`] (no decode), or a new snapshot's, decoded after urgent work.
+    pub async fn thumbnail(
+        &self,
+        id: &str,
+        pool: &DecoderPool,
+        options: &SnapshotOptions,
+        until: Instant,
+    ) -> Result<Thumb, SnapshotError> {
+        {
+            let watched = self.watched(id)?;
+            let w = watched.lock();
+            let kept = w
+                .thumb
+                .clone()
+                .filter(|t| t.made.elapsed() <= THUMB_MAX_AGE);
+            if let Some(t) = kept.filter(|_| w.connected) {
+                return Ok(t);
+            }
+        }
+        let s = self
+            .snapshot_as(id, pool, options, until, Priority::View)
+            .await?;
+        Ok(Thumb {
+            jpeg: s.thumb.clone(),
+            captured_at: s.captured_at,
+            made: s.made,
+        })
+    }
+
+    fn watched(
+        &self,
+        id: &str,
+    ) -> Result<Arc<parking_lot::Mutex<super::watched::Watched>>, SnapshotError> {
+        self.set
             .get()
             .by_id
             .get(id)
             .cloned()
-            .ok_or_else(|| SnapshotError::UnknownCamera(id.to_string()))?;
+            .ok_or_else(|| SnapshotError::UnknownCamera(id.to_string()))
+    }
+
+    async fn snapshot_as(
+        &self,
+        id: &str,
+        pool: &DecoderPool,
+        options: &SnapshotOptions,
+        until: Instant,
+        priority: Priority,
+    ) -> Result<Arc<Snapshot>, SnapshotError> {
+        let watched = self.watched(id)?;
         let no_picture = |why: &str| SnapshotError::NoPicture {
             camera: id.to_string(),
             why: why.to_string(),
@@ -165,9 +228,15 @@ impl Cameras {
             watched: &watched,
             seq: keyframe.seq,
         };
-        let result = self.encode(id, &keyframe, pool, options).await;
+        let result = self.encode(id, &keyframe, pool, options, priority).await;
         if let Ok(snap) = &result {
-            watched.lock().snapshot = Some(snap.clone());
+            let mut w = watched.lock();
+            w.thumb = Some(Thumb {
+                jpeg: snap.thumb.clone(),
+                captured_at: snap.captured_at,
+                made: snap.made,
+            });
+            w.snapshot = Some(snap.clone());
         }
         result
     }
@@ -179,11 +248,12 @@ impl Cameras {
         keyframe: &Arc<crate::video::Keyframe>,
         pool: &DecoderPool,
         options: &SnapshotOptions,
+        priority: Priority,
     ) -> Result<Arc<Snapshot>, SnapshotError> {
         let (max_width, quality) = (options.max_width, options.quality);
         let kf = keyframe.clone();
         let encoded = pool
-            .run(move || {
+            .run_as(priority, move || {
                 let d = decode::decode(&kf)?;
                 let full = decode::jpeg(&d, max_width, quality)?;
                 let thumb = decode::jpeg(&d, Some(THUMB_WIDTH), quality)?;

@@ -5,7 +5,7 @@
 use super::health::{Health, HealthConfig, Measured, State};
 use super::onvif::{OnvifEvent, OnvifKind};
 use super::picture::{self, PictureState};
-use super::snapshot::Snapshot;
+use super::snapshot::{Snapshot, Thumb, THUMB_MAX_AGE};
 use super::{CameraView, StreamInfo};
 use crate::video::Keyframe;
 use alerts::registry::Camera;
@@ -50,8 +50,10 @@ pub struct Watched {
     pub(crate) keyframe_ready: Arc<tokio::sync::Notify>,
     /// Picture checks.
     pub(crate) picture: PictureState,
-    /// The last snapshot encoded (a cache).
+    /// The snapshot of the latest keyframe, once encoded (a cache; dropped with its keyframe).
     pub(crate) snapshot: Option<Arc<Snapshot>>,
+    /// The last thumbnail, served to the camera wall for [`THUMB_MAX_AGE`].
+    pub(crate) thumb: Option<Thumb>,
     /// The keyframe (seq) being encoded now: others asking for it wait for that encode.
     pub(crate) encoding: Option<u64>,
     /// Woken when an encode ends (done or failed).
@@ -81,6 +83,7 @@ impl Watched {
             keyframe_ready: Arc::new(tokio::sync::Notify::new()),
             picture: PictureState::new(vqd.confirm),
             snapshot: None,
+            thumb: None,
             encoding: None,
             encoded: Arc::new(tokio::sync::Notify::new()),
         }
@@ -113,6 +116,9 @@ impl Watched {
     /// The session ended: `reason` is a short code, `detail` retina's message.
     pub(crate) fn session_down(&mut self, reason: &'static str, detail: String) {
         self.connected = false;
+        // no picture is current any more: nothing kept for it
+        self.snapshot = None;
+        self.thumb = None;
         let now = self.now();
         self.health.session_down(now, reason);
         self.last_error_detail = Some(detail);
@@ -136,6 +142,13 @@ impl Watched {
                 seq: self.counters.keyframes,
             }));
             self.keyframe_ready.notify_waiters();
+            // a snapshot is only served for the keyframe it shows; a thumbnail for a while:
+            // what is kept per camera stays one small picture at most
+            self.snapshot = None;
+            self.thumb = self
+                .thumb
+                .take()
+                .filter(|t| t.made.elapsed() <= THUMB_MAX_AGE);
         }
         self.counters.frames += 1;
         self.counters.bytes += bytes as u64;

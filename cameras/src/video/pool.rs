@@ -1,7 +1,9 @@
 //! The decoder pool: a few OS threads (not the async runtime's) at a lower scheduling priority,
 //! so decoding never starves the camera sessions, with a CPU budget for the periodic picture
 //! samples. On-demand work (snapshots, evidence) goes first and is not held to the budget —
-//! it is rare and someone is waiting for it — but its queue is bounded too.
+//! it is rare and someone is waiting for it — but its queue is bounded too. Pictures for
+//! viewing (the console's camera wall) come after it and before the samples, in a bounded
+//! queue of their own, so a wall being paged through never delays an alarm's evidence.
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -24,6 +26,7 @@ pub enum Refused {
 #[derive(Default)]
 struct Queues {
     urgent: VecDeque<Job>,
+    views: VecDeque<Job>,
     samples: VecDeque<Job>,
     stopping: bool,
 }
@@ -73,6 +76,17 @@ impl Default for PoolConfig {
     }
 }
 
+/// Which queue a job waits in; the threads take urgent work first, then views, then samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Someone waits for it now: a snapshot, an alarm's evidence.
+    Urgent,
+    /// A picture to look at: a thumbnail of the camera wall.
+    View,
+    /// A periodic picture check (held to the CPU budget).
+    Sample,
+}
+
 /// A bounded pool of decoder threads.
 #[derive(Clone)]
 pub struct DecoderPool {
@@ -114,12 +128,22 @@ impl DecoderPool {
                 return Err(Refused::OverBudget);
             }
         }
-        self.push(Box::new(job), false)
+        self.push(Box::new(job), Priority::Sample)
     }
 
-    /// Runs `f` on a decoder thread ahead of the samples and waits for its result.
+    /// Runs `f` on a decoder thread ahead of everything else and waits for its result.
     pub async fn run<T: Send + 'static>(
         &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Refused> {
+        self.run_as(Priority::Urgent, f).await
+    }
+
+    /// Runs `f` at `priority` (not [`Priority::Sample`]: samples do not wait for a result)
+    /// and waits for its result.
+    pub async fn run_as<T: Send + 'static>(
+        &self,
+        priority: Priority,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Refused> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -127,17 +151,17 @@ impl DecoderPool {
             Box::new(move || {
                 let _ = tx.send(f());
             }),
-            true,
+            priority,
         )?;
         rx.await.map_err(|_| Refused::Busy)
     }
 
-    fn push(&self, job: Job, urgent: bool) -> Result<(), Refused> {
+    fn push(&self, job: Job, priority: Priority) -> Result<(), Refused> {
         let mut q = self.shared.queues.lock();
-        let queue = if urgent {
-            &mut q.urgent
-        } else {
-            &mut q.samples
+        let queue = match priority {
+            Priority::Urgent => &mut q.urgent,
+            Priority::View => &mut q.views,
+            Priority::Sample => &mut q.samples,
         };
         if queue.len() >= self.shared.capacity {
             return Err(Refused::Busy);
@@ -166,6 +190,9 @@ fn worker(shared: Arc<Shared>) {
             let mut q = shared.queues.lock();
             loop {
                 if let Some(j) = q.urgent.pop_front() {
+                    break (j, false);
+                }
+                if let Some(j) = q.views.pop_front() {
                     break (j, false);
                 }
                 if let Some(j) = q.samples.pop_front() {
@@ -240,6 +267,64 @@ mod tests {
         assert_eq!(refused, Some(Refused::Busy));
         hold_tx.send(()).unwrap();
         busy.stop();
+        pool.stop();
+    }
+
+    #[test]
+    fn urgent_work_goes_before_views_and_views_before_samples_and_views_are_bounded() {
+        let pool = DecoderPool::new(PoolConfig {
+            threads: 1,
+            cpu_budget: 100.0,
+            queue: 3,
+        });
+        // hold the one thread while the queues fill
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        pool.sample(move || {
+            let _ = hold_rx.recv_timeout(Duration::from_secs(10));
+        })
+        .unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let log = |what: &'static str| {
+            let order = order.clone();
+            move || order.lock().push(what)
+        };
+        pool.sample(log("sample")).unwrap();
+        let spawn = |priority, job: Box<dyn FnOnce() + Send>| {
+            let pool = pool.clone();
+            rt.spawn(async move { pool.run_as(priority, job).await })
+        };
+        let views: Vec<_> = (0..3)
+            .map(|_| spawn(Priority::View, Box::new(log("view"))))
+            .collect();
+        let urgent = spawn(Priority::Urgent, Box::new(log("urgent")));
+        // every job queued before the thread is let go
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.shared.queues.lock().views.len() < 3
+            || pool.shared.queues.lock().urgent.is_empty()
+        {
+            assert!(Instant::now() < deadline, "never queued");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // a fourth view finds its queue full; urgent work has a queue of its own
+        assert_eq!(
+            rt.block_on(pool.run_as(Priority::View, || ())),
+            Err(Refused::Busy)
+        );
+        hold_tx.send(()).unwrap();
+        for v in views {
+            rt.block_on(v).unwrap().unwrap();
+        }
+        rt.block_on(urgent).unwrap().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while order.lock().len() < 5 {
+            assert!(Instant::now() < deadline, "the sample never ran");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(*order.lock(), ["urgent", "view", "view", "view", "sample"]);
         pool.stop();
     }
 }
