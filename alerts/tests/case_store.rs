@@ -246,3 +246,78 @@ fn a_redelivered_message_gets_its_first_ids_and_commits_nothing() {
         Outcome::Committed(_)
     ));
 }
+
+/// Ids listed for a stage (or the overdue ones).
+fn listed(store: &Store, stage: Option<Stage>) -> Vec<Uuid> {
+    let q = alerts::outbox::ListQuery {
+        stage,
+        limit: 100,
+        ..Default::default()
+    };
+    store
+        .list(&q)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+#[test]
+fn open_cases_are_listed_from_their_index_and_leave_it_when_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    // many notices (no case) before them, which an open list does not read
+    let info: Vec<NewEvent> = (0..200)
+        .map(|_| event("event.updated", None, vec![]))
+        .collect();
+    let (a, b) = (
+        event("fire.alarm", None, vec![]),
+        event("fire.alarm", None, vec![]),
+    );
+    let (ida, idb) = (a.id, b.id);
+    {
+        let store = Store::open(&path).unwrap();
+        store.apply(&[Op::Commit(info)], 1000).unwrap();
+        store.apply(&[Op::Commit(vec![a, b])], 1000).unwrap();
+        assert_eq!(listed(&store, Some(Stage::Open)), [ida, idb]);
+        store
+            .apply(&[act(ida, Action::Sign, township("wang"), 0, vec![])], 1000)
+            .unwrap();
+        assert_eq!(listed(&store, Some(Stage::Open)), [idb]);
+        assert_eq!(listed(&store, Some(Stage::Signed)), [ida]);
+        let feedback = Action::Feedback {
+            verdict: Some(Verdict::FalseAlarm),
+            note: String::new(),
+        };
+        store
+            .apply(&[act(ida, feedback, township("wang"), 1, vec![])], 1000)
+            .unwrap();
+        store
+            .apply(
+                &[act(ida, Action::Close, township("wang"), 2, vec![])],
+                1000,
+            )
+            .unwrap();
+        assert_eq!(listed(&store, Some(Stage::Signed)), Vec::<Uuid>::new());
+        assert_eq!(listed(&store, Some(Stage::Closed)), [ida]);
+    }
+    {
+        // a file from before the index: its rows gone, its marker back to 1
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let open: TableDefinition<u128, ()> = TableDefinition::new("open_cases");
+            let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+            let mut t = txn.open_table(open).unwrap();
+            t.retain(|_, _| false).unwrap();
+            txn.open_table(meta)
+                .unwrap()
+                .insert("cases_indexed", 1)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(listed(&store, Some(Stage::Open)), [idb], "indexed on open");
+}

@@ -2,8 +2,8 @@
 //! outbox as of one moment, taken while the gateway keeps committing.
 
 use super::schema::{
-    CAMERA_LOG, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES, MESSAGE_TIMES, META, OPEN_PAIRS,
-    PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    CAMERA_LOG, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES, MESSAGE_TIMES, META, OPEN_CASES,
+    OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use redb::{Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
@@ -67,6 +67,7 @@ impl Store {
             copy(&from, &to, META)?,
             copy(&from, &to, UNITS)?,
             copy(&from, &to, OPEN_PAIRS)?,
+            copy(&from, &to, OPEN_CASES)?,
             copy(&from, &to, DUE)?,
             copy(&from, &to, CAMERA_LOG)?,
             copy(&from, &to, PICTURE_LOG)?,

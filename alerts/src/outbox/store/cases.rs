@@ -52,6 +52,18 @@ impl Tables<'_> {
                 self.open_pairs.remove((key, id))?;
             }
         }
+        match (
+            before.is_some_and(Case::is_open),
+            after.is_some_and(Case::is_open),
+        ) {
+            (false, true) => {
+                self.open_cases.insert(id, ())?;
+            }
+            (true, false) => {
+                self.open_cases.remove(id)?;
+            }
+            _ => {}
+        }
         let old_due = before.and_then(Case::next_due);
         let new_due = after.and_then(Case::next_due);
         if old_due != new_due {
@@ -85,6 +97,21 @@ impl Tables<'_> {
                 None => Vec::new(),
             };
             self.refer(id, &evidence)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes the open cases of a file whose other case indexes exist already (one written
+    /// before the open-cases index).
+    pub(super) fn index_open_cases(&mut self) -> Result<(), StoreError> {
+        for id in self.state_ids()? {
+            let open = self
+                .state(id)?
+                .and_then(|st| st.case)
+                .is_some_and(|c| c.is_open());
+            if open {
+                self.open_cases.insert(id, ())?;
+            }
         }
         Ok(())
     }

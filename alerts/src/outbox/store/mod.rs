@@ -50,7 +50,8 @@ pub use schema::{corrupt_rows, DeliveryStatus, EventState, PatrolRecord};
 use redb::{Database, Durability};
 use schema::{
     CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES,
-    MESSAGE_TIMES, META, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    MESSAGE_TIMES, META, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS,
+    UNIT_LOG,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -118,6 +119,7 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
         txn.open_table(UNITS)?;
         txn.open_table(CAMERA_LOG)?;
         txn.open_table(OPEN_PAIRS)?;
+        txn.open_table(OPEN_CASES)?;
         txn.open_table(DUE)?;
         txn.open_table(PICTURE_LOG)?;
         txn.open_table(UNIT_LOG)?;
@@ -204,7 +206,8 @@ impl Store {
     }
 
     /// Once per file: indexes the cases of a file written before the closed loop (open tickets,
-    /// due times, counters) — one transaction, then never again.
+    /// open cases, due times, counters), or only its open cases for a file written before that
+    /// index — one transaction, then never again.
     fn index_cases(&self) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write()?;
         {
@@ -214,13 +217,18 @@ impl Store {
                 t.add(CREATED_MS, now as i64)?;
                 t.flush_counters()?;
             }
-            if t.counter(CASES_INDEXED)? > 0 {
-                drop(t);
-                txn.commit()?;
-                return Ok(());
+            // 1: every index but the open cases'; 2: all of them
+            match t.counter(CASES_INDEXED)? {
+                0 => t.index_all_cases()?,
+                1 => t.index_open_cases()?,
+                _ => {
+                    drop(t);
+                    txn.commit()?;
+                    return Ok(());
+                }
             }
-            t.index_all_cases()?;
-            t.add(CASES_INDEXED, 1)?;
+            let done = t.counter(CASES_INDEXED)?;
+            t.add(CASES_INDEXED, 2 - done as i64)?;
             t.flush_counters()?;
         }
         txn.commit()?;

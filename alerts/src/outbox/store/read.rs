@@ -5,8 +5,8 @@ use super::cases::{CASES_PREFIX, OVERDUE_PREFIX};
 use super::schema::PatrolRecord;
 use super::schema::{
     decode_as, decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PATROLS, PENDING, PENDING_COUNT,
-    PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING,
+    PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use crate::case::Stage;
@@ -94,6 +94,12 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// Whether only cases that are not closed can pass the filter (a stage before closed, or
+    /// late stages).
+    fn open_only(&self) -> bool {
+        self.overdue_only || self.stage.is_some_and(|s| s != Stage::Closed)
+    }
+
     /// Whether an event's state passes the filter.
     pub fn matches(&self, st: &EventState) -> bool {
         let stage = st.case.as_ref().map(|c| c.stage);
@@ -246,6 +252,13 @@ impl Store {
             Box::new(
                 due.range(from..)?
                     .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
+            )
+        } else if query.open_only() {
+            // only cases not closed can match: their index, not every event
+            let open = txn.open_table(OPEN_CASES)?;
+            Box::new(
+                open.range(start..)?
+                    .map(|e| e.map(|(k, _)| k.value()).map_err(StoreError::from)),
             )
         } else {
             Box::new(

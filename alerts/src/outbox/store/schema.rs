@@ -17,6 +17,9 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(super) const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("units");
 /// Open tickets by pair key (see [`crate::case::pairs`]): (key, event id) → ().
 pub(super) const OPEN_PAIRS: TableDefinition<(&str, u128), ()> = TableDefinition::new("open_pairs");
+/// Cases not closed: event id → () (the events page's open and overdue lists read this, not
+/// every event).
+pub(super) const OPEN_CASES: TableDefinition<u128, ()> = TableDefinition::new("open_cases");
 /// Supervised cases by when they next need a reminder: (unix ms, event id) → ().
 pub(super) const DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("due");
 /// Camera state changes: (camera, unix ms) → state code (see [`CameraMark`]).

@@ -6,8 +6,8 @@ use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 use super::schema::PatrolRecord;
 use super::schema::{
     decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_PAIRS, PATROLS, PENDING, PENDING_COUNT,
-    PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING,
+    PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::StoreError;
 use crate::case::Case;
@@ -27,6 +27,7 @@ pub(super) struct Tables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
     units: redb::Table<'t, &'static str, &'static [u8]>,
     pub(super) open_pairs: redb::Table<'t, (&'static str, u128), ()>,
+    pub(super) open_cases: redb::Table<'t, u128, ()>,
     pub(super) due: redb::Table<'t, (i64, u128), ()>,
     /// Counters read and changed in this transaction, written once at its end.
     counters: BTreeMap<String, u64>,
@@ -43,6 +44,7 @@ impl<'t> Tables<'t> {
             meta: txn.open_table(META)?,
             units: txn.open_table(UNITS)?,
             open_pairs: txn.open_table(OPEN_PAIRS)?,
+            open_cases: txn.open_table(OPEN_CASES)?,
             due: txn.open_table(DUE)?,
             counters: BTreeMap::new(),
         })
