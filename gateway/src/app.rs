@@ -135,6 +135,7 @@ pub async fn serve(
         ready: ready.clone(),
         metrics_public: config.api.metrics_public,
         assessment: Arc::new(config.assessment.clone()),
+        assessments: Default::default(),
         reports_dir: config.reports_dir(),
         max_body: config.api.max_body_bytes,
     };

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod outbox;
 pub mod paging;
+pub mod report_cache;
 pub mod reports;
 pub mod routes;
 pub mod snapshots;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The assessment's weights.
     pub assessment: Arc<alerts::assessment::Weights>,
+    /// Assessments computed recently.
+    pub assessments: Arc<report_cache::ReportCache<alerts::assessment::Report>>,
     /// Where the weekly reports are.
     pub reports_dir: std::path::PathBuf,
 }

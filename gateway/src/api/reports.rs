@@ -94,18 +94,25 @@ pub async fn assessment(
         .map_err(|e: String| ApiError::bad_request("invalid_format", e))?;
     let (from, to) = window(q.from.as_deref(), q.to.as_deref())?;
     let admin = matches!(who.scope, Scope::Admin);
+    // the same window asked for again within a minute is answered from the cache (up to now:
+    // as of when it was computed)
+    let key = (from, time("to", q.to.as_deref())?);
     let (store, registry, weights) = (
         state.pipeline.outbox().store().clone(),
         state.pipeline.registry().clone(),
         state.assessment.clone(),
     );
-    let report = tokio::task::spawn_blocking(move || {
-        assess(&store, &registry, from, to, &weights, None)
-            .map(|r| narrow(r, only.as_deref(), admin))
-    })
-    .await
-    .expect("assessment task")
-    .map_err(ApiError::storage)?;
+    let full = state
+        .assessments
+        .get_or(key, || async move {
+            tokio::task::spawn_blocking(move || assess(&store, &registry, from, to, &weights, None))
+                .await
+                .expect("assessment task")
+        })
+        .await
+        .map_err(ApiError::storage)?;
+    let report = narrow((*full).clone(), only.as_deref(), admin);
+    let (from, to) = (report.from, report.to);
     let body = render(&report, format, state.pipeline.offset()).map_err(ApiError::storage)?;
     let name = format!(
         "assessment-{}-{}.{}",
