@@ -26,6 +26,8 @@ mod cameras;
 mod cases;
 #[path = "gwbench/common.rs"]
 mod common;
+#[path = "gwbench/console.rs"]
+mod console;
 #[path = "gwbench/gb.rs"]
 mod gb;
 #[path = "gwbench/http.rs"]
@@ -223,6 +225,31 @@ enum Cmd {
         #[arg(long, default_value_t = 90)]
         days: i64,
     },
+    /// The operator console at county scale: API routes behind its pages, and page loads in
+    /// headless Chromium, over a large outbox with many cameras and units.
+    Console {
+        /// Events stored (over `days`; cases older than a day settled).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Registered cameras.
+        #[arg(long, default_value_t = 10_000)]
+        cameras: usize,
+        /// Registered units.
+        #[arg(long, default_value_t = 5_000)]
+        units: usize,
+        /// The window the events span, days.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        /// Cameras streaming from camsim (the wall's first page); the rest are offline.
+        #[arg(long, default_value_t = 100)]
+        live: u32,
+        /// Requests per API route.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Fresh loads per page in the browser.
+        #[arg(long, default_value_t = 10)]
+        loads: usize,
+    },
     /// A supervision tick with many open cases, in-process: none due, then many due at once.
     Supervision {
         /// Open cases.
@@ -267,6 +294,26 @@ async fn main() {
             units,
             days,
         } => cases::assessment_bench(&args.gateway, &args.workdir, events, cameras, units, days),
+        Cmd::Console {
+            events,
+            cameras,
+            units,
+            days,
+            live,
+            requests,
+            loads,
+        } => {
+            let b = console::ConsoleBench {
+                events,
+                cameras,
+                units,
+                days,
+                live,
+                requests,
+                loads,
+            };
+            console::console(&args, b).await
+        }
         Cmd::Supervision { open, due } => cases::supervision_bench(&args.workdir, open, due).await,
         Cmd::Steps { alarms, clients } => cases::steps_bench(&args, alarms, clients).await,
         Cmd::Throughput {

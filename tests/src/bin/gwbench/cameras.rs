@@ -115,7 +115,11 @@ pub(super) async fn cameras(
 }
 
 /// A camsim process serving `n` cameras; it and the port it listens on.
-fn spawn_camsim(args: &Args, n: u32, (fps, kbps): (u32, u32)) -> (std::process::Child, u16) {
+pub(super) fn spawn_camsim(
+    args: &Args,
+    n: u32,
+    (fps, kbps): (u32, u32),
+) -> (std::process::Child, u16) {
     let port = free_port();
     let camsim_bin = args.gateway.with_file_name("camsim");
     let camsim = std::process::Command::new(&camsim_bin)

@@ -63,8 +63,9 @@ pub(super) fn registry(units: usize, cameras: usize) -> Registry {
     Registry::new(townships, units, cameras)
 }
 
-/// A case as a busy week leaves it: signed, judged, some closed.
-fn case_for(kind: &str, at: DateTime<Utc>, n: usize) -> Option<Case> {
+/// A case as a busy week leaves it: signed, judged, some closed — or every step done when
+/// `settled` (a case from before the last day, for a county that closes its cases).
+fn case_for(kind: &str, at: DateTime<Utc>, n: usize, settled: bool) -> Option<Case> {
     let mut c = Case::new(kind)?;
     let rule = SlaRule::defaults()
         .into_iter()
@@ -76,7 +77,7 @@ fn case_for(kind: &str, at: DateTime<Utc>, n: usize) -> Option<Case> {
         role: Role::Township,
     };
     let later = |s: i64| at + chrono::Duration::seconds(s);
-    if !n.is_multiple_of(5) {
+    if settled || !n.is_multiple_of(5) {
         let _ = c.apply(&Action::Sign, &who, later(60 + (n % 300) as i64));
         let verdict = if kind.starts_with("fire.") {
             if n.is_multiple_of(3) {
@@ -92,14 +93,14 @@ fn case_for(kind: &str, at: DateTime<Utc>, n: usize) -> Option<Case> {
             note: "已处置".into(),
         };
         let _ = c.apply(&fb, &who, later(900 + (n % 1800) as i64));
-        if n.is_multiple_of(2) {
+        if settled || n.is_multiple_of(2) {
             let _ = c.apply(&Action::Close, &who, later(3600));
         }
     }
     Some(c)
 }
 
-fn new_event(n: usize, at: DateTime<Utc>, units: usize) -> NewEvent {
+fn new_event(n: usize, at: DateTime<Utc>, units: usize, settled: bool) -> NewEvent {
     let kinds = [
         "fire.alarm",
         "fire.alarm",
@@ -133,7 +134,7 @@ fn new_event(n: usize, at: DateTime<Utc>, units: usize) -> NewEvent {
         body: serde_json::to_vec(&body).unwrap().into(),
         deliver: false,
         route: None,
-        case: case_for(kind, at, n),
+        case: case_for(kind, at, n, settled),
         close_on_delivery: false,
         resolves: Vec::new(),
     }
@@ -198,6 +199,23 @@ fn logs(store: &Store, reg: &Registry, from: DateTime<Utc>, days: i64) {
 /// The registry as CSV files and a config naming them, so that the gateway's own command
 /// reads the outbox the benchmark built.
 fn write_config(dir: &Path, reg: &Registry) -> PathBuf {
+    write_units_csv(dir, reg);
+    let mut cameras = String::from("id,name,township,url\n");
+    for c in reg.cameras() {
+        cameras += &format!("{},{},{},{}\n", c.id, c.name, c.township, c.url);
+    }
+    std::fs::write(dir.join("cameras.csv"), cameras).unwrap();
+    let mut toml = "[gateway]\ndata_dir = \"data\"\n\n[rtsp]\nenabled = false\n\n[registry]\nunits_csv = \"units.csv\"\ncameras_csv = \"cameras.csv\"\n\n".to_string();
+    for t in TOWNSHIPS {
+        toml += &format!("[[townships]]\ncode = \"{t}\"\nname = \"{t}镇\"\n\n");
+    }
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// The registry's units as `dir/units.csv`.
+pub(super) fn write_units_csv(dir: &Path, reg: &Registry) {
     let mut units = String::from("id,name,township,cameras\n");
     for u in reg.units() {
         units += &format!(
@@ -208,19 +226,7 @@ fn write_config(dir: &Path, reg: &Registry) -> PathBuf {
             u.cameras.join(";")
         );
     }
-    let mut cameras = String::from("id,name,township,url\n");
-    for c in reg.cameras() {
-        cameras += &format!("{},{},{},{}\n", c.id, c.name, c.township, c.url);
-    }
     std::fs::write(dir.join("units.csv"), units).unwrap();
-    std::fs::write(dir.join("cameras.csv"), cameras).unwrap();
-    let mut toml = "[gateway]\ndata_dir = \"data\"\n\n[rtsp]\nenabled = false\n\n[registry]\nunits_csv = \"units.csv\"\ncameras_csv = \"cameras.csv\"\n\n".to_string();
-    for t in TOWNSHIPS {
-        toml += &format!("[[townships]]\ncode = \"{t}\"\nname = \"{t}镇\"\n\n");
-    }
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, toml).unwrap();
-    path
 }
 
 /// Runs a command; (wall seconds, peak RSS bytes of the child).
@@ -241,6 +247,50 @@ fn run_measured(cmd: &mut std::process::Command) -> (f64, u64) {
     (t.elapsed().as_secs_f64(), usage.ru_maxrss as u64 * 1024)
 }
 
+/// An outbox built on the store API under `dir/data`, and the registry and window it covers.
+pub(super) struct Built {
+    pub(super) path: PathBuf,
+    pub(super) reg: Registry,
+    pub(super) from: DateTime<Utc>,
+    pub(super) to: DateTime<Utc>,
+}
+
+/// `events` events spread evenly over the last `days` days (their cases all settled before
+/// `settle_before`, when given), and the cameras' and units' logs.
+pub(super) fn build_outbox(
+    dir: &Path,
+    events: usize,
+    cameras: usize,
+    units: usize,
+    days: i64,
+    settle_before: Option<DateTime<Utc>>,
+) -> Built {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let path = dir.join("data/outbox.redb");
+    let reg = registry(units, cameras);
+    let to = Utc::now();
+    let from = to - chrono::Duration::days(days);
+    let store = Store::open(&path).unwrap();
+    let step = (to - from).num_milliseconds() / events as i64;
+    for chunk in (0..events).collect::<Vec<_>>().chunks(5000) {
+        let batch = chunk
+            .iter()
+            .map(|&n| {
+                let at = from + chrono::Duration::milliseconds(step * n as i64);
+                new_event(n, at, units, settle_before.is_some_and(|b| at < b))
+            })
+            .collect();
+        store.apply(&[Op::Commit(batch)], u64::MAX).unwrap();
+    }
+    logs(&store, &reg, from, days);
+    Built {
+        path,
+        reg,
+        from,
+        to,
+    }
+}
+
 /// Builds the outbox, then times `gateway report assessment` over the whole window (twice:
 /// cold, then with the file in the page cache).
 pub(super) fn assessment_bench(
@@ -253,30 +303,13 @@ pub(super) fn assessment_bench(
 ) {
     std::fs::create_dir_all(workdir).expect("workdir");
     let dir = tempfile::tempdir_in(workdir).expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    let path = dir.path().join("data/outbox.redb");
-    let reg = registry(units, cameras);
-    let to = Utc::now();
-    let from = to - chrono::Duration::days(days);
     let started = Instant::now();
-    {
-        let store = Store::open(&path).unwrap();
-        let step = (to - from).num_milliseconds() / events as i64;
-        for chunk in (0..events).collect::<Vec<_>>().chunks(5000) {
-            let batch = chunk
-                .iter()
-                .map(|&n| {
-                    new_event(
-                        n,
-                        from + chrono::Duration::milliseconds(step * n as i64),
-                        units,
-                    )
-                })
-                .collect();
-            store.apply(&[Op::Commit(batch)], u64::MAX).unwrap();
-        }
-        logs(&store, &reg, from, days);
-    }
+    let Built {
+        path,
+        reg,
+        from,
+        to,
+    } = build_outbox(dir.path(), events, cameras, units, days, None);
     let config = write_config(dir.path(), &reg);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -378,7 +411,7 @@ pub(super) async fn supervision_bench(workdir: &Path, open: usize, due: usize) {
         let batch = chunk
             .iter()
             .map(|&n| {
-                let mut e = new_event(n * 7, t0, 64); // n * 7: always a fire.alarm
+                let mut e = new_event(n * 7, t0, 64, false); // n * 7: always a fire.alarm
                 let mut c = Case::new("fire.alarm").unwrap();
                 c.sla = Some(Supervision::new(&rule(if n < due { 2 } else { 180 }), t0));
                 e.case = Some(c);
