@@ -140,6 +140,24 @@ function cell(row, text) {
   return td;
 }
 
+// Days and times as the gateway counts them (its UTC offset, from whoami), whatever the
+// browser's own time zone.
+function offsetMinutes() {
+  const m = /^([+-])(\d\d):(\d\d)$/.exec(me.utc_offset || "");
+  return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : -new Date().getTimezoneOffset();
+}
+function offsetText() {
+  const m = offsetMinutes(), a = Math.abs(m);
+  return (m < 0 ? "-" : "+") + String(Math.floor(a / 60)).padStart(2, "0") + ":" + String(a % 60).padStart(2, "0");
+}
+// The gateway's wall-clock time of `ms` as "YYYY-MM-DD HH:MM".
+function clock(ms) { return new Date(ms + offsetMinutes() * 60e3).toISOString().slice(0, 16).replace("T", " "); }
+// The start of the gateway's day `back` days before today, as an ISO time.
+function dayStart(back) {
+  const today = new Date(Date.now() + offsetMinutes() * 60e3).toISOString().slice(0, 10);
+  return new Date(new Date(today + "T00:00:00" + offsetText()).getTime() - back * 86400e3).toISOString();
+}
+
 function percent(x) { return typeof x === "number" ? (x * 100).toFixed(1) + "%" : "—"; }
 
 async function showOverview() {
@@ -170,14 +188,12 @@ async function showOverview() {
     if (tw === city) row.classList.add("total");
     body.appendChild(row);
   }
-  const midnight = new Date();
-  midnight.setHours(0, 0, 0, 0);
-  const day = await api("/api/v1/reports/assessment?format=json&from=" + encodeURIComponent(midnight.toISOString()));
+  const day = await api("/api/v1/reports/assessment?format=json&from=" + encodeURIComponent(dayStart(0)));
   const alarms = day.townships.reduce((n, tw) => n + ((tw.events.by_kind || {})["fire.alarm"] || 0), 0);
   $("today-alarms").textContent = String(alarms);
   // today and the six days before it, from midnight: the same window all day long, so the
   // gateway answers it from its cache
-  const week = new Date(midnight.getTime() - 6 * 86400e3).toISOString();
+  const week = dayStart(6);
   const report = await api("/api/v1/reports/assessment?format=json&from=" + encodeURIComponent(week));
   const ranked = report.townships.filter((tw) => tw.rank).sort((a, b) => a.rank - b.rank);
   $("ranking").replaceChildren(...ranked.map((tw) =>
@@ -378,7 +394,7 @@ async function showUnits() {
 }
 
 function period() {
-  const day = (v) => (v ? new Date(v + "T00:00:00").toISOString() : null);
+  const day = (v) => (v ? new Date(v + "T00:00:00" + offsetText()).toISOString() : null);
   const q = new URLSearchParams();
   const from = day($("rep-from").value), to = day($("rep-to").value);
   if (from) q.set("from", from);
@@ -506,7 +522,7 @@ async function showCamera(id) {
     const bar = svg("rect", { x: i * 22 + 2, y: 110 - h, width: 18, height: h,
       fill: v === null ? "#ccc" : v >= 0.99 ? "#2e7d32" : v >= 0.9 ? "#ef6c00" : "#c62828" });
     bar.append(svg("title", {}));
-    bar.firstChild.textContent = new Date(hours[i]).toLocaleString() + " · " + (v === null ? "—" : (v * 100).toFixed(1) + "%");
+    bar.firstChild.textContent = clock(hours[i]) + " · " + (v === null ? "—" : (v * 100).toFixed(1) + "%");
     chart.append(bar);
   });
   $("cam-chart").replaceChildren(chart);

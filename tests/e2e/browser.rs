@@ -40,6 +40,15 @@ async fn a_township_handles_a_fire_alarm_through_the_console() {
     browser.wait_for("#townships tr", WAIT).await.unwrap();
     let who = browser.text("#whoami").await.unwrap();
     assert!(who.contains("李值班") && who.contains("lanjiang"), "{who}");
+    // what the page was told: the token's scope, and the gateway's time zone to count days in
+    let (_, me) = env
+        .get("/api/v1/whoami", Some(&township_token("lanjiang")))
+        .await;
+    assert_eq!(
+        (&me["scope"], &me["code"], &me["utc_offset"]),
+        (&json!("township"), &json!("lanjiang"), &json!("+08:00")),
+        "{me}"
+    );
     let admin_offered = browser
         .script(
             "return !document.getElementById('nav-admin').hidden",

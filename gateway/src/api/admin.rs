@@ -39,7 +39,7 @@ pub async fn reload(State(state): State<AppState>, who: Principal) -> Result<Res
 
 /// `GET /api/v1/whoami`: the calling token's name and scope (any valid token) — what the
 /// console shows and which steps it offers; the server enforces the scope anyway.
-pub async fn whoami(who: Principal) -> Json<serde_json::Value> {
+pub async fn whoami(State(state): State<AppState>, who: Principal) -> Json<serde_json::Value> {
     use crate::config::Scope;
     let (scope, code) = match &who.scope {
         Scope::Admin => ("admin", None),
@@ -47,5 +47,7 @@ pub async fn whoami(who: Principal) -> Json<serde_json::Value> {
         Scope::Township(t) => ("township", Some(t.as_str())),
         Scope::Department(d) => ("department", Some(d.as_str())),
     };
-    Json(json!({"name": who.name, "scope": scope, "code": code}))
+    // the gateway's time zone: a console shows days and times as the county counts them
+    let offset = state.pipeline.offset().to_string();
+    Json(json!({"name": who.name, "scope": scope, "code": code, "utc_offset": offset}))
 }

@@ -118,17 +118,19 @@ async fn wait_live(gw: &Gateway, live: u32) {
     }
 }
 
-/// Local midnight and six days before it, as the overview asks for them.
+/// Midnight and six days before it in the gateway's time zone (the default `+08:00`), as the
+/// overview asks for them.
 fn windows() -> (String, String) {
-    let now = chrono::Local::now();
-    let midnight = now
+    let zone = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+    let midnight = Utc::now()
+        .with_timezone(&zone)
         .date_naive()
         .and_hms_opt(0, 0, 0)
         .unwrap()
-        .and_local_timezone(chrono::Local)
+        .and_local_timezone(zone)
         .unwrap();
     let week = midnight - chrono::Duration::days(6);
-    let q = |t: chrono::DateTime<chrono::Local>| {
+    let q = |t: chrono::DateTime<chrono::FixedOffset>| {
         t.with_timezone(&Utc)
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
