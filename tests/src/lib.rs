@@ -15,6 +15,7 @@ pub mod gst;
 pub mod harness;
 pub mod mosquitto;
 pub mod receiver;
+pub mod scenes;
 pub mod unitsim;
 pub mod webdriver;
 

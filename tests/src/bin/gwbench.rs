@@ -50,6 +50,39 @@ use http::{backlog, ceiling, latency, throughput};
 use mqtt::mqtt;
 use units::many_units;
 
+/// Judges the scene set on every core and prints the report.
+fn scenes(full: bool) {
+    use gateway_sim::scenes;
+    let plan = scenes::plan(full);
+    let started = Instant::now();
+    let next = AtomicU64::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let samples = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(&(scene, fault, size)) = plan.get(i) else {
+                    return;
+                };
+                let t = ::cameras::video::vqd::Thresholds::default();
+                if let Some(x) = scenes::judge(scene, fault, size, &t) {
+                    samples.lock().unwrap().push(x);
+                }
+            });
+        }
+    });
+    let mut samples = samples.into_inner().unwrap();
+    samples
+        .sort_by(|a, b| (a.size, a.scene, a.fault.name()).cmp(&(b.size, b.scene, b.fault.name())));
+    println!(
+        "scene set ({}), judged in {:.0} s\n",
+        if full { "full" } else { "reduced" },
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", scenes::report(&samples));
+}
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -250,6 +283,12 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         loads: usize,
     },
+    /// The picture checks on the labelled scene set: precision and recall per check.
+    Scenes {
+        /// Every size (360p, 720p, 1080p) and every blur strength, not the suite's reduced set.
+        #[arg(long)]
+        full: bool,
+    },
     /// A supervision tick with many open cases, in-process: none due, then many due at once.
     Supervision {
         /// Open cases.
@@ -314,6 +353,7 @@ async fn main() {
             };
             console::console(&args, b).await
         }
+        Cmd::Scenes { full } => scenes(full),
         Cmd::Supervision { open, due } => cases::supervision_bench(&args.workdir, open, due).await,
         Cmd::Steps { alarms, clients } => cases::steps_bench(&args, alarms, clients).await,
         Cmd::Throughput {

@@ -1,0 +1,344 @@
+//! A labelled scene set for the picture checks, generated at run time (nothing downloaded):
+//! varied content rendered by ffmpeg's sources, each clean and with each fault at graded
+//! strengths, at 360p, 720p and 1080p, then through the real encoder (libx264, an IDR frame) and
+//! the real decode path into the checks. Each sample carries what a person would say of it;
+//! samples a person could call either way (a slight blur, a quarter of the view covered) are left
+//! out rather than labelled by the measure.
+
+use cameras::video::decode::{self, Picture};
+use cameras::video::vqd::{self, Check, Thresholds};
+use cameras::video::VideoCodec;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+/// A scene: an ffmpeg source graph (`{w}`, `{h}` replaced), and whether it moves by itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Scene {
+    /// Short name.
+    pub name: &'static str,
+    /// The lavfi graph.
+    pub graph: &'static str,
+    /// Whether two frames a second apart differ (for the frozen pairs).
+    pub moving: bool,
+}
+
+/// The scenes: test patterns and fractals, and the low-texture views real cameras have (a wall
+/// with a door, a corridor, a night street with a few lights), each with sensor noise and the
+/// on-screen clock nearly every camera in China shows.
+pub const SCENES: &[Scene] = &[
+    Scene { name: "testsrc2", graph: "testsrc2=size={w}x{h}:rate=25", moving: true },
+    Scene { name: "smptebars", graph: "smptebars=size={w}x{h}:rate=25", moving: false },
+    Scene { name: "smptehdbars", graph: "smptehdbars=size={w}x{h}:rate=25", moving: false },
+    Scene { name: "mandelbrot", graph: "mandelbrot=size={w}x{h}:rate=25", moving: true },
+    Scene { name: "life", graph: "life=size={w}x{h}:rate=25:mold=10:ratio=0.3:seed=7:life_color=#e0e0e0:death_color=#303030", moving: true },
+    Scene { name: "cellauto", graph: "cellauto=size={w}x{h}:rate=25:rule=30", moving: true },
+    Scene { name: "gradients", graph: "gradients=size={w}x{h}:rate=25:speed=0.05", moving: true },
+    Scene {
+        name: "wall-door",
+        graph: "color=c=0xb4ab95:size={w}x{h}:rate=25,drawbox=x=iw*0.38:y=ih*0.18:w=iw*0.22:h=ih*0.82:c=0x4a3b2a:t=ih*0.03,drawbox=x=iw*0.405:y=ih*0.21:w=iw*0.17:h=ih*0.79:c=0x8a6f50:t=fill,noise=alls=4:allf=t,drawtext=timecode='08\\:00\\:00\\:00':rate=25:fontcolor=white:fontsize=h/18:x=w*0.68:y=h*0.04",
+        moving: true,
+    },
+    Scene {
+        name: "corridor",
+        graph: "color=c=0x9a9a96:size={w}x{h}:rate=25,drawbox=x=0:y=ih*0.7:w=iw:h=ih*0.3:c=0x5c5a55:t=fill,drawbox=x=iw*0.3:y=ih*0.25:w=iw*0.4:h=ih*0.45:c=0x2a2a2a:t=fill,drawbox=x=iw*0.3:y=ih*0.25:w=iw*0.4:h=ih*0.45:c=0xd8d8d0:t=ih*0.01,noise=alls=5:allf=t,drawtext=timecode='08\\:00\\:00\\:00':rate=25:fontcolor=white:fontsize=h/18:x=w*0.68:y=h*0.04",
+        moving: true,
+    },
+    Scene {
+        name: "night",
+        graph: "color=c=0x141618:size={w}x{h}:rate=25,drawbox=x=iw*0.1:y=ih*0.3:w=iw*0.02:h=ih*0.03:c=0xfff0c0:t=fill,drawbox=x=iw*0.45:y=ih*0.28:w=iw*0.02:h=ih*0.03:c=0xfff0c0:t=fill,drawbox=x=iw*0.8:y=ih*0.32:w=iw*0.02:h=ih*0.03:c=0xfff0c0:t=fill,drawbox=x=0:y=ih*0.75:w=iw:h=ih*0.25:c=0x2a2c30:t=fill,noise=alls=6:allf=t,drawtext=timecode='08\\:00\\:00\\:00':rate=25:fontcolor=white:fontsize=h/18:x=w*0.68:y=h*0.04",
+        moving: true,
+    },
+];
+
+/// What is done to a scene.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// Nothing.
+    Clean,
+    /// Defocus: a Gaussian blur of this sigma (pixels at the native size).
+    Blur(f64),
+    /// Darkened.
+    Dark,
+    /// Over-exposed.
+    Bright,
+    /// Heavy noise (no check names it: the picture stays clear).
+    Noise,
+    /// A colour cast over the whole picture.
+    Cast,
+    /// A uniform board over this share of the frame.
+    Occlude(f64),
+    /// No signal.
+    Black,
+    /// The same frame sampled twice.
+    Frozen,
+}
+
+impl Fault {
+    /// The ffmpeg filters that apply it (`None`: nothing to add).
+    fn filter(self) -> Option<String> {
+        Some(match self {
+            Fault::Clean | Fault::Frozen => return None,
+            Fault::Blur(s) => format!("gblur=sigma={s}"),
+            Fault::Dark => "eq=brightness=-0.45:contrast=0.5".into(),
+            Fault::Bright => "eq=brightness=0.6:contrast=0.5".into(),
+            Fault::Noise => "noise=alls=40:allf=t".into(),
+            Fault::Cast => "colorchannelmixer=rr=1.0:gg=0.55:bb=0.35".into(),
+            Fault::Occlude(f) => {
+                let side = f.sqrt();
+                format!("drawbox=x=0:y=0:w=iw*{side}:h=ih*{side}:c=0x5a5a5a:t=fill")
+            }
+            Fault::Black => "drawbox=x=0:y=0:w=iw:h=ih:c=black:t=fill,noise=alls=3:allf=t".into(),
+        })
+    }
+
+    /// A short name for the report.
+    pub fn name(self) -> String {
+        match self {
+            Fault::Clean => "clean".into(),
+            Fault::Blur(s) => format!("blur σ{s}"),
+            Fault::Dark => "dark".into(),
+            Fault::Bright => "bright".into(),
+            Fault::Noise => "noise".into(),
+            Fault::Cast => "cast".into(),
+            Fault::Occlude(f) => format!("occluded {:.0}%", f * 100.0),
+            Fault::Black => "black".into(),
+            Fault::Frozen => "frozen".into(),
+        }
+    }
+}
+
+/// What a person would say of `fault` on `scene` at `width`: the checks that must be reported,
+/// or `None` when people could disagree (the sample is left out).
+fn label(scene: &Scene, fault: Fault, width: u32) -> Option<BTreeSet<Check>> {
+    use Check::*;
+    let set = |c: &[Check]| Some(c.iter().copied().collect());
+    match fault {
+        Fault::Clean | Fault::Noise => set(&[]),
+        Fault::Blur(s) => {
+            // judged as the gateway sees it, at most 640 wide: what σ is there
+            let seen = s * 640.0 / f64::from(width).max(640.0);
+            if seen >= 2.0 {
+                set(&[Blurred])
+            } else if seen <= 0.7 {
+                set(&[])
+            } else {
+                None
+            }
+        }
+        Fault::Dark => set(&[Underexposed]),
+        Fault::Bright => set(&[Overexposed]),
+        Fault::Cast => set(&[ColorCast]),
+        Fault::Occlude(f) if f >= 0.5 => set(&[Occluded]),
+        Fault::Occlude(_) => None,
+        Fault::Black => set(&[Black]),
+        Fault::Frozen if scene.moving => set(&[Frozen]),
+        Fault::Frozen => None,
+    }
+}
+
+/// One frame of `graph` (with `filters`) at `frame`, as yuv420p planes.
+fn render(graph: &str, filters: Option<&str>, (w, h): (u32, u32), frame: u32) -> Picture {
+    let src = graph
+        .replace("{w}", &w.to_string())
+        .replace("{h}", &h.to_string());
+    let mut vf = format!("select=eq(n\\,{frame})");
+    if let Some(f) = filters {
+        vf += ",";
+        vf += f;
+    }
+    vf += ",format=yuv420p";
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", &src, "-vf", &vf])
+        .args(["-frames:v", "1", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    let (y, c) = ((w * h) as usize, (w.div_ceil(2) * h.div_ceil(2)) as usize);
+    assert!(
+        out.status.success() && out.stdout.len() == y + 2 * c,
+        "ffmpeg {src} -vf {vf}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = out.stdout;
+    Picture {
+        width: w,
+        height: h,
+        y: data[..y].to_vec(),
+        u: data[y..y + c].to_vec(),
+        v: data[y + c..].to_vec(),
+    }
+}
+
+/// Through the encoder and the decoder, as a camera's keyframe reaches the checks.
+fn through_codec(p: &Picture) -> Picture {
+    let au = decode::encode_keyframe(p, VideoCodec::H264).expect("libx264");
+    let d = decode::decode_bytes(VideoCodec::H264, &au).expect("decodes");
+    decode::picture(&d).expect("planes")
+}
+
+/// One judged sample.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The scene.
+    pub scene: &'static str,
+    /// What was done to it.
+    pub fault: Fault,
+    /// Its size.
+    pub size: (u32, u32),
+    /// What a person would say.
+    pub label: BTreeSet<Check>,
+    /// What the checks said.
+    pub got: BTreeSet<Check>,
+    /// The measures.
+    pub measures: vqd::Measures,
+}
+
+/// Which samples: every fault at every size (`full`), or a reduced set at 360p for the suite.
+pub fn plan(full: bool) -> Vec<(Scene, Fault, (u32, u32))> {
+    let sizes: &[(u32, u32)] = if full {
+        &[(640, 360), (1280, 720), (1920, 1080)]
+    } else {
+        &[(640, 360)]
+    };
+    let blurs: &[f64] = if full {
+        &[1.0, 2.0, 3.0, 4.0, 6.0, 8.0]
+    } else {
+        &[3.0, 6.0]
+    };
+    let mut faults = vec![
+        Fault::Clean,
+        Fault::Noise,
+        Fault::Dark,
+        Fault::Bright,
+        Fault::Cast,
+    ];
+    faults.extend(blurs.iter().map(|&s| Fault::Blur(s)));
+    faults.extend([0.25, 0.5, 0.75, 1.0].map(Fault::Occlude));
+    faults.extend([Fault::Black, Fault::Frozen]);
+    let mut out = Vec::new();
+    for &size in sizes {
+        for scene in SCENES {
+            for &fault in &faults {
+                out.push((*scene, fault, size));
+            }
+        }
+    }
+    out
+}
+
+/// Renders and judges one planned sample (`None` when it is left out). The previous sample of
+/// the frozen check is the same frame (frozen) or, for every other fault, the scene a second
+/// earlier.
+pub fn judge(scene: Scene, fault: Fault, size: (u32, u32), t: &Thresholds) -> Option<Sample> {
+    let label = label(&scene, fault, size.0)?;
+    let filters = fault.filter();
+    let now = through_codec(&render(scene.graph, filters.as_deref(), size, 25));
+    let before_frame = if fault == Fault::Frozen { 25 } else { 0 };
+    let before = through_codec(&render(scene.graph, filters.as_deref(), size, before_frame));
+    let (_, previous) = vqd::measure(&before, None);
+    // a still scene gives no frozen verdict either way: its previous sample is not compared
+    let previous = (scene.moving || fault == Fault::Frozen).then_some(&previous);
+    let (measures, _) = vqd::measure(&now, previous);
+    let got = vqd::failing(&measures, t).into_iter().collect();
+    Some(Sample {
+        scene: scene.name,
+        fault,
+        size,
+        label,
+        got,
+        measures,
+    })
+}
+
+/// Precision and recall of one check over a set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Score {
+    /// Reported and labelled.
+    pub true_pos: usize,
+    /// Reported, not labelled.
+    pub false_pos: usize,
+    /// Labelled, not reported.
+    pub false_neg: usize,
+}
+
+impl Score {
+    /// TP / (TP + FP); 1 when nothing was reported.
+    pub fn precision(&self) -> f64 {
+        let n = self.true_pos + self.false_pos;
+        if n == 0 {
+            1.0
+        } else {
+            self.true_pos as f64 / n as f64
+        }
+    }
+    /// TP / (TP + FN); 1 when nothing was labelled.
+    pub fn recall(&self) -> f64 {
+        let n = self.true_pos + self.false_neg;
+        if n == 0 {
+            1.0
+        } else {
+            self.true_pos as f64 / n as f64
+        }
+    }
+}
+
+/// Scores per check.
+pub fn scores(samples: &[Sample]) -> BTreeMap<Check, Score> {
+    let mut out: BTreeMap<Check, Score> =
+        Check::ALL.iter().map(|&c| (c, Score::default())).collect();
+    for s in samples {
+        for c in Check::ALL {
+            let e = out.get_mut(&c).expect("every check");
+            match (s.label.contains(&c), s.got.contains(&c)) {
+                (true, true) => e.true_pos += 1,
+                (false, true) => e.false_pos += 1,
+                (true, false) => e.false_neg += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    out
+}
+
+/// The report as Markdown: per check, then the samples judged wrongly.
+pub fn report(samples: &[Sample]) -> String {
+    let mut s = format!(
+        "{} samples\n\n| check | labelled | reported | precision | recall |\n|---|---|---|---|---|\n",
+        samples.len()
+    );
+    for (c, sc) in scores(samples) {
+        s += &format!(
+            "| `{}` | {} | {} | {:.3} | {:.3} |\n",
+            c.as_str(),
+            sc.true_pos + sc.false_neg,
+            sc.true_pos + sc.false_pos,
+            sc.precision(),
+            sc.recall()
+        );
+    }
+    let wrong: Vec<&Sample> = samples.iter().filter(|x| x.label != x.got).collect();
+    s += &format!("\n{} judged otherwise than labelled:\n\n", wrong.len());
+    s += "| scene | fault | size | label | reported | luma mean/std | uniform | sharpness |\n|---|---|---|---|---|---|---|---|\n";
+    let names = |set: &BTreeSet<Check>| {
+        set.iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for x in wrong {
+        let m = &x.measures;
+        s += &format!(
+            "| {} | {} | {}×{} | {} | {} | {:.0}/{:.1} | {:.2} | {:.1} |\n",
+            x.scene,
+            x.fault.name(),
+            x.size.0,
+            x.size.1,
+            names(&x.label),
+            names(&x.got),
+            m.mean_luma,
+            m.luma_std,
+            m.uniform_ratio,
+            m.sharpness
+        );
+    }
+    s
+}
