@@ -107,8 +107,9 @@ const THUMB_WIDTH: usize = 160;
 const BLOCK: usize = 16;
 /// A block is flat under this luma standard deviation.
 const FLAT_STD: f64 = 3.0;
-/// A thumbnail pixel changed when it moved by more than this.
-const CHANGE_LEVEL: i16 = 6;
+/// A thumbnail pixel changed when it moved by more than this (low enough that a clock's digits
+/// still count when the picture is soft).
+const CHANGE_LEVEL: i16 = 3;
 
 /// Measures a picture; `previous` is the last sample's thumbnail.
 pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
@@ -228,7 +229,8 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
 
 /// The checks a sample fails. The most specific finding hides the ones it implies: a black
 /// picture is also dark, flat, edgeless and unchanging, but it is reported as black only; a
-/// flat or occluded picture is not also called blurred.
+/// flat or occluded picture is not also called blurred, nor a flat, occluded or featureless
+/// one frozen.
 pub fn failing(m: &Measures, t: &Thresholds) -> Vec<Check> {
     if m.mean_luma < t.black_luma && m.luma_std < t.black_std {
         return vec![Check::Black];
@@ -251,7 +253,12 @@ pub fn failing(m: &Measures, t: &Thresholds) -> Vec<Check> {
     if !flat && !occluded && m.sharpness < t.min_sharpness {
         out.push(Check::Blurred);
     }
-    if m.changed_ratio.is_some_and(|c| c <= t.max_frozen_change) {
+    // an unchanging picture is only frozen if it shows detail that could have changed: a
+    // covered, flat or nearly featureless one (its clock hidden, washed out or smeared beyond
+    // reading) cannot be judged
+    let featureless = m.sharpness < t.min_sharpness / 10.0;
+    let judgeable = !flat && !occluded && !featureless;
+    if judgeable && m.changed_ratio.is_some_and(|c| c <= t.max_frozen_change) {
         out.push(Check::Frozen);
     }
     if m.cast_distance > t.cast_distance && m.cast_ratio > t.cast_ratio {
@@ -352,6 +359,16 @@ mod tests {
             }
         });
         assert_eq!(checks(&b, Some(&ta)), vec![]);
+        // a covered lens does not change either, but it is covered, not frozen
+        let covered = picture(
+            640,
+            360,
+            128,
+            128,
+            |i, j| if i < 48 { scene(i, j) } else { 90 },
+        );
+        let (_, tc) = measure(&covered, None);
+        assert_eq!(checks(&covered, Some(&tc)), vec![Check::Occluded]);
         // a different size (the camera was reconfigured) says nothing about freezing
         let c = picture(320, 240, 128, 128, scene);
         assert_eq!(checks(&c, Some(&ta)), vec![]);
