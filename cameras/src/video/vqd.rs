@@ -295,6 +295,17 @@ mod tests {
         (40 + (h % 170) / 2 + ((i / 9 + j / 7) % 2) * 80) as u8
     }
 
+    /// The scene in the left 48 columns only; the rest a uniform grey board.
+    fn covered() -> Picture {
+        picture(
+            640,
+            360,
+            128,
+            128,
+            |i, j| if i < 48 { scene(i, j) } else { 90 },
+        )
+    }
+
     fn checks(p: &Picture, prev: Option<&Thumb>) -> Vec<Check> {
         failing(&measure(p, prev).0, &Thresholds::default())
     }
@@ -321,15 +332,7 @@ mod tests {
         assert!(checks(&bright, None).contains(&Check::Overexposed));
         let grey = picture(320, 240, 128, 128, |i, j| 120 + scene(i, j) / 40);
         assert_eq!(checks(&grey, None), vec![Check::LowContrast]);
-        // the scene in the left 48 columns only; the rest a uniform grey board
-        let blocked = picture(
-            640,
-            360,
-            128,
-            128,
-            |i, j| if i < 48 { scene(i, j) } else { 90 },
-        );
-        assert_eq!(checks(&blocked, None), vec![Check::Occluded]);
+        assert_eq!(checks(&covered(), None), vec![Check::Occluded]);
     }
 
     #[test]
@@ -360,15 +363,8 @@ mod tests {
         });
         assert_eq!(checks(&b, Some(&ta)), vec![]);
         // a covered lens does not change either, but it is covered, not frozen
-        let covered = picture(
-            640,
-            360,
-            128,
-            128,
-            |i, j| if i < 48 { scene(i, j) } else { 90 },
-        );
-        let (_, tc) = measure(&covered, None);
-        assert_eq!(checks(&covered, Some(&tc)), vec![Check::Occluded]);
+        let (_, tc) = measure(&covered(), None);
+        assert_eq!(checks(&covered(), Some(&tc)), vec![Check::Occluded]);
         // a different size (the camera was reconfigured) says nothing about freezing
         let c = picture(320, 240, 128, 128, scene);
         assert_eq!(checks(&c, Some(&ta)), vec![]);
