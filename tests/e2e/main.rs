@@ -18,6 +18,7 @@ mod hostile;
 mod mqtt;
 mod profiles;
 mod reload;
+mod scenes;
 mod supervision;
 mod tls;
 mod units;

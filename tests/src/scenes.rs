@@ -276,6 +276,31 @@ impl Sample {
     }
 }
 
+/// Judges every planned sample with `t`, on every core; the samples in a stable order.
+pub fn judge_all(plan: &[(Scene, Fault, (u32, u32))], t: &Thresholds) -> Vec<Sample> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let samples = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(&(scene, fault, size)) = plan.get(next.fetch_add(1, Ordering::Relaxed))
+                else {
+                    return;
+                };
+                if let Some(x) = judge(scene, fault, size, t) {
+                    samples.lock().unwrap_or_else(|e| e.into_inner()).push(x);
+                }
+            });
+        }
+    });
+    let mut samples = samples.into_inner().unwrap_or_else(|e| e.into_inner());
+    samples
+        .sort_by(|a, b| (a.size, a.scene, a.fault.name()).cmp(&(b.size, b.scene, b.fault.name())));
+    samples
+}
+
 /// Precision and recall of one check over a set (a check that may also be said is neither a
 /// true nor a false positive).
 #[derive(Debug, Clone, Copy, Default)]

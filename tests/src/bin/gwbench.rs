@@ -50,31 +50,12 @@ use http::{backlog, ceiling, latency, throughput};
 use mqtt::mqtt;
 use units::many_units;
 
-/// Judges the scene set on every core and prints the report.
+/// Judges the scene set with the shipped thresholds and prints the report.
 fn scenes(full: bool) {
     use gateway_sim::scenes;
-    let plan = scenes::plan(full);
     let started = Instant::now();
-    let next = AtomicU64::new(0);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let samples = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(&(scene, fault, size)) = plan.get(i) else {
-                    return;
-                };
-                let t = ::cameras::video::vqd::Thresholds::default();
-                if let Some(x) = scenes::judge(scene, fault, size, &t) {
-                    samples.lock().unwrap().push(x);
-                }
-            });
-        }
-    });
-    let mut samples = samples.into_inner().unwrap();
-    samples
-        .sort_by(|a, b| (a.size, a.scene, a.fault.name()).cmp(&(b.size, b.scene, b.fault.name())));
+    let t = ::cameras::video::vqd::Thresholds::default();
+    let samples = scenes::judge_all(&scenes::plan(full), &t);
     println!(
         "scene set ({}), judged in {:.0} s\n",
         if full { "full" } else { "reduced" },
