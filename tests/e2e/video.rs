@@ -366,7 +366,6 @@ async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never()
     let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
     let black = wait_event(&env, "gst-black", "camera.quality", 1).await;
     assert_eq!(failing(&black), vec!["black"], "{black}");
-    // (colour bars have few edges: the variance of the Laplacian may call them blurred first)
     let got = env
         .receiver
         .wait_for(WAIT, "gst-smpte reported frozen", |d| {
@@ -385,6 +384,14 @@ async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never()
     assert_eq!(
         frozen["camera"]["measured"]["changed_ratio"], 0.0,
         "{frozen}"
+    );
+    // colour bars are a sharp picture with few edges: judged on their edges, never blurred
+    assert!(
+        camera_events(&env.receiver.deliveries(), "gst-smpte")
+            .iter()
+            .filter_map(|d| d.body.as_ref())
+            .all(|b| !failing(b).contains(&"blurred")),
+        "static colour bars called blurred"
     );
     let good = wait_camera(&env, "gst-ball", "sampled three times", |c| {
         c["picture"]["measured"]["changed_ratio"]

@@ -23,7 +23,9 @@ pub struct Thresholds {
     pub min_contrast: f64,
     /// Occluded when at least this share of the picture's blocks is flat.
     pub max_uniform: f64,
-    /// Blurred under this variance of the Laplacian.
+    /// Blurred when the strong edges' mean rise is wider than this (pixels at ≤ 640 wide) …
+    pub max_edge_width: f64,
+    /// … or, for a picture without strong edges, under this variance of the Laplacian.
     pub min_sharpness: f64,
     /// Frozen when at most this share of the thumbnail changed since the previous sample.
     pub max_frozen_change: f64,
@@ -42,6 +44,7 @@ impl Default for Thresholds {
             bright_luma: 215.0,
             min_contrast: 12.0,
             max_uniform: 0.9,
+            max_edge_width: 3.0,
             min_sharpness: 40.0,
             max_frozen_change: 0.0005,
             cast_distance: 24.0,
@@ -61,6 +64,11 @@ pub struct Measures {
     pub uniform_ratio: f64,
     /// Variance of the 4-neighbour Laplacian (at ≤ 640 wide).
     pub sharpness: f64,
+    /// Mean 10–90 % rise width in pixels (at ≤ 640 wide) of the picture's strong edges: about
+    /// 1–2.5 for a sharp picture, growing with defocus; `None` when it has too few strong edges
+    /// to judge (a bare wall, a plain gradient, a heavy blur).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_width: Option<f64>,
     /// Distance of the mean chroma from neutral.
     pub cast_distance: f64,
     /// That distance over the mean chroma spread.
@@ -110,6 +118,75 @@ const FLAT_STD: f64 = 3.0;
 /// A thumbnail pixel changed when it moved by more than this (low enough that a clock's digits
 /// still count when the picture is soft).
 const CHANGE_LEVEL: i16 = 3;
+
+/// An edge is a local maximum of the luma step `|I(x+1) − I(x−1)|` of at least this, rising by
+/// at least as much in all …
+const EDGE_STEP: i32 = 16;
+/// … and a picture with fewer edges than this share of the pixels looked at has too few to judge.
+const MIN_EDGES: f64 = 0.001;
+/// An edge's rise is followed this far each way at most.
+const MAX_EDGE_WIDTH: usize = 16;
+
+/// The mean 10–90 % rise width of the strong edges along every other row and column (see
+/// [`Measures::edge_width`]): from each edge the luma is followed both ways while it keeps
+/// rising, and the distance between where it crosses 10 % and 90 % of that rise is its width.
+/// A sharp picture with few edges — colour bars, a wall with a door — stays sharp, where the
+/// variance of the Laplacian reads low.
+fn edge_width(work: &[u8], ww: usize, wh: usize) -> Option<f64> {
+    if ww < 8 || wh < 8 {
+        return None;
+    }
+    let (mut sum, mut n, mut looked) = (0f64, 0usize, 0usize);
+    for y in (0..wh).step_by(2) {
+        edges_along(&work[y * ww..(y + 1) * ww], &mut sum, &mut n);
+        looked += ww;
+    }
+    let mut column = vec![0u8; wh];
+    for x in (0..ww).step_by(2) {
+        for (y, c) in column.iter_mut().enumerate() {
+            *c = work[y * ww + x];
+        }
+        edges_along(&column, &mut sum, &mut n);
+        looked += wh;
+    }
+    (n as f64 >= looked as f64 * MIN_EDGES && n > 0).then(|| sum / n as f64)
+}
+
+/// Adds the rise widths of the strong edges along one line of luma to `sum`, counting them.
+fn edges_along(line: &[u8], sum: &mut f64, n: &mut usize) {
+    let px = |x: usize| i32::from(line[x]);
+    let step = |x: usize| px(x + 1) - px(x - 1);
+    for x in 2..line.len() - 2 {
+        let g = step(x);
+        if g.abs() < EDGE_STEP || g.abs() < step(x - 1).abs() || g.abs() < step(x + 1).abs() {
+            continue;
+        }
+        let up = g.signum();
+        let (mut a, mut b) = (x, x);
+        while a > 0 && x - a < MAX_EDGE_WIDTH && (px(a) - px(a - 1)) * up > 0 {
+            a -= 1;
+        }
+        while b + 1 < line.len() && b - x < MAX_EDGE_WIDTH && (px(b + 1) - px(b)) * up > 0 {
+            b += 1;
+        }
+        let (lo, rise) = (px(a) * up, f64::from((px(b) - px(a)) * up));
+        if rise < f64::from(EDGE_STEP) {
+            continue;
+        }
+        // where the luma crosses 10 % and 90 % of the rise, interpolated
+        let cross = |frac: f64| {
+            let level = f64::from(lo) + rise * frac;
+            (a..b)
+                .find_map(|i| {
+                    let (v0, v1) = (f64::from(px(i) * up), f64::from(px(i + 1) * up));
+                    (v1 >= level).then(|| i as f64 + (level - v0) / (v1 - v0).max(1e-9))
+                })
+                .unwrap_or(b as f64)
+        };
+        *sum += cross(0.9) - cross(0.1);
+        *n += 1;
+    }
+}
 
 /// Measures a picture; `previous` is the last sample's thumbnail.
 pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
@@ -173,6 +250,8 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
         lq as f64 / ln as f64 - m * m
     };
 
+    let edge_width = edge_width(&work, ww, wh);
+
     // colour cast: mean chroma against its spread (about 16,000 chroma samples are plenty)
     let step = (p.u.len() / 16_384).max(1);
     let (mut su, mut sv, mut cn) = (0u64, 0u64, 0u64);
@@ -219,6 +298,7 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
             luma_std: std,
             uniform_ratio,
             sharpness,
+            edge_width,
             cast_distance,
             cast_ratio,
             changed_ratio,
@@ -250,7 +330,13 @@ pub fn failing(m: &Measures, t: &Thresholds) -> Vec<Check> {
     if occluded && !flat {
         out.push(Check::Occluded);
     }
-    if !flat && !occluded && m.sharpness < t.min_sharpness {
+    // blur is judged on the strong edges; a picture without them falls back on the Laplacian
+    let soft = match m.edge_width {
+        Some(w) => w > t.max_edge_width,
+        None => m.sharpness < t.min_sharpness,
+    };
+    // a flat picture is judged too when it still has strong edges (a soft low-contrast view)
+    if !occluded && (!flat || m.edge_width.is_some()) && soft {
         out.push(Check::Blurred);
     }
     // an unchanging picture is only frozen if it shows detail that could have changed: a

@@ -218,6 +218,7 @@ pub struct VqdSection {
     pub bright_luma: Option<f64>,
     pub min_contrast: Option<f64>,
     pub max_uniform: Option<f64>,
+    pub max_edge_width: Option<f64>,
     pub min_sharpness: Option<f64>,
     pub max_frozen_change: Option<f64>,
     pub cast_distance: Option<f64>,

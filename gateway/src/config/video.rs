@@ -108,6 +108,7 @@ impl Validator {
             (v.bright_luma, &mut thresholds.bright_luma),
             (v.min_contrast, &mut thresholds.min_contrast),
             (v.max_uniform, &mut thresholds.max_uniform),
+            (v.max_edge_width, &mut thresholds.max_edge_width),
             (v.min_sharpness, &mut thresholds.min_sharpness),
             (v.max_frozen_change, &mut thresholds.max_frozen_change),
             (v.cast_distance, &mut thresholds.cast_distance),
