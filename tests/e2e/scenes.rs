@@ -10,7 +10,7 @@ use gateway_sim::scenes;
 fn black_overexposed_and_frozen_meet_their_targets_and_no_clean_scene_is_blurred() {
     gateway_sim::harness::require("ffmpeg", "ffmpeg").unwrap_or_else(|e| panic!("{e}"));
     let samples = scenes::judge_all(&scenes::plan(false), &Thresholds::default());
-    let report = scenes::report(&samples);
+    let report = scenes::report(&samples, false);
     assert!(
         samples.len() >= 100,
         "only {} samples\n{report}",

@@ -354,8 +354,9 @@ pub fn scores(samples: &[Sample]) -> BTreeMap<Check, Score> {
     out
 }
 
-/// The report as Markdown: per check, then the samples judged wrongly.
-pub fn report(samples: &[Sample]) -> String {
+/// The report as Markdown: per check, then the samples judged wrongly (`every`: every sample,
+/// for calibrating a measure).
+pub fn report(samples: &[Sample], every: bool) -> String {
     let mut s = format!(
         "{} samples\n\n| check | labelled | reported | precision | recall |\n|---|---|---|---|---|\n",
         samples.len()
@@ -370,9 +371,7 @@ pub fn report(samples: &[Sample]) -> String {
             sc.recall()
         );
     }
-    // SCENES_ALL=1: every sample, for calibrating a measure
-    let all = std::env::var_os("SCENES_ALL").is_some();
-    let wrong: Vec<&Sample> = samples.iter().filter(|x| all || !x.right()).collect();
+    let wrong: Vec<&Sample> = samples.iter().filter(|x| every || !x.right()).collect();
     s += &format!("\n{} judged otherwise than labelled:\n\n", wrong.len());
     s += "| scene | fault | size | label | reported | luma mean/std | uniform | sharpness | edge width | changed |\n|---|---|---|---|---|---|---|---|---|---|\n";
     let names = |set: &BTreeSet<Check>| {

@@ -66,6 +66,17 @@ pub struct Snapshot {
     made: Instant,
 }
 
+impl Snapshot {
+    /// Its thumbnail, as kept for the camera wall.
+    fn thumbnail(&self) -> Thumb {
+        Thumb {
+            jpeg: self.thumb.clone(),
+            captured_at: self.captured_at,
+            made: self.made,
+        }
+    }
+}
+
 /// Why there is no snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -147,11 +158,7 @@ impl Cameras {
         let s = self
             .snapshot_as(id, pool, options, until, Priority::View)
             .await?;
-        Ok(Thumb {
-            jpeg: s.thumb.clone(),
-            captured_at: s.captured_at,
-            made: s.made,
-        })
+        Ok(s.thumbnail())
     }
 
     fn watched(
@@ -231,11 +238,7 @@ impl Cameras {
         let result = self.encode(id, &keyframe, pool, options, priority).await;
         if let Ok(snap) = &result {
             let mut w = watched.lock();
-            w.thumb = Some(Thumb {
-                jpeg: snap.thumb.clone(),
-                captured_at: snap.captured_at,
-                made: snap.made,
-            });
+            w.thumb = Some(snap.thumbnail());
             w.snapshot = Some(snap.clone());
         }
         result

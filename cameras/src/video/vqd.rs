@@ -119,8 +119,8 @@ const FLAT_STD: f64 = 3.0;
 /// still count when the picture is soft).
 const CHANGE_LEVEL: i16 = 3;
 
-/// An edge is a local maximum of the luma step `|I(x+1) − I(x−1)|` of at least this, rising by
-/// at least as much in all …
+/// An edge is a local maximum of the luma step `|I(x+1) − I(x−1)|` of at least this, whose whole
+/// rise is at least as much …
 const EDGE_STEP: i32 = 16;
 /// … and a picture with fewer edges than this share of the pixels looked at has too few to judge.
 const MIN_EDGES: f64 = 0.001;

@@ -51,7 +51,7 @@ use mqtt::mqtt;
 use units::many_units;
 
 /// Judges the scene set with the shipped thresholds and prints the report.
-fn scenes(full: bool) {
+fn scenes(full: bool, every: bool) {
     use gateway_sim::scenes;
     let started = Instant::now();
     let t = ::cameras::video::vqd::Thresholds::default();
@@ -61,7 +61,7 @@ fn scenes(full: bool) {
         if full { "full" } else { "reduced" },
         started.elapsed().as_secs_f64()
     );
-    println!("{}", scenes::report(&samples));
+    println!("{}", scenes::report(&samples, every));
 }
 
 #[global_allocator]
@@ -226,34 +226,15 @@ enum Cmd {
     },
     /// The assessment over a large outbox built in-process on the store API (no gateway).
     Assessment {
-        /// Events in the window.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        /// Registered cameras (each with 20 state changes over the window).
-        #[arg(long, default_value_t = 10_000)]
-        cameras: usize,
-        /// Registered units (each with 20 liveness changes).
-        #[arg(long, default_value_t = 5_000)]
-        units: usize,
-        /// The window, days.
-        #[arg(long, default_value_t = 90)]
-        days: i64,
+        #[command(flatten)]
+        scale: cases::Scale,
     },
     /// The operator console at county scale: API routes behind its pages, and page loads in
     /// headless Chromium, over a large outbox with many cameras and units.
     Console {
-        /// Events stored (over `days`; cases older than a day settled).
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        /// Registered cameras.
-        #[arg(long, default_value_t = 10_000)]
-        cameras: usize,
-        /// Registered units.
-        #[arg(long, default_value_t = 5_000)]
-        units: usize,
-        /// The window the events span, days.
-        #[arg(long, default_value_t = 90)]
-        days: i64,
+        /// (Cases older than a day are settled.)
+        #[command(flatten)]
+        scale: cases::Scale,
         /// Cameras streaming from camsim (the wall's first page); the rest are offline.
         #[arg(long, default_value_t = 100)]
         live: u32,
@@ -269,6 +250,9 @@ enum Cmd {
         /// Every size (360p, 720p, 1080p) and every blur strength, not the suite's reduced set.
         #[arg(long)]
         full: bool,
+        /// List every sample with its measures, not only those judged otherwise than labelled.
+        #[arg(long)]
+        every: bool,
     },
     /// A supervision tick with many open cases, in-process: none due, then many due at once.
     Supervision {
@@ -308,33 +292,22 @@ async fn main() {
         args.gateway.display()
     );
     match args.command {
-        Cmd::Assessment {
-            events,
-            cameras,
-            units,
-            days,
-        } => cases::assessment_bench(&args.gateway, &args.workdir, events, cameras, units, days),
+        Cmd::Assessment { scale } => cases::assessment_bench(&args.gateway, &args.workdir, &scale),
         Cmd::Console {
-            events,
-            cameras,
-            units,
-            days,
+            scale,
             live,
             requests,
             loads,
         } => {
             let b = console::ConsoleBench {
-                events,
-                cameras,
-                units,
-                days,
+                scale,
                 live,
                 requests,
                 loads,
             };
             console::console(&args, b).await
         }
-        Cmd::Scenes { full } => scenes(full),
+        Cmd::Scenes { full, every } => scenes(full, every),
         Cmd::Supervision { open, due } => cases::supervision_bench(&args.workdir, open, due).await,
         Cmd::Steps { alarms, clients } => cases::steps_bench(&args, alarms, clients).await,
         Cmd::Throughput {

@@ -247,6 +247,23 @@ fn run_measured(cmd: &mut std::process::Command) -> (f64, u64) {
     (t.elapsed().as_secs_f64(), usage.ru_maxrss as u64 * 1024)
 }
 
+/// How large an outbox the benchmarks build.
+#[derive(clap::Args, Clone, Copy)]
+pub(super) struct Scale {
+    /// Events, spread evenly over the window.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(super) events: usize,
+    /// Registered cameras (each with 20 state changes over the window).
+    #[arg(long, default_value_t = 10_000)]
+    pub(super) cameras: usize,
+    /// Registered units (each with 20 liveness changes).
+    #[arg(long, default_value_t = 5_000)]
+    pub(super) units: usize,
+    /// The window, days.
+    #[arg(long, default_value_t = 90)]
+    pub(super) days: i64,
+}
+
 /// An outbox built on the store API under `dir/data`, and the registry and window it covers.
 pub(super) struct Built {
     pub(super) path: PathBuf,
@@ -255,16 +272,19 @@ pub(super) struct Built {
     pub(super) to: DateTime<Utc>,
 }
 
-/// `events` events spread evenly over the last `days` days (their cases all settled before
-/// `settle_before`, when given), and the cameras' and units' logs.
+/// `scale.events` events spread evenly over the last `scale.days` days (their cases all settled
+/// before `settle_before`, when given), and the cameras' and units' logs.
 pub(super) fn build_outbox(
     dir: &Path,
-    events: usize,
-    cameras: usize,
-    units: usize,
-    days: i64,
+    scale: &Scale,
     settle_before: Option<DateTime<Utc>>,
 ) -> Built {
+    let Scale {
+        events,
+        cameras,
+        units,
+        days,
+    } = *scale;
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let path = dir.join("data/outbox.redb");
     let reg = registry(units, cameras);
@@ -293,14 +313,13 @@ pub(super) fn build_outbox(
 
 /// Builds the outbox, then times `gateway report assessment` over the whole window (twice:
 /// cold, then with the file in the page cache).
-pub(super) fn assessment_bench(
-    gateway: &Path,
-    workdir: &Path,
-    events: usize,
-    cameras: usize,
-    units: usize,
-    days: i64,
-) {
+pub(super) fn assessment_bench(gateway: &Path, workdir: &Path, scale: &Scale) {
+    let Scale {
+        events,
+        cameras,
+        units,
+        days,
+    } = *scale;
     std::fs::create_dir_all(workdir).expect("workdir");
     let dir = tempfile::tempdir_in(workdir).expect("tempdir");
     let started = Instant::now();
@@ -309,7 +328,7 @@ pub(super) fn assessment_bench(
         reg,
         from,
         to,
-    } = build_outbox(dir.path(), events, cameras, units, days, None);
+    } = build_outbox(dir.path(), scale, None);
     let config = write_config(dir.path(), &reg);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(

@@ -2,18 +2,17 @@
 //! days, 10,000 cameras (the first of them streaming from camsim, the rest offline) and 5,000
 //! units — measured in a real browser (headless Chromium) and on the API routes behind it.
 
-use super::cases::{build_outbox, Built};
+use super::cases::{build_outbox, Built, Scale};
 use super::*;
+use chrono::Utc;
 use gateway_sim::harness::ADMIN_TOKEN;
 use gateway_sim::webdriver::Browser;
 use serde_json::Value;
 
 /// What the console benchmark is run with.
 pub(super) struct ConsoleBench {
-    pub(super) events: usize,
-    pub(super) cameras: usize,
-    pub(super) units: usize,
-    pub(super) days: i64,
+    /// The outbox and registry.
+    pub(super) scale: Scale,
     /// Cameras served by camsim (the first ones by id: the wall's first pages).
     pub(super) live: u32,
     /// Requests per API route.
@@ -29,21 +28,14 @@ pub(super) async fn console(args: &Args, b: ConsoleBench) {
     let to = Utc::now();
     // cases older than a day are settled: a county closes its cases (else every one of them
     // would be reminded again every five minutes)
-    let built = build_outbox(
-        dir.path(),
-        b.events,
-        b.cameras,
-        b.units,
-        b.days,
-        Some(to - chrono::Duration::days(1)),
-    );
+    let built = build_outbox(dir.path(), &b.scale, Some(to - chrono::Duration::days(1)));
     let size = std::fs::metadata(&built.path).map(|m| m.len()).unwrap_or(0);
     println!(
         "built: {} events over {} days, {} cameras, {} units, in {:.0} s; outbox {:.0} MiB",
-        b.events,
-        b.days,
-        b.cameras,
-        b.units,
+        b.scale.events,
+        b.scale.days,
+        b.scale.cameras,
+        b.scale.units,
         started.elapsed().as_secs_f64(),
         size as f64 / 1048576.0
     );
@@ -70,8 +62,6 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
-
-use chrono::Utc;
 
 /// The registry as CSV files (cameras after the `live` first at a port nothing listens on)
 /// and a config with the API's tokens over the outbox built.
