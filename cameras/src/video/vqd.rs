@@ -435,6 +435,36 @@ mod tests {
     }
 
     #[test]
+    fn colour_bars_are_sharp_and_judged_on_their_edges_and_soft_bars_are_blurred() {
+        // eight bars shaded top to bottom (so no 16×16 block is flat): few edges and a low
+        // Laplacian, yet sharp
+        let noise = |_: u32, j: u32| {
+            let t = j % 60;
+            ((if t < 30 { t } else { 60 - t }) * 4 / 5) as u8
+        };
+        let bar = |i: u32| [210u8, 150, 90, 30][(i / 160) as usize];
+        let bars = picture(640, 360, 128, 128, |i, j| bar(i) + noise(i, j));
+        let (m, _) = measure(&bars, None);
+        assert!(m.sharpness < Thresholds::default().min_sharpness, "{m:?}");
+        assert!(m.edge_width.is_some_and(|w| w < 1.5), "{m:?}");
+        assert_eq!(checks(&bars, None), vec![]);
+        // the same bars defocused: each edge a 6-pixel ramp
+        let soft = picture(640, 360, 128, 128, |i, j| {
+            let (a, b) = (bar(i.saturating_sub(3)), bar((i + 3).min(639)));
+            let t = (i + 3) % 160;
+            let v = if a == b || t >= 6 {
+                bar(i)
+            } else {
+                (f64::from(a) + (f64::from(b) - f64::from(a)) * f64::from(t) / 6.0) as u8
+            };
+            v + noise(i, j)
+        });
+        let (m, _) = measure(&soft, None);
+        assert!(m.edge_width.is_some_and(|w| w > 3.0), "{m:?}");
+        assert_eq!(checks(&soft, None), vec![Check::Blurred]);
+    }
+
+    #[test]
     fn frozen_needs_an_unchanged_picture_and_a_small_change_is_motion() {
         let a = picture(640, 360, 128, 128, scene);
         let (_, ta) = measure(&a, None);
