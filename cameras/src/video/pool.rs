@@ -277,12 +277,18 @@ mod tests {
             cpu_budget: 100.0,
             queue: 3,
         });
-        // hold the one thread while the queues fill
+        // hold the one thread while the queues fill (once it runs: a view queued before would
+        // rightly go first)
         let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
         pool.sample(move || {
-            let _ = hold_rx.recv_timeout(Duration::from_secs(10));
+            let _ = held_tx.send(());
+            let _ = hold_rx.recv_timeout(Duration::from_secs(30));
         })
         .unwrap();
+        held_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the thread takes the first job");
         let order = Arc::new(Mutex::new(Vec::new()));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
