@@ -107,12 +107,15 @@ pub enum PictureCheck {
     LowContrast,
     /// A large uniform region hides most of the scene (something in front of the lens).
     Occluded,
-    /// Out of focus: few edges (variance of the Laplacian).
+    /// Out of focus: the strong edges are wide, or the detail fell far below the camera's own.
     Blurred,
     /// Nothing changed since the previous sample although frames keep coming.
     Frozen,
     /// The colours are shifted as a whole (a failed IR-cut filter, a bad cable).
     ColorCast,
+    /// The view no longer matches the camera's own baseline: turned, moved or something large
+    /// put in front of it (画面偏移).
+    SceneChanged,
 }
 
 impl PictureCheck {
@@ -127,11 +130,12 @@ impl PictureCheck {
             PictureCheck::Blurred => "blurred",
             PictureCheck::Frozen => "frozen",
             PictureCheck::ColorCast => "color_cast",
+            PictureCheck::SceneChanged => "scene_changed",
         }
     }
 
     /// Every check.
-    pub const ALL: [PictureCheck; 8] = [
+    pub const ALL: [PictureCheck; 9] = [
         PictureCheck::Black,
         PictureCheck::Underexposed,
         PictureCheck::Overexposed,
@@ -140,6 +144,7 @@ impl PictureCheck {
         PictureCheck::Blurred,
         PictureCheck::Frozen,
         PictureCheck::ColorCast,
+        PictureCheck::SceneChanged,
     ];
 }
 
@@ -202,4 +207,7 @@ pub enum Observed {
     Picture(PictureVerdict),
     /// An ONVIF notification: `camera.motion` or `camera.tamper`.
     Onvif(OnvifNotice),
+    /// The picture baseline was learned (`Some`, opaque to the pipeline) or forgotten
+    /// (`None`): kept with the uptime log, so that a restart does not learn it again.
+    Baseline(Option<Vec<u8>>),
 }

@@ -30,7 +30,7 @@ pub struct CameraContext<'a> {
 /// The event an observation raises, if any.
 pub fn camera_event(observed: &Observed, ctx: &CameraContext<'_>, id: Uuid) -> Option<Event> {
     match observed {
-        Observed::Entered { .. } => None,
+        Observed::Entered { .. } | Observed::Baseline(_) => None,
         Observed::Changed(t) => state_event(t, ctx, id),
         Observed::Picture(v) => Some(picture_event(v, ctx, id)),
         Observed::Onvif(n) => Some(onvif_event(n, ctx, id)),
@@ -48,6 +48,7 @@ pub fn check_label(check: PictureCheck) -> &'static str {
         PictureCheck::Blurred => "画面模糊",
         PictureCheck::Frozen => "画面冻结",
         PictureCheck::ColorCast => "偏色",
+        PictureCheck::SceneChanged => "画面偏移",
     }
 }
 

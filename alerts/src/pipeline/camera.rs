@@ -26,6 +26,8 @@ pub(super) struct CameraDoor {
     marks: Vec<CameraMark>,
     /// Picture log marks not yet written (state 1: failing, 0: clear).
     pictures: Vec<CameraMark>,
+    /// Picture baselines learned or forgotten, not yet written.
+    baselines: Vec<(String, Option<Vec<u8>>)>,
     /// When the log was last written.
     written: DateTime<Utc>,
     /// Events the outbox could not take yet, oldest first.
@@ -37,6 +39,7 @@ impl Default for CameraDoor {
         Self {
             marks: Vec::new(),
             pictures: Vec::new(),
+            baselines: Vec::new(),
             written: DateTime::<Utc>::MIN_UTC,
             backlog: VecDeque::new(),
         }
@@ -105,6 +108,9 @@ impl Pipeline {
                     state: u8::from(!v.failing.is_empty()),
                 });
             }
+            if let Observed::Baseline(b) = &o.what {
+                door.baselines.push((camera.id.clone(), b.clone()));
+            }
             let Some(township) = registry.township(&camera.township) else {
                 continue;
             };
@@ -120,12 +126,11 @@ impl Pipeline {
         self.bound_backlog(&mut door.backlog);
         // with nothing changed only the "still watching" mark is due, every few seconds — a
         // write every second would keep an idle gateway's disk syncing forever
-        if !door.marks.is_empty() || !door.pictures.is_empty() || now - door.written >= ALIVE_EVERY
-        {
+        let changed =
+            !door.marks.is_empty() || !door.pictures.is_empty() || !door.baselines.is_empty();
+        if changed || now - door.written >= ALIVE_EVERY {
             door.written = now;
-            let marks = std::mem::take(&mut door.marks);
-            let pictures = std::mem::take(&mut door.pictures);
-            self.log_cameras(marks, pictures, now).await;
+            self.log_cameras(&mut door, now).await;
         }
         self.commit_backlog(&mut door.backlog).await
     }
@@ -134,22 +139,31 @@ impl Pipeline {
     /// the time since counts as unknown).
     pub async fn cameras_stopped(&self) {
         let mut door = self.cameras.lock().await;
-        let marks = std::mem::take(&mut door.marks);
-        let pictures = std::mem::take(&mut door.pictures);
-        self.log_cameras(marks, pictures, self.clock.now()).await;
+        self.log_cameras(&mut door, self.clock.now()).await;
     }
 
-    async fn log_cameras(
+    /// The picture baselines kept for `cameras` (a camera source resuming does not learn them
+    /// again).
+    pub fn camera_baselines<'c>(
         &self,
-        marks: Vec<CameraMark>,
-        pictures: Vec<CameraMark>,
-        alive: DateTime<Utc>,
-    ) {
-        let alive_ms = alive.timestamp_millis();
+        cameras: impl Iterator<Item = &'c str>,
+    ) -> HashMap<String, Vec<u8>> {
+        self.outbox
+            .store()
+            .camera_baselines(cameras)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read the picture baselines; learning them again");
+                HashMap::new()
+            })
+    }
+
+    /// Writes what the door holds for the logs, and the moment the cameras were last watched.
+    async fn log_cameras(&self, door: &mut CameraDoor, alive: DateTime<Utc>) {
         let op = Op::CameraLog {
-            marks,
-            pictures,
-            alive_ms,
+            marks: std::mem::take(&mut door.marks),
+            pictures: std::mem::take(&mut door.pictures),
+            baselines: std::mem::take(&mut door.baselines),
+            alive_ms: alive.timestamp_millis(),
         };
         self.outbox.record(op).await;
     }

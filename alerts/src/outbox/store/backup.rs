@@ -2,8 +2,8 @@
 //! outbox as of one moment, taken while the gateway keeps committing.
 
 use super::schema::{
-    CAMERA_LOG, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES, MESSAGE_TIMES, META, OPEN_CASES,
-    OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    CAMERA_BASELINES, CAMERA_LOG, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES, MESSAGE_TIMES, META,
+    OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use redb::{Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
@@ -71,6 +71,7 @@ impl Store {
             copy(&from, &to, DUE)?,
             copy(&from, &to, CAMERA_LOG)?,
             copy(&from, &to, PICTURE_LOG)?,
+            copy(&from, &to, CAMERA_BASELINES)?,
             copy(&from, &to, UNIT_LOG)?,
             copy(&from, &to, PATROLS)?,
             copy(&from, &to, EVIDENCE_REFS)?,

@@ -49,9 +49,9 @@ pub use schema::{corrupt_rows, DeliveryStatus, EventState, PatrolRecord};
 
 use redb::{Database, Durability};
 use schema::{
-    CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS, MESSAGES,
-    MESSAGE_TIMES, META, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE, UNITS,
-    UNIT_LOG,
+    CAMERA_BASELINES, CAMERA_LOG, CASES_INDEXED, CREATED_MS, DEAD, DUE, EVENTS, EVIDENCE_REFS,
+    MESSAGES, MESSAGE_TIMES, META, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING, PICTURE_LOG, STATE,
+    UNITS, UNIT_LOG,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -122,6 +122,7 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
         txn.open_table(OPEN_CASES)?;
         txn.open_table(DUE)?;
         txn.open_table(PICTURE_LOG)?;
+        txn.open_table(CAMERA_BASELINES)?;
         txn.open_table(UNIT_LOG)?;
         txn.open_table(PATROLS)?;
         txn.open_table(EVIDENCE_REFS)?;

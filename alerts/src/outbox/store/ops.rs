@@ -185,6 +185,8 @@ pub enum Op {
         marks: Vec<CameraMark>,
         /// Picture verdicts (state 1: a check failing, 0: clear), for integrity (完好率).
         pictures: Vec<CameraMark>,
+        /// Picture baselines learned (`Some`) or forgotten (`None`), per camera.
+        baselines: Vec<(String, Option<Vec<u8>>)>,
         /// Unix ms.
         alive_ms: i64,
     },

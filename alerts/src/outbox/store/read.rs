@@ -4,9 +4,9 @@
 use super::cases::{CASES_PREFIX, OVERDUE_PREFIX};
 use super::schema::PatrolRecord;
 use super::schema::{
-    decode_as, decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING,
-    PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    decode_as, decode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_BASELINES,
+    CAMERA_LOG, DEAD, DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_CASES, OPEN_PAIRS, PATROLS,
+    PENDING, PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::{Store, StoreError};
 use crate::case::Stage;
@@ -485,6 +485,22 @@ impl Store {
         }
         let alive = meta.get(CAMERA_ALIVE)?.map(|v| v.value() as i64);
         Ok((last, alive))
+    }
+
+    /// The picture baselines kept for `cameras`.
+    pub fn camera_baselines<'c>(
+        &self,
+        cameras: impl IntoIterator<Item = &'c str>,
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let kept = txn.open_table(CAMERA_BASELINES)?;
+        let mut out = HashMap::new();
+        for camera in cameras {
+            if let Some(v) = kept.get(camera)? {
+                out.insert(camera.to_string(), v.value().to_vec());
+            }
+        }
+        Ok(out)
     }
 
     /// Counts for operators.

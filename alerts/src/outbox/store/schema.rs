@@ -25,6 +25,9 @@ pub(super) const DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("d
 /// Camera state changes: (camera, unix ms) → state code (see [`CameraMark`]).
 pub(super) const CAMERA_LOG: TableDefinition<(&str, i64), u8> = TableDefinition::new("camera_log");
 /// Picture verdicts: (camera, unix ms) → 1 a check failing, 0 clear (for 完好率 over time).
+/// A camera's picture baseline (kept for the camera source, opaque to the outbox).
+pub(super) const CAMERA_BASELINES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("camera_baselines");
 pub(super) const PICTURE_LOG: TableDefinition<(&str, i64), u8> =
     TableDefinition::new("picture_log");
 /// Unit liveness changes: (unit, unix ms) → 1 online, 4 offline, 0 never heard from (for

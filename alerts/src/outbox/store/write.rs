@@ -5,9 +5,9 @@ use super::evidence::evidence_of;
 use super::ops::{CameraMark, Committed, NewEvent, Op, Outcome};
 use super::schema::PatrolRecord;
 use super::schema::{
-    decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_LOG, DEAD,
-    DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_CASES, OPEN_PAIRS, PATROLS, PENDING,
-    PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
+    decode_state, encode_state, DeliveryStatus, EventState, CAMERA_ALIVE, CAMERA_BASELINES,
+    CAMERA_LOG, DEAD, DEAD_COUNT, DUE, EVENTS, META, NEXT_SEQ, OPEN_CASES, OPEN_PAIRS, PATROLS,
+    PENDING, PENDING_COUNT, PENDING_PREFIX, PICTURE_LOG, STATE, UNITS, UNIT_LOG,
 };
 use super::StoreError;
 use crate::case::Case;
@@ -155,8 +155,9 @@ impl<'t> Tables<'t> {
             Op::CameraLog {
                 marks,
                 pictures,
+                baselines,
                 alive_ms,
-            } => self.camera_log(marks, pictures, *alive_ms),
+            } => self.camera_log(marks, pictures, baselines, *alive_ms),
             Op::UnitStates(states) => self.unit_states(states),
             Op::Patrol {
                 unit,
@@ -381,6 +382,7 @@ impl<'t> Tables<'t> {
         &mut self,
         marks: &[CameraMark],
         pictures: &[CameraMark],
+        baselines: &[(String, Option<Vec<u8>>)],
         alive_ms: i64,
     ) -> Result<Outcome, StoreError> {
         for (table, marks) in [(CAMERA_LOG, marks), (PICTURE_LOG, pictures)] {
@@ -389,6 +391,15 @@ impl<'t> Tables<'t> {
                 for m in marks {
                     log.insert((m.camera.as_str(), m.at_ms), m.state)?;
                 }
+            }
+        }
+        if !baselines.is_empty() {
+            let mut kept = self.txn.open_table(CAMERA_BASELINES)?;
+            for (camera, baseline) in baselines {
+                match baseline {
+                    Some(b) => kept.insert(camera.as_str(), b.as_slice())?,
+                    None => kept.remove(camera.as_str())?,
+                };
             }
         }
         self.meta.insert(CAMERA_ALIVE, alive_ms.max(0) as u64)?;

@@ -168,6 +168,7 @@ fn logs(store: &Store, reg: &Registry, from: DateTime<Utc>, days: i64) {
             .apply(
                 &[Op::CameraLog {
                     marks,
+                    baselines: Vec::new(),
                     pictures,
                     alive_ms: Utc::now().timestamp_millis(),
                 }],
