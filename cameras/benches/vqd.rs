@@ -1,10 +1,12 @@
 //! Cost of one picture sample — decode a keyframe, take its planes, run every check — and of a
-//! JPEG snapshot, at 640×360 and 1920×1080. The keyframes are real H.264 IDR frames (libx264 at
+//! JPEG snapshot, at 640×360 and 1920×1080. The checks run against a baseline learned from the
+//! same scene, as they do once a camera's is learned. The keyframes are real H.264 IDR frames (libx264 at
 //! constant QP 20) of a synthetic street-like scene: gradients, edges and texture.
 //!
-//! `cargo bench -p ingest --bench vqd`
+//! `cargo bench -p cameras --bench vqd`
 
 use cameras::video::decode::{self, Picture};
+use cameras::video::baseline::{Baseline, Learner};
 use cameras::video::vqd;
 use cameras::video::VideoCodec;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -45,19 +47,32 @@ fn bench(c: &mut Criterion) {
         let au = decode::encode_keyframe(&original, VideoCodec::H264).expect("libx264");
         let (_, previous) = vqd::measure(&original, None);
         let thresholds = vqd::Thresholds::default();
+        let mut learner = Learner::new(3);
+        let baseline = (0..3)
+            .find_map(|_| {
+                let (m, thumb) = vqd::measure(&original, None);
+                learner.add(&m, &thumb, &thresholds)
+            })
+            .expect("learned");
+        let diagnose = |p: &Picture, baseline: &Baseline| {
+            let (mut m, thumb) = vqd::measure(p, Some(&previous));
+            if let Some(v) = baseline.compare(&m, &thumb, &thresholds) {
+                m.set_versus(&v);
+            }
+            vqd::failing(&m, Some(baseline), &thresholds)
+        };
         eprintln!("{w}x{h}: keyframe of {} KiB", au.len() / 1024);
         c.bench_function(&format!("sample {w}x{h}: decode + diagnose"), |b| {
             b.iter(|| {
                 let d = decode::decode_bytes(VideoCodec::H264, &au).expect("decodes");
                 let p = decode::picture(&d).expect("planes");
-                let (m, _) = vqd::measure(&p, Some(&previous));
-                vqd::failing(&m, &thresholds)
+                diagnose(&p, &baseline)
             })
         });
         let d = decode::decode_bytes(VideoCodec::H264, &au).expect("decodes");
         let p = decode::picture(&d).expect("planes");
         c.bench_function(&format!("sample {w}x{h}: diagnose only"), |b| {
-            b.iter(|| vqd::measure(&p, Some(&previous)))
+            b.iter(|| diagnose(&p, &baseline))
         });
         c.bench_function(
             &format!("snapshot {w}x{h}: decode + JPEG (≤ 1280 wide)"),

@@ -4,11 +4,13 @@
 use crate::cameras::{camera_events, camera_toml, wait_camera, wait_event, FAST_HEALTH};
 use crate::common::*;
 use gateway_sim::camsim::{CamSim, CamSimConfig, Fault};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// A picture sample at every new keyframe (camsim and the GStreamer script send one every 2 s).
 const FAST_VQD: &str = "[vqd]\ninterval_s = 1\n\n";
+/// Every second, baselines learned from three samples.
+const FAST_VQD_BASELINE: &str = "[vqd]\ninterval_s = 1\nbaseline_samples = 3\n\n";
 
 fn failing(e: &Value) -> Vec<&str> {
     e["camera"]["failing_checks"]
@@ -56,18 +58,18 @@ fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camsim_black_frozen_and_blurred_pictures_are_reported_and_recovery_clears() {
     let sim = CamSim::start(CamSimConfig {
-        faults: [(2, Fault::Black), (3, Fault::Frozen), (4, Fault::Blurred)]
+        faults: [(2, Fault::Black), (3, Fault::Frozen)]
             .into_iter()
             .collect(),
         ..CamSimConfig::local(4)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cams = format!("{FAST_HEALTH}{FAST_VQD}");
+    let mut cams = format!("{FAST_HEALTH}{FAST_VQD_BASELINE}");
     for n in 1..=4 {
         cams += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
     }
-    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    let mut env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
 
     let black = wait_event(&env, "cam-2", "camera.quality", 1).await;
     assert_eq!(failing(&black), vec!["black"], "{black}");
@@ -76,6 +78,15 @@ async fn camsim_black_frozen_and_blurred_pictures_are_reported_and_recovery_clea
     let frozen = wait_event(&env, "cam-3", "camera.quality", 1).await;
     assert_eq!(failing(&frozen), vec!["frozen"], "{frozen}");
     assert_eq!(frozen["camera"]["measured"]["changed_ratio"], 0.0);
+    // cam-4 goes out of focus once its baseline is learned: its detail falls far below its own
+    let learned = wait_camera(&env, "cam-4", "judged against its baseline", |c| {
+        c["picture"]["measured"]["covered_ratio"].as_f64().is_some()
+    })
+    .await;
+    assert_eq!(learned["picture"]["baseline"], "learned", "{learned}");
+    assert_eq!(learned["picture"]["baseline_progress"], 3, "{learned}");
+    assert_eq!(learned["picture"]["failing"], json!([]), "{learned}");
+    sim.set_fault(4, Some(Fault::Blurred));
     let blurred = wait_event(&env, "cam-4", "camera.quality", 1).await;
     assert_eq!(failing(&blurred), vec!["blurred"], "{blurred}");
 
@@ -129,6 +140,43 @@ async fn camsim_black_frozen_and_blurred_pictures_are_reported_and_recovery_clea
         metric(&m, "gateway_vqd_samples_total{result=\"ok\"}") >= 10.0,
         "{m}"
     );
+
+    // the baselines are kept in the outbox: after a kill -9 and a restart the first sample is
+    // judged against the one learned before
+    env.gw.kill9();
+    env.restart().await;
+    let resumed = wait_camera(&env, "cam-1", "sampled again", |c| c["picture"].is_object()).await;
+    assert_eq!(resumed["picture"]["baseline"], "learned", "{resumed}");
+    assert!(
+        resumed["picture"]["measured"]["view_match"]
+            .as_f64()
+            .is_some_and(|m| m > 0.5),
+        "{resumed}"
+    );
+
+    // ops accept a view moved on purpose: the baseline is learned again from the next samples
+    let path = "/api/v1/cameras/cam-1/baseline/relearn";
+    let (status, body) = env.post(path, Some(INGEST_TOKEN), &json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = env.post(path, Some(ADMIN_TOKEN), &json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["baseline"], "learning");
+    wait_camera(&env, "cam-1", "learning again", |c| {
+        c["picture"]["baseline"] == "learning"
+    })
+    .await;
+    wait_camera(&env, "cam-1", "learned again", |c| {
+        c["picture"]["baseline"] == "learned"
+    })
+    .await;
+    let (status, _) = env
+        .post(
+            "/api/v1/cameras/nope/baseline/relearn",
+            Some(ADMIN_TOKEN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,15 +396,16 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never() {
+async fn gstreamer_black_frozen_and_covered_pictures_are_reported_the_moving_one_never() {
     let mut servers = Vec::new();
-    let mut cams = format!("{FAST_HEALTH}{FAST_VQD}");
+    let mut cams = format!("{FAST_HEALTH}{FAST_VQD_BASELINE}");
     // `smpte75`: colour bars that never change (the `smpte` pattern has a corner of live snow,
     // which rightly keeps it from looking frozen)
     for (id, pattern) in [
         ("gst-ball", "ball"),
         ("gst-black", "black"),
         ("gst-smpte", "smpte75"),
+        ("gst-covered", "covered"),
     ] {
         let s = gateway_sim::gst::GstServer::start_pattern(0, pattern)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -366,6 +415,15 @@ async fn gstreamer_black_and_frozen_pictures_are_reported_the_moving_one_never()
     let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
     let black = wait_event(&env, "gst-black", "camera.quality", 1).await;
     assert_eq!(failing(&black), vec!["black"], "{black}");
+    // a board comes down over the moving picture once its baseline is learned
+    let covered = wait_event(&env, "gst-covered", "camera.quality", 1).await;
+    assert_eq!(failing(&covered), vec!["occluded"], "{covered}");
+    assert!(
+        covered["camera"]["measured"]["covered_ratio"]
+            .as_f64()
+            .is_some_and(|c| c >= 0.3),
+        "{covered}"
+    );
     let got = env
         .receiver
         .wait_for(WAIT, "gst-smpte reported frozen", |d| {

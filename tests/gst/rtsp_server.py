@@ -6,7 +6,9 @@ usage: rtsp_server.py PORT [PATTERN]   (prints "ready PORT" once it listens; POR
 system choose, and the line says which)
 
 PATTERN is a videotestsrc pattern: "ball" (the default, a moving picture), "black", "smpte"
-(colour bars that never move: a frozen picture)…
+(colour bars that never move: a frozen picture)…, or "covered": the moving picture, over which
+a grey board comes down on 60 % of the view 8 seconds after the stream starts (a camera that
+somebody covers once the gateway knows it).
 """
 import sys
 
@@ -29,15 +31,28 @@ encode = (
     " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50"
     " ! rtph264pay name=pay0 pt=96 config-interval=1"
 )
+BALL = (
+    f" videotestsrc is-live=true pattern=checkers-8 ! {caps} ! mix."
+    " videotestsrc is-live=true pattern=ball background-color=0x00000000"
+    " ! video/x-raw,format=AYUV,width=320,height=240,framerate=25/1 ! mix."
+)
 if pattern == "ball":
     # the moving ball over a textured background: on videotestsrc's plain black background
     # the picture would be dark and almost all uniform, which picture checks rightly report
+    factory.set_launch(f"( compositor name=mix ! videoconvert ! video/x-raw,format=I420{encode}{BALL} )")
+elif pattern == "covered":
     factory.set_launch(
-        f"( compositor name=mix ! videoconvert ! video/x-raw,format=I420{encode}"
-        f" videotestsrc is-live=true pattern=checkers-8 ! {caps} ! mix."
-        " videotestsrc is-live=true pattern=ball background-color=0x00000000"
-        f" ! video/x-raw,format=AYUV,width=320,height=240,framerate=25/1 ! mix. )"
+        f"( compositor name=mix ! videoconvert ! video/x-raw,format=I420{encode}{BALL}"
+        " videotestsrc is-live=true pattern=solid-color foreground-color=0xff5a5a5a"
+        " ! video/x-raw,format=AYUV,width=250,height=190,framerate=25/1 ! mix. )"
     )
+
+    def board_later(_factory, media):
+        pad = media.get_element().get_by_name("mix").get_static_pad("sink_2")
+        pad.set_property("alpha", 0.0)
+        GLib.timeout_add_seconds(8, lambda: pad.set_property("alpha", 1.0) or False)
+
+    factory.connect("media-configure", board_later)
 else:
     factory.set_launch(f"( videotestsrc is-live=true pattern={pattern} ! {caps}{encode} )")
 factory.set_shared(True)

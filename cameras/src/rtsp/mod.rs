@@ -206,6 +206,14 @@ impl Cameras {
     pub fn get(&self, id: &str) -> Option<CameraView> {
         Some(self.set.get().by_id.get(id)?.lock().view())
     }
+
+    /// Forgets a camera's picture baseline and learns it again from its next samples (the view
+    /// was moved on purpose). `None`: no such camera; `Some(false)`: baselines are off.
+    pub fn relearn(&self, id: &str) -> Option<bool> {
+        let set = self.set.get();
+        let mut w = set.by_id.get(id)?.lock();
+        Some(w.picture.relearn(self.vqd.baseline_samples))
+    }
 }
 
 /// Starts watching `cameras`: a session task per camera and the tick that hands what they

@@ -4,6 +4,7 @@
 
 use super::metrics::CameraMetrics;
 use super::Watched;
+use crate::video::baseline::{Baseline, Learner};
 use crate::video::pool::{DecoderPool, Refused};
 use crate::video::quality::{Quality, QualityChange};
 use crate::video::vqd::{self, Check, Measures, Thresholds, Thumb};
@@ -23,6 +24,9 @@ pub struct VqdConfig {
     pub confirm: u32,
     /// Thresholds.
     pub thresholds: Thresholds,
+    /// Usable samples a camera's baseline is learned from (0: no baselines, only the
+    /// thresholds).
+    pub baseline_samples: usize,
 }
 
 impl Default for VqdConfig {
@@ -31,6 +35,7 @@ impl Default for VqdConfig {
             interval: Some(Duration::from_secs(60)),
             confirm: 2,
             thresholds: Thresholds::default(),
+            baseline_samples: 10,
         }
     }
 }
@@ -47,6 +52,13 @@ pub struct PictureView {
     pub failing_now: Vec<Check>,
     /// Checks reported (confirmed).
     pub failing: Vec<Check>,
+    /// The camera's baseline: `learning` (with `baseline_progress` samples of
+    /// `baseline_needed`), `learned`, or `off`.
+    pub baseline: &'static str,
+    /// Usable samples learned from so far.
+    pub baseline_progress: usize,
+    /// Usable samples the baseline needs.
+    pub baseline_needed: usize,
 }
 
 /// A finished sample: its measures and thumbnail, or why it failed.
@@ -62,12 +74,21 @@ pub struct PictureState {
     in_flight: bool,
     done: Option<(DateTime<Utc>, SampleResult)>,
     last: Option<PictureView>,
+    /// The camera's own normal, once learned.
+    baseline: Option<Baseline>,
+    /// Learning it (`None`: learned, or baselines are off).
+    learner: Option<Learner>,
+    /// Baselines learned or forgotten, for the pipeline to keep.
+    to_keep: Vec<Option<Baseline>>,
 }
 
 impl PictureState {
-    /// A fresh state.
-    pub fn new(confirm: u32) -> Self {
+    /// A fresh state, learning its baseline from `baseline_samples` samples (0: none).
+    pub fn new(confirm: u32, baseline_samples: usize) -> Self {
         Self {
+            baseline: None,
+            learner: (baseline_samples > 0).then(|| Learner::new(baseline_samples)),
+            to_keep: Vec::new(),
             quality: Quality::new(confirm),
             thumb: None,
             sampled_seq: 0,
@@ -78,9 +99,11 @@ impl PictureState {
         }
     }
 
-    /// The latest sample.
+    /// The latest sample, with the baseline as it is now.
     pub fn view(&self) -> Option<PictureView> {
-        self.last.clone()
+        let mut v = self.last.clone()?;
+        (v.baseline, v.baseline_progress, v.baseline_needed) = self.baseline_status();
+        Some(v)
     }
 
     /// Whether no check is reported.
@@ -91,6 +114,92 @@ impl PictureState {
     /// The checks reported.
     pub fn reported(&self) -> impl Iterator<Item = Check> + '_ {
         self.quality.reported()
+    }
+
+    /// Takes up a baseline kept from before a restart (a kept baseline that does not read is
+    /// learned again).
+    pub fn resume_baseline(&mut self, kept: &[u8]) {
+        if self.learner.is_none() {
+            return;
+        }
+        match serde_json::from_slice(kept) {
+            Ok(b) => {
+                self.baseline = Some(b);
+                self.learner = None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a kept picture baseline does not read; learning it again")
+            }
+        }
+    }
+
+    /// Forgets the baseline and learns it again from the next samples (the view was moved on
+    /// purpose, or the camera was replaced). `false` when baselines are off.
+    pub fn relearn(&mut self, baseline_samples: usize) -> bool {
+        if baseline_samples == 0 {
+            return false;
+        }
+        self.baseline = None;
+        self.learner = Some(Learner::new(baseline_samples));
+        self.to_keep.push(None);
+        true
+    }
+
+    /// Baselines learned or forgotten since the last call, serialized for the pipeline.
+    pub fn take_kept(&mut self) -> Vec<Option<Vec<u8>>> {
+        self.to_keep
+            .drain(..)
+            .map(|b| b.map(|b| serde_json::to_vec(&b).expect("a baseline serializes")))
+            .collect()
+    }
+
+    fn baseline_status(&self) -> (&'static str, usize, usize) {
+        match (&self.baseline, &self.learner) {
+            (Some(b), _) => ("learned", b.samples as usize, b.samples as usize),
+            (None, Some(l)) => ("learning", l.progress(), l.needed()),
+            (None, None) => ("off", 0, 0),
+        }
+    }
+
+    /// A finished sample: compared with the baseline (or taught to the learner), judged, and
+    /// its confirmed change returned.
+    fn judge(
+        &mut self,
+        at: DateTime<Utc>,
+        mut measured: Measures,
+        thumb: Thumb,
+        t: &Thresholds,
+    ) -> Option<QualityChange> {
+        if let Some(b) = &self.baseline {
+            match b.compare(&measured, &thumb, t) {
+                Some(v) => measured.set_versus(&v),
+                // another picture size: the baseline no longer applies
+                None => {
+                    self.relearn(b.samples as usize);
+                }
+            }
+        }
+        let failing_now = vqd::failing(&measured, self.baseline.as_ref(), t);
+        if let Some(l) = &mut self.learner {
+            if let Some(b) = l.add(&measured, &thumb, t) {
+                self.to_keep.push(Some(b.clone()));
+                self.baseline = Some(b);
+                self.learner = None;
+            }
+        }
+        self.thumb = Some(thumb);
+        let change = self.quality.sample(&failing_now);
+        let (baseline, baseline_progress, baseline_needed) = self.baseline_status();
+        self.last = Some(PictureView {
+            sampled_at: at,
+            measured,
+            failing_now,
+            failing: self.quality.reported().collect(),
+            baseline,
+            baseline_progress,
+            baseline_needed,
+        });
+        change
     }
 }
 
@@ -120,15 +229,8 @@ pub(crate) fn tick(
         match result {
             Ok((measured, thumb)) => {
                 metrics.vqd_samples.with_label_values(&["ok"]).inc();
-                let failing_now = vqd::failing(&measured, &thresholds);
-                w.picture.thumb = Some(thumb);
-                let change = w.picture.quality.sample(&failing_now);
-                w.picture.last = Some(PictureView {
-                    sampled_at: at,
-                    measured,
-                    failing_now,
-                    failing: w.picture.quality.reported().collect(),
-                });
+                let change = w.picture.judge(at, measured, thumb, &thresholds);
+                let measured = w.picture.last.as_ref().map_or(measured, |l| l.measured);
                 reported = change.map(|change| PictureChange {
                     change,
                     measured,

@@ -23,7 +23,8 @@ pub(crate) struct CameraSet {
 }
 
 impl CameraSet {
-    /// The cameras `ids` start from the state their township last heard (no repeat).
+    /// The cameras `ids` start from the state their township last heard (no repeat), with
+    /// the picture baselines they had learned.
     pub(crate) async fn resume(&self, pipeline: &Pipeline, ids: &[String]) {
         let resumed = pipeline
             .resume_cameras(ids.iter().map(String::as_str))
@@ -31,6 +32,11 @@ impl CameraSet {
         for (id, state) in resumed {
             if let Some(w) = self.by_id.get(&id) {
                 w.lock().health.resume(state);
+            }
+        }
+        for (id, kept) in pipeline.camera_baselines(ids.iter().map(String::as_str)) {
+            if let Some(w) = self.by_id.get(&id) {
+                w.lock().picture.resume_baseline(&kept);
             }
         }
     }

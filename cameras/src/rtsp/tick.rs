@@ -129,6 +129,9 @@ impl Ticker {
             }));
         }
         let quality = picture::tick(watched, w, now, &self.vqd, &self.pool, &self.metrics);
+        for kept in w.picture.take_kept() {
+            saw(Observed::Baseline(kept));
+        }
         if let Some(q) = quality {
             tracing::info!(
                 camera = %camera.id,

@@ -81,7 +81,7 @@ impl Watched {
             onvif_raised: HashMap::new(),
             keyframe: None,
             keyframe_ready: Arc::new(tokio::sync::Notify::new()),
-            picture: PictureState::new(vqd.confirm),
+            picture: PictureState::new(vqd.confirm, vqd.baseline_samples),
             snapshot: None,
             thumb: None,
             encoding: None,

@@ -3,11 +3,13 @@
 //! into a picture now and then for the quality checks ([`vqd`], [`quality`]) and on demand for
 //! JPEG snapshots ([`decode`]).
 
+pub mod baseline;
 pub mod decode;
 pub mod evidence;
 pub mod keyframe;
 pub mod pool;
 pub mod quality;
+pub mod verdict;
 pub mod vqd;
 
 pub use decode::{Picture, VideoError};

@@ -3,7 +3,9 @@
 //! measures are a few passes over the luma plane, decimated to at most 640 pixels wide so
 //! that thresholds mean the same at every resolution, and one pass over the chroma planes.
 
+use super::baseline::Versus;
 use super::decode::Picture;
+pub use super::verdict::failing;
 use serde::Serialize;
 
 pub use alerts::camera::PictureCheck as Check;
@@ -33,6 +35,15 @@ pub struct Thresholds {
     pub cast_distance: f64,
     /// … and this many times the chroma spread around it.
     pub cast_ratio: f64,
+    /// Occluded (against the camera's baseline) when at least this share of the picture's
+    /// blocks looks covered: level with their neighbours where they were not.
+    pub max_covered: f64,
+    /// Colour cast (against the camera's baseline) when the mean chroma moved this far from
+    /// the camera's normal.
+    pub cast_shift: f64,
+    /// The view moved (`scene_changed`) when its coarse layout correlates with the baseline's
+    /// less than this.
+    pub min_view_match: f64,
 }
 
 impl Default for Thresholds {
@@ -49,6 +60,9 @@ impl Default for Thresholds {
             max_frozen_change: 0.0005,
             cast_distance: 24.0,
             cast_ratio: 1.5,
+            max_covered: 0.3,
+            cast_shift: 13.0,
+            min_view_match: 0.5,
         }
     }
 }
@@ -73,21 +87,80 @@ pub struct Measures {
     pub cast_distance: f64,
     /// That distance over the mean chroma spread.
     pub cast_ratio: f64,
+    /// Mean chroma (Cb, Cr).
+    #[serde(skip)]
+    pub chroma: (f64, f64),
     /// Share of thumbnail pixels that changed since the previous sample (none for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changed_ratio: Option<f64>,
+    /// Share of the blocks with detail in the camera's baseline that are flat now (none
+    /// without a baseline, or when the baseline has too little detail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_ratio: Option<f64>,
+    /// Share of the blocks with detail now where the baseline had none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revealed_ratio: Option<f64>,
+    /// How well the uncovered part of the view matches the baseline's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest_match: Option<f64>,
+    /// How well the picture's coarse layout matches the baseline's (1: the same view; none
+    /// without a baseline, or when the view never holds still).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_match: Option<f64>,
+    /// Distance of the mean chroma from the baseline's (none without a baseline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chroma_shift: Option<f64>,
 }
 
-/// A small luma picture kept between samples for the frozen check (at most 160 pixels wide).
+impl Measures {
+    /// Takes in what the sample shows against its camera's baseline.
+    pub fn set_versus(&mut self, v: &Versus) {
+        self.covered_ratio = v.covered_ratio;
+        self.revealed_ratio = v.revealed_ratio;
+        self.rest_match = v.rest_match;
+        self.view_match = v.view_match;
+        self.chroma_shift = Some(v.chroma_shift);
+    }
+}
+
+/// What is kept of a sample for the next one and for the camera's baseline: a small luma
+/// picture (at most 160 pixels wide, for the frozen check and the view's layout) and which
+/// 16×16 blocks are flat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thumb {
     width: usize,
     height: usize,
     data: Vec<u8>,
+    blocks: (usize, usize),
+    flat: Vec<bool>,
+    block_means: Vec<u8>,
+}
+
+impl Thumb {
+    /// Width and height of the luma picture.
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+    /// The luma picture, row by row.
+    pub fn luma(&self) -> &[u8] {
+        &self.data
+    }
+    /// Blocks across and down.
+    pub fn blocks(&self) -> (usize, usize) {
+        self.blocks
+    }
+    /// Whether each block is flat, row by row.
+    pub fn flat(&self) -> &[bool] {
+        &self.flat
+    }
+    /// Each block's mean luma, row by row.
+    pub fn block_means(&self) -> &[u8] {
+        &self.block_means
+    }
 }
 
 /// Box-averages `src` (`w × h`) by `f` in both directions.
-fn decimate(src: &[u8], w: usize, h: usize, f: usize) -> (Vec<u8>, usize, usize) {
+pub(crate) fn decimate(src: &[u8], w: usize, h: usize, f: usize) -> (Vec<u8>, usize, usize) {
     if f <= 1 {
         return (src.to_vec(), w, h);
     }
@@ -201,7 +274,8 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
 
     // flat blocks
     let (bx, by) = (ww / BLOCK, wh / BLOCK);
-    let mut flat = 0usize;
+    let mut flat_blocks = Vec::with_capacity(bx * by);
+    let mut block_means = Vec::with_capacity(bx * by);
     for j in 0..by {
         for i in 0..bx {
             let (mut s, mut q) = (0u32, 0u32);
@@ -213,15 +287,14 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
             }
             let k = (BLOCK * BLOCK) as f64;
             let m = f64::from(s) / k;
-            if (f64::from(q) / k - m * m).max(0.0).sqrt() < FLAT_STD {
-                flat += 1;
-            }
+            block_means.push(m.round() as u8);
+            flat_blocks.push((f64::from(q) / k - m * m).max(0.0).sqrt() < FLAT_STD);
         }
     }
     let uniform_ratio = if bx * by == 0 {
         1.0
     } else {
-        flat as f64 / (bx * by) as f64
+        flat_blocks.iter().filter(|&&f| f).count() as f64 / (bx * by) as f64
     };
 
     // variance of the Laplacian over the interior
@@ -280,6 +353,9 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
         width: tw,
         height: th,
         data: t,
+        blocks: (bx, by),
+        flat: flat_blocks,
+        block_means,
     };
     let changed_ratio = previous
         .filter(|prev| prev.width == tw && prev.height == th)
@@ -301,61 +377,22 @@ pub fn measure(p: &Picture, previous: Option<&Thumb>) -> (Measures, Thumb) {
             edge_width,
             cast_distance,
             cast_ratio,
+            chroma: (mu, mv),
             changed_ratio,
+            covered_ratio: None,
+            revealed_ratio: None,
+            rest_match: None,
+            view_match: None,
+            chroma_shift: None,
         },
         thumb,
     )
 }
 
-/// The checks a sample fails. The most specific finding hides the ones it implies: a black
-/// picture is also dark, flat, edgeless and unchanging, but it is reported as black only; a
-/// flat or occluded picture is not also called blurred, nor a flat, occluded or featureless
-/// one frozen.
-pub fn failing(m: &Measures, t: &Thresholds) -> Vec<Check> {
-    if m.mean_luma < t.black_luma && m.luma_std < t.black_std {
-        return vec![Check::Black];
-    }
-    let mut out = Vec::new();
-    if m.mean_luma < t.dark_luma {
-        out.push(Check::Underexposed);
-    }
-    if m.mean_luma > t.bright_luma {
-        out.push(Check::Overexposed);
-    }
-    let flat = m.luma_std < t.min_contrast;
-    if flat {
-        out.push(Check::LowContrast);
-    }
-    let occluded = m.uniform_ratio >= t.max_uniform;
-    if occluded && !flat {
-        out.push(Check::Occluded);
-    }
-    // blur is judged on the strong edges; a picture without them falls back on the Laplacian
-    let soft = match m.edge_width {
-        Some(w) => w > t.max_edge_width,
-        None => m.sharpness < t.min_sharpness,
-    };
-    // a flat picture is judged too when it still has strong edges (a soft low-contrast view)
-    if !occluded && (!flat || m.edge_width.is_some()) && soft {
-        out.push(Check::Blurred);
-    }
-    // an unchanging picture is only frozen if it shows detail that could have changed: a
-    // covered, flat or nearly featureless one (its clock hidden, washed out or smeared beyond
-    // reading) cannot be judged
-    let featureless = m.sharpness < t.min_sharpness / 10.0;
-    let judgeable = !flat && !occluded && !featureless;
-    if judgeable && m.changed_ratio.is_some_and(|c| c <= t.max_frozen_change) {
-        out.push(Check::Frozen);
-    }
-    if m.cast_distance > t.cast_distance && m.cast_ratio > t.cast_ratio {
-        out.push(Check::ColorCast);
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::video::baseline::{Baseline, Learner};
 
     /// A picture from a luma function and constant chroma.
     pub(crate) fn picture(w: u32, h: u32, u: u8, v: u8, luma: impl Fn(u32, u32) -> u8) -> Picture {
@@ -376,7 +413,7 @@ mod tests {
     }
 
     /// Busy, high-contrast texture (a street scene stands in for it).
-    fn scene(i: u32, j: u32) -> u8 {
+    pub(crate) fn scene(i: u32, j: u32) -> u8 {
         let h = (i.wrapping_mul(2654435761) ^ j.wrapping_mul(40503)).rotate_left(7);
         (40 + (h % 170) / 2 + ((i / 9 + j / 7) % 2) * 80) as u8
     }
@@ -393,7 +430,7 @@ mod tests {
     }
 
     fn checks(p: &Picture, prev: Option<&Thumb>) -> Vec<Check> {
-        failing(&measure(p, prev).0, &Thresholds::default())
+        failing(&measure(p, prev).0, None, &Thresholds::default())
     }
 
     #[test]
@@ -421,16 +458,43 @@ mod tests {
         assert_eq!(checks(&covered(), None), vec![Check::Occluded]);
     }
 
+    /// The baseline learned from `n` samples of `p`.
+    pub(crate) fn learned(p: &Picture, n: usize) -> Baseline {
+        let mut l = Learner::new(n);
+        let t = Thresholds::default();
+        (0..n)
+            .find_map(|_| {
+                let (m, thumb) = measure(p, None);
+                l.add(&m, &thumb, &t)
+            })
+            .expect("learned")
+    }
+
+    /// The checks of `p` against `b`.
+    pub(crate) fn against(p: &Picture, b: &Baseline) -> Vec<Check> {
+        let (mut m, thumb) = measure(p, None);
+        let v = b
+            .compare(&m, &thumb, &Thresholds::default())
+            .expect("same size");
+        m.set_versus(&v);
+        failing(&m, Some(b), &Thresholds::default())
+    }
+
     #[test]
-    fn blur_is_found_at_every_resolution() {
+    fn an_edgeless_picture_is_blurred_only_against_a_baseline_with_detail() {
         for (w, h) in [(640, 360), (1920, 1080)] {
-            // soft gradients: no edges
+            // soft gradients: no edges — a plain view, or a detailed one defocused
             let soft = picture(w, h, 128, 128, |i, j| {
                 (60.0 + 60.0 * ((i as f64 / 97.0).sin() + (j as f64 / 71.0).cos())) as u8
             });
-            assert_eq!(checks(&soft, None), vec![Check::Blurred], "{w}x{h}");
+            assert_eq!(checks(&soft, None), vec![], "{w}x{h}: cannot tell alone");
             let sharp = picture(w, h, 128, 128, scene);
             assert_eq!(checks(&sharp, None), vec![], "{w}x{h}");
+            let b = learned(&sharp, 3);
+            assert_eq!(against(&sharp, &b), vec![], "{w}x{h}");
+            assert_eq!(against(&soft, &b), vec![Check::Blurred], "{w}x{h}");
+            let plain = learned(&soft, 3);
+            assert_eq!(against(&soft, &plain), vec![], "{w}x{h}: plain by nature");
         }
     }
 

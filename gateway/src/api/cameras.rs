@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::AppState;
 use alerts::time;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -104,6 +105,39 @@ pub async fn get(
             "camera_not_found",
             format!("no camera `{id}`"),
         )),
+    }
+}
+
+/// `POST /api/v1/cameras/{id}/baseline/relearn` — the picture baseline is learned again from
+/// the next samples; `scene_changed` clears once they are taken. 404 for cameras of other
+/// townships, 409 when baselines are off.
+pub async fn relearn(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    who.townships()?;
+    let cameras = state.cameras.as_ref();
+    let visible = cameras
+        .and_then(|c| c.get(&id))
+        .is_some_and(|c| who.can_see(&c.township));
+    let not_found = || ApiError::not_found("camera_not_found", format!("no camera `{id}`"));
+    if !visible {
+        return Err(not_found());
+    }
+    match cameras.and_then(|c| c.relearn(&id)) {
+        Some(true) => {
+            tracing::info!(camera = %id, by = %who.name, "picture baseline to be learned again");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"camera": id, "baseline": "learning"})),
+            ))
+        }
+        Some(false) => Err(ApiError::conflict(
+            "baselines_off",
+            "picture baselines are off ([vqd] baseline_samples = 0)",
+        )),
+        None => Err(not_found()),
     }
 }
 

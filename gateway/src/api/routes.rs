@@ -62,6 +62,7 @@ routes! {
     get "/api/v1/reports/{file}" => reports::file, "admin", "One weekly report file.", [];
     get "/api/v1/cameras" => cameras::list, "admin, township", "Watched cameras, a page at a time.", ["township", "state", "picture", "limit", "after"];
     get "/api/v1/cameras/{id}" => cameras::get, "admin, township", "One camera with its latest picture check.", [];
+    post "/api/v1/cameras/{id}/baseline/relearn" => cameras::relearn, "admin, township", "Forget the camera's picture baseline and learn it again (its view was moved on purpose).", [];
     get "/api/v1/cameras/{id}/snapshot.jpg" => snapshots::snapshot, "admin, township", "The latest keyframe as a JPEG (`width` ≤ 320: its thumbnail).", ["width"];
     get "/api/v1/snapshots/{camera}/{file}" => snapshots::evidence, "admin, township, department", "An evidence snapshot of an event.", [];
     get "/api/v1/cameras/{id}/availability" => cameras::availability, "admin, township", "A camera's uptime over a window.", ["from", "to"];

@@ -223,6 +223,11 @@ pub struct VqdSection {
     pub max_frozen_change: Option<f64>,
     pub cast_distance: Option<f64>,
     pub cast_ratio: Option<f64>,
+    pub max_covered: Option<f64>,
+    pub cast_shift: Option<f64>,
+    pub min_view_match: Option<f64>,
+    #[serde(default = "d10")]
+    pub baseline_samples: u64,
 }
 
 impl Default for VqdSection {

@@ -113,18 +113,25 @@ impl Validator {
             (v.max_frozen_change, &mut thresholds.max_frozen_change),
             (v.cast_distance, &mut thresholds.cast_distance),
             (v.cast_ratio, &mut thresholds.cast_ratio),
+            (v.max_covered, &mut thresholds.max_covered),
+            (v.cast_shift, &mut thresholds.cast_shift),
+            (v.min_view_match, &mut thresholds.min_view_match),
         ] {
             if let Some(x) = value {
                 *field = x;
             }
         }
-        if v.max_uniform.is_some_and(|x| !(0.0..=1.0).contains(&x))
-            || v.max_frozen_change
-                .is_some_and(|x| !(0.0..=1.0).contains(&x))
-        {
+        let share = |x: Option<f64>| x.is_some_and(|x| !(0.0..=1.0).contains(&x));
+        if share(v.max_uniform) || share(v.max_frozen_change) || share(v.max_covered) {
             self.err(
                 file_at.clone(),
-                "[vqd] `max_uniform` and `max_frozen_change` are shares between 0 and 1",
+                "[vqd] `max_uniform`, `max_frozen_change` and `max_covered` are shares between 0 and 1",
+            );
+        }
+        if v.min_view_match.is_some_and(|x| !(-1.0..=1.0).contains(&x)) {
+            self.err(
+                file_at.clone(),
+                "[vqd] `min_view_match` is a correlation between -1 and 1",
             );
         }
         r.enabled.then(|| cameras::rtsp::RtspConfig {
@@ -146,6 +153,7 @@ impl Validator {
                 interval: (v.interval_s > 0).then(|| Duration::from_secs(v.interval_s)),
                 confirm: v.confirm_samples.max(1),
                 thresholds,
+                baseline_samples: v.baseline_samples.min(1_000) as usize,
             },
             tick: Duration::from_secs(1),
         })

@@ -50,14 +50,25 @@ use http::{backlog, ceiling, latency, throughput};
 use mqtt::mqtt;
 use units::many_units;
 
-/// Judges the scene set with the shipped thresholds and prints the report.
-fn scenes(full: bool, every: bool) {
+/// Judges the scene set (or the held-out scenes) with the shipped thresholds and prints the
+/// report.
+fn scenes(full: bool, every: bool, holdout: bool) {
     use gateway_sim::scenes;
     let started = Instant::now();
     let t = ::cameras::video::vqd::Thresholds::default();
-    let samples = scenes::judge_all(&scenes::plan(full), &t);
+    let set = if holdout {
+        scenes::HOLDOUT
+    } else {
+        scenes::SCENES
+    };
+    let samples = scenes::judge_all(&scenes::plan(set, full), &t);
     println!(
-        "scene set ({}), judged in {:.0} s\n",
+        "{} ({}), judged in {:.0} s\n",
+        if holdout {
+            "held-out scenes"
+        } else {
+            "scene set"
+        },
         if full { "full" } else { "reduced" },
         started.elapsed().as_secs_f64()
     );
@@ -253,6 +264,9 @@ enum Cmd {
         /// List every sample with its measures, not only those judged otherwise than labelled.
         #[arg(long)]
         every: bool,
+        /// The held-out scenes, kept out of the tuning, instead of the scene set.
+        #[arg(long)]
+        holdout: bool,
     },
     /// A supervision tick with many open cases, in-process: none due, then many due at once.
     Supervision {
@@ -286,8 +300,9 @@ enum Cmd {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // the scene set judges pictures in process: no gateway needed
     assert!(
-        Path::new(&args.gateway).exists(),
+        matches!(args.command, Cmd::Scenes { .. }) || Path::new(&args.gateway).exists(),
         "no gateway binary at {}",
         args.gateway.display()
     );
@@ -307,7 +322,11 @@ async fn main() {
             };
             console::console(&args, b).await
         }
-        Cmd::Scenes { full, every } => scenes(full, every),
+        Cmd::Scenes {
+            full,
+            every,
+            holdout,
+        } => scenes(full, every, holdout),
         Cmd::Supervision { open, due } => cases::supervision_bench(&args.workdir, open, due).await,
         Cmd::Steps { alarms, clients } => cases::steps_bench(&args, alarms, clients).await,
         Cmd::Throughput {
