@@ -24,7 +24,7 @@ const MAX_REVEALED: f64 = 0.25;
 /// as the camera's normal …
 const EDGE_GROWTH: f64 = 1.6;
 /// … and wider than this (pixels at ≤ 640 wide: below it every picture looks sharp).
-const MIN_SOFT_WIDTH: f64 = 2.0;
+const MIN_SOFT_WIDTH: f64 = 2.2;
 /// A picture without strong edges is blurred when its variance of the Laplacian fell below this
 /// share of its camera's normal (and that normal shows detail).
 const SOFTER: f64 = 0.2;
