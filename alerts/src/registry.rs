@@ -147,6 +147,8 @@ pub struct Camera {
     pub tamper_events: bool,
     /// Picture-check interval of this camera, seconds (`None`: the `[vqd]` default; 0: off).
     pub vqd_interval_s: Option<u64>,
+    /// The `[vqd.profiles.<name>]` whose thresholds this camera is judged by (`None`: `[vqd]`'s).
+    pub vqd_profile: Option<String>,
     /// Where it is.
     pub place: crate::place::Place,
 }

@@ -5,8 +5,8 @@
 //!
 //! `cargo bench -p cameras --bench vqd`
 
-use cameras::video::decode::{self, Picture};
 use cameras::video::baseline::{Baseline, Learner};
+use cameras::video::decode::{self, Picture};
 use cameras::video::vqd;
 use cameras::video::VideoCodec;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -48,6 +48,7 @@ fn camera_as(id: &str, url: String, password: Option<&str>) -> Camera {
         motion_events: false,
         tamper_events: false,
         vqd_interval_s: Some(0),
+        vqd_profile: None,
         place: Default::default(),
     }
 }

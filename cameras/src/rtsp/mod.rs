@@ -180,7 +180,7 @@ impl Cameras {
             set: alerts::live::Live::new(Arc::new(set)),
             counts: Mutex::default(),
             health: config.health,
-            vqd: config.vqd,
+            vqd: config.vqd.clone(),
             clock,
             running: Mutex::new(None),
         }
@@ -241,7 +241,7 @@ pub async fn start(
         running.spawn(id, set.by_id[id].clone());
     }
     *cameras.running.lock() = Some(running);
-    let tick = tick::Ticker::new(cameras.clone(), metrics, config.vqd, pool);
+    let tick = tick::Ticker::new(cameras.clone(), metrics, config.vqd.clone(), pool);
     tokio::spawn(async move {
         tick.run(pipeline, config.tick, stop).await;
         let tasks = cameras.running.lock().take().map(|r| r.sessions);

@@ -12,11 +12,12 @@ use crate::video::{decode, Keyframe};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Settings of the picture checks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct VqdConfig {
     /// How often each camera is sampled (`None`: never, unless a camera sets its own).
     pub interval: Option<Duration>,
@@ -24,6 +25,8 @@ pub struct VqdConfig {
     pub confirm: u32,
     /// Thresholds.
     pub thresholds: Thresholds,
+    /// Named threshold sets, for the cameras whose `vqd_profile` names one.
+    pub profiles: Arc<HashMap<String, Thresholds>>,
     /// Usable samples a camera's baseline is learned from (0: no baselines, only the
     /// thresholds).
     pub baseline_samples: usize,
@@ -35,6 +38,7 @@ impl Default for VqdConfig {
             interval: Some(Duration::from_secs(60)),
             confirm: 2,
             thresholds: Thresholds::default(),
+            profiles: Arc::default(),
             baseline_samples: 10,
         }
     }
@@ -223,7 +227,14 @@ pub(crate) fn tick(
     pool: &DecoderPool,
     metrics: &CameraMetrics,
 ) -> Option<PictureChange> {
-    let thresholds = config.thresholds;
+    // the config check refuses a profile that is not defined
+    let thresholds = w
+        .camera
+        .vqd_profile
+        .as_ref()
+        .and_then(|p| config.profiles.get(p))
+        .copied()
+        .unwrap_or(config.thresholds);
     let mut reported = None;
     if let Some((at, result)) = w.picture.done.take() {
         match result {

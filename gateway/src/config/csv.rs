@@ -297,6 +297,7 @@ pub fn cameras(path: &Path) -> Result<(Vec<CameraDraft>, Vec<String>), Vec<Confi
             "password_env",
             "password_file",
             "vqd_interval_s",
+            "vqd_profile",
             "address",
             "lat",
             "lon",
@@ -321,6 +322,7 @@ pub fn cameras(path: &Path) -> Result<(Vec<CameraDraft>, Vec<String>), Vec<Confi
             },
             onvif_events: None,
             vqd_interval_s: t.number(line, row, "vqd_interval_s", &mut errors),
+            vqd_profile: t.valued(line, row, "vqd_profile"),
             place: t.place(line, row),
         });
     }

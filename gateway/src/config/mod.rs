@@ -196,6 +196,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         errors: Vec::new(),
         warnings: Vec::new(),
         cameras_unread: false,
+        vqd_profiles: raw.vqd.profiles.keys().cloned().collect(),
     };
     let config = v.config(raw);
     if v.errors.is_empty() {
@@ -214,6 +215,8 @@ struct Validator {
     /// The cameras' CSV could not be read: units naming cameras are not checked against it
     /// (one error, not one more per unit).
     cameras_unread: bool,
+    /// The `[vqd.profiles]` defined, which cameras may name.
+    vqd_profiles: std::collections::BTreeSet<String>,
 }
 
 /// An offset like `+08:00`.

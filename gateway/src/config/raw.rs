@@ -201,34 +201,71 @@ fn d90() -> u64 {
     90
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VqdSection {
-    #[serde(default = "d60")]
-    pub interval_s: u64,
-    #[serde(default = "d2")]
-    pub confirm_samples: u32,
-    #[serde(default = "d1")]
-    pub decoders: usize,
-    #[serde(default = "default_cpu_budget")]
-    pub cpu_budget: f64,
-    pub black_luma: Option<f64>,
-    pub black_std: Option<f64>,
-    pub dark_luma: Option<f64>,
-    pub bright_luma: Option<f64>,
-    pub min_contrast: Option<f64>,
-    pub max_uniform: Option<f64>,
-    pub max_edge_width: Option<f64>,
-    pub min_sharpness: Option<f64>,
-    pub max_frozen_change: Option<f64>,
-    pub cast_distance: Option<f64>,
-    pub cast_ratio: Option<f64>,
-    pub max_covered: Option<f64>,
-    pub cast_shift: Option<f64>,
-    pub min_view_match: Option<f64>,
-    #[serde(default = "d10")]
-    pub baseline_samples: u64,
+/// `[vqd]` and the threshold overrides it shares with each `[vqd.profiles.<name>]`: one list of
+/// the thresholds' names (they are `cameras::video::vqd::Thresholds`' fields).
+macro_rules! vqd_section {
+    ($($field:ident),* $(,)?) => {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct VqdSection {
+            #[serde(default = "d60")]
+            pub interval_s: u64,
+            #[serde(default = "d2")]
+            pub confirm_samples: u32,
+            #[serde(default = "d1")]
+            pub decoders: usize,
+            #[serde(default = "default_cpu_budget")]
+            pub cpu_budget: f64,
+            #[serde(default = "d10")]
+            pub baseline_samples: u64,
+            /// Named threshold sets a camera picks with `vqd_profile`.
+            #[serde(default)]
+            pub profiles: std::collections::BTreeMap<String, ThresholdOverrides>,
+            $(pub $field: Option<f64>,)*
+        }
+
+        /// Thresholds set in `[vqd]` or in a profile; the rest as they were.
+        #[derive(Debug, Default, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ThresholdOverrides {
+            $(pub $field: Option<f64>,)*
+        }
+
+        impl VqdSection {
+            /// The thresholds `[vqd]` itself sets.
+            pub fn overrides(&self) -> ThresholdOverrides {
+                ThresholdOverrides { $($field: self.$field,)* }
+            }
+        }
+
+        impl ThresholdOverrides {
+            /// `t` with these set.
+            pub fn apply(&self, mut t: cameras::video::vqd::Thresholds) -> cameras::video::vqd::Thresholds {
+                $(if let Some(x) = self.$field {
+                    t.$field = x;
+                })*
+                t
+            }
+        }
+    };
 }
+
+vqd_section!(
+    black_luma,
+    black_std,
+    dark_luma,
+    bright_luma,
+    min_contrast,
+    max_uniform,
+    max_edge_width,
+    min_sharpness,
+    max_frozen_change,
+    cast_distance,
+    cast_ratio,
+    max_covered,
+    cast_shift,
+    min_view_match,
+);
 
 impl Default for VqdSection {
     fn default() -> Self {

@@ -60,6 +60,7 @@ pub struct CameraEntry {
     pub password_file: Option<Spanned<String>>,
     pub onvif_events: Option<Vec<Spanned<String>>>,
     pub vqd_interval_s: Option<u64>,
+    pub vqd_profile: Option<Spanned<String>>,
     pub address: Option<String>,
     pub location: Option<LocationEntry>,
 }
@@ -94,6 +95,8 @@ pub(crate) struct CameraDraft {
     pub onvif_events: Option<Vec<Valued<String>>>,
     /// Picture-check interval override.
     pub vqd_interval_s: Option<u64>,
+    /// Picture-check thresholds: a `[vqd.profiles.<name>]`.
+    pub vqd_profile: Option<Valued<String>>,
     pub place: PlaceDraft,
 }
 
@@ -247,6 +250,7 @@ impl Validator {
                 .as_ref()
                 .map(|v| v.iter().map(|e| self.valued(e)).collect()),
             vqd_interval_s: c.vqd_interval_s,
+            vqd_profile: c.vqd_profile.as_ref().map(|p| self.valued(p)),
             place: PlaceDraft::toml(&c.address, &c.location, &self.at(&c.id), self),
         }
     }
@@ -284,6 +288,14 @@ impl Validator {
                 }
             }
         }
+        if let Some(p) = c.vqd_profile.as_ref() {
+            if !self.vqd_profiles.contains(&p.value) {
+                self.err(
+                    p.at.clone(),
+                    format!("camera `{id}` `vqd_profile`: no [vqd.profiles.{}]", p.value),
+                );
+            }
+        }
         Camera {
             id: id.clone(),
             name: c.name.clone(),
@@ -294,6 +306,7 @@ impl Validator {
             motion_events,
             tamper_events,
             vqd_interval_s: c.vqd_interval_s,
+            vqd_profile: c.vqd_profile.as_ref().map(|p| p.value.clone()),
             place: self.place(&format!("camera `{id}`"), &c.place),
         }
     }

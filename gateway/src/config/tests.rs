@@ -168,13 +168,14 @@ fn csv_registries_load_and_errors_name_file_line_and_column() {
     .unwrap();
     std::fs::write(
         dir.path().join("cameras.csv"),
-        "id,name,township,url,username,password_env\n\
-         cam-1000,路口,yunshan,rtsp://127.0.0.1:8554/x,admin,\n",
+        "id,name,township,url,username,password_env,vqd_profile\n\
+         cam-1000,路口,yunshan,rtsp://127.0.0.1:8554/x,admin,,night\n",
     )
     .unwrap();
     let text = GOOD.replace(
         "[[townships]]\ncode = \"lanjiang\"",
-        "[registry]\nunits_csv = \"units.csv\"\ncameras_csv = \"cameras.csv\"\n\n[[townships]]\ncode = \"lanjiang\"",
+        "[registry]\nunits_csv = \"units.csv\"\ncameras_csv = \"cameras.csv\"\n\n\
+         [vqd.profiles.night]\ndark_luma = 20\n\n[[townships]]\ncode = \"lanjiang\"",
     );
     let c = parse(&dir.path().join("gateway.toml"), &text).unwrap();
     assert_eq!(c.registry.unit_count(), 3);
@@ -185,6 +186,14 @@ fn csv_registries_load_and_errors_name_file_line_and_column() {
     assert_eq!(
         c.registry.camera("cam-1000").unwrap().username.as_deref(),
         Some("admin")
+    );
+    assert_eq!(
+        c.registry
+            .camera("cam-1000")
+            .unwrap()
+            .vqd_profile
+            .as_deref(),
+        Some("night")
     );
 
     std::fs::write(
@@ -512,6 +521,51 @@ fn video_settings_and_camera_links_load_and_their_mistakes_are_named() {
     );
     assert!(e.contains("fire.blaze"), "{e}");
     assert!(e.contains("camera `cam-9` does not exist"), "{e}");
+}
+
+#[test]
+fn cameras_pick_threshold_profiles_and_unknown_or_bad_ones_are_named() {
+    let text = format!(
+        "{GOOD}\n[vqd]\nbright_luma = 220\nmin_view_match = 0.4\n\
+         [vqd.profiles.tunnel]\ndark_luma = 20\nmax_covered = 0.5\n\
+         [[cameras]]\nid = \"cam-0002\"\nname = \"隧道\"\ntownship = \"lanjiang\"\n\
+         url = \"rtsp://10.0.0.2/live\"\nvqd_profile = \"tunnel\"\n"
+    );
+    let c = parse(Path::new("/etc/gw/gateway.toml"), &text).unwrap();
+    let vqd = &c.rtsp.as_ref().unwrap().vqd;
+    let tunnel = vqd.profiles["tunnel"];
+    assert_eq!((tunnel.dark_luma, tunnel.max_covered), (20.0, 0.5));
+    assert_eq!(tunnel.bright_luma, 220.0, "[vqd]'s own settings under it");
+    assert_eq!(tunnel.min_view_match, 0.4);
+    assert_eq!(vqd.thresholds.dark_luma, 45.0, "[vqd] itself unchanged");
+    let cam = c.registry.camera("cam-0002").unwrap();
+    assert_eq!(cam.vqd_profile.as_deref(), Some("tunnel"));
+    assert_eq!(c.registry.camera("cam-0001").unwrap().vqd_profile, None);
+
+    let e = errors(&format!(
+        "{GOOD}\n[vqd.profiles.dome]\nmax_covered = 2\nmin_view_match = -3\n\
+         [[cameras]]\nid = \"cam-0003\"\nname = \"x\"\ntownship = \"lanjiang\"\n\
+         url = \"rtsp://10.0.0.3/live\"\nvqd_profile = \"tunel\"\n"
+    ));
+    assert!(
+        e.contains("camera `cam-0003` `vqd_profile`: no [vqd.profiles.tunel]"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "[vqd.profiles.dome] `max_uniform`, `max_frozen_change` and `max_covered` are shares"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("[vqd.profiles.dome] `min_view_match` is a correlation"),
+        "{e}"
+    );
+    let e = errors(&format!("{GOOD}\n[vqd.profiles.dome]\nmax_coverd = 0.5\n"));
+    assert!(
+        e.contains("max_coverd"),
+        "a misspelt threshold is refused: {e}"
+    );
 }
 
 #[test]

@@ -100,39 +100,13 @@ impl Validator {
             );
         }
         let secs = |s: u64| chrono::Duration::seconds(s as i64);
-        let mut thresholds = cameras::video::vqd::Thresholds::default();
-        for (value, field) in [
-            (v.black_luma, &mut thresholds.black_luma),
-            (v.black_std, &mut thresholds.black_std),
-            (v.dark_luma, &mut thresholds.dark_luma),
-            (v.bright_luma, &mut thresholds.bright_luma),
-            (v.min_contrast, &mut thresholds.min_contrast),
-            (v.max_uniform, &mut thresholds.max_uniform),
-            (v.max_edge_width, &mut thresholds.max_edge_width),
-            (v.min_sharpness, &mut thresholds.min_sharpness),
-            (v.max_frozen_change, &mut thresholds.max_frozen_change),
-            (v.cast_distance, &mut thresholds.cast_distance),
-            (v.cast_ratio, &mut thresholds.cast_ratio),
-            (v.max_covered, &mut thresholds.max_covered),
-            (v.cast_shift, &mut thresholds.cast_shift),
-            (v.min_view_match, &mut thresholds.min_view_match),
-        ] {
-            if let Some(x) = value {
-                *field = x;
-            }
-        }
-        let share = |x: Option<f64>| x.is_some_and(|x| !(0.0..=1.0).contains(&x));
-        if share(v.max_uniform) || share(v.max_frozen_change) || share(v.max_covered) {
-            self.err(
-                file_at.clone(),
-                "[vqd] `max_uniform`, `max_frozen_change` and `max_covered` are shares between 0 and 1",
-            );
-        }
-        if v.min_view_match.is_some_and(|x| !(-1.0..=1.0).contains(&x)) {
-            self.err(
-                file_at.clone(),
-                "[vqd] `min_view_match` is a correlation between -1 and 1",
-            );
+        let base = v.overrides();
+        self.check_thresholds("[vqd]", &base);
+        let thresholds = base.apply(cameras::video::vqd::Thresholds::default());
+        let mut profiles = std::collections::HashMap::new();
+        for (name, o) in &v.profiles {
+            self.check_thresholds(&format!("[vqd.profiles.{name}]"), o);
+            profiles.insert(name.clone(), o.apply(thresholds));
         }
         r.enabled.then(|| cameras::rtsp::RtspConfig {
             transport,
@@ -153,9 +127,30 @@ impl Validator {
                 interval: (v.interval_s > 0).then(|| Duration::from_secs(v.interval_s)),
                 confirm: v.confirm_samples.max(1),
                 thresholds,
+                profiles: std::sync::Arc::new(profiles),
                 baseline_samples: v.baseline_samples.min(1_000) as usize,
             },
             tick: Duration::from_secs(1),
         })
+    }
+}
+
+impl Validator {
+    /// Thresholds that are shares or correlations must be in their range.
+    fn check_thresholds(&mut self, section: &str, o: &raw::ThresholdOverrides) {
+        let file_at = self.file_at();
+        let share = |x: Option<f64>| x.is_some_and(|x| !(0.0..=1.0).contains(&x));
+        if share(o.max_uniform) || share(o.max_frozen_change) || share(o.max_covered) {
+            self.err(
+                file_at.clone(),
+                format!("{section} `max_uniform`, `max_frozen_change` and `max_covered` are shares between 0 and 1"),
+            );
+        }
+        if o.min_view_match.is_some_and(|x| !(-1.0..=1.0).contains(&x)) {
+            self.err(
+                file_at,
+                format!("{section} `min_view_match` is a correlation between -1 and 1"),
+            );
+        }
     }
 }

@@ -57,6 +57,7 @@ pub(super) fn registry(units: usize, cameras: usize) -> Registry {
             motion_events: false,
             tamper_events: true,
             vqd_interval_s: None,
+            vqd_profile: None,
             place: Default::default(),
         })
         .collect();
