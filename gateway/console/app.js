@@ -29,6 +29,8 @@ const DICT = {
     "f.address": "地址", "f.state": "状态", "f.due": "下一期限", "f.source": "来源",
     "act.sign": "签收", "act.assign": "交办", "act.accept": "接收", "act.feedback": "反馈",
     "act.close": "办结", "act.reopen": "重新打开", "act.to": "部门代码", "act.note": "说明",
+    "act.relearn": "重新学习画面基准", "s.picture": "画面诊断", "s.baseline": "画面基准",
+    "base.learning": "学习中", "base.learned": "已学习", "base.off": "未启用", "pic.ok": "正常",
     "act.reason": "原因", "act.verdict": "结论", "overdue": "已超期",
     "verdict.true_alarm": "真实火警", "verdict.false_alarm": "误报", "verdict.test": "测试",
     "verdict.fault": "设备故障", "verdict.repaired": "已修复", "verdict.no_fault": "无故障",
@@ -74,6 +76,8 @@ const DICT = {
     "f.address": "Address", "f.state": "State", "f.due": "Next deadline", "f.source": "Source",
     "act.sign": "Sign", "act.assign": "Assign", "act.accept": "Accept", "act.feedback": "Feedback",
     "act.close": "Close", "act.reopen": "Reopen", "act.to": "Department code", "act.note": "Note",
+    "act.relearn": "Relearn picture baseline", "s.picture": "Picture checks", "s.baseline": "Picture baseline",
+    "base.learning": "learning", "base.learned": "learned", "base.off": "off", "pic.ok": "clear",
     "act.reason": "Reason", "act.verdict": "Verdict", "overdue": "overdue",
     "verdict.true_alarm": "True alarm", "verdict.false_alarm": "False alarm", "verdict.test": "Test",
     "verdict.fault": "Device fault", "verdict.repaired": "Repaired", "verdict.no_fault": "No fault",
@@ -509,6 +513,14 @@ async function showCamera(id) {
   fact(dl, "s.size", c.width ? c.width + "×" + c.height : "");
   fact(dl, "s.reconnects", String(c.reconnects ?? 0));
   fact(dl, "s.last_error", c.last_error);
+  if (c.picture) {
+    const failing = c.picture.failing || [];
+    fact(dl, "s.picture", failing.length ? failing.map((f) => t("check." + f)).join(" ") : t("pic.ok"));
+    const p = c.picture;
+    const progress = p.baseline === "learning" ? " " + p.baseline_progress + "/" + p.baseline_needed : "";
+    fact(dl, "s.baseline", t("base." + p.baseline) + progress);
+  }
+  $("cam-relearn").dataset.camera = id;
   const now = Date.now();
   const hours = [...Array(span.n).keys()].map((h) => now - (span.n - h) * span.ms);
   const answers = await Promise.all(hours.map((from) => {
@@ -724,6 +736,15 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", () => { if (token()) route(); });
   const wall = (at) => () => { wallAt = at(); showCameras().catch(() => {}); };
+  // after a camera was turned on purpose: its new view becomes its normal
+  $("cam-relearn").addEventListener("click", async () => {
+    const id = $("cam-relearn").dataset.camera;
+    $("cam-error").textContent = "";
+    try {
+      await post("/api/v1/cameras/" + encodeURIComponent(id) + "/baseline/relearn", {});
+      await showCamera(id);
+    } catch (e) { $("cam-error").textContent = e.message; }
+  });
   for (const id of ["cam-township", "cam-state", "cam-picture"]) $(id).addEventListener("change", wall(() => null));
   $("wall-first").addEventListener("click", wall(() => null));
   $("wall-next").addEventListener("click", wall(() => wallNext));

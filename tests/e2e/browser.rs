@@ -272,7 +272,7 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cams = format!("{FAST_HEALTH}[vqd]\ninterval_s = 1\n\n");
+    let mut cams = format!("{FAST_HEALTH}[vqd]\ninterval_s = 1\nbaseline_samples = 2\n\n");
     for n in 1..=2 {
         cams += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
     }
@@ -348,7 +348,27 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     }
     let facts = browser.text("#cam-facts").await.unwrap();
     assert!(facts.contains("avc1"), "{facts}");
+    assert!(facts.contains("画面基准") && facts.contains("已学习"), "{facts}");
     browser.screenshot(&shot("camera")).await.unwrap();
+    // the view was turned on purpose: ops have its baseline learned again
+    browser.click("#cam-relearn").await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let facts = browser.text("#cam-facts").await.unwrap();
+        if facts.contains("学习中") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never learning again: {facts}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let error = browser
+        .script(
+            "return document.getElementById('cam-error').textContent",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error, "", "relearning answered an error");
 
     // the units page: each township's networking rate, and its units
     browser.goto(&env.gw.url("/#units")).await.unwrap();
