@@ -315,3 +315,49 @@ fn sample(kf: &Keyframe, previous: Option<&Thumb>) -> SampleResult {
     let picture = decode::picture(&decoded).map_err(|e| e.to_string())?;
     Ok(vqd::measure(&picture, previous))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::vqd::tests::{picture, scene};
+
+    fn sample(state: &mut PictureState, w: u32, h: u32) -> Option<QualityChange> {
+        let (m, thumb) = vqd::measure(&picture(w, h, 128, 128, scene), None);
+        state.judge(Utc::now(), m, thumb, &Thresholds::default())
+    }
+
+    #[test]
+    fn a_baseline_is_learned_kept_resumed_and_learned_again_on_a_new_size() {
+        let mut state = PictureState::new(2, 2);
+        sample(&mut state, 640, 360);
+        assert_eq!(state.baseline_status(), ("learning", 1, 2));
+        assert!(state.take_kept().is_empty());
+        sample(&mut state, 640, 360);
+        assert_eq!(state.view().unwrap().baseline, "learned");
+        let kept = state.take_kept();
+        let [Some(bytes)] = kept.as_slice() else {
+            panic!("one baseline to keep: {kept:?}")
+        };
+        sample(&mut state, 640, 360);
+        let measured = state.view().unwrap().measured;
+        assert_eq!(
+            measured.covered_ratio,
+            Some(0.0),
+            "judged against it: {measured:?}"
+        );
+
+        // after a restart: taken up from the outbox, not learned again
+        let mut resumed = PictureState::new(2, 2);
+        resumed.resume_baseline(b"not a baseline");
+        assert_eq!(resumed.baseline_status(), ("learning", 0, 2));
+        resumed.resume_baseline(bytes);
+        assert_eq!(resumed.baseline_status(), ("learned", 2, 2));
+
+        // the stream changed size: the baseline no longer applies, and is forgotten
+        sample(&mut resumed, 320, 240);
+        assert_eq!(resumed.baseline_status(), ("learning", 1, 2));
+        assert_eq!(resumed.take_kept(), vec![None]);
+        assert!(!PictureState::new(2, 0).relearn(0), "baselines off");
+        assert_eq!(PictureState::new(2, 0).baseline_status(), ("off", 0, 0));
+    }
+}
