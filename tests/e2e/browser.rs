@@ -348,7 +348,10 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     }
     let facts = browser.text("#cam-facts").await.unwrap();
     assert!(facts.contains("avc1"), "{facts}");
-    assert!(facts.contains("画面基准") && facts.contains("已学习"), "{facts}");
+    assert!(
+        facts.contains("画面基准") && facts.contains("已学习"),
+        "{facts}"
+    );
     browser.screenshot(&shot("camera")).await.unwrap();
     // the view was turned on purpose: ops have its baseline learned again
     browser.click("#cam-relearn").await.unwrap();
