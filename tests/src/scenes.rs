@@ -63,6 +63,9 @@ pub const HOLDOUT: &[Scene] = &[
     Scene { name: "sierpinski", graph: "sierpinski=size={w}x{h}:rate=25:seed=7", moving: true },
     Scene { name: "testsrc", graph: "testsrc=size={w}x{h}:rate=25", moving: true },
     Scene { name: "pal75bars", graph: "pal75bars=size={w}x{h}:rate=25", moving: false },
+    Scene { name: "gst-pinwheel", graph: "gst:pinwheel", moving: false },
+    Scene { name: "gst-spokes", graph: "gst:spokes", moving: false },
+    Scene { name: "gst-circular", graph: "gst:circular", moving: false },
     Scene {
         name: "parking",
         graph: "color=c=0x55585c:size={w}x{h}:rate=25,drawbox=x=iw*0.05:y=ih*0.55:w=iw*0.9:h=ih*0.01:c=white:t=fill,drawbox=x=iw*0.05:y=ih*0.85:w=iw*0.9:h=ih*0.01:c=white:t=fill,drawbox=x=iw*0.2:y=ih*0.56:w=iw*0.005:h=ih*0.29:c=white:t=fill,drawbox=x=iw*0.45:y=ih*0.56:w=iw*0.005:h=ih*0.29:c=white:t=fill,drawbox=x=iw*0.7:y=ih*0.56:w=iw*0.005:h=ih*0.29:c=white:t=fill,drawbox=x=iw*0.24:y=ih*0.6:w=iw*0.17:h=ih*0.2:c=0x8a1c1c:t=fill,drawbox=x=iw*0.49:y=ih*0.6:w=iw*0.17:h=ih*0.2:c=0xc8c8c8:t=fill,drawbox=x=0:y=0:w=iw:h=ih*0.3:c=0x9fb4c8:t=fill,drawbox=x=iw*0.6:y=ih*0.1:w=iw*0.3:h=ih*0.35:c=0x7a6a5a:t=fill,noise=alls=4:allf=t,drawtext=timecode='08\\:00\\:00\\:00':rate=25:fontcolor=white:fontsize=h/18:x=w*0.05:y=h*0.04",
@@ -223,9 +226,24 @@ fn render(
     (w, h): (u32, u32),
     frame: u32,
 ) -> Picture {
-    let src = graph
-        .replace("{w}", &drawn.0.to_string())
-        .replace("{h}", &drawn.1.to_string());
+    let (input, frame) = match graph.strip_prefix("gst:") {
+        // a still GStreamer pattern: one frame, rendered by GStreamer itself
+        Some(pattern) => {
+            let raw = gst_frame(pattern, drawn);
+            let size = format!("{}x{}", drawn.0, drawn.1);
+            let args = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &size, "-i"];
+            let mut input: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            input.push(raw.display().to_string());
+            (input, 0)
+        }
+        None => {
+            let src = graph
+                .replace("{w}", &drawn.0.to_string())
+                .replace("{h}", &drawn.1.to_string());
+            (vec!["-f".into(), "lavfi".into(), "-i".into(), src], frame)
+        }
+    };
+    let src = input.join(" ");
     let mut vf = format!("select=eq(n\\,{frame})");
     if let Some(f) = filters {
         vf += ",";
@@ -233,7 +251,9 @@ fn render(
     }
     vf += ",format=yuv420p";
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", &src, "-vf", &vf])
+        .args(["-v", "error"])
+        .args(&input)
+        .args(["-vf", &vf])
         .args(["-frames:v", "1", "-f", "rawvideo", "-"])
         .output()
         .expect("ffmpeg");
@@ -251,6 +271,41 @@ fn render(
         u: data[y..y + c].to_vec(),
         v: data[y + c..].to_vec(),
     }
+}
+
+/// Where the GStreamer frames of this run are kept.
+fn gst_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("scene-set-{}", std::process::id()))
+}
+
+/// One frame of GStreamer's `videotestsrc pattern=…` at `(w, h)`, as a raw I420 file rendered
+/// once per run (with Debian's python3 and its GStreamer bindings).
+fn gst_frame(pattern: &str, (w, h): (u32, u32)) -> std::path::PathBuf {
+    let dir = gst_dir();
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join(format!("{pattern}-{w}x{h}.yuv"));
+    if path.exists() {
+        return path;
+    }
+    // rendered beside, then renamed: the threads judging other samples see a whole file or none
+    let part = dir.join(format!(
+        "{pattern}-{w}x{h}.{:?}",
+        std::thread::current().id()
+    ));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gst/render_pattern.py");
+    let (ws, hs, part_s) = (w.to_string(), h.to_string(), part.display().to_string());
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args([pattern, &ws, &hs, "1", &part_s])
+        .output()
+        .expect("python3 with GStreamer (python3-gi)");
+    assert!(
+        out.status.success(),
+        "videotestsrc {pattern}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&part, &path).expect("rename");
+    path
 }
 
 /// Through the encoder and the decoder, as a camera's keyframe reaches the checks.
@@ -439,6 +494,7 @@ pub fn judge_all(plan: &[(Scene, Fault, (u32, u32))], t: &Thresholds) -> Vec<Sam
     .collect();
     samples
         .sort_by(|a, b| (a.size, a.scene, a.fault.name()).cmp(&(b.size, b.scene, b.fault.name())));
+    let _ = std::fs::remove_dir_all(gst_dir());
     samples
 }
 
@@ -493,6 +549,40 @@ pub fn scores(samples: &[Sample]) -> BTreeMap<Check, Score> {
     out
 }
 
+/// The confusion between checks: for the samples labelled with each check (or clear), how many
+/// were reported with each check, or with none.
+fn confusion(samples: &[Sample]) -> String {
+    let mut s = String::from("\nlabelled (rows) → reported (columns):\n\n| labelled | n |");
+    for c in Check::ALL {
+        s += &format!(" `{}` |", c.as_str());
+    }
+    s += " nothing |\n|---|---|";
+    s += &"---|".repeat(Check::ALL.len() + 1);
+    s += "\n";
+    let rows = Check::ALL
+        .iter()
+        .map(|&c| (Some(c), c.as_str()))
+        .chain([(None, "clear")]);
+    for (label, name) in rows {
+        let with: Vec<&Sample> = samples
+            .iter()
+            .filter(|x| label.map_or(x.label.is_empty(), |c| x.label.contains(&c)))
+            .collect();
+        s += &format!("| `{name}` | {} |", with.len());
+        for c in Check::ALL {
+            let n = with.iter().filter(|x| x.got.contains(&c)).count();
+            s += &if n == 0 {
+                " |".to_string()
+            } else {
+                format!(" {n} |")
+            };
+        }
+        let none = with.iter().filter(|x| x.got.is_empty()).count();
+        s += &format!(" {none} |\n");
+    }
+    s
+}
+
 /// The report as Markdown: per check, then the samples judged wrongly (`every`: every sample,
 /// for calibrating a measure).
 pub fn report(samples: &[Sample], every: bool) -> String {
@@ -510,6 +600,7 @@ pub fn report(samples: &[Sample], every: bool) -> String {
             sc.recall()
         );
     }
+    s += &confusion(samples);
     let wrong: Vec<&Sample> = samples.iter().filter(|x| every || !x.right()).collect();
     s += &format!("\n{} judged otherwise than labelled:\n\n", wrong.len());
     s += "| scene | fault | size | label | reported | luma mean/std | uniform | covered | revealed | rest match | sharpness | edge width | changed | view match | chroma shift |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
