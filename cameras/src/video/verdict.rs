@@ -25,6 +25,9 @@ const MAX_REVEALED: f64 = 0.25;
 const EDGE_GROWTH: f64 = 1.6;
 /// … and wider than this (pixels at ≤ 640 wide: below it every picture looks sharp).
 const MIN_SOFT_WIDTH: f64 = 2.2;
+/// A picture with strong edges is blurred all the same when its variance of the Laplacian fell
+/// below this share of its camera's normal (and that normal shows detail).
+const SMEARED: f64 = 0.05;
 /// A picture without strong edges is blurred when its variance of the Laplacian fell below this
 /// share of its camera's normal (and that normal shows detail).
 const SOFTER: f64 = 0.2;
@@ -122,13 +125,16 @@ fn occluded(m: &Measures, baseline: Option<&Baseline>, t: &Thresholds, l: &Light
 
 /// Blur is judged on the strong edges — against the camera's own, once learned (optics soft by
 /// nature stay sharp; a fine texture whose crowded edges read narrow is blurred once they
-/// widen). Without strong edges, only against a baseline with detail: the detail fell far below
+/// widen; fine detail that vanished while a few coarse edges kept their width is blurred too). Without strong edges, only against a baseline with detail: the detail fell far below
 /// the camera's normal (a flat picture too: a defocus can smear a scene into grey).
 fn blurred(m: &Measures, baseline: Option<&Baseline>, t: &Thresholds, l: &Light) -> bool {
     let detailed = baseline.is_some_and(|b| b.edged || b.sharpness >= t.min_sharpness);
     match (m.edge_width, baseline) {
         (Some(w), Some(b)) if b.edge_width.is_some() => {
-            w > (b.edge_width.unwrap_or(0.0) * EDGE_GROWTH).max(MIN_SOFT_WIDTH)
+            let wide = w > (b.edge_width.unwrap_or(0.0) * EDGE_GROWTH).max(MIN_SOFT_WIDTH);
+            // fine detail gone while a few coarse edges keep their width (rings, a fence)
+            let smeared = detailed && !l.dark && !l.bright && m.sharpness < b.sharpness * SMEARED;
+            wide || smeared
         }
         (Some(w), _) => w > t.max_edge_width,
         // a dark or washed-out picture loses its detail for another reason
@@ -227,6 +233,19 @@ mod tests {
         assert_eq!(failing(&smeared, Some(&fine), &t()), vec![Blurred]);
         let plain = Baseline::of(120.0, 50.0, 25.0, None);
         assert_eq!(failing(&smeared, Some(&plain), &t()), vec![]);
+        // fine rings gone, a few coarse edges left at their usual width
+        let rings = Baseline::of(120.0, 50.0, 14000.0, Some(3.0));
+        let ringless = Measures {
+            edge_width: Some(2.6),
+            sharpness: 100.0,
+            ..m
+        };
+        assert_eq!(failing(&ringless, Some(&rings), &t()), vec![Blurred]);
+        let some_left = Measures {
+            sharpness: 2000.0,
+            ..ringless
+        };
+        assert_eq!(failing(&some_left, Some(&rings), &t()), vec![]);
     }
 
     #[test]
