@@ -397,7 +397,7 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gstreamer_black_frozen_and_covered_pictures_are_reported_the_moving_one_never() {
+async fn gstreamer_black_frozen_covered_and_turned_pictures_are_reported_the_moving_one_never() {
     let mut servers = Vec::new();
     let mut cams = format!("{FAST_HEALTH}{FAST_VQD_BASELINE}");
     // `smpte75`: colour bars that never change (the `smpte` pattern has a corner of live snow,
@@ -407,6 +407,7 @@ async fn gstreamer_black_frozen_and_covered_pictures_are_reported_the_moving_one
         ("gst-black", "black"),
         ("gst-smpte", "smpte75"),
         ("gst-covered", "covered"),
+        ("gst-turned", "turned"),
     ] {
         let s = gateway_sim::gst::GstServer::start_pattern(0, pattern)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -424,6 +425,15 @@ async fn gstreamer_black_frozen_and_covered_pictures_are_reported_the_moving_one
             .as_f64()
             .is_some_and(|c| c >= 0.3),
         "{covered}"
+    );
+    // and another camera is turned: its view no longer matches the one it learned
+    let turned = wait_event(&env, "gst-turned", "camera.quality", 1).await;
+    assert_eq!(failing(&turned), vec!["scene_changed"], "{turned}");
+    assert!(
+        turned["camera"]["measured"]["view_match"]
+            .as_f64()
+            .is_some_and(|m| m < 0.5),
+        "{turned}"
     );
     let got = env
         .receiver

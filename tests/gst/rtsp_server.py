@@ -8,7 +8,9 @@ system choose, and the line says which)
 PATTERN is a videotestsrc pattern: "ball" (the default, a moving picture), "black", "smpte"
 (colour bars that never move: a frozen picture)…, or "covered": the moving picture, over which
 a grey board comes down on 60 % of the view 8 seconds after the stream starts (a camera that
-somebody covers once the gateway knows it).
+somebody covers once the gateway knows it), or "turned": colour bars, which pan out of view
+for a grey gradient beside them 8 seconds after the stream starts (a camera that somebody
+turns), a ball moving over both.
 """
 import sys
 
@@ -53,6 +55,29 @@ elif pattern == "covered":
         GLib.timeout_add_seconds(8, lambda: pad.set_property("alpha", 1.0) or False)
 
     factory.connect("media-configure", board_later)
+elif pattern == "turned":
+    # colour bars, and beside them (out of view) a grey gradient; a ball moves over both
+    factory.set_launch(
+        f"( compositor name=mix ! {caps} ! videoconvert ! video/x-raw,format=I420{encode}"
+        f" videotestsrc is-live=true pattern=smpte75 ! {caps} ! mix."
+        f" videotestsrc is-live=true pattern=gradient ! {caps} ! mix."
+        " videotestsrc is-live=true pattern=ball background-color=0x00000000"
+        " ! video/x-raw,format=AYUV,width=320,height=240,framerate=25/1 ! mix. )"
+    )
+
+    def pan_later(_factory, media):
+        mix = media.get_element().get_by_name("mix")
+        bars, gradient = mix.get_static_pad("sink_0"), mix.get_static_pad("sink_1")
+        gradient.set_property("xpos", 320)
+
+        def pan():
+            bars.set_property("xpos", -320)
+            gradient.set_property("xpos", 0)
+            return False
+
+        GLib.timeout_add_seconds(8, pan)
+
+    factory.connect("media-configure", pan_later)
 else:
     factory.set_launch(f"( videotestsrc is-live=true pattern={pattern} ! {caps}{encode} )")
 factory.set_shared(True)
