@@ -1,10 +1,11 @@
 //! The verdict on one sample — pure: its measures, the camera's baseline (once learned) and the
-//! thresholds in, the failing checks out. The most specific finding hides the ones it implies:
-//! a black picture is also dark, flat, edgeless and unchanging, but it is reported as black
-//! only; a covered picture is not also blurred or tinted, nor a flat, covered or featureless one
-//! frozen; a view that moved is not also tinted. A check the picture gives no ground for is not
-//! judged rather than guessed: blur without strong edges and without a baseline with detail,
-//! occlusion of a view that is plain by nature, the layout of a view that never holds still.
+//! thresholds in, the failing checks out. The most specific finding hides the ones it implies: a
+//! black picture is also dark, flat, edgeless and unchanging, but it is reported as black only; a
+//! covered picture is not also blurred or tinted, nor a flat, covered or featureless one frozen; a
+//! view that moved is not also tinted, nor blurred against the view it had. A check the picture
+//! gives no ground for is not judged rather than guessed: blur without strong edges and without a
+//! baseline with detail, occlusion of a view that is plain by nature, the layout of a view that
+//! never holds still.
 
 use super::baseline::Baseline;
 use super::vqd::{Check, Measures, Thresholds};
@@ -50,7 +51,10 @@ pub fn failing(m: &Measures, baseline: Option<&Baseline>, t: &Thresholds) -> Vec
     }
     let light = light(m, baseline, t);
     let occluded = occluded(m, baseline, t, &light);
-    let blurred = !occluded && blurred(m, baseline, t, &light);
+    // the view moved: judged on a picture that shows its scene
+    let shows = !light.dark && !light.bright && !occluded;
+    let moved = shows && m.view_match.is_some_and(|x| x < t.min_view_match);
+    let blurred = !occluded && blurred(m, baseline, t, &light, moved);
     // an unchanging picture is only frozen if it shows detail that could have changed: a
     // covered, flat or nearly featureless one (its clock hidden, washed out or smeared beyond
     // reading) cannot be judged
@@ -59,9 +63,6 @@ pub fn failing(m: &Measures, baseline: Option<&Baseline>, t: &Thresholds) -> Vec
         && !occluded
         && !featureless
         && m.changed_ratio.is_some_and(|c| c <= t.max_frozen_change);
-    // the view moved: judged on a picture that shows its scene
-    let shows = !light.dark && !light.bright && !occluded;
-    let moved = shows && m.view_match.is_some_and(|x| x < t.min_view_match);
     // against a baseline, a cast is the colour moving from the camera's normal (a sodium-lit
     // street is orange every night) — unless the camera looks at something else now, or at a
     // board; alone, a shift of the whole picture off grey
@@ -125,10 +126,20 @@ fn occluded(m: &Measures, baseline: Option<&Baseline>, t: &Thresholds, l: &Light
 
 /// Blur is judged on the strong edges — against the camera's own, once learned (optics soft by
 /// nature stay sharp; a fine texture whose crowded edges read narrow is blurred once they
-/// widen; fine detail that vanished while a few coarse edges kept their width is blurred too). Without strong edges, only against a baseline with detail: the detail fell far below
-/// the camera's normal (a flat picture too: a defocus can smear a scene into grey).
-fn blurred(m: &Measures, baseline: Option<&Baseline>, t: &Thresholds, l: &Light) -> bool {
-    let detailed = baseline.is_some_and(|b| b.edged || b.sharpness >= t.min_sharpness);
+/// widen; fine detail that vanished while a few coarse edges kept their width is blurred too,
+/// unless the view moved). Without strong edges, only against a baseline with detail: the
+/// detail fell far below the camera's normal (a flat picture too: a defocus can smear a scene
+/// into grey).
+fn blurred(
+    m: &Measures,
+    baseline: Option<&Baseline>,
+    t: &Thresholds,
+    l: &Light,
+    moved: bool,
+) -> bool {
+    // a view that moved shows other detail than the one learned (the optics are the same: its
+    // edges are still compared with the camera's own)
+    let detailed = !moved && baseline.is_some_and(|b| b.edged || b.sharpness >= t.min_sharpness);
     match (m.edge_width, baseline) {
         (Some(w), Some(b)) if b.edge_width.is_some() => {
             let wide = w > (b.edge_width.unwrap_or(0.0) * EDGE_GROWTH).max(MIN_SOFT_WIDTH);
@@ -268,8 +279,8 @@ mod tests {
         };
         assert_eq!(
             failing(&moved, Some(&b), &t()),
-            vec![Blurred, SceneChanged],
-            "its detail gone too"
+            vec![SceneChanged],
+            "another view's detail is not the old one's"
         );
         let tinted = Measures {
             chroma_shift: Some(20.0),
