@@ -418,6 +418,11 @@ async fn gstreamer_black_frozen_covered_and_turned_pictures_are_reported_the_mov
     let black = wait_event(&env, "gst-black", "camera.quality", 1).await;
     assert_eq!(failing(&black), vec!["black"], "{black}");
     // a board comes down over the moving picture once its baseline is learned
+    wait_camera(&env, "gst-covered", "judged against its baseline", |c| {
+        c["picture"]["measured"]["covered_ratio"].as_f64().is_some()
+    })
+    .await;
+    servers[3].signal_usr1().unwrap_or_else(|e| panic!("{e}"));
     let covered = wait_event(&env, "gst-covered", "camera.quality", 1).await;
     assert_eq!(failing(&covered), vec!["occluded"], "{covered}");
     assert!(
@@ -426,7 +431,12 @@ async fn gstreamer_black_frozen_covered_and_turned_pictures_are_reported_the_mov
             .is_some_and(|c| c >= 0.3),
         "{covered}"
     );
-    // and another camera is turned: its view no longer matches the one it learned
+    // and another camera is turned, once it has learned its view: the view no longer matches
+    wait_camera(&env, "gst-turned", "judged against its baseline", |c| {
+        c["picture"]["measured"]["view_match"].as_f64().is_some()
+    })
+    .await;
+    servers[4].signal_usr1().unwrap_or_else(|e| panic!("{e}"));
     let turned = wait_event(&env, "gst-turned", "camera.quality", 1).await;
     assert_eq!(failing(&turned), vec!["scene_changed"], "{turned}");
     assert!(

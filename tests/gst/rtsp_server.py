@@ -7,11 +7,12 @@ system choose, and the line says which)
 
 PATTERN is a videotestsrc pattern: "ball" (the default, a moving picture), "black", "smpte"
 (colour bars that never move: a frozen picture)…, or "covered": the moving picture, over which
-a grey board comes down on 60 % of the view 8 seconds after the stream starts (a camera that
+a grey board comes down on 60 % of the view when the server gets SIGUSR1 (a camera that
 somebody covers once the gateway knows it), or "turned": colour bars, which pan out of view
-for a grey gradient beside them 8 seconds after the stream starts (a camera that somebody
-turns), a ball moving over both.
+for a grey gradient beside them when the server gets SIGUSR1 (a camera that somebody turns,
+once the test saw the gateway learn its first view).
 """
+import signal
 import sys
 
 import gi
@@ -52,17 +53,17 @@ elif pattern == "covered":
     def board_later(_factory, media):
         pad = media.get_element().get_by_name("mix").get_static_pad("sink_2")
         pad.set_property("alpha", 0.0)
-        GLib.timeout_add_seconds(8, lambda: pad.set_property("alpha", 1.0) or False)
+        cover = lambda: pad.set_property("alpha", 1.0) or False  # noqa: E731
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, cover)
 
     factory.connect("media-configure", board_later)
 elif pattern == "turned":
-    # colour bars, and beside them (out of view) a grey gradient; a ball moves over both
+    # colour bars (with their corner of live snow: not frozen), and beside them, out of view, a
+    # grey gradient
     factory.set_launch(
         f"( compositor name=mix ! {caps} ! videoconvert ! video/x-raw,format=I420{encode}"
-        f" videotestsrc is-live=true pattern=smpte75 ! {caps} ! mix."
-        f" videotestsrc is-live=true pattern=gradient ! {caps} ! mix."
-        " videotestsrc is-live=true pattern=ball background-color=0x00000000"
-        " ! video/x-raw,format=AYUV,width=320,height=240,framerate=25/1 ! mix. )"
+        f" videotestsrc is-live=true pattern=smpte ! {caps} ! mix."
+        f" videotestsrc is-live=true pattern=gradient ! {caps} ! mix. )"
     )
 
     def pan_later(_factory, media):
@@ -75,7 +76,7 @@ elif pattern == "turned":
             gradient.set_property("xpos", 0)
             return False
 
-        GLib.timeout_add_seconds(8, pan)
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, pan)
 
     factory.connect("media-configure", pan_later)
 else:

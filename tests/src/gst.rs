@@ -58,6 +58,18 @@ impl GstServer {
         }
     }
 
+    /// Sends the server SIGUSR1 (the "turned" pattern pans then).
+    pub fn signal_usr1(&self) -> Result<(), String> {
+        let status = Command::new("kill")
+            .args(["-USR1", &self.child.id().to_string()])
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        status
+            .success()
+            .then_some(())
+            .ok_or_else(|| format!("kill -USR1: {status}"))
+    }
+
     /// The test stream's URL.
     pub fn url(&self) -> String {
         format!("rtsp://127.0.0.1:{}/test", self.port)
