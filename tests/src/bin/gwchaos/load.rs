@@ -87,9 +87,12 @@ async fn http_pusher(world: Arc<World>, next: Arc<AtomicU64>) {
     }
 }
 
-/// Publishes QoS 1 alarms at `mqtt_rate` per second through one persistent session.
+/// Publishes QoS 1 alarms at `mqtt_rate` per second through one persistent session — from the
+/// moment the gateway's own session has subscribed: before it exists, the broker has nobody to
+/// keep a message for and drops it (a broker's rule, not a loss of the gateway's).
 async fn mqtt_publisher(world: Arc<World>) {
     let units = plain_units(&world);
+    wait_for_gateway_subscription(&world).await;
     let port = world.broker.lock().await.port;
     let publisher = Publisher::connect(port, "chaos-publisher");
     let every = Duration::from_micros(1_000_000 / world.args.mqtt_rate.max(1));
@@ -109,6 +112,31 @@ async fn mqtt_publisher(world: Arc<World>) {
         n += 1;
     }
     *world.publisher.lock().await = Some(publisher);
+}
+
+/// Waits (at most a minute) until the gateway's metrics say its MQTT subscriptions are
+/// acknowledged, on whichever start of it is running.
+async fn wait_for_gateway_subscription(world: &World) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !world.stop.load(Ordering::Relaxed) {
+        let api = world.api().await;
+        let text = match client.get(format!("http://{api}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text
+            .lines()
+            .any(|l| l.trim() == "gateway_mqtt_subscribed 1")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("the gateway's MQTT session never subscribed; publishing anyway");
 }
 
 /// One device: an alarm at a time, resent unchanged (same serial, same time label) on a new
