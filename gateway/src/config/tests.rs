@@ -561,6 +561,11 @@ fn cameras_pick_threshold_profiles_and_unknown_or_bad_ones_are_named() {
         e.contains("[vqd.profiles.dome] `min_view_match` is a correlation"),
         "{e}"
     );
+    let e = errors(&format!("{GOOD}\n[vqd]\nbaseline_samples = 5000\n"));
+    assert!(
+        e.contains("`baseline_samples` 5000 is more than 1000"),
+        "{e}"
+    );
     let e = errors(&format!("{GOOD}\n[vqd.profiles.dome]\nmax_coverd = 0.5\n"));
     assert!(
         e.contains("max_coverd"),

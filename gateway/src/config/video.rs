@@ -100,6 +100,15 @@ impl Validator {
             );
         }
         let secs = |s: u64| chrono::Duration::seconds(s as i64);
+        if v.baseline_samples > 1_000 {
+            self.err(
+                file_at.clone(),
+                format!(
+                    "[vqd] `baseline_samples` {} is more than 1000 (0: no baselines)",
+                    v.baseline_samples
+                ),
+            );
+        }
         let base = v.overrides();
         self.check_thresholds("[vqd]", &base);
         let thresholds = base.apply(cameras::video::vqd::Thresholds::default());
@@ -128,7 +137,7 @@ impl Validator {
                 confirm: v.confirm_samples.max(1),
                 thresholds,
                 profiles: std::sync::Arc::new(profiles),
-                baseline_samples: v.baseline_samples.min(1_000) as usize,
+                baseline_samples: v.baseline_samples as usize,
             },
             tick: Duration::from_secs(1),
         })
