@@ -396,6 +396,22 @@ async fn a_fire_alarm_carries_its_cameras_snapshots_and_an_offline_camera_does_n
     );
 }
 
+/// Waits until camera `id`'s samples carry `measure` (judged against its baseline), signals its
+/// GStreamer server to change the picture, and returns the `camera.quality` event that follows.
+async fn changed_once_learned(
+    env: &Env,
+    id: &str,
+    measure: &str,
+    server: &gateway_sim::gst::GstServer,
+) -> Value {
+    wait_camera(env, id, "judged against its baseline", |c| {
+        c["picture"]["measured"][measure].as_f64().is_some()
+    })
+    .await;
+    server.signal_usr1().unwrap_or_else(|e| panic!("{e}"));
+    wait_event(env, id, "camera.quality", 1).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gstreamer_black_frozen_covered_and_turned_pictures_are_reported_the_moving_one_never() {
     let mut servers = Vec::new();
@@ -417,34 +433,16 @@ async fn gstreamer_black_frozen_covered_and_turned_pictures_are_reported_the_mov
     let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
     let black = wait_event(&env, "gst-black", "camera.quality", 1).await;
     assert_eq!(failing(&black), vec!["black"], "{black}");
-    // a board comes down over the moving picture once its baseline is learned
-    wait_camera(&env, "gst-covered", "judged against its baseline", |c| {
-        c["picture"]["measured"]["covered_ratio"].as_f64().is_some()
-    })
-    .await;
-    servers[3].signal_usr1().unwrap_or_else(|e| panic!("{e}"));
-    let covered = wait_event(&env, "gst-covered", "camera.quality", 1).await;
+    // a board comes down over the moving picture, and another camera is turned, each once it
+    // has learned its view
+    let covered = changed_once_learned(&env, "gst-covered", "covered_ratio", &servers[3]).await;
     assert_eq!(failing(&covered), vec!["occluded"], "{covered}");
-    assert!(
-        covered["camera"]["measured"]["covered_ratio"]
-            .as_f64()
-            .is_some_and(|c| c >= 0.3),
-        "{covered}"
-    );
-    // and another camera is turned, once it has learned its view: the view no longer matches
-    wait_camera(&env, "gst-turned", "judged against its baseline", |c| {
-        c["picture"]["measured"]["view_match"].as_f64().is_some()
-    })
-    .await;
-    servers[4].signal_usr1().unwrap_or_else(|e| panic!("{e}"));
-    let turned = wait_event(&env, "gst-turned", "camera.quality", 1).await;
+    let covered_ratio = covered["camera"]["measured"]["covered_ratio"].as_f64();
+    assert!(covered_ratio.is_some_and(|c| c >= 0.3), "{covered}");
+    let turned = changed_once_learned(&env, "gst-turned", "view_match", &servers[4]).await;
     assert_eq!(failing(&turned), vec!["scene_changed"], "{turned}");
-    assert!(
-        turned["camera"]["measured"]["view_match"]
-            .as_f64()
-            .is_some_and(|m| m < 0.5),
-        "{turned}"
-    );
+    let view_match = turned["camera"]["measured"]["view_match"].as_f64();
+    assert!(view_match.is_some_and(|m| m < 0.5), "{turned}");
     let got = env
         .receiver
         .wait_for(WAIT, "gst-smpte reported frozen", |d| {
