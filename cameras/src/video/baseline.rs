@@ -42,8 +42,6 @@ pub struct Baseline {
     /// Median edge width of the samples that had strong edges.
     #[serde(default)]
     pub edge_width: Option<f64>,
-    /// Median share of flat blocks.
-    pub uniform_ratio: f64,
     /// Median mean chroma (Cb, Cr).
     pub chroma: (f64, f64),
     /// How well the least typical learning sample matched the reference (1: a still view).
@@ -88,7 +86,6 @@ pub struct Learner {
     stds: Vec<f64>,
     sharpness: Vec<f64>,
     widths: Vec<f64>,
-    uniform: Vec<f64>,
     cb: Vec<f64>,
     cr: Vec<f64>,
     levels: Vec<Vec<u8>>,
@@ -108,7 +105,6 @@ impl Learner {
             stds: Vec::new(),
             sharpness: Vec::new(),
             widths: Vec::new(),
-            uniform: Vec::new(),
             cb: Vec::new(),
             cr: Vec::new(),
             levels: Vec::new(),
@@ -149,7 +145,6 @@ impl Learner {
         self.means.push(m.mean_luma);
         self.stds.push(m.luma_std);
         self.sharpness.push(m.sharpness);
-        self.uniform.push(m.uniform_ratio);
         self.cb.push(m.chroma.0);
         self.cr.push(m.chroma.1);
         self.levels.push(levels_of(thumb, m.mean_luma));
@@ -190,7 +185,6 @@ impl Learner {
             sharpness: median(&mut self.sharpness),
             edged: 2 * self.edged > n,
             edge_width: (2 * self.edged > n).then(|| median(&mut self.widths)),
-            uniform_ratio: median(&mut self.uniform),
             chroma: (median(&mut self.cb), median(&mut self.cr)),
             steady,
             blocks: self.blocks,
@@ -333,7 +327,6 @@ impl Baseline {
             sharpness,
             edged: edge_width.is_some(),
             edge_width,
-            uniform_ratio: 0.5,
             chroma: (128.0, 128.0),
             steady: 1.0,
             blocks: (0, 0),
