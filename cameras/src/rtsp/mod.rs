@@ -212,7 +212,7 @@ impl Cameras {
     pub fn relearn(&self, id: &str) -> Option<bool> {
         let set = self.set.get();
         let mut w = set.by_id.get(id)?.lock();
-        Some(w.picture.relearn(self.vqd.baseline_samples))
+        Some(w.picture.relearn())
     }
 }
 

@@ -84,6 +84,8 @@ pub struct PictureState {
     learner: Option<Learner>,
     /// Baselines learned or forgotten, for the pipeline to keep.
     to_keep: Vec<Option<Baseline>>,
+    /// Samples a baseline is learned from (0: baselines are off).
+    baseline_samples: usize,
 }
 
 impl PictureState {
@@ -93,6 +95,7 @@ impl PictureState {
             baseline: None,
             learner: (baseline_samples > 0).then(|| Learner::new(baseline_samples)),
             to_keep: Vec::new(),
+            baseline_samples,
             quality: Quality::new(confirm),
             thumb: None,
             sampled_seq: 0,
@@ -139,12 +142,12 @@ impl PictureState {
 
     /// Forgets the baseline and learns it again from the next samples (the view was moved on
     /// purpose, or the camera was replaced). `false` when baselines are off.
-    pub fn relearn(&mut self, baseline_samples: usize) -> bool {
-        if baseline_samples == 0 {
+    pub fn relearn(&mut self) -> bool {
+        if self.baseline_samples == 0 {
             return false;
         }
         self.baseline = None;
-        self.learner = Some(Learner::new(baseline_samples));
+        self.learner = Some(Learner::new(self.baseline_samples));
         self.to_keep.push(None);
         true
     }
@@ -179,7 +182,7 @@ impl PictureState {
                 Some(v) => measured.set_versus(&v),
                 // another picture size: the baseline no longer applies
                 None => {
-                    self.relearn(b.samples as usize);
+                    self.relearn();
                 }
             }
         }
@@ -357,7 +360,7 @@ mod tests {
         sample(&mut resumed, 320, 240);
         assert_eq!(resumed.baseline_status(), ("learning", 1, 2));
         assert_eq!(resumed.take_kept(), vec![None]);
-        assert!(!PictureState::new(2, 0).relearn(0), "baselines off");
+        assert!(!PictureState::new(2, 0).relearn(), "baselines off");
         assert_eq!(PictureState::new(2, 0).baseline_status(), ("off", 0, 0));
     }
 }

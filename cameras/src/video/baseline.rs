@@ -1,8 +1,8 @@
 //! A camera's own normal picture, learned over its first samples — pure. A camera that always
-//! looks at a plain wall, a dark street or the sky is compared with itself: its picture is
-//! occluded when the blocks that normally show detail turn flat, blurred when its detail fades
-//! far below its own, underexposed when it is much darker than it normally is, and its view
-//! has moved (`scene_changed`, 画面偏移) when the picture no longer matches its reference.
+//! looks at a plain wall, a dark street or the sky is compared with itself: what is measured
+//! against its baseline here (blocks that turned into a board, what the rest of the view still
+//! matches, the layout, the colour) is judged in [`super::verdict`] — occluded, blurred, dark,
+//! faded, tinted, or turned (`scene_changed`, 画面偏移).
 //! A check that the baseline cannot support (a view with too little detail, a scene that
 //! never holds still) is not judged rather than guessed.
 
