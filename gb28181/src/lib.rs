@@ -1,0 +1,7 @@
+//! GB/T 28181 device access: cameras, NVRs and lower platforms register to the gateway over
+//! SIP and are watched through what they send — registrations, keepalives, catalogs and
+//! alarms — without pulling a stream.
+
+pub mod id;
+pub mod manscdp;
+pub mod sip;
