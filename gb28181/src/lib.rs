@@ -2,6 +2,7 @@
 //! SIP and are watched through what they send — registrations, keepalives, catalogs and
 //! alarms — without pulling a stream.
 
+pub mod devices;
 pub mod id;
 pub mod manscdp;
 pub mod sip;

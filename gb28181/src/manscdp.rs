@@ -20,7 +20,7 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_TEXT: usize = 1_024;
 
 /// The charset a device writes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Charset {
     /// GB18030 (GB2312 and GBK are subsets): the standard's "GB2312".
@@ -265,7 +265,7 @@ pub fn read(bytes: &[u8]) -> Result<Body, BodyError> {
 }
 
 /// A channel (or grouping node) of a catalog.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct CatalogItem {
     /// Its id.
     pub id: String,

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 pub const MAX_MESSAGE: usize = 65_535;
 
 /// How a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// UDP datagrams.
@@ -38,7 +38,7 @@ impl Transport {
 }
 
 /// Where a message came from, or goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Peer {
     /// The transport.
     pub transport: Transport,
