@@ -190,5 +190,5 @@ fn notifies_change_status_unknown_status_is_not_guessed_and_unmapped_channels_ar
         vec![(CH1.into(), CameraState::Online, None)]
     );
     d.catalog(DEV, vec![item(CH1, None, Some("DEL"))], mapped);
-    assert!(d.by_id[DEV].channels.get(CH1).is_none());
+    assert!(!d.by_id[DEV].channels.contains_key(CH1));
 }
