@@ -151,10 +151,23 @@ pub struct Camera {
     pub vqd_profile: Option<String>,
     /// Where it is.
     pub place: crate::place::Place,
+    /// For a channel of a GB/T 28181 device: the device's id (the camera is watched through
+    /// the device's registration and catalog, not over RTSP; `url` is empty).
+    pub gb28181: Option<String>,
+}
+
+impl Camera {
+    /// The protocol it is watched over.
+    pub fn protocol(&self) -> crate::signal::Protocol {
+        match self.gb28181 {
+            Some(_) => crate::signal::Protocol::Gb28181,
+            None => crate::signal::Protocol::Rtsp,
+        }
+    }
 }
 
 /// The whole registry, indexed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     townships: Vec<Arc<Township>>,
     township_index: HashMap<String, usize>,
@@ -219,6 +232,17 @@ impl Registry {
     pub fn with_city(mut self, city: Option<Webhook>) -> Self {
         self.city = city;
         self
+    }
+
+    /// The same registry with the GB/T 28181 channels replaced by `channels` (cameras
+    /// discovered from the devices' catalogs; the configured cameras stay as they are).
+    pub fn with_channels(&self, channels: impl IntoIterator<Item = Arc<Camera>>) -> Self {
+        let mut r = self.clone();
+        r.cameras.retain(|_, c| c.gb28181.is_none());
+        for c in channels {
+            r.cameras.entry(c.id.clone()).or_insert(c);
+        }
+        r
     }
 
     /// Departments in configuration order.

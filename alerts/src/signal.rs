@@ -20,6 +20,8 @@ pub enum Protocol {
     Gb26875,
     /// RTSP camera session.
     Rtsp,
+    /// GB/T 28181 device (SIP registration, keepalives, catalog, alarms).
+    Gb28181,
     /// Raised by the gateway itself (health, escalation).
     Gateway,
 }
@@ -32,6 +34,7 @@ impl Protocol {
             Protocol::Http => "http",
             Protocol::Gb26875 => "gb26875",
             Protocol::Rtsp => "rtsp",
+            Protocol::Gb28181 => "gb28181",
             Protocol::Gateway => "gateway",
         }
     }

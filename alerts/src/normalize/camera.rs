@@ -150,7 +150,7 @@ fn envelope(
         kind: SourceKind::Camera,
         id: camera.id.clone(),
         name: camera.name.clone(),
-        protocol: crate::signal::Protocol::Rtsp,
+        protocol: camera.protocol(),
     };
     let occurred_at = occurred_at.with_timezone(ctx.received_at.offset());
     let township = TownshipRef::of(ctx.township);
