@@ -272,7 +272,7 @@ impl Devices {
 }
 
 /// A device's liveness at `now`: online, else why and since when.
-fn device_state(
+pub fn device_state(
     d: &Device,
     config: &LivenessConfig,
     now: DateTime<Utc>,

@@ -5,4 +5,7 @@
 pub mod devices;
 pub mod id;
 pub mod manscdp;
+pub mod server;
 pub mod sip;
+
+pub use server::{DeviceConfig, Gb28181Config, Server};
