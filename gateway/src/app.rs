@@ -131,6 +131,7 @@ pub async fn serve(
         cameras: video.as_ref().map(|v| v.cameras.clone()),
         video: video.clone(),
         gb26875: sources.gb26875.take(),
+        gb28181: sources.gb28181.take(),
         auth,
         ready: ready.clone(),
         metrics_public: config.api.metrics_public,
@@ -302,6 +303,7 @@ struct Sources {
     /// Each source's task and how long a clean stop may take it, in stopping order.
     tasks: Vec<(tokio::task::JoinHandle<()>, Duration)>,
     gb26875: Option<ingest::gb26875::server::Gb26875Handle>,
+    gb28181: Option<Arc<gb28181::Server>>,
     /// Notified when a source died.
     failed: Arc<tokio::sync::Notify>,
     has_failed: Arc<AtomicBool>,
@@ -319,6 +321,7 @@ impl Sources {
         let mut sources = Sources {
             tasks: Vec::new(),
             gb26875: None,
+            gb28181: None,
             failed: Arc::new(tokio::sync::Notify::new()),
             has_failed: Arc::new(AtomicBool::new(false)),
         };
@@ -340,6 +343,23 @@ impl Sources {
             tracing::info!(%addr, "GB/T 26875.3 server listening");
             sources.gb26875 = Some(handle);
             gb_task = Some(task);
+        }
+        if let Some(g) = config.gb28181.take() {
+            let (udp, tcp) = (g.transport.udp, g.transport.tcp);
+            let (server, task) =
+                gb28181::Server::start(g, pipeline.clone(), Duration::from_secs(1), stop.clone())
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {udp:?} (UDP) / {tcp:?} (TCP) for GB/T 28181")
+                    })?;
+            if let Some(addr) = server.udp_addr() {
+                tracing::info!(%addr, "GB/T 28181 platform listening (UDP)");
+            }
+            if let Some(addr) = server.tcp_addr() {
+                tracing::info!(%addr, "GB/T 28181 platform listening (TCP)");
+            }
+            sources.gb28181 = Some(server);
+            sources.tasks.push((task, Duration::from_secs(5)));
         }
         if let Some(m) = config.mqtt.take() {
             let task = ingest::mqtt::spawn(m, pipeline.clone(), stop.clone());

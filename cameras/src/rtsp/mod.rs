@@ -168,7 +168,7 @@ pub struct TownshipCount {
 impl Cameras {
     /// Every camera of the registry, not yet watched; times come from `clock`.
     pub fn new(registry: &Registry, config: &RtspConfig, clock: Arc<dyn Clock>) -> Self {
-        let mut registered: Vec<_> = registry.cameras().collect();
+        let mut registered: Vec<_> = registry.cameras().filter(|c| c.gb28181.is_none()).collect();
         registered.sort_by(|a, b| a.id.cmp(&b.id));
         let mut set = CameraSet::default();
         for c in registered {

@@ -96,7 +96,9 @@ impl Cameras {
         let mut change = CameraChange::default();
         let mut next = CameraSet::default();
         let mut fresh = Vec::new();
-        let mut cameras: Vec<&Arc<Camera>> = registry.cameras().collect();
+        // GB/T 28181 channels are watched through their devices, not over RTSP
+        let mut cameras: Vec<&Arc<Camera>> =
+            registry.cameras().filter(|c| c.gb28181.is_none()).collect();
         cameras.sort_by(|a, b| a.id.cmp(&b.id));
         for c in cameras {
             // entries compared whole, credentials included

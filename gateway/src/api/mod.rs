@@ -13,6 +13,7 @@ pub mod console;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod gb28181;
 pub mod ingest;
 pub mod openapi;
 pub mod outbox;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub reloader: Arc<crate::reload::Reloader>,
     /// The GB/T 26875.3 server's handle (`None` when it does not run).
     pub gb26875: Option<::ingest::gb26875::server::Gb26875Handle>,
+    /// The GB/T 28181 platform (`None` when it does not run).
+    pub gb28181: Option<Arc<::gb28181::Server>>,
     /// Watched cameras (`None` when the camera source does not run).
     pub cameras: Option<Arc<::cameras::rtsp::Cameras>>,
     /// Snapshots and evidence (`None` when the camera source does not run).

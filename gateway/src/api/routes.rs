@@ -3,7 +3,8 @@
 
 use super::AppState;
 use super::{
-    admin, cameras, cases, console, devices, events, ingest, outbox, reports, snapshots, units,
+    admin, cameras, cases, console, devices, events, gb28181, ingest, outbox, reports, snapshots,
+    units,
 };
 use axum::Router;
 
@@ -73,6 +74,9 @@ routes! {
     post "/api/v1/units/{id}/read" => devices::read, "admin, township", "Ask the unit's device for a reading.", [];
     get "/api/v1/units/{id}/read/{kind}" => devices::last_read, "admin, township", "The unit's last reading of a kind.", [];
     get "/api/v1/gb26875/devices" => devices::connected, "admin, township", "Connected GB/T 26875.3 devices.", [];
+    get "/api/v1/gb28181/devices" => gb28181::list, "admin, township", "GB/T 28181 devices that registered.", [];
+    get "/api/v1/gb28181/devices/{id}" => gb28181::one, "admin, township", "A GB/T 28181 device with its channels.", [];
+    post "/api/v1/gb28181/devices/{id}/query" => gb28181::query, "admin", "Ask a GB/T 28181 device for its catalog, info or status now.", [];
     get "/api/v1/townships" => super::townships, "admin, township", "Townships with queues and rates (联网率, 在线率, 完好率).", [];
     get "/api/v1/units" => units::list, "admin, township", "Registered units, a page at a time.", ["township", "online", "limit", "after"];
     get "/api/v1/units/{id}" => units::get, "admin, township", "One unit.", [];

@@ -15,6 +15,7 @@ pub mod api;
 mod cases;
 mod csv;
 pub mod error;
+mod gb28181;
 mod mqtt;
 mod place;
 mod profiles;
@@ -109,6 +110,8 @@ pub struct Config {
     pub rtsp: Option<cameras::rtsp::RtspConfig>,
     /// The GB/T 26875.3 server, when `[gb26875]` is configured.
     pub gb26875: Option<ingest::gb26875::server::Gb26875Config>,
+    /// The GB/T 28181 platform, when `[gb28181]` is configured.
+    pub gb28181: Option<::gb28181::Gb28181Config>,
 }
 
 impl Config {
@@ -426,6 +429,10 @@ impl Validator {
         let rtsp = self.rtsp(&raw.rtsp, &raw.health, &raw.vqd);
         let video = self.video(&raw.vqd, &raw.snapshots, &raw.linkage);
         let gb26875 = raw.gb26875.as_ref().and_then(|g| self.gb26875(g, offset));
+        let gb28181 = raw
+            .gb28181
+            .as_ref()
+            .and_then(|g| self.gb28181(g, &known, &data_dir, offset));
         let (outbox, retention) = self.outbox(&raw.outbox);
         let delivery = self.delivery(&raw.delivery);
         if !self.errors.is_empty() {
@@ -450,6 +457,7 @@ impl Validator {
             profiles,
             rtsp,
             gb26875,
+            gb28181,
             quarantine_unknown_units: raw.registry.quarantine_unknown_units,
             outbox,
             retention,

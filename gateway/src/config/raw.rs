@@ -40,6 +40,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub rtsp: RtspSection,
     pub gb26875: Option<Gb26875Section>,
+    pub gb28181: Option<Gb28181Section>,
     #[serde(default)]
     pub townships: Vec<TownshipEntry>,
     pub city: Option<CitySection>,
@@ -696,4 +697,52 @@ fn default_gb_max_frames() -> u32 {
 
 fn default_gb_max_connections() -> usize {
     20_000
+}
+
+/// `[gb28181]`: the GB/T 28181 platform devices register to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gb28181Section {
+    pub listen_udp: Option<Spanned<String>>,
+    pub listen_tcp: Option<Spanned<String>>,
+    pub sip_id: Spanned<String>,
+    pub domain: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    #[serde(default = "d60")]
+    pub keepalive_timeout_s: u64,
+    #[serde(default = "d3u32")]
+    pub keepalive_misses: u32,
+    #[serde(default = "d600")]
+    pub subscribe_expires_s: u64,
+    #[serde(default = "default_gb_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "d30")]
+    pub idle_timeout_s: u64,
+    /// Civil-code prefix → township code.
+    #[serde(default)]
+    pub civil_codes: std::collections::BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub devices: Vec<Gb28181DeviceEntry>,
+}
+
+/// `[[gb28181.devices]]`: a device allowed to register.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gb28181DeviceEntry {
+    pub id: Spanned<String>,
+    pub township: Option<Spanned<String>>,
+    pub name: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+}
+
+fn d3u32() -> u32 {
+    3
+}
+
+fn d600() -> u64 {
+    600
 }

@@ -308,6 +308,7 @@ impl Validator {
             vqd_interval_s: c.vqd_interval_s,
             vqd_profile: c.vqd_profile.as_ref().map(|p| p.value.clone()),
             place: self.place(&format!("camera `{id}`"), &c.place),
+            gb28181: None,
         }
     }
 
