@@ -49,10 +49,11 @@ ensure_rust() {
 # and unit-tested); util-linux for unshare/nsenter (a tmpfs of the gateway's own in the disk
 # tests and the chaos run); systemd for systemd-analyze (the shipped unit is verified and scored);
 # python3-venv for the validators' environment; chromium, chromium-driver and a CJK font
-# (fonts-wqy-microhei) for the console's browser test and its screenshots.
+# (fonts-wqy-microhei) for the console's browser test and its screenshots; sip-tester (SIPp) for
+# the GB/T 28181 interop scenarios.
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl openssl mosquitto mosquitto-clients
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
   libavdevice-dev clang libclang-dev python3 python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   python3-openpyxl python3-venv prometheus util-linux systemd
-  chromium chromium-driver fonts-wqy-microhei)
+  chromium chromium-driver fonts-wqy-microhei sip-tester)

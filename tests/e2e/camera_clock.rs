@@ -50,6 +50,7 @@ fn camera_as(id: &str, url: String, password: Option<&str>) -> Camera {
         vqd_interval_s: Some(0),
         vqd_profile: None,
         place: Default::default(),
+        gb28181: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod delivery;
 mod deploy;
 mod disk;
 mod gb26875;
+mod gb28181;
 mod hostile;
 mod mqtt;
 mod profiles;
@@ -40,4 +41,16 @@ async fn wait_for_addrs(env: &common::Env, township: &str, want: &std::collectio
     if let Err(e) = got {
         panic!("{e}\ngateway log:\n{}", env.gw.log());
     }
+}
+
+/// Waits until a simulated GB/T 28181 device has seen what `check` wants.
+async fn wait_seen(
+    device: &gateway_sim::gb28181sim::SimDevice,
+    check: impl Fn(&gateway_sim::gb28181sim::SimSeen) -> bool,
+) {
+    gateway_sim::wait_until(common::WAIT, "the simulated device", || {
+        check(&device.seen()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", device.seen()));
 }

@@ -6,10 +6,12 @@
 //! * [`harness`] — starts the real `gateway` binary on loopback with a generated config, waits
 //!   for it to be ready, kills it with SIGKILL.
 //! * [`mosquitto`] — a real mosquitto broker on a free loopback port, and a QoS 1 publisher.
+//! * [`gb28181sim`] — GB/T 28181 cameras and NVRs registering over SIP.
 //! * [`unitsim`] — key fire-safety units pushing the standard profile over HTTP.
 //! * [`webdriver`] — headless Chromium through chromedriver, for the console's tests.
 
 pub mod camsim;
+pub mod gb28181sim;
 pub mod gbsim;
 pub mod gst;
 pub mod harness;

@@ -59,6 +59,7 @@ pub(super) fn registry(units: usize, cameras: usize) -> Registry {
             vqd_interval_s: None,
             vqd_profile: None,
             place: Default::default(),
+            gb28181: None,
         })
         .collect();
     Registry::new(townships, units, cameras)

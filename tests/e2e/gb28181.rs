@@ -1,0 +1,268 @@
+//! GB/T 28181 device access: simulated devices (gb28181sim) against the real gateway —
+//! registration with digest, keepalive liveness, a catalog split into pages, catalog NOTIFYs,
+//! camera events delivered to the channel's township with `source.protocol = "gb28181"`.
+
+use crate::common::*;
+use gateway_sim::gb28181sim::{SimConfig, SimDevice};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub const SERVER_ID: &str = "34020000002000000001";
+pub const PASSWORD: &str = "12345678";
+pub const NVR: &str = "34020000001180000001";
+const OTHER_PASSWORD_NVR: &str = "34020000001180000002";
+const UNLISTED: &str = "34020000001320000999";
+
+/// `[gb28181]` on loopback UDP: keepalives every second, offline after 3 missed.
+pub fn section(devices: &str) -> String {
+    format!(
+        "[gb28181]\nlisten_udp = \"127.0.0.1:0\"\nlisten_tcp = \"127.0.0.1:0\"\nsip_id = \"{SERVER_ID}\"\npassword = \"{PASSWORD}\"\n\
+         keepalive_timeout_s = 1\nkeepalive_misses = 3\n\n{devices}\n"
+    )
+}
+
+/// Where this run of the gateway's GB/T 28181 platform listens over UDP.
+pub fn udp(env: &Env) -> SocketAddr {
+    env.gw
+        .logged_addr("GB/T 28181 platform listening (UDP)")
+        .expect("the gateway logs the GB/T 28181 address")
+}
+
+/// The camera events of one channel, as the township received them.
+fn camera_events<'a>(d: &'a [gateway_sim::receiver::Delivery], channel: &str) -> Vec<&'a Value> {
+    d.iter()
+        .filter_map(|d| d.body.as_ref())
+        .filter(|b| b["source"]["id"] == channel)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_register_keep_alive_and_their_channels_become_cameras() {
+    let devices = format!(
+        "[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\nname = \"北门录像机\"\n\n\
+         [[gb28181.devices]]\nid = \"{OTHER_PASSWORD_NVR}\"\ntownship = \"lanjiang\"\npassword = \"its-own\"\n\n\
+         [registry]\nquarantine_unknown_units = true\n"
+    );
+    let env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &section(&devices)).await;
+    let server = udp(&env);
+
+    // an NVR with three channels, the third OFF, its catalog one item per MESSAGE
+    let mut config = SimConfig::new(NVR, PASSWORD, server, 3);
+    config.keepalive = Duration::from_secs(1);
+    config.channels[2].on = false;
+    let (ch1, ch2, ch3) = (
+        config.channels[0].id.clone(),
+        config.channels[1].id.clone(),
+        config.channels[2].id.clone(),
+    );
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    let date = nvr.seen().date.expect("the 200 carries a Date");
+    chrono::NaiveDateTime::parse_from_str(&date, "%Y-%m-%dT%H:%M:%S%.3f")
+        .unwrap_or_else(|e| panic!("Date `{date}` is local time without a zone: {e}"));
+
+    // the catalog, gathered from three pages, names decoded from GB2312
+    let device = wait_device(&env, NVR, |d| {
+        d["online"] == true && d["channels"].as_array().is_some_and(|c| c.len() == 3)
+    })
+    .await;
+    assert_eq!(device["name"], "北门录像机");
+    assert_eq!(device["transport"], "udp");
+    assert_eq!(device["info"]["Model"], "NVR-1");
+    let names: Vec<&str> = device["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["通道1", "通道2", "通道3"]);
+
+    // the OFF channel is a camera.offline at once; the others are online (nothing to tell)
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.offline of the OFF channel", |d| {
+            !camera_events(d, &ch3).is_empty()
+        })
+        .await
+        .unwrap();
+    let e = camera_events(&got, &ch3)[0];
+    assert_eq!(e["kind"], "camera.offline");
+    assert_eq!(e["source"]["protocol"], "gb28181");
+    assert_eq!(e["source"]["name"], "通道3");
+    assert_eq!(e["camera"]["reason"], "channel_off");
+    assert_eq!(e["township"]["code"], "lanjiang");
+    assert!(got.iter().all(|d| d.township == "lanjiang"));
+    assert!(camera_events(&got, &ch1).is_empty() && camera_events(&got, &ch2).is_empty());
+
+    // a catalog NOTIFY turns channel 1 off
+    crate::wait_seen(&nvr, |s| s.subscriptions >= 1).await;
+    nvr.set_channel(&ch1, false).await;
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.offline of channel 1", |d| {
+            !camera_events(d, &ch1).is_empty()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        camera_events(&got, &ch1)[0]["camera"]["reason"],
+        "channel_off"
+    );
+
+    // keepalives stop: channel 2 goes offline 3 s after the last one (± 2 s)
+    nvr.silence(true);
+    let silent_from = Instant::now();
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.offline of channel 2", |d| {
+            !camera_events(d, &ch2).is_empty()
+        })
+        .await
+        .unwrap();
+    let after = silent_from.elapsed();
+    assert!(
+        after >= Duration::from_secs(1) && after <= Duration::from_secs(5),
+        "offline after {after:?} of silence; 3 × 1 s expected"
+    );
+    let e = camera_events(&got, &ch2)[0];
+    assert_eq!(e["kind"], "camera.offline");
+    assert_eq!(e["camera"]["reason"], "keepalive_timeout");
+    wait_device(&env, NVR, |d| {
+        d["online"] == false && d["offline_reason"] == "keepalive_timeout"
+    })
+    .await;
+
+    // a keepalive again: channel 2 online; channels 1 and 3 stay off
+    nvr.silence(false);
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.online of channel 2", |d| {
+            camera_events(d, &ch2)
+                .iter()
+                .any(|e| e["kind"] == "camera.online")
+        })
+        .await
+        .unwrap();
+    assert!(camera_events(&got, &ch1)
+        .iter()
+        .all(|e| e["kind"] == "camera.offline"));
+
+    // registered again from another port: the binding moves
+    let before = device["address"].as_str().unwrap().to_string();
+    assert_eq!(nvr.rebind_and_register().await, 200);
+    wait_device(&env, NVR, |d| {
+        d["address"] != before.as_str() && d["online"] == true
+    })
+    .await;
+
+    // the availability route counts the channels as the township's cameras
+    let (s, v) = env
+        .get("/api/v1/townships/lanjiang/availability", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["cameras"].as_array().unwrap().len(), 3, "{v}");
+
+    // a township sees its own devices; another sees none
+    let (s, v) = env
+        .get("/api/v1/gb28181/devices", Some(&township_token("yunshan")))
+        .await;
+    assert_eq!((s, v["devices"].as_array().unwrap().len()), (200, 0), "{v}");
+    let (s, v) = env
+        .get(
+            &format!("/api/v1/gb28181/devices/{NVR}"),
+            Some(&township_token("yunshan")),
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_and_unlisted_devices_are_refused_and_counted() {
+    let devices = format!(
+        "[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n\n\
+         [[gb28181.devices]]\nid = \"{OTHER_PASSWORD_NVR}\"\ntownship = \"lanjiang\"\npassword = \"its-own\"\n\n\
+         [registry]\nquarantine_unknown_units = true\n"
+    );
+    let env = Env::start(&["lanjiang"], |c| c.extra += &section(&devices)).await;
+    let server = udp(&env);
+    let start = |id: &str, password: &str| {
+        let mut c = SimConfig::new(id, password, server, 1);
+        c.keepalive = Duration::ZERO;
+        SimDevice::start(c)
+    };
+    assert_eq!(start(NVR, "wrong").await.unwrap().register().await, 403);
+    // the server's password is not this device's: its own is
+    assert_eq!(
+        start(OTHER_PASSWORD_NVR, PASSWORD)
+            .await
+            .unwrap()
+            .register()
+            .await,
+        403
+    );
+    assert_eq!(
+        start(OTHER_PASSWORD_NVR, "its-own")
+            .await
+            .unwrap()
+            .register()
+            .await,
+        200
+    );
+    let unlisted = start(UNLISTED, PASSWORD).await.unwrap();
+    assert_eq!(unlisted.register().await, 403);
+    // keepalives without a registration are not taken
+    assert_eq!(unlisted.keepalive().await, 403);
+    let fresh = start(NVR, PASSWORD).await.unwrap();
+    assert_eq!(fresh.keepalive().await, 404);
+
+    let m = env.gw.metrics().await;
+    let rejected = |reason: &str| {
+        metric(
+            &m,
+            &format!("gateway_ingest_rejected_total{{reason=\"{reason}\",source=\"gb28181\"}}"),
+        )
+    };
+    assert_eq!(rejected("wrong_password"), 2.0);
+    assert!(rejected("unknown_device") >= 2.0);
+    let (s, v) = env.get("/api/v1/quarantine", Some(ADMIN_TOKEN)).await;
+    assert_eq!(s, 200);
+    assert!(
+        v["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["unit"] == UNLISTED && u["protocol"] == "gb28181"),
+        "{v}"
+    );
+    let (_, v) = env.get("/api/v1/gb28181/devices", Some(ADMIN_TOKEN)).await;
+    let ids: Vec<&str> = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [OTHER_PASSWORD_NVR],
+        "only the device that registered is listed"
+    );
+}
+
+/// Polls a device's API view until `check` holds.
+async fn wait_device(env: &Env, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (s, v) = env
+            .get(&format!("/api/v1/gb28181/devices/{id}"), Some(ADMIN_TOKEN))
+            .await;
+        if s == 200 && check(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "device {id} never became as expected: {s} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
