@@ -181,6 +181,23 @@ pub struct OnvifNotice {
     pub at: DateTime<Utc>,
 }
 
+/// An alarm a camera or its NVR reported (GB/T 28181 Alarm notify), as sent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeviceAlarm {
+    /// The device that sent it.
+    pub device: String,
+    /// `AlarmMethod`.
+    pub method: Option<String>,
+    /// `AlarmType`.
+    pub alarm_type: Option<String>,
+    /// `AlarmPriority`.
+    pub priority: Option<u8>,
+    /// `AlarmTime`, in the gateway's zone (devices send local time without one).
+    pub at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// `AlarmDescription`.
+    pub description: Option<String>,
+}
+
 /// Something a camera source saw about one camera.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraObservation {

@@ -280,6 +280,34 @@ pub struct CameraDetail {
     /// is empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cleared_checks: Vec<String>,
+    /// What a device's alarm said, for `camera.alarm` and a device's `camera.tamper`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmDetail>,
+}
+
+/// A device's alarm (GB/T 28181 Alarm notify), its codes with their names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AlarmDetail {
+    /// The device that sent it (an NVR for its channels).
+    pub device: String,
+    /// `AlarmMethod` as sent (1 telephone, 2 device, 3 SMS, 4 GPS, 5 video, 6 device fault, 7 other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The method's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_name: Option<String>,
+    /// `AlarmType` as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    pub alarm_type: Option<String>,
+    /// The type's name (for the method).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// `AlarmPriority`: 1 (most severe) to 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// `AlarmDescription`, decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Unit connectivity detail.
@@ -389,6 +417,8 @@ wire_enum! {
         CameraTamper = "camera.tamper",
         /// A camera reports motion.
         CameraMotion = "camera.motion",
+        /// A camera or NVR reports an alarm (GB/T 28181: video loss, intrusion, disk full, …).
+        CameraAlarm = "camera.alarm",
         /// An event was escalated (督办).
         EventEscalated = "event.escalated",
         /// Evidence that came after its event was delivered (a late snapshot).
@@ -425,8 +455,8 @@ impl Kind {
         match self {
             FireAlarm => Severity::Critical,
             FireFault | FireSupervisory | FireLinkageStarted | FirePowerFault
-            | FireAnalogThreshold | UnitOffline | CameraOffline | CameraTamper | EventEscalated
-            | EventAssigned | EventOverdue => Severity::Major,
+            | FireAnalogThreshold | UnitOffline | CameraOffline | CameraTamper | CameraAlarm
+            | EventEscalated | EventAssigned | EventOverdue => Severity::Major,
             FireDisabled | FireLinkageFeedback | CameraStalled | CameraDegraded | CameraQuality => {
                 Severity::Minor
             }
@@ -458,6 +488,7 @@ impl Kind {
             CameraQuality => "图像异常",
             CameraTamper => "摄像机遮挡/破坏",
             CameraMotion => "移动侦测",
+            CameraAlarm => "视频报警",
             EventEscalated => "督办",
             EventEvidence => "补充视频证据",
             EventUpdated => "处置进展",

@@ -266,3 +266,75 @@ async fn wait_device(env: &Env, id: &str, check: impl Fn(&Value) -> bool) -> Val
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_reach_the_channels_township_once_with_their_chinese_descriptions() {
+    // the NVR has no township of its own: its channels map by civil code
+    let devices = format!(
+        "[gb28181.civil_codes]\n\"3402\" = \"lanjiang\"\n\"340200\" = \"yunshan\"\n\n\
+         [[gb28181.devices]]\nid = \"{NVR}\"\n"
+    );
+    let env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &section(&devices)).await;
+    let mut config = SimConfig::new(NVR, PASSWORD, udp(&env), 2);
+    config.keepalive = Duration::from_secs(1);
+    let (ch1, ch2) = (config.channels[0].id.clone(), config.channels[1].id.clone());
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    wait_device(&env, NVR, |d| {
+        d["channels"].as_array().is_some_and(|c| {
+            c.len() == 2
+                && c.iter()
+                    .all(|c| c["township"] == "yunshan" && c["state"] == "online")
+        })
+    })
+    .await;
+
+    // an intrusion on channel 2, described in GB2312
+    assert_eq!(nvr.alarm(&ch2, 5, 6, "周界入侵 东门").await, 200);
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.alarm", |d| !camera_events(d, &ch2).is_empty())
+        .await
+        .unwrap();
+    let e = camera_events(&got, &ch2)[0];
+    assert_eq!(e["kind"], "camera.alarm");
+    assert_eq!(
+        e["township"]["code"], "yunshan",
+        "the longest civil-code prefix wins"
+    );
+    assert_eq!(e["source"]["protocol"], "gb28181");
+    assert_eq!(e["camera"]["alarm"]["description"], "周界入侵 东门");
+    assert_eq!(e["camera"]["alarm"]["type_name"], "入侵检测");
+    assert_eq!(e["camera"]["alarm"]["method_name"], "视频报警");
+    assert_eq!(e["camera"]["alarm"]["device"], NVR);
+    assert_eq!(e["severity"], "critical", "priority 1");
+    assert!(
+        e["title"].as_str().unwrap().contains("入侵检测"),
+        "{}",
+        e["title"]
+    );
+    crate::wait_seen(&nvr, |s| s.alarm_responses >= 1).await;
+
+    // the same alarm again within the dedup window: answered, counted, not delivered again
+    assert_eq!(nvr.alarm(&ch2, 5, 6, "周界入侵 东门").await, 200);
+    // a tamper alarm on channel 1 is camera.tamper
+    assert_eq!(nvr.alarm(&ch1, 2, 2, "防拆").await, 200);
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.tamper", |d| {
+            !camera_events(d, &ch1).is_empty()
+        })
+        .await
+        .unwrap();
+    assert_eq!(camera_events(&got, &ch1)[0]["kind"], "camera.tamper");
+    assert_eq!(
+        camera_events(&got, &ch2).len(),
+        1,
+        "the repeat is not delivered"
+    );
+    let m = env.gw.metrics().await;
+    assert_eq!(
+        metric(&m, "gateway_events_deduplicated_total{source=\"gb28181\"}"),
+        1.0
+    );
+}

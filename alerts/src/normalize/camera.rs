@@ -6,11 +6,13 @@
 //! | picture checks raised or cleared | `camera.quality` |
 //! | ONVIF motion / tamper notification | `camera.motion` / `camera.tamper` |
 //! | a state entered (uptime log only) | none |
+//! | a device alarm (GB/T 28181) | `camera.alarm`, or `camera.tamper` for a tamper alarm |
 
 use crate::camera::{
-    CameraState, Observed, OnvifKind, OnvifNotice, PictureCheck, PictureVerdict, StateChange,
+    CameraState, DeviceAlarm, Observed, OnvifKind, OnvifNotice, PictureCheck, PictureVerdict,
+    StateChange,
 };
-use crate::event::{CameraDetail, Event, Kind, Source, SourceKind, TownshipRef};
+use crate::event::{AlarmDetail, CameraDetail, Event, Kind, Source, SourceKind, TownshipRef};
 use crate::registry::{Camera, Township};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
@@ -115,6 +117,7 @@ fn picture_event(v: &PictureVerdict, ctx: &CameraContext<'_>, id: Uuid) -> Event
         measured: v.measured.clone(),
         failing_checks: names(&v.failing),
         cleared_checks: names(&v.cleared),
+        alarm: None,
     };
     envelope(ctx, id, Kind::CameraQuality, detail, v.at, &what)
 }
@@ -134,6 +137,95 @@ fn onvif_event(n: &OnvifNotice, ctx: &CameraContext<'_>, id: Uuid) -> Event {
         ..CameraDetail::default()
     };
     envelope(ctx, id, kind, detail, n.at, what)
+}
+
+/// `camera.alarm` (or `camera.tamper` for a device tamper alarm) of a device's alarm. The
+/// device's time is kept when believable (see [`super::sanity::device_time`]).
+pub fn device_alarm_event(a: &DeviceAlarm, ctx: &CameraContext<'_>, id: Uuid) -> Event {
+    let method_name = a.method.as_deref().map(alarm_method_name);
+    let type_name = alarm_type_name(a.method.as_deref(), a.alarm_type.as_deref());
+    let tamper = a.method.as_deref() == Some("2") && a.alarm_type.as_deref() == Some("2");
+    let kind = if tamper {
+        Kind::CameraTamper
+    } else {
+        Kind::CameraAlarm
+    };
+    let description = a.description.as_deref().and_then(super::sanity::clean_text);
+    let what = type_name
+        .map(str::to_string)
+        .or_else(|| description.clone())
+        .or_else(|| method_name.map(str::to_string))
+        .unwrap_or_else(|| "报警".to_string());
+    let (at, skew) = super::sanity::device_time(a.at, ctx.received_at);
+    let mut measured = Map::new();
+    if let Some(s) = skew {
+        measured.insert("clock_skew_s".into(), Value::from(s));
+    }
+    let detail = CameraDetail {
+        state: CameraState::Online.as_str().into(),
+        reason: type_name.map(str::to_string),
+        measured,
+        alarm: Some(AlarmDetail {
+            device: a.device.clone(),
+            method: a.method.clone(),
+            method_name: method_name.map(str::to_string),
+            alarm_type: a.alarm_type.clone(),
+            type_name: type_name.map(str::to_string),
+            priority: a.priority,
+            description,
+        }),
+        ..CameraDetail::default()
+    };
+    let mut e = envelope(ctx, id, kind, detail, at.with_timezone(&chrono::Utc), &what);
+    if let Some(p) = a.priority.filter(|p| (1..=4).contains(p)) {
+        // level-1 alarms are the most severe
+        e.severity = if p == 1 {
+            crate::event::Severity::Critical
+        } else {
+            e.severity
+        };
+    }
+    e
+}
+
+/// The name of a GB/T 28181 `AlarmMethod` (digits may be combined: the first names it).
+pub fn alarm_method_name(method: &str) -> &'static str {
+    match method.chars().next() {
+        Some('1') => "电话报警",
+        Some('2') => "设备报警",
+        Some('3') => "短信报警",
+        Some('4') => "GPS报警",
+        Some('5') => "视频报警",
+        Some('6') => "设备故障报警",
+        _ => "其他报警",
+    }
+}
+
+/// The name of a GB/T 28181 `AlarmType` for its method (unknown codes: none — kept raw).
+pub fn alarm_type_name(method: Option<&str>, alarm_type: Option<&str>) -> Option<&'static str> {
+    let m = method?.chars().next()?;
+    Some(match (m, alarm_type?) {
+        ('2', "1") => "视频丢失",
+        ('2', "2") => "设备防拆",
+        ('2', "3") => "存储设备磁盘满",
+        ('2', "4") => "设备高温",
+        ('2', "5") => "设备低温",
+        ('5', "1") => "人工视频报警",
+        ('5', "2") => "运动目标检测",
+        ('5', "3") => "遗留物检测",
+        ('5', "4") => "物体移除检测",
+        ('5', "5") => "绊线检测",
+        ('5', "6") => "入侵检测",
+        ('5', "7") => "逆行检测",
+        ('5', "8") => "徘徊检测",
+        ('5', "9") => "流量统计",
+        ('5', "10") => "密度检测",
+        ('5', "11") => "视频异常检测",
+        ('5', "12") => "快速移动",
+        ('6', "1") => "存储设备磁盘故障",
+        ('6', "2") => "存储设备风扇故障",
+        _ => return None,
+    })
 }
 
 /// A `camera.*` event: the camera as its source, the detail, a title saying what happened.

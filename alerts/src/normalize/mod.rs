@@ -21,7 +21,7 @@ pub mod sanity;
 pub mod threshold;
 pub mod unit;
 
-pub use camera::{camera_event, check_label, CameraContext};
+pub use camera::{camera_event, check_label, device_alarm_event, CameraContext};
 pub use case::{assigned_notice, overdue_notice, updated_notice};
 pub use evidence::evidence_event;
 pub use fire::{kind_for_flag, kind_for_operation, normalize, Context};

@@ -3,10 +3,11 @@
 //! the next ticks while the outbox cannot take them.
 
 use super::{Pipeline, SubmitError};
-use crate::camera::{CameraObservation, CameraState, Observed};
+use crate::camera::{CameraObservation, CameraState, DeviceAlarm, Observed};
 use crate::event::Event;
-use crate::normalize::{camera_event, CameraContext};
-use crate::outbox::{CameraMark, Op};
+use crate::normalize::{camera_event, device_alarm_event, CameraContext};
+use crate::outbox::{CameraMark, MessageKey, Op};
+use crate::registry::Camera;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, VecDeque};
 use uuid::Uuid;
@@ -184,6 +185,44 @@ impl Pipeline {
     }
 
     /// Commits the waiting events in one transaction; on failure they stay for the next call.
+    /// A device's alarm about `camera` (a channel, or a device standing for itself): worded
+    /// and committed at once, remembered under `key` — the same alarm again within the key's
+    /// window (sent again after a crash, or repeated by the device) commits nothing, is counted
+    /// as deduplicated and answers with the first event's id. Returns the id and whether the
+    /// alarm was a repeat.
+    pub async fn camera_alarm(
+        &self,
+        camera: &Camera,
+        alarm: &DeviceAlarm,
+        key: MessageKey,
+    ) -> Result<(Uuid, bool), SubmitError> {
+        let registry = self.registry();
+        let township = registry
+            .township(&camera.township)
+            .ok_or_else(|| SubmitError::UnknownUnit(crate::registry::shown_id(&camera.id)))?;
+        let received_at = self.clock.now().with_timezone(&self.offset);
+        let ctx = CameraContext {
+            camera,
+            township,
+            received_at,
+        };
+        let mut events = vec![device_alarm_event(alarm, &ctx, Uuid::now_v7())];
+        let own = vec![events[0].id];
+        let receipt = self
+            .commit_keyed(&mut events, Some((key, own.clone())))
+            .await?;
+        match receipt.repeated {
+            Some(first) => {
+                self.metrics
+                    .events_deduplicated_total
+                    .with_label_values(&["gb28181"])
+                    .inc();
+                Ok((first.first().copied().unwrap_or(own[0]), true))
+            }
+            None => Ok((own[0], false)),
+        }
+    }
+
     async fn commit_backlog(&self, backlog: &mut VecDeque<Event>) -> Result<usize, SubmitError> {
         if backlog.is_empty() {
             return Ok(0);

@@ -19,6 +19,7 @@ impl Validator {
         known: &Townships,
         data_dir: &Path,
         offset: FixedOffset,
+        alarm_dedup: Duration,
     ) -> Option<Gb28181Config> {
         let at = self.at(&g.sip_id);
         let sip_id = g.sip_id.get_ref().clone();
@@ -107,6 +108,7 @@ impl Validator {
             devices,
             civil_codes,
             subscribe_expires: Duration::from_secs(g.subscribe_expires_s),
+            alarm_dedup,
             state_file: Some(data_dir.join("gb28181-devices.json")),
             offset,
         })

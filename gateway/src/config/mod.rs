@@ -429,10 +429,10 @@ impl Validator {
         let rtsp = self.rtsp(&raw.rtsp, &raw.health, &raw.vqd);
         let video = self.video(&raw.vqd, &raw.snapshots, &raw.linkage);
         let gb26875 = raw.gb26875.as_ref().and_then(|g| self.gb26875(g, offset));
-        let gb28181 = raw
-            .gb28181
-            .as_ref()
-            .and_then(|g| self.gb28181(g, &known, &data_dir, offset));
+        let gb28181 = raw.gb28181.as_ref().and_then(|g| {
+            let dedup = Duration::from_secs(raw.normalize.dedup_window_s);
+            self.gb28181(g, &known, &data_dir, offset, dedup)
+        });
         let (outbox, retention) = self.outbox(&raw.outbox);
         let delivery = self.delivery(&raw.delivery);
         if !self.errors.is_empty() {

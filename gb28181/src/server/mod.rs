@@ -63,6 +63,9 @@ pub struct Gb28181Config {
     pub civil_codes: Vec<(String, String)>,
     /// How long a catalog subscription lasts (refreshed before it ends; 0: no subscription).
     pub subscribe_expires: Duration,
+    /// The same alarm (device, subject, method, type) again within this long is counted, not
+    /// raised again.
+    pub alarm_dedup: Duration,
     /// Where the device list is kept across restarts (`None`: not kept).
     pub state_file: Option<PathBuf>,
     /// The time zone of the `Date` in a registration's 200 (devices set their clocks by it).

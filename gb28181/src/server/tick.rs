@@ -145,7 +145,8 @@ fn channel_cameras(devices: &Devices) -> Vec<Arc<Camera>> {
         .collect()
 }
 
-fn camera(device: &str, id: &str, c: &Channel) -> Option<Camera> {
+/// The camera of a channel (`None`: not mapped to a township).
+pub(super) fn camera(device: &str, id: &str, c: &Channel) -> Option<Camera> {
     let location = match (c.item.latitude, c.item.longitude) {
         (Some(lat), Some(lon)) => Some(Location {
             lat,
