@@ -366,20 +366,15 @@ impl Server {
             return super::tick::camera(device, id, c);
         }
         let config = self.allowed.get(device)?;
-        Some(alerts::registry::Camera {
-            id: device.to_string(),
-            name: config.name.clone().unwrap_or_else(|| device.to_string()),
-            township: config.township.clone()?,
-            url: String::new(),
-            username: None,
-            password: None,
-            motion_events: false,
-            tamper_events: true,
-            vqd_interval_s: Some(0),
-            vqd_profile: None,
-            place: Default::default(),
-            gb28181: Some(device.to_string()),
-        })
+        let name = config.name.clone().unwrap_or_else(|| device.to_string());
+        let township = config.township.clone()?;
+        Some(super::tick::device_camera(
+            device,
+            device,
+            name,
+            township,
+            Default::default(),
+        ))
     }
 
     /// Commits an alarm's event; `false` when the outbox could not take it.

@@ -155,10 +155,27 @@ pub(super) fn camera(device: &str, id: &str, c: &Channel) -> Option<Camera> {
         }),
         _ => None,
     };
-    Some(Camera {
+    let name = c.item.name.clone().unwrap_or_else(|| id.to_string());
+    let place = Place {
+        address: c.item.address.clone(),
+        location,
+    };
+    Some(device_camera(device, id, name, c.township.clone()?, place))
+}
+
+/// A camera watched through GB/T 28181 device `device` (no RTSP, no picture checks until a
+/// picture is pulled).
+pub(super) fn device_camera(
+    device: &str,
+    id: &str,
+    name: String,
+    township: String,
+    place: Place,
+) -> Camera {
+    Camera {
         id: id.to_string(),
-        name: c.item.name.clone().unwrap_or_else(|| id.to_string()),
-        township: c.township.clone()?,
+        name,
+        township,
         url: String::new(),
         username: None,
         password: None,
@@ -166,10 +183,7 @@ pub(super) fn camera(device: &str, id: &str, c: &Channel) -> Option<Camera> {
         tamper_events: true,
         vqd_interval_s: Some(0),
         vqd_profile: None,
-        place: Place {
-            address: c.item.address.clone(),
-            location,
-        },
+        place,
         gb28181: Some(device.to_string()),
-    })
+    }
 }
