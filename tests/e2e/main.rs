@@ -15,6 +15,7 @@ mod deploy;
 mod disk;
 mod gb26875;
 mod gb28181;
+mod gb28181_sipp;
 mod hostile;
 mod mqtt;
 mod profiles;
