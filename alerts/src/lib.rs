@@ -25,6 +25,7 @@
 pub mod assessment;
 pub mod availability;
 pub mod camera;
+pub mod camera_tally;
 pub mod case;
 pub mod clock;
 pub mod codes;

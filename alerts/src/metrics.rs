@@ -47,6 +47,9 @@ pub struct Metrics {
     pub delivery_attempts_total: IntCounterVec,
     /// `gateway_unit_up{unit,township}`: 1 online, 0 offline.
     pub unit_up: IntGaugeVec,
+    /// Cameras per township from every camera source (`gateway_camera_up`,
+    /// `gateway_camera_online_ratio`, `gateway_camera_integrity_ratio`).
+    pub cameras: crate::camera_tally::CameraTally,
     /// `gateway_unit_online_ratio{township}`: online units / registered units (联网率).
     pub unit_online_ratio: GaugeVec,
     /// `gateway_linkage_feedback_total{result}`: `in_time`, `late`, `missing`.
@@ -198,6 +201,7 @@ impl Metrics {
                 "gateway_quarantined_units",
                 "Unknown units in the quarantine list",
             ),
+            cameras: crate::camera_tally::CameraTally::new(&r),
             registry: r,
         }
     }

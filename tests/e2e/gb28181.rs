@@ -148,6 +148,21 @@ async fn devices_register_keep_alive_and_their_channels_become_cameras() {
         .iter()
         .all(|e| e["kind"] == "camera.offline"));
 
+    // channel 2 online of three: the township's online rate, as for RTSP cameras
+    env.wait_metric(
+        "gateway_camera_online_ratio{township=\"lanjiang\"}",
+        1.0 / 3.0,
+    )
+    .await;
+    let (_, t) = env.get("/api/v1/townships", Some(ADMIN_TOKEN)).await;
+    let lanjiang = t["townships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["code"] == "lanjiang")
+        .unwrap();
+    assert_eq!(lanjiang["cameras_online"], 1, "{t}");
+
     // registered again from another port: the binding moves
     let before = device["address"].as_str().unwrap().to_string();
     assert_eq!(nvr.rebind_and_register().await, 200);

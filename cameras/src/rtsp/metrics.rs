@@ -1,14 +1,15 @@
 //! The camera source's metrics.
 
-use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Per-camera and per-township camera metrics.
 #[derive(Clone)]
 pub struct CameraMetrics {
-    /// `gateway_camera_up{camera,township}`: 1 while online.
+    /// `gateway_camera_up{camera,township}`: 1 while online (shared with the other camera
+    /// sources through the tally).
     pub up: IntGaugeVec,
-    /// `gateway_camera_online_ratio{township}`: online / watched cameras.
-    pub online_ratio: GaugeVec,
+    /// The township counts every camera source reports (the online and integrity ratios).
+    pub tally: alerts::camera_tally::CameraTally,
     /// `gateway_camera_frames_total{camera}`.
     pub frames: IntCounterVec,
     /// `gateway_camera_bytes_total{camera}`: bytes of frames.
@@ -29,31 +30,17 @@ pub struct CameraMetrics {
     pub vqd_seconds: Histogram,
     /// `gateway_camera_picture_failing{check}`: cameras with the check reported.
     pub picture_failing: IntGaugeVec,
-    /// `gateway_camera_integrity_ratio{township}`: cameras online with a clear picture /
-    /// registered cameras (完好率).
-    pub integrity_ratio: GaugeVec,
 }
 
 impl CameraMetrics {
     /// Creates the metrics and registers them (a second source in one process shares them).
-    pub fn new(registry: &Registry) -> Self {
+    pub fn new(registry: &Registry, tally: &alerts::camera_tally::CameraTally) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
             IntCounterVec::new(Opts::new(name, help), labels).expect("metric")
         };
         let m = Self {
-            up: IntGaugeVec::new(
-                Opts::new("gateway_camera_up", "1 while a camera is online"),
-                &["camera", "township"],
-            )
-            .expect("metric"),
-            online_ratio: GaugeVec::new(
-                Opts::new(
-                    "gateway_camera_online_ratio",
-                    "Online cameras / watched cameras, per township",
-                ),
-                &["township"],
-            )
-            .expect("metric"),
+            up: tally.up.clone(),
+            tally: tally.clone(),
             frames: counter(
                 "gateway_camera_frames_total",
                 "Video frames received",
@@ -105,19 +92,9 @@ impl CameraMetrics {
                 &["check"],
             )
             .expect("metric"),
-            integrity_ratio: GaugeVec::new(
-                Opts::new(
-                    "gateway_camera_integrity_ratio",
-                    "Cameras online with a clear picture / registered cameras, per township",
-                ),
-                &["township"],
-            )
-            .expect("metric"),
         };
         for c in [
-            Box::new(m.up.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(m.online_ratio.clone()),
-            Box::new(m.frames.clone()),
+            Box::new(m.frames.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.bytes.clone()),
             Box::new(m.reconnects.clone()),
             Box::new(m.failures.clone()),
@@ -126,7 +103,6 @@ impl CameraMetrics {
             Box::new(m.vqd_samples.clone()),
             Box::new(m.vqd_seconds.clone()),
             Box::new(m.picture_failing.clone()),
-            Box::new(m.integrity_ratio.clone()),
         ] {
             let _ = registry.register(c);
         }

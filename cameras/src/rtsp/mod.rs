@@ -144,8 +144,6 @@ pub struct CameraView {
 /// ([`Cameras::update`]).
 pub struct Cameras {
     set: alerts::live::Live<CameraSet>,
-    /// Per township, as the last tick counted.
-    counts: Mutex<HashMap<String, TownshipCount>>,
     /// For cameras a reload adds.
     health: HealthConfig,
     vqd: picture::VqdConfig,
@@ -154,16 +152,7 @@ pub struct Cameras {
     running: Mutex<Option<Running>>,
 }
 
-/// One township's cameras, as the last tick counted them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TownshipCount {
-    /// Online.
-    pub online: usize,
-    /// Online with a clear picture (完好).
-    pub intact: usize,
-    /// Watched.
-    pub watched: usize,
-}
+pub use alerts::camera_tally::TownshipCount;
 
 impl Cameras {
     /// Every camera of the registry, not yet watched; times come from `clock`.
@@ -178,7 +167,6 @@ impl Cameras {
         }
         Cameras {
             set: alerts::live::Live::new(Arc::new(set)),
-            counts: Mutex::default(),
             health: config.health,
             vqd: config.vqd.clone(),
             clock,
@@ -194,12 +182,6 @@ impl Cameras {
             .filter_map(|id| set.by_id.get(id))
             .map(|w| w.lock().view())
             .collect()
-    }
-
-    /// Per township: cameras online, online with a clear picture, and watched — the counts
-    /// of the last tick (the same that set the ratio gauges).
-    pub fn township_counts(&self) -> HashMap<String, TownshipCount> {
-        self.counts.lock().clone()
     }
 
     /// One camera.
@@ -228,7 +210,7 @@ pub async fn start(
     // after a restart: the township already heard each camera's last state (no repeat)
     let set = cameras.set.get();
     set.resume(&pipeline, &set.order).await;
-    let metrics = CameraMetrics::new(&pipeline.metrics().registry);
+    let metrics = CameraMetrics::new(&pipeline.metrics().registry, &pipeline.metrics().cameras);
     let config = Arc::new(config);
     let mut running = Running {
         config: config.clone(),

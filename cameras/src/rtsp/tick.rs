@@ -177,24 +177,8 @@ impl Ticker {
     }
 
     fn gauges(&self, tally: Tally) {
-        let ratio = |n: usize, total: usize| {
-            if total == 0 {
-                0.0
-            } else {
-                n as f64 / total as f64
-            }
-        };
         let m = &self.metrics;
-        for (township, c) in &tally.by_township {
-            let t = [township.as_str()];
-            m.online_ratio
-                .with_label_values(&t)
-                .set(ratio(c.online, c.watched));
-            m.integrity_ratio
-                .with_label_values(&t)
-                .set(ratio(c.intact, c.watched));
-        }
-        *self.cameras.counts.lock() = tally.by_township;
+        m.tally.report("rtsp", tally.by_township);
         for (c, n) in Check::ALL.iter().zip(tally.failing) {
             m.picture_failing.with_label_values(&[c.as_str()]).set(n);
         }

@@ -157,11 +157,7 @@ pub(super) async fn townships(
     for c in registry.cameras() {
         *cameras.entry(c.township.as_str()).or_default() += 1;
     }
-    let watched = state
-        .cameras
-        .as_ref()
-        .map(|c| c.township_counts())
-        .unwrap_or_default();
+    let watched = state.pipeline.metrics().cameras.township_counts();
     let cases = state
         .pipeline
         .outbox()

@@ -4,8 +4,11 @@
 
 use super::Server;
 use crate::devices::{Channel, Devices};
+use alerts::camera::CameraState;
+use alerts::camera_tally::TownshipCount;
 use alerts::place::{Datum, Location, Place};
 use alerts::registry::Camera;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,7 +67,31 @@ impl Server {
             let channels = channel_cameras(&s.devices);
             live.replace(Arc::new(live.get().with_channels(channels)));
         }
-        s.devices.tick(&self.config.liveness, now)
+        let seen = s.devices.tick(&self.config.liveness, now);
+        self.count(&s.devices);
+        seen
+    }
+
+    /// The channels' township counts and `gateway_camera_up`, beside the RTSP cameras'. A
+    /// channel's picture is not judged (no stream is pulled for it), so online is intact.
+    fn count(&self, devices: &Devices) {
+        let tally = &self.pipeline.metrics().cameras;
+        let mut counts: HashMap<String, TownshipCount> = HashMap::new();
+        for (id, c) in devices.by_id.values().flat_map(|d| d.channels.iter()) {
+            let Some(township) = &c.township else {
+                continue;
+            };
+            let online = c.state.is_some_and(|(s, _)| s == CameraState::Online);
+            let n = counts.entry(township.clone()).or_default();
+            n.watched += 1;
+            n.online += usize::from(online);
+            n.intact += usize::from(online);
+            tally
+                .up
+                .with_label_values(&[id.as_str(), township.as_str()])
+                .set(i64::from(online));
+        }
+        tally.report("gb28181", counts);
     }
 
     /// Subscriptions about to end are renewed.
