@@ -353,3 +353,179 @@ async fn alarms_reach_the_channels_township_once_with_their_chinese_descriptions
         1.0
     );
 }
+
+/// A REGISTER (with `auth` when given) from `device` over a stream.
+fn register_request(device: &str, local: SocketAddr, cseq: u32, auth: Option<String>) -> Vec<u8> {
+    use gb28181::sip::Outgoing;
+    let domain = &SERVER_ID[..10];
+    let mut out = Outgoing::request("REGISTER", &format!("sip:{SERVER_ID}@{domain}"))
+        .header(
+            "Via",
+            &format!("SIP/2.0/TCP {local};rport;branch=z9hG4bK{cseq}tcp"),
+        )
+        .header("From", &format!("<sip:{device}@{domain}>;tag=t1"))
+        .header("To", &format!("<sip:{device}@{domain}>"))
+        .header("Call-ID", "tcp-call@127.0.0.1")
+        .header("CSeq", &format!("{cseq} REGISTER"))
+        .header("Contact", &format!("<sip:{device}@{local}>"))
+        .header("Expires", "3600");
+    if let Some(a) = auth {
+        out = out.header("Authorization", &a);
+    }
+    out.into_bytes()
+}
+
+/// Reads the next SIP message from a stream.
+async fn read_message(
+    stream: &mut tokio::net::TcpStream,
+    framer: &mut gb28181::sip::frame::Framer,
+) -> gb28181::sip::SipMessage {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(m) = framer.next_message().unwrap() {
+            return gb28181::sip::parse(&m).unwrap();
+        }
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "the gateway closed the connection");
+        framer.push(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tcp_a_device_registers_and_is_asked_on_its_own_connection() {
+    use gb28181::sip::digest::{self, Answer};
+    use gb28181::sip::{header, SipMessage};
+    use tokio::io::AsyncWriteExt;
+    let devices = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
+    let env = Env::start(&["lanjiang"], |c| c.extra += &section(&devices)).await;
+    let tcp = env
+        .gw
+        .logged_addr("GB/T 28181 platform listening (TCP)")
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let mut framer = gb28181::sip::frame::Framer::new(65_535);
+    // the REGISTER split in two writes: framed by Content-Length, not by reads
+    let first = register_request(NVR, local, 1, None);
+    stream.write_all(&first[..20]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(&first[20..]).await.unwrap();
+    let SipMessage::Response(challenge) = read_message(&mut stream, &mut framer).await else {
+        panic!("a response")
+    };
+    assert_eq!(challenge.status_code.code(), 401);
+    let params = digest::parse(header(&challenge.headers, "WWW-Authenticate").unwrap()).unwrap();
+    let uri = format!("sip:{SERVER_ID}@{}", &SERVER_ID[..10]);
+    let response = digest::answer(&Answer {
+        username: NVR,
+        realm: &params["realm"],
+        password: PASSWORD,
+        method: "REGISTER",
+        uri: &uri,
+        nonce: &params["nonce"],
+        qop: Some(("auth", "00000001", "abcdef")),
+    });
+    let auth = format!(
+        "Digest username=\"{NVR}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\", qop=auth, nc=00000001, cnonce=\"abcdef\"",
+        params["realm"], params["nonce"]
+    );
+    stream
+        .write_all(&register_request(NVR, local, 2, Some(auth)))
+        .await
+        .unwrap();
+    let SipMessage::Response(ok) = read_message(&mut stream, &mut framer).await else {
+        panic!("a response")
+    };
+    assert_eq!(ok.status_code.code(), 200, "a qop answer is taken too");
+    // the platform asks what the device is — on this connection
+    let SipMessage::Request(query) = read_message(&mut stream, &mut framer).await else {
+        panic!("a request")
+    };
+    assert_eq!(query.method, gb28181::sip::Method::Message);
+    assert!(String::from_utf8_lossy(&query.body).contains("<CmdType>DeviceInfo</CmdType>"));
+    let d = wait_device(&env, NVR, |d| d["online"] == true).await;
+    assert_eq!(
+        (d["transport"].as_str(), d["address"].as_str()),
+        (Some("tcp"), Some(local.to_string().as_str()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversized_messages_are_counted_and_the_platform_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let devices = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
+    let env = Env::start(&["lanjiang"], |c| c.extra += &section(&devices)).await;
+    let server = udp(&env);
+    let rss = || gateway_sim::harness::rss_kib(env.gw.pid());
+    let before = rss();
+    // 8,000 datagrams of random bytes, of SIP-looking junk, and of 65,000 bytes (paced, so
+    // that the kernel keeps most of them for the gateway to read)
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut seed = 7u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..8_000u32 {
+        let datagram: Vec<u8> = match i % 4 {
+            0 => (0..(next() % 1400)).map(|_| next() as u8).collect(),
+            1 => format!(
+                "MESSAGE sip:x SIP/2.0\r\nl: {}\r\n\r\n<Notify><CmdType>Keepalive",
+                next()
+            )
+            .into_bytes(),
+            2 => b"REGISTER sip:a@b SIP/2.0\r\nFrom: <sip:340200000013200000019999@x>\r\n\r\n"
+                .to_vec(),
+            _ => vec![b'A'; 65_000],
+        };
+        let _ = socket.send_to(&datagram, server).await;
+        if i % 4 == 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    // TCP: a header that never ends, and a lying Content-Length
+    let tcp = env
+        .gw
+        .logged_addr("GB/T 28181 platform listening (TCP)")
+        .unwrap();
+    let mut endless = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let _ = endless.write_all(&vec![b'x'; 200_000]).await;
+    let mut lying = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    lying
+        .write_all(b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 999999999\r\n\r\n")
+        .await
+        .unwrap();
+    // a real device still registers and keeps alive
+    let mut config = SimConfig::new(NVR, PASSWORD, server, 1);
+    config.keepalive = Duration::ZERO;
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    assert_eq!(nvr.keepalive().await, 200);
+    let m = env.gw.metrics().await;
+    let rejected = |reason: &str| {
+        metric(
+            &m,
+            &format!("gateway_ingest_rejected_total{{reason=\"{reason}\",source=\"gb28181\"}}"),
+        )
+    };
+    let refused: f64 = ["unreadable", "too_large", "bad_id"]
+        .iter()
+        .map(|r| rejected(r))
+        .sum();
+    assert!(
+        refused >= 6_000.0,
+        "most of the 8,000 datagrams read and refused: {refused}"
+    );
+    assert!(
+        rejected("too_large") >= 2.0,
+        "the endless header and the lying length"
+    );
+    let grown = rss().saturating_sub(before);
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+}

@@ -224,8 +224,8 @@ impl SimDevice {
 
     /// A request with the usual headers (Via with a fresh branch, From, To, Call-ID, CSeq).
     fn request(&self, method: &str, uri: &str) -> Outgoing {
-        let c = self.inner.config.lock();
         let local = self.local_addr();
+        let c = self.inner.config.lock();
         let domain = &c.server_id[..10];
         let call_id = if method == "REGISTER" {
             self.inner.call_id.clone()
@@ -272,10 +272,9 @@ impl SimDevice {
         let branch = sip::branch(&req.headers)?.to_string();
         let (tx, rx) = oneshot::channel();
         self.inner.waiting.lock().insert(branch.clone(), tx);
-        let (socket, server) = (
-            self.inner.socket.lock().clone(),
-            self.inner.config.lock().server,
-        );
+        // one lock at a time (request() takes the socket's, then the config's)
+        let server = self.inner.config.lock().server;
+        let socket = self.inner.socket.lock().clone();
         socket.send_to(&bytes, server).await.ok()?;
         let r = tokio::time::timeout(Duration::from_secs(3), rx).await;
         self.inner.waiting.lock().remove(&branch);

@@ -78,6 +78,16 @@ pub fn require(tool: &str, package: &str) -> Result<(), String> {
     ))
 }
 
+/// The resident memory of a process, KiB (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A free loopback port (bound, read, released) — for servers that cannot say which port they
 /// bound (mosquitto, GStreamer). Between the release and their bind another process may take
 /// it: where a server reports its address (the gateway logs it), configure port 0 instead.

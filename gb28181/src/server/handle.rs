@@ -90,6 +90,13 @@ impl Server {
             }
             SipMessage::Request(r) => r,
         };
+        let complete = ["Via", "From", "To", "Call-ID", "CSeq"]
+            .iter()
+            .all(|h| header(&req.headers, h).is_some());
+        if !complete {
+            metrics.rejected(SOURCE, "unreadable");
+            return;
+        }
         let key = Answered::key(
             &msg.peer,
             sip::branch(&req.headers),

@@ -186,6 +186,31 @@ pub fn token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_fail_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn sip_looking_text_parses_or_fails_and_its_fields_read_without_panic(
+            start in "(REGISTER|MESSAGE|NOTIFY|SIP/2.0) [ -~]{0,40}",
+            headers in proptest::collection::vec("(Via|v|From|f|To|t|Call-ID|i|CSeq|l|Content-Length|Expires|Contact|m): ?[ -~]{0,60}", 0..12),
+            body in "[ -~]{0,200}",
+        ) {
+            let text = format!("{start}\r\n{}\r\n\r\n{body}", headers.join("\r\n"));
+            if let Ok(m) = parse(text.as_bytes()) {
+                let h = match &m { SipMessage::Request(r) => &r.headers, SipMessage::Response(r) => &r.headers };
+                let _ = (branch(h), cseq(h), header(h, "From").and_then(uri_user));
+                let _ = header(h, "To").and_then(|t| param(t, "tag"));
+            }
+            let mut f = frame::Framer::new(MAX_MESSAGE);
+            f.push(text.as_bytes());
+            let _ = f.next_message();
+        }
+    }
 
     #[test]
     fn users_params_cseq_and_branch_are_read_from_what_devices_send() {
