@@ -38,6 +38,8 @@ mod memory;
 mod mqtt;
 #[path = "gwbench/registry.rs"]
 mod registry;
+#[path = "gwbench/sip.rs"]
+mod sip;
 #[path = "gwbench/units.rs"]
 mod units;
 #[path = "gwbench/video.rs"]
@@ -235,6 +237,22 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         alarm_every_ms: u64,
     },
+    /// GB/T 28181 devices (NVRs with channels) registered over SIP and keeping alive: the
+    /// gateway's CPU and memory, and keepalive round trips.
+    Sip {
+        /// Devices.
+        #[arg(long, default_value_t = 1_000)]
+        devices: u32,
+        /// Channels (cameras) per device.
+        #[arg(long, default_value_t = 10)]
+        channels: usize,
+        /// Keepalive period.
+        #[arg(long, default_value_t = 60)]
+        keepalive_s: u64,
+        /// Measurement length.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// The assessment over a large outbox built in-process on the store API (no gateway).
     Assessment {
         #[command(flatten)]
@@ -349,6 +367,12 @@ async fn main() {
             seconds,
             alarm_every_ms,
         } => gb_devices(&args, devices, heartbeat_s, seconds, alarm_every_ms).await,
+        Cmd::Sip {
+            devices,
+            channels,
+            keepalive_s,
+            seconds,
+        } => sip::sip(&args, devices, channels, keepalive_s, seconds).await,
         Cmd::Cameras {
             cameras: n,
             fps,

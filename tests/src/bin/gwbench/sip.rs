@@ -1,0 +1,140 @@
+//! `sip`: GB/T 28181 devices registered to the gateway, keeping alive — the gateway's CPU and
+//! memory for a county's worth of channels, and how fast a keepalive is answered.
+
+use super::*;
+use gateway_sim::gb28181sim::{SimConfig, SimDevice};
+
+const SERVER_ID: &str = "34020000002000000001";
+const PASSWORD: &str = "bench-password";
+
+/// The id of simulated device `i` (an NVR).
+fn device_id(i: u32) -> String {
+    format!("3402000000118{:07}", i)
+}
+
+pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, seconds: u64) {
+    std::fs::create_dir_all(&args.workdir).expect("workdir");
+    let dir = tempfile::tempdir_in(&args.workdir).expect("tempdir");
+    let receiver = receiver("127.0.0.1:0").await;
+    let base = format!("http://{}", receiver.addr());
+    let mut config = TestConfig::new(&dir.path().join("data"), &base, &TOWNSHIPS, 1);
+    let mut extra = format!(
+        "[gb28181]\nlisten_udp = \"127.0.0.1:0\"\nsip_id = \"{SERVER_ID}\"\npassword = \"{PASSWORD}\"\n\
+         keepalive_timeout_s = {keepalive_s}\nkeepalive_misses = 3\n\n"
+    );
+    for i in 1..=n {
+        let t = TOWNSHIPS[i as usize % TOWNSHIPS.len()];
+        extra += &format!("[[gb28181.devices]]\nid = \"{}\"\ntownship = \"{t}\"\n", device_id(i));
+    }
+    config.extra = extra;
+    let path = config.write(dir.path());
+    let gw = Gateway::start(&args.gateway, &path)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = gw
+        .logged_addr("GB/T 28181 platform listening (UDP)")
+        .expect("the platform's address");
+    let pid = gw.pid();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, rss_idle, _) = proc_stats(pid);
+
+    // every device registers (a hundred at a time) and answers the catalog query in one page
+    let started = Instant::now();
+    let mut devices = Vec::new();
+    for wave in (1..=n).collect::<Vec<_>>().chunks(100) {
+        let mut joins = Vec::new();
+        for &i in wave {
+            let mut c = SimConfig::new(&device_id(i), PASSWORD, server, channels);
+            c.keepalive = Duration::ZERO;
+            c.page_size = channels.max(1);
+            joins.push(tokio::spawn(async move {
+                let d = SimDevice::start(c).await.expect("device");
+                let code = d.register().await;
+                assert_eq!(code, 200, "device {i} registers");
+                d
+            }));
+        }
+        for j in joins {
+            devices.push(j.await.expect("registered"));
+        }
+    }
+    let registered_s = started.elapsed().as_secs_f64();
+    let want = n as u64 * channels as u64;
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v: serde_json::Value = client
+            .get(gw.url("/api/v1/gb28181/devices"))
+            .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("devices")
+            .json()
+            .await
+            .expect("json");
+        let have: u64 = v["devices"]
+            .as_array()
+            .map(|d| d.iter().filter_map(|d| d["channels_total"].as_u64()).sum())
+            .unwrap_or(0);
+        if have >= want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "catalogs: {have} of {want} channels");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let catalogued_s = started.elapsed().as_secs_f64();
+    let (_, rss_registered, _) = proc_stats(pid);
+
+    // keepalives every keepalive_s, spread over the period, each timed to its 200
+    let latencies = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let failed = Arc::new(AtomicU64::new(0));
+    let (cpu0, _, _) = proc_stats(pid);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for (k, d) in devices.iter().enumerate() {
+        let (d, latencies, failed) = (d.clone(), latencies.clone(), failed.clone());
+        let phase = Duration::from_millis((k as u64 * 7919) % (keepalive_s * 1000));
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + phase,
+                Duration::from_secs(keepalive_s),
+            );
+            loop {
+                tick.tick().await;
+                let sent = Instant::now();
+                match d.keepalive().await {
+                    200 => latencies.lock().push(sent.elapsed().as_micros() as u64),
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, rss_end, peak) = proc_stats(pid);
+    for t in tasks {
+        t.abort();
+    }
+    let m = gw.metrics().await;
+    let online = metric(&m, &format!("gateway_camera_online_ratio{{township=\"{}\"}}", TOWNSHIPS[0]));
+    let mut l = latencies.lock().clone();
+    l.sort_unstable();
+    println!("| devices | channels | keepalive | registered in | catalogs in | gateway CPU | RSS idle → registered → end (peak) | keepalives answered | failed | p50 | p99 | max | online ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {want} | {keepalive_s} s | {registered_s:.1} s | {catalogued_s:.1} s | {:.4} cores | {} → {} → {} MiB ({} MiB) | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {online} |",
+        (cpu1 - cpu0) / secs,
+        rss_idle >> 20,
+        rss_registered >> 20,
+        rss_end >> 20,
+        peak >> 20,
+        l.len(),
+        failed.load(Ordering::Relaxed),
+        percentile(&l, 0.5),
+        percentile(&l, 0.99),
+        percentile(&l, 1.0),
+    );
+    receiver.stop();
+}
