@@ -9,3 +9,4 @@ pub mod server;
 pub mod sip;
 
 pub use server::{DeviceConfig, Gb28181Config, Server};
+pub mod media;
