@@ -305,6 +305,7 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
     put("[mqtt] (and the topics its profiles subscribe)", mqtt(c));
     put("[rtsp]", format!("{:?}", c.rtsp));
     put("[gb26875]", format!("{:?}", c.gb26875));
+    put("[gb28181] (and its devices)", gb28181(c));
     put(
         "townships, departments and the city (which, and which have a webhook)",
         routes(c),
@@ -325,6 +326,19 @@ fn mqtt(c: &Config) -> String {
         m.credentials.as_ref().map(|(_, s)| print(s)),
         c.profiles.filters()
     )
+}
+
+/// `[gb28181]` as a restart would apply it, its passwords by their prints.
+fn gb28181(c: &Config) -> String {
+    let Some(g) = &c.gb28181 else {
+        return "off".into();
+    };
+    let passwords: Vec<Option<String>> = g
+        .devices
+        .iter()
+        .map(|d| d.password.as_ref().map(print))
+        .collect();
+    format!("{g:?} {} {passwords:?}", print(&g.password))
 }
 
 fn routes(c: &Config) -> String {

@@ -151,6 +151,11 @@ impl SimDevice {
         self.inner.seen.lock().clone()
     }
 
+    /// Its id.
+    pub fn id(&self) -> String {
+        self.inner.config.lock().id.clone()
+    }
+
     /// The local address it sends from.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.socket.lock().local_addr().expect("bound")

@@ -24,7 +24,10 @@ pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, 
     );
     for i in 1..=n {
         let t = TOWNSHIPS[i as usize % TOWNSHIPS.len()];
-        extra += &format!("[[gb28181.devices]]\nid = \"{}\"\ntownship = \"{t}\"\n", device_id(i));
+        extra += &format!(
+            "[[gb28181.devices]]\nid = \"{}\"\ntownship = \"{t}\"\n",
+            device_id(i)
+        );
     }
     config.extra = extra;
     let path = config.write(dir.path());
@@ -79,7 +82,10 @@ pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, 
         if have >= want {
             break;
         }
-        assert!(Instant::now() < deadline, "catalogs: {have} of {want} channels");
+        assert!(
+            Instant::now() < deadline,
+            "catalogs: {have} of {want} channels"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let catalogued_s = started.elapsed().as_secs_f64();
@@ -118,7 +124,13 @@ pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, 
         t.abort();
     }
     let m = gw.metrics().await;
-    let online = metric(&m, &format!("gateway_camera_online_ratio{{township=\"{}\"}}", TOWNSHIPS[0]));
+    let online = metric(
+        &m,
+        &format!(
+            "gateway_camera_online_ratio{{township=\"{}\"}}",
+            TOWNSHIPS[0]
+        ),
+    );
     let mut l = latencies.lock().clone();
     l.sort_unstable();
     println!("| devices | channels | keepalive | registered in | catalogs in | gateway CPU | RSS idle → registered → end (peak) | keepalives answered | failed | p50 | p99 | max | online ratio |");
