@@ -191,7 +191,7 @@ mod tests {
         // a big frame spans several PES packets
         let big: Vec<u8> = IDR
             .iter()
-            .chain(std::iter::repeat(&0x55).take(200_000))
+            .chain(std::iter::repeat_n(&0x55, 200_000))
             .copied()
             .collect();
         assert_eq!(d.demux(&mux(Codec::H264, &big, 0, false)).unwrap(), big);

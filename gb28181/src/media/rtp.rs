@@ -207,7 +207,7 @@ mod tests {
         ));
         let big: Vec<u8> = IDR
             .iter()
-            .chain(std::iter::repeat(&0x11).take(50_000))
+            .chain(std::iter::repeat_n(&0x11, 50_000))
             .copied()
             .collect();
         wire.extend(packetize(
