@@ -67,8 +67,14 @@ pub async fn serve(
     // the cameras first: the pipeline's video linkage takes its pictures from them
     let rtsp_enabled = config.rtsp.is_some();
     let rtsp = config.rtsp.take().filter(|_| registry.camera_count() > 0);
-    let video = rtsp.as_ref().map(|r| VideoServices {
-        cameras: Arc::new(Cameras::new(&registry, r, clock.clone())),
+    // the decoder pool serves GB/T 28181 channels' pictures too
+    let rtsp_running = rtsp.is_some();
+    let video = (rtsp_running || config.gb28181.is_some()).then(|| VideoServices {
+        cameras: Arc::new(Cameras::new(
+            &registry,
+            &rtsp.clone().unwrap_or_default(),
+            clock.clone(),
+        )),
         pool: DecoderPool::new(config.video.pool),
         options: config.video.snapshots,
         evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
@@ -116,9 +122,9 @@ pub async fn serve(
         auth: auth.clone(),
         profiles: profiles.clone(),
         cameras: match &video {
-            Some(v) => CameraSource::Running(v.cameras.clone()),
-            None if rtsp_enabled => CameraSource::NotStarted,
-            None => CameraSource::Disabled,
+            Some(v) if rtsp_running => CameraSource::Running(v.cameras.clone()),
+            _ if rtsp_enabled => CameraSource::NotStarted,
+            _ => CameraSource::Disabled,
         },
         tls: tls.as_ref().map(|t| t.config.clone()),
     };

@@ -529,3 +529,56 @@ async fn garbage_and_oversized_messages_are_counted_and_the_platform_keeps_servi
     let grown = rss().saturating_sub(before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channels_snapshot_is_pulled_by_invite_as_a_jpeg_of_the_streams_size() {
+    let devices = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
+    let env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &section(&devices)).await;
+    let mut config = SimConfig::new(NVR, PASSWORD, udp(&env), 1);
+    config.keepalive = Duration::from_secs(1);
+    let ch = config.channels[0].id.clone();
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    wait_device(&env, NVR, |d| d["channels"][0]["state"] == "online").await;
+
+    let get = |path: String, token: String| {
+        let client = env.client.clone();
+        let url = env.gw.url(&path);
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let r = get(
+        format!("/api/v1/cameras/{ch}/snapshot.jpg"),
+        township_token("lanjiang"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let jpeg = r.bytes().await.unwrap();
+    assert_eq!(
+        cameras::video::decode::jpeg_dimensions(&jpeg),
+        Some((640, 360)),
+        "the stream's size"
+    );
+    // the stream was INVITEd once and ended with BYE
+    crate::wait_seen(&nvr, |s| s.invites == 1 && s.byes == 1).await;
+    // a thumbnail within seconds reuses the keyframe: no second INVITE
+    let r = get(
+        format!("/api/v1/cameras/{ch}/snapshot.jpg?width=320"),
+        ADMIN_TOKEN.into(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let thumb = r.bytes().await.unwrap();
+    assert_eq!(
+        cameras::video::decode::jpeg_dimensions(&thumb),
+        Some((320, 180))
+    );
+    assert_eq!(nvr.seen().invites, 1);
+    // another township does not see the channel
+    let r = get(
+        format!("/api/v1/cameras/{ch}/snapshot.jpg"),
+        township_token("yunshan"),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+}

@@ -62,6 +62,8 @@ pub struct SimConfig {
     pub charset: Charset,
     /// Its channels.
     pub channels: Vec<SimChannel>,
+    /// The clip its channels stream when INVITEd.
+    pub clip: crate::camsim::clip::ClipSpec,
 }
 
 impl SimConfig {
@@ -85,6 +87,7 @@ impl SimConfig {
             page_size: 1,
             charset: Charset::Gb18030,
             channels,
+            clip: Default::default(),
         }
     }
 }
@@ -104,6 +107,10 @@ pub struct SimSeen {
     pub alarm_responses: u32,
     /// The `Date` of the last 200 to REGISTER.
     pub date: Option<String>,
+    /// INVITEs answered.
+    pub invites: u32,
+    /// BYEs received.
+    pub byes: u32,
 }
 
 struct Inner {
@@ -117,6 +124,8 @@ struct Inner {
     call_id: String,
     /// The catalog subscription's dialog: (Call-ID, from tag, to tag).
     dialog: Mutex<Option<(String, String, String)>>,
+    /// A stream is being sent (until BYE).
+    streaming: AtomicBool,
 }
 
 /// A running simulated device.
@@ -139,6 +148,7 @@ impl SimDevice {
             cseq: AtomicU64::new(1),
             call_id: format!("{}@127.0.0.1", sip::token()),
             dialog: Mutex::new(None),
+            streaming: AtomicBool::new(false),
         });
         let device = SimDevice { inner };
         device.spawn_reader(socket, 0);
@@ -441,7 +451,19 @@ impl SimDevice {
         } else {
             ok
         };
+        if req.method == sip::Method::Invite {
+            self.answer_invite(socket, from, &req, &tag).await;
+            return;
+        }
+        if req.method == sip::Method::Ack {
+            return;
+        }
         let _ = socket.send_to(&ok.into_bytes(), from).await;
+        if req.method == sip::Method::Bye {
+            self.inner.seen.lock().byes += 1;
+            self.inner.streaming.store(false, Ordering::SeqCst);
+            return;
+        }
         if req.method == sip::Method::Subscribe {
             let call_id = header(&req.headers, "Call-ID")
                 .unwrap_or_default()
@@ -470,6 +492,74 @@ impl SimDevice {
                 _ => {}
             }
         });
+    }
+
+    /// An INVITE: 200 with our SDP (the same `y=`), then the clip as MPEG-PS over RTP on a TCP
+    /// connection to the address the platform offered (it listens: `setup:passive`), until BYE.
+    async fn answer_invite(&self, socket: &UdpSocket, from: SocketAddr, req: &Request, tag: &str) {
+        let sdp = String::from_utf8_lossy(&req.body).to_string();
+        let line = |p: &str| {
+            sdp.lines()
+                .find_map(|l| l.trim().strip_prefix(p).map(str::to_string))
+        };
+        let ip = line("c=IN IP4 ").unwrap_or_default();
+        let port: u16 = line("m=video ")
+            .and_then(|m| m.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let y = line("y=").unwrap_or_else(|| "0000000000".into());
+        let id = self.inner.config.lock().id.clone();
+        let local = self.local_addr();
+        let answer = format!(
+            "v=0\r\no={id} 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=video 9 TCP/RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\na=setup:active\r\n\
+             a=connection:new\r\ny={y}\r\nf=v/2/5/25/1/1000a///\r\n"
+        );
+        let ok = Outgoing::response(req, 200, "OK", tag)
+            .header("Contact", &format!("<sip:{id}@{local}>"))
+            .body("APPLICATION/SDP", answer.into_bytes());
+        let _ = socket.send_to(&ok.into_bytes(), from).await;
+        self.inner.seen.lock().invites += 1;
+        let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else {
+            return;
+        };
+        let ssrc: u32 = y.parse().unwrap_or(0);
+        let spec = self.inner.config.lock().clip;
+        let device = self.clone();
+        self.inner.streaming.store(true, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let _ = device.stream(addr, ssrc, spec).await;
+        });
+    }
+
+    /// Sends the clip from a P frame on (a stream joined mid-GOP), 25 frames a second.
+    async fn stream(
+        &self,
+        to: SocketAddr,
+        ssrc: u32,
+        spec: crate::camsim::clip::ClipSpec,
+    ) -> std::io::Result<()> {
+        use gb28181::media::{ps, rtp, Codec};
+        use tokio::io::AsyncWriteExt;
+        let units = tokio::task::spawn_blocking(move || {
+            crate::camsim::clip::access_units(spec, crate::camsim::clip::Content::Pattern)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+        let mut tcp = tokio::net::TcpStream::connect(to).await?;
+        let (mut seq, mut ts) = (0u16, 0u32);
+        let frame = Duration::from_millis(1000 / u64::from(spec.fps.max(1)));
+        for (keyframe, au) in units.iter().cycle().skip(3) {
+            if !self.inner.streaming.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let pack = ps::mux(Codec::H264, au, u64::from(ts), *keyframe);
+            tcp.write_all(&rtp::packetize(&pack, &mut seq, ts, ssrc, 1400))
+                .await?;
+            ts = ts.wrapping_add(90_000 / spec.fps.max(1));
+            tokio::time::sleep(frame).await;
+        }
+        Ok(())
     }
 
     async fn send_catalog(&self, sn: u64) {

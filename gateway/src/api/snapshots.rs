@@ -62,6 +62,14 @@ pub async fn snapshot(
     Query(q): Query<SnapshotQuery>,
 ) -> Result<Response, ApiError> {
     visible_camera(&state, &who, &id)?;
+    let channel = state
+        .pipeline
+        .registry()
+        .camera(&id)
+        .is_some_and(|c| c.gb28181.is_some());
+    if channel {
+        return gb28181_snapshot(&state, &id, q.width).await;
+    }
     let Some(video) = &state.video else {
         return Err(ApiError::unavailable(
             "cameras_not_watched",
@@ -103,6 +111,68 @@ pub async fn snapshot(
             Err(ApiError::unavailable("undecodable", e.to_string(), 5))
         }
     }
+}
+
+/// A GB/T 28181 channel's snapshot: its live stream pulled for one keyframe (INVITE … BYE),
+/// decoded by the same pool as RTSP snapshots (a thumbnail after urgent work).
+async fn gb28181_snapshot(
+    state: &AppState,
+    id: &str,
+    width: Option<u32>,
+) -> Result<Response, ApiError> {
+    let (Some(platform), Some(video)) = (&state.gb28181, &state.video) else {
+        return Err(ApiError::unavailable(
+            "cameras_not_watched",
+            "the GB/T 28181 platform is not running",
+            60,
+        ));
+    };
+    use ::gb28181::PictureError as E;
+    let picture = platform.picture(id).await.map_err(|e| match e {
+        E::Unknown(_) => camera_not_found(id),
+        E::Busy => ApiError::unavailable("busy", e.to_string(), 1),
+        other => ApiError::unavailable("no_picture", other.to_string(), 5),
+    })?;
+    let codec = match picture.codec {
+        ::gb28181::media::Codec::H264 => cameras::video::keyframe::VideoCodec::H264,
+        ::gb28181::media::Codec::H265 => cameras::video::keyframe::VideoCodec::H265,
+    };
+    let thumb = width.is_some_and(|w| w <= cameras::rtsp::snapshot::THUMB_WIDTH);
+    let (max_width, quality) = match thumb {
+        true => (
+            Some(cameras::rtsp::snapshot::THUMB_WIDTH),
+            video.options.quality,
+        ),
+        false => (video.options.max_width, video.options.quality),
+    };
+    let priority = match thumb {
+        true => cameras::video::pool::Priority::View,
+        false => cameras::video::pool::Priority::Urgent,
+    };
+    let data = picture.data.clone();
+    let jpeg = video
+        .pool
+        .run_as(priority, move || {
+            let d = cameras::video::decode::decode_bytes(codec, &data)?;
+            cameras::video::decode::jpeg(&d, max_width, quality)
+        })
+        .await
+        .map_err(|e| ApiError::unavailable("busy", e.to_string(), 1))?
+        .map_err(|e| ApiError::unavailable("undecodable", e.to_string(), 5))?;
+    let captured_at = state.pipeline.clock().now()
+        - chrono::Duration::from_std(picture.at.elapsed()).unwrap_or_default();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+            (
+                header::HeaderName::from_static("x-captured-at"),
+                alerts::time::format(&captured_at),
+            ),
+        ],
+        jpeg.data,
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/snapshots/{camera}/{file}`.

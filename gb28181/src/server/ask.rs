@@ -9,8 +9,100 @@ use crate::sip::{self, Outgoing, Peer, Response, Transport};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+/// A dialog with a device (or the one-off request outside any): where, and the identifiers
+/// every request in it repeats.
+#[derive(Debug, Clone)]
+pub(crate) struct Dialog {
+    /// The device's transport and address.
+    pub(crate) peer: Peer,
+    /// The user of the Request-URI and the To header (the device, or one of its channels).
+    pub(crate) user: String,
+    /// Call-ID.
+    pub(crate) call_id: String,
+    /// Our tag.
+    pub(crate) from_tag: String,
+    /// The device's tag, from its answer.
+    pub(crate) to_tag: Option<String>,
+}
+
 impl Server {
-    /// Sends a request to a device and waits for its final response.
+    /// A new dialog with `user` at `device`'s address (`None`: the device is not registered).
+    pub(crate) fn dialog(&self, device: &str, user: &str) -> Option<Dialog> {
+        let peer = self
+            .state
+            .lock()
+            .devices
+            .by_id
+            .get(device)
+            .map(|d| d.peer)?;
+        Some(Dialog {
+            peer,
+            user: user.to_string(),
+            call_id: format!("{}@{}", sip::token(), self.local_addr(peer).ip()),
+            from_tag: sip::token(),
+            to_tag: None,
+        })
+    }
+
+    /// A request in `d` with CSeq `cseq`; returns its branch and bytes.
+    pub(crate) fn request_in(
+        &self,
+        d: &Dialog,
+        method: &str,
+        cseq: u64,
+        headers: &[(&str, String)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (String, Vec<u8>) {
+        let branch = format!("z9hG4bK{}", sip::token());
+        let via_host = self.local_addr(d.peer);
+        let (user, domain) = (&d.user, &self.config.domain);
+        let to = match &d.to_tag {
+            Some(t) => format!("<sip:{user}@{domain}>;tag={t}"),
+            None => format!("<sip:{user}@{domain}>"),
+        };
+        let mut out = Outgoing::request(method, &format!("sip:{user}@{}", d.peer.addr))
+            .header(
+                "Via",
+                &format!(
+                    "SIP/2.0/{} {via_host};rport;branch={branch}",
+                    d.peer.transport.via_name()
+                ),
+            )
+            .header(
+                "From",
+                &format!("<sip:{}@{domain}>;tag={}", self.config.sip_id, d.from_tag),
+            )
+            .header("To", &to)
+            .header("Call-ID", &d.call_id)
+            .header("CSeq", &format!("{cseq} {method}"))
+            .header("Max-Forwards", "70")
+            .header("User-Agent", "gateway");
+        for (name, value) in headers {
+            out = out.header(name, value);
+        }
+        if let Some((content_type, b)) = body {
+            out = out.body(content_type, b);
+        }
+        (branch, out.into_bytes())
+    }
+
+    /// Sends a request (sent again over UDP until answered) and waits for its final response.
+    pub(crate) async fn ask_in(
+        &self,
+        peer: Peer,
+        branch: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Response, AskError> {
+        let transport = self.transport.clone();
+        self.asking
+            .ask(branch, peer, bytes, move |bytes| {
+                let transport = transport.clone();
+                async move { transport.send(peer, bytes).await.map_err(|e| e.to_string()) }
+            })
+            .await
+    }
+
+    /// Sends a request to a device outside any dialog and waits for its final response.
     pub(crate) async fn send_request(
         &self,
         device: &str,
@@ -18,56 +110,17 @@ impl Server {
         headers: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Response, AskError> {
-        let peer = self
-            .state
-            .lock()
-            .devices
-            .by_id
-            .get(device)
-            .map(|d| d.peer)
+        let d = self
+            .dialog(device, device)
             .ok_or(AskError::Send("not registered".into()))?;
-        let branch = format!("z9hG4bK{}", sip::token());
-        let via_host = self.local_addr(peer);
-        let mut out = Outgoing::request(method, &format!("sip:{device}@{}", peer.addr))
-            .header(
-                "Via",
-                &format!(
-                    "SIP/2.0/{} {via_host};rport;branch={branch}",
-                    peer.transport.via_name()
-                ),
-            )
-            .header(
-                "From",
-                &format!(
-                    "<sip:{}@{}>;tag={}",
-                    self.config.sip_id,
-                    self.config.domain,
-                    sip::token()
-                ),
-            )
-            .header("To", &format!("<sip:{device}@{}>", self.config.domain))
-            .header("Call-ID", &format!("{}@{}", sip::token(), via_host.ip()))
-            .header("CSeq", &format!("{} {method}", self.next_sn()))
-            .header("Max-Forwards", "70")
-            .header("User-Agent", "gateway");
-        for (name, value) in headers {
-            out = out.header(name, value);
-        }
-        if let Some(b) = body {
-            out = out.body("Application/MANSCDP+xml", b);
-        }
-        let transport = self.transport.clone();
-        self.asking
-            .ask(&branch, peer, out.into_bytes(), move |bytes| {
-                let transport = transport.clone();
-                async move { transport.send(peer, bytes).await.map_err(|e| e.to_string()) }
-            })
-            .await
+        let body = body.map(|b| ("Application/MANSCDP+xml", b));
+        let (branch, bytes) = self.request_in(&d, method, self.next_sn(), headers, body);
+        self.ask_in(d.peer, &branch, bytes).await
     }
 
     /// The address a device reaches us at, for our Via: the listening address, or when that is
     /// a wildcard, the local address the system would use towards the device.
-    fn local_addr(&self, peer: Peer) -> SocketAddr {
+    pub(crate) fn local_addr(&self, peer: Peer) -> SocketAddr {
         let bound = match peer.transport {
             Transport::Udp => self.transport.udp_addr(),
             Transport::Tcp => self.transport.tcp_addr(),

@@ -11,6 +11,7 @@
 mod ask;
 mod catalog;
 mod handle;
+mod picture;
 mod tick;
 mod view;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 pub use catalog::CATALOG_PAGE_WAIT;
+pub use picture::{Picture, PictureError};
 pub use view::{ChannelView, DeviceView};
 
 /// A device allowed to register.
@@ -97,6 +99,7 @@ pub struct Server {
     pub(crate) allowed: HashMap<String, DeviceConfig>,
     pub(crate) sn: AtomicU64,
     pub(crate) tag: String,
+    pub(crate) pictures: picture::Pictures,
 }
 
 /// Messages waiting for the message task at most (beyond, UDP datagrams are dropped and
@@ -134,6 +137,7 @@ impl Server {
             allowed,
             sn: AtomicU64::new(1),
             tag: crate::sip::token(),
+            pictures: Default::default(),
         });
         server.resume().await;
         tokio::spawn(handle::run(server.clone(), rx, stop.clone()));

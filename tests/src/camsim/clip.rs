@@ -122,6 +122,28 @@ pub fn load_content(spec: ClipSpec, content: Content) -> Result<Clip, String> {
     packetize(spec, &data)
 }
 
+/// The clip's access units, Annex B (parameter sets with each IDR), and whether each is a
+/// keyframe — what a GB/T 28181 device muxes into its program stream.
+pub fn access_units(spec: ClipSpec, content: Content) -> Result<Vec<(bool, Vec<u8>)>, String> {
+    let path = clip_path(spec, content);
+    if !path.exists() {
+        std::fs::create_dir_all(cache_dir()).map_err(|e| e.to_string())?;
+        encode(spec, content, &path)?;
+    }
+    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut units = Vec::new();
+    let mut au = Vec::new();
+    for nal in nal_units(&data) {
+        au.extend_from_slice(&[0, 0, 0, 1]);
+        au.extend_from_slice(nal);
+        let kind = nal[0] & 0x1f;
+        if kind == 1 || kind == 5 {
+            units.push((kind == 5, std::mem::take(&mut au)));
+        }
+    }
+    Ok(units)
+}
+
 /// Where the encoded clip is cached.
 fn clip_path(spec: ClipSpec, content: Content) -> PathBuf {
     let name = match content {

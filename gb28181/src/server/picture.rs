@@ -1,0 +1,186 @@
+//! Pictures on demand: a channel's live stream is INVITEd (`s=Play`, RTP over TCP with the
+//! gateway listening — `a=setup:passive`), its first keyframe read from the MPEG-PS it sends,
+//! and the stream ended with BYE. At most [`MAX_STREAMS`] at once; a picture is kept for
+//! [`KEEP`] so that several callers of one channel cost one INVITE.
+
+use super::Server;
+use crate::media::rtp::{first_keyframe, MediaError};
+use crate::media::Codec;
+use crate::sip::{header, param};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// How long the device may take to answer the INVITE and send its first keyframe.
+pub const PICTURE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Streams pulled at once at most.
+pub const MAX_STREAMS: usize = 16;
+
+/// How long a channel's picture is kept for the next caller.
+pub const KEEP: Duration = Duration::from_secs(5);
+
+/// A keyframe from a channel.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// Its codec.
+    pub codec: Codec,
+    /// The Annex B access unit.
+    pub data: Arc<Vec<u8>>,
+    /// When it came.
+    pub at: Instant,
+}
+
+/// Why there is no picture.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    /// Not a channel of a registered device.
+    #[error("no GB/T 28181 channel `{0}`")]
+    Unknown(String),
+    /// Its device is offline.
+    #[error("the channel's device is offline")]
+    Offline,
+    /// Too many streams pulled now.
+    #[error("{MAX_STREAMS} streams are being pulled already")]
+    Busy,
+    /// The device refused the INVITE.
+    #[error("the device answered the INVITE with {0}")]
+    Refused(u16),
+    /// Nothing in time.
+    #[error("no keyframe within {}s", PICTURE_DEADLINE.as_secs())]
+    Timeout,
+    /// The INVITE got no answer, or could not be sent.
+    #[error("the INVITE went unanswered: {0}")]
+    Unanswered(String),
+    /// The stream was not readable.
+    #[error("{0}")]
+    Media(#[from] MediaError),
+    /// A socket could not be opened.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Pictures being pulled and kept, per channel.
+#[derive(Default)]
+pub(crate) struct Pictures {
+    by_channel: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Picture>>>>>,
+    pulling: std::sync::atomic::AtomicUsize,
+    stream_no: std::sync::atomic::AtomicU32,
+}
+
+impl Server {
+    /// A keyframe of channel `id`: the one kept from the last few seconds, or a new one pulled.
+    pub async fn picture(self: &Arc<Self>, id: &str) -> Result<Picture, PictureError> {
+        let slot = {
+            let mut by = self.pictures.by_channel.lock();
+            by.entry(id.to_string()).or_default().clone()
+        };
+        let mut kept = slot.lock().await;
+        if let Some(p) = kept.as_ref().filter(|p| p.at.elapsed() < KEEP) {
+            return Ok(p.clone());
+        }
+        let n = &self.pictures.pulling;
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_STREAMS {
+            n.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(PictureError::Busy);
+        }
+        let pulled = tokio::time::timeout(PICTURE_DEADLINE, self.pull(id)).await;
+        n.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let (codec, data) = pulled.map_err(|_| PictureError::Timeout)??;
+        let p = Picture {
+            codec,
+            data: Arc::new(data),
+            at: Instant::now(),
+        };
+        *kept = Some(p.clone());
+        Ok(p)
+    }
+
+    /// INVITE, ACK, the first keyframe, BYE.
+    async fn pull(self: &Arc<Self>, channel: &str) -> Result<(Codec, Vec<u8>), PictureError> {
+        let device = self.owner(channel)?;
+        let mut d = self.dialog(&device, channel).ok_or(PictureError::Offline)?;
+        let ip = self.local_addr(d.peer).ip();
+        let listener = TcpListener::bind((ip, 0)).await?;
+        let port = listener.local_addr()?.port();
+        let y = self.stream_ssrc();
+        let sip_id = &self.config.sip_id;
+        let sdp = format!(
+            "v=0\r\no={sip_id} 0 0 IN IP4 {ip}\r\ns=Play\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+             m=video {port} TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n\
+             a=setup:passive\r\na=connection:new\r\ny={y}\r\n"
+        );
+        let contact = format!("<sip:{sip_id}@{}>", self.local_addr(d.peer));
+        let headers = [
+            ("Subject", format!("{channel}:{y},{sip_id}:0")),
+            ("Contact", contact),
+        ];
+        let cseq = self.next_sn();
+        let body = Some(("APPLICATION/SDP", sdp.into_bytes()));
+        let (branch, bytes) = self.request_in(&d, "INVITE", cseq, &headers, body);
+        let answer = self
+            .ask_in(d.peer, &branch, bytes)
+            .await
+            .map_err(|e| PictureError::Unanswered(e.to_string()))?;
+        let code = answer.status_code.code();
+        if !(200..300).contains(&code) {
+            return Err(PictureError::Refused(code));
+        }
+        d.to_tag = header(&answer.headers, "To")
+            .and_then(|t| param(t, "tag"))
+            .map(str::to_string);
+        // the device's own y= wins (WVP does the same)
+        let ssrc = sdp_ssrc(&answer.body).or(y.parse().ok());
+        let (_, ack) = self.request_in(&d, "ACK", cseq, &[], None);
+        let _ = self.transport.send(d.peer, ack).await;
+        let got = async {
+            let (mut stream, _) = listener.accept().await?;
+            first_keyframe(&mut stream, ssrc)
+                .await
+                .map_err(PictureError::from)
+        }
+        .await;
+        let (branch, bye) = self.request_in(&d, "BYE", cseq + 1, &[], None);
+        let (server, peer) = (self.clone(), d.peer);
+        tokio::spawn(async move {
+            let _ = server.ask_in(peer, &branch, bye).await;
+        });
+        got
+    }
+
+    /// The registered device a channel belongs to.
+    fn owner(&self, channel: &str) -> Result<String, PictureError> {
+        let s = self.state.lock();
+        let d = s
+            .devices
+            .by_id
+            .values()
+            .find(|d| d.channels.contains_key(channel))
+            .ok_or_else(|| PictureError::Unknown(channel.chars().take(64).collect()))?;
+        if d.online != Some(true) {
+            return Err(PictureError::Offline);
+        }
+        Ok(d.id.clone())
+    }
+
+    /// A stream's `y=`: 0 (live), digits 4–8 of the domain, a 4-digit stream number.
+    fn stream_ssrc(&self) -> String {
+        let n = self
+            .pictures
+            .stream_no
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 10_000;
+        let domain = format!("{:0<10}", self.config.domain);
+        format!("0{}{n:04}", &domain[3..8])
+    }
+}
+
+/// The SSRC in an SDP's `y=` line (10 decimal digits).
+fn sdp_ssrc(sdp: &[u8]) -> Option<u32> {
+    String::from_utf8_lossy(sdp)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("y="))
+        .and_then(|y| y.trim().parse().ok())
+}
