@@ -536,6 +536,7 @@ async fn a_channels_snapshot_is_pulled_by_invite_as_a_jpeg_of_the_streams_size()
     let env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &section(&devices)).await;
     let mut config = SimConfig::new(NVR, PASSWORD, udp(&env), 1);
     config.keepalive = Duration::from_secs(1);
+    config.mid_gop = true; // P frames (and no stream map) before the first keyframe
     let ch = config.channels[0].id.clone();
     let nvr = SimDevice::start(config).await.unwrap();
     assert_eq!(nvr.register().await, 200);

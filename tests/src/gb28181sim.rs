@@ -64,6 +64,9 @@ pub struct SimConfig {
     pub channels: Vec<SimChannel>,
     /// The clip its channels stream when INVITEd.
     pub clip: crate::camsim::clip::ClipSpec,
+    /// A stream starts a few frames into a GOP (the first keyframe up to 2 s later), as from a
+    /// camera that does not start a new stream with a keyframe; else with one.
+    pub mid_gop: bool,
 }
 
 impl SimConfig {
@@ -88,6 +91,7 @@ impl SimConfig {
             charset: Charset::Gb18030,
             channels,
             clip: Default::default(),
+            mid_gop: false,
         }
     }
 }
@@ -523,20 +527,26 @@ impl SimDevice {
             return;
         };
         let ssrc: u32 = y.parse().unwrap_or(0);
-        let spec = self.inner.config.lock().clip;
+        let (spec, mid_gop) = {
+            let c = self.inner.config.lock();
+            (c.clip, c.mid_gop)
+        };
         let device = self.clone();
         self.inner.streaming.store(true, Ordering::SeqCst);
         tokio::spawn(async move {
-            let _ = device.stream(addr, ssrc, spec).await;
+            let _ = device
+                .stream(addr, ssrc, spec, if mid_gop { 3 } else { 0 })
+                .await;
         });
     }
 
-    /// Sends the clip from a P frame on (a stream joined mid-GOP), 25 frames a second.
+    /// Sends the clip from frame `skip` on, at its frame rate, until BYE.
     async fn stream(
         &self,
         to: SocketAddr,
         ssrc: u32,
         spec: crate::camsim::clip::ClipSpec,
+        skip: usize,
     ) -> std::io::Result<()> {
         use gb28181::media::{ps, rtp, Codec};
         use tokio::io::AsyncWriteExt;
@@ -549,7 +559,7 @@ impl SimDevice {
         let mut tcp = tokio::net::TcpStream::connect(to).await?;
         let (mut seq, mut ts) = (0u16, 0u32);
         let frame = Duration::from_millis(1000 / u64::from(spec.fps.max(1)));
-        for (keyframe, au) in units.iter().cycle().skip(3) {
+        for (keyframe, au) in units.iter().cycle().skip(skip) {
             if !self.inner.streaming.load(Ordering::SeqCst) {
                 return Ok(());
             }

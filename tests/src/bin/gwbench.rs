@@ -252,6 +252,9 @@ enum Cmd {
         /// Measurement length.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Snapshots pulled afterwards (INVITE → keyframe → JPEG), each of another channel.
+        #[arg(long, default_value_t = 200)]
+        pictures: u32,
     },
     /// The assessment over a large outbox built in-process on the store API (no gateway).
     Assessment {
@@ -372,7 +375,8 @@ async fn main() {
             channels,
             keepalive_s,
             seconds,
-        } => sip::sip(&args, devices, channels, keepalive_s, seconds).await,
+            pictures,
+        } => sip::sip(&args, devices, channels, keepalive_s, seconds, pictures).await,
         Cmd::Cameras {
             cameras: n,
             fps,

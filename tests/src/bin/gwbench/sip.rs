@@ -12,7 +12,14 @@ fn device_id(i: u32) -> String {
     format!("3402000000118{:07}", i)
 }
 
-pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, seconds: u64) {
+pub(super) async fn sip(
+    args: &Args,
+    n: u32,
+    channels: usize,
+    keepalive_s: u64,
+    seconds: u64,
+    pictures: u32,
+) {
     std::fs::create_dir_all(&args.workdir).expect("workdir");
     let dir = tempfile::tempdir_in(&args.workdir).expect("tempdir");
     let receiver = receiver("127.0.0.1:0").await;
@@ -123,6 +130,7 @@ pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, 
     for t in tasks {
         t.abort();
     }
+    let shots = snapshots(&gw, &client, &devices, pictures).await;
     let m = gw.metrics().await;
     let online = metric(
         &m,
@@ -148,5 +156,45 @@ pub(super) async fn sip(args: &Args, n: u32, channels: usize, keepalive_s: u64, 
         percentile(&l, 0.99),
         percentile(&l, 1.0),
     );
+    if !shots.is_empty() {
+        println!();
+        println!("| snapshots (INVITE → first keyframe → JPEG, one at a time, each a new channel) | p50 | p99 | max |");
+        println!("|---|---|---|---|");
+        println!(
+            "| {} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            shots.len(),
+            percentile(&shots, 0.5),
+            percentile(&shots, 0.99),
+            percentile(&shots, 1.0)
+        );
+    }
     receiver.stop();
+}
+
+/// `pictures` snapshots of distinct channels through the API, one at a time; their latencies
+/// (µs), sorted.
+async fn snapshots(
+    gw: &Gateway,
+    client: &reqwest::Client,
+    devices: &[SimDevice],
+    pictures: u32,
+) -> Vec<u64> {
+    let mut took = Vec::new();
+    for k in 0..pictures as usize {
+        let d = &devices[k % devices.len()];
+        let ch = gateway_sim::gb28181sim::channel_id(&d.id(), 1 + k / devices.len());
+        let sent = Instant::now();
+        let r = client
+            .get(gw.url(&format!("/api/v1/cameras/{ch}/snapshot.jpg")))
+            .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("snapshot");
+        assert_eq!(r.status(), 200, "snapshot of {ch}");
+        let jpeg = r.bytes().await.expect("body");
+        took.push(sent.elapsed().as_micros() as u64);
+        assert!(::cameras::video::decode::jpeg_dimensions(&jpeg).is_some());
+    }
+    took.sort_unstable();
+    took
 }
