@@ -78,6 +78,7 @@ pub async fn serve(
         pool: DecoderPool::new(config.video.pool),
         options: config.video.snapshots,
         evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
+        gb28181: Default::default(),
     });
     let linkage = video.as_ref().map(|v| (v, &holds));
     let pipeline = Arc::new(pipeline(
@@ -363,6 +364,9 @@ impl Sources {
             }
             if let Some(addr) = server.tcp_addr() {
                 tracing::info!(%addr, "GB/T 28181 platform listening (TCP)");
+            }
+            if let Some(v) = video {
+                let _ = v.gb28181.set(server.clone());
             }
             sources.gb28181 = Some(server);
             sources.tasks.push((task, Duration::from_secs(5)));

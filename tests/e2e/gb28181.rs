@@ -583,3 +583,57 @@ async fn a_channels_snapshot_is_pulled_by_invite_as_a_jpeg_of_the_streams_size()
     .await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_alarm_at_a_unit_linked_to_a_channel_carries_its_snapshot() {
+    let devices = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
+    let ch = gateway_sim::gb28181sim::channel_id(NVR, 1);
+    let env = Env::start(&["lanjiang"], |c| {
+        c.units.clear();
+        c.extra += &section(&devices);
+        c.extra += &format!(
+            "[[units]]\nid = \"mall\"\nname = \"商场\"\ntownship = \"lanjiang\"\ncameras = [\"{ch}\"]\n\n"
+        );
+    })
+    .await;
+    assert!(
+        env.gw.log().contains("taken as a GB/T 28181 channel"),
+        "the link to a channel no catalog reported yet is said at start"
+    );
+    let mut config = SimConfig::new(NVR, PASSWORD, udp(&env), 1);
+    config.keepalive = Duration::from_secs(1);
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    wait_device(&env, NVR, |d| d["channels"][0]["state"] == "online").await;
+
+    let fire = serde_json::json!({"system_type": 1, "system_addr": 1, "component_type": 40,
+        "component_addr": 5, "status": ["fire"], "description": "3F 东走廊"});
+    let (status, r) = env.push("mall", "status", &fire).await;
+    assert_eq!(status, 202, "{r}");
+    let id = r["events"][0].as_str().unwrap().to_string();
+    let e = env
+        .wait_event(&id, "its snapshot", |e| {
+            e["evidence"][0]["camera"] == ch.as_str()
+        })
+        .await;
+    let url = e["evidence"][0]["url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("/api/v1/snapshots/{ch}/")),
+        "{url}"
+    );
+    let jpeg = env
+        .client
+        .get(env.gw.url(&url))
+        .bearer_auth(township_token("lanjiang"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        cameras::video::decode::jpeg_dimensions(&jpeg),
+        Some((640, 360))
+    );
+    assert!(nvr.seen().invites >= 1);
+}

@@ -120,47 +120,27 @@ async fn gb28181_snapshot(
     id: &str,
     width: Option<u32>,
 ) -> Result<Response, ApiError> {
-    let (Some(platform), Some(video)) = (&state.gb28181, &state.video) else {
+    use crate::video::ChannelPictureError as E;
+    let Some(video) = &state.video else {
         return Err(ApiError::unavailable(
             "cameras_not_watched",
             "the GB/T 28181 platform is not running",
             60,
         ));
     };
-    use ::gb28181::PictureError as E;
-    let picture = platform.picture(id).await.map_err(|e| match e {
-        E::Unknown(_) => camera_not_found(id),
-        E::Busy => ApiError::unavailable("busy", e.to_string(), 1),
-        other => ApiError::unavailable("no_picture", other.to_string(), 5),
-    })?;
-    let codec = match picture.codec {
-        ::gb28181::media::Codec::H264 => cameras::video::keyframe::VideoCodec::H264,
-        ::gb28181::media::Codec::H265 => cameras::video::keyframe::VideoCodec::H265,
-    };
     let thumb = width.is_some_and(|w| w <= cameras::rtsp::snapshot::THUMB_WIDTH);
-    let (max_width, quality) = match thumb {
-        true => (
-            Some(cameras::rtsp::snapshot::THUMB_WIDTH),
-            video.options.quality,
-        ),
-        false => (video.options.max_width, video.options.quality),
-    };
-    let priority = match thumb {
-        true => cameras::video::pool::Priority::View,
-        false => cameras::video::pool::Priority::Urgent,
-    };
-    let data = picture.data.clone();
-    let jpeg = video
-        .pool
-        .run_as(priority, move || {
-            let d = cameras::video::decode::decode_bytes(codec, &data)?;
-            cameras::video::decode::jpeg(&d, max_width, quality)
-        })
+    let now = state.pipeline.clock().now();
+    let (jpeg, captured_at) = video
+        .channel_jpeg(id, thumb, now)
         .await
-        .map_err(|e| ApiError::unavailable("busy", e.to_string(), 1))?
-        .map_err(|e| ApiError::unavailable("undecodable", e.to_string(), 5))?;
-    let captured_at = state.pipeline.clock().now()
-        - chrono::Duration::from_std(picture.at.elapsed()).unwrap_or_default();
+        .map_err(|e| match e {
+            E::Picture(::gb28181::PictureError::Unknown(_)) => camera_not_found(id),
+            E::Picture(::gb28181::PictureError::Busy) | E::Busy => {
+                ApiError::unavailable("busy", e.to_string(), 1)
+            }
+            E::Undecodable(_) => ApiError::unavailable("undecodable", e.to_string(), 5),
+            other => ApiError::unavailable("no_picture", other.to_string(), 5),
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg".to_string()),
@@ -170,7 +150,7 @@ async fn gb28181_snapshot(
                 alerts::time::format(&captured_at),
             ),
         ],
-        jpeg.data,
+        jpeg,
     )
         .into_response())
 }

@@ -200,6 +200,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         warnings: Vec::new(),
         cameras_unread: false,
         vqd_profiles: raw.vqd.profiles.keys().cloned().collect(),
+        gb28181_channels: raw.gb28181.is_some(),
     };
     let config = v.config(raw);
     if v.errors.is_empty() {
@@ -220,6 +221,9 @@ struct Validator {
     cameras_unread: bool,
     /// The `[vqd.profiles]` defined, which cameras may name.
     vqd_profiles: std::collections::BTreeSet<String>,
+    /// `[gb28181]` runs: units may name GB/T 28181 channels (20-digit ids its devices'
+    /// catalogs will report) beside configured cameras.
+    gb28181_channels: bool,
 }
 
 /// An offset like `+08:00`.

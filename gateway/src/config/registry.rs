@@ -379,7 +379,13 @@ impl Validator {
         let id = &u.id.value;
         let linked = u.camera_links.iter().flat_map(|l| &l.2);
         for c in u.cameras.iter().chain(linked) {
-            if !camera_ids.contains_key(&c.value) && !self.cameras_unread {
+            let channel = self.gb28181_channels && ::gb28181::id::is_id(&c.value);
+            if !camera_ids.contains_key(&c.value) && channel {
+                self.warnings.push(format!(
+                    "unit `{id}` `cameras`: `{}` is not a configured camera; taken as a GB/T 28181 channel",
+                    c.value
+                ));
+            } else if !camera_ids.contains_key(&c.value) && !self.cameras_unread {
                 self.err(
                     c.at.clone(),
                     format!("unit `{id}` `cameras`: camera `{}` does not exist", c.value),

@@ -97,6 +97,15 @@ impl Server {
             .collect()
     }
 
+    /// Whether `id` is a channel of a registered device.
+    pub fn has_channel(&self, id: &str) -> bool {
+        let s = self.state.lock();
+        s.devices
+            .by_id
+            .values()
+            .any(|d| d.channels.contains_key(id))
+    }
+
     /// One device with its channels (`None`: unknown, or none of it visible).
     pub fn device(&self, id: &str, visible: Option<&[String]>) -> Option<DeviceView> {
         let s = self.state.lock();
