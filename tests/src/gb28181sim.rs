@@ -282,22 +282,31 @@ impl SimDevice {
             .header("Max-Forwards", "70")
     }
 
-    /// Sends a request and waits up to 3 s for its final response.
+    /// Sends a request and waits up to 4 s for its final response, sending it again after
+    /// 0.5, 1 and 2 s as a device does over UDP (a datagram may be dropped in a burst).
     async fn send(&self, out: Outgoing) -> Option<Response> {
         let bytes = out.into_bytes();
         let SipMessage::Request(req) = sip::parse(&bytes).ok()? else {
             return None;
         };
         let branch = sip::branch(&req.headers)?.to_string();
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.inner.waiting.lock().insert(branch.clone(), tx);
         // one lock at a time (request() takes the socket's, then the config's)
         let server = self.inner.config.lock().server;
-        let socket = self.inner.socket.lock().clone();
-        socket.send_to(&bytes, server).await.ok()?;
-        let r = tokio::time::timeout(Duration::from_secs(3), rx).await;
+        let mut answer = None;
+        for wait in [500u64, 1000, 2000, 500] {
+            let socket = self.inner.socket.lock().clone();
+            if socket.send_to(&bytes, server).await.is_err() {
+                break;
+            }
+            if let Ok(r) = tokio::time::timeout(Duration::from_millis(wait), &mut rx).await {
+                answer = r.ok();
+                break;
+            }
+        }
         self.inner.waiting.lock().remove(&branch);
-        r.ok()?.ok()
+        answer
     }
 
     /// A MESSAGE with a MANSCDP body (in the device's charset).

@@ -23,6 +23,40 @@ use tokio::sync::{mpsc, watch};
 /// The `source` label of this transport's rejections.
 pub const SOURCE: &str = "gb28181";
 
+/// The UDP receive buffer asked for: bursts (every device registering again after an outage,
+/// catalogs of many NVRs at once) fit in it while the message task catches up.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Asks for a receive buffer of `bytes` (the kernel caps it at `net.core.rmem_max`); returns
+/// what the socket got (Linux reports twice the usable size; halved here).
+fn receive_buffer(socket: &UdpSocket, bytes: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let mut got: libc::c_int = 0;
+    let mut len = size;
+    // SAFETY: fd is an open socket this function borrows; the option values are c_ints of
+    // the sizes given
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&want as *const libc::c_int).cast(),
+            size,
+        );
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut got as *mut libc::c_int).cast(),
+            &mut len,
+        );
+    }
+    usize::try_from(got).unwrap_or(0) / 2
+}
+
 /// How long one write to a TCP peer may take before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -127,7 +161,18 @@ pub async fn bind(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<Arc<SipTransport>> {
     let udp = match config.udp {
-        Some(a) => Some(Arc::new(UdpSocket::bind(a).await?)),
+        Some(a) => {
+            let socket = UdpSocket::bind(a).await?;
+            let got = receive_buffer(&socket, UDP_RECEIVE_BUFFER);
+            if got < UDP_RECEIVE_BUFFER {
+                tracing::info!(
+                    bytes = got,
+                    wanted = UDP_RECEIVE_BUFFER,
+                    "GB/T 28181 UDP receive buffer limited by net.core.rmem_max: a burst of registrations may be dropped (devices send again); raise it for thousands of devices"
+                );
+            }
+            Some(Arc::new(socket))
+        }
         None => None,
     };
     let tcp = match config.tcp {

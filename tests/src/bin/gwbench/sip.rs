@@ -60,12 +60,23 @@ pub(super) async fn sip(
             joins.push(tokio::spawn(async move {
                 let d = SimDevice::start(c).await.expect("device");
                 let code = d.register().await;
-                assert_eq!(code, 200, "device {i} registers");
-                d
+                (i, code, d)
             }));
         }
         for j in joins {
-            devices.push(j.await.expect("registered"));
+            let (i, code, d) = j.await.expect("registered");
+            if code != 200 {
+                let log = gw.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let m = gw.metrics().await;
+                let gb: Vec<&str> = m.lines().filter(|l| l.contains("gb28181")).collect();
+                panic!(
+                    "device {i} registers: {code}\n{}\n{}",
+                    tail.join("\n"),
+                    gb.join("\n")
+                );
+            }
+            devices.push(d);
         }
     }
     let registered_s = started.elapsed().as_secs_f64();
