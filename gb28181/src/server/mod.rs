@@ -8,6 +8,7 @@
 //! their own ([`ask`]); a one-second tick ([`tick`]) judges liveness, completes catalogs,
 //! keeps the registry's channels in step and saves the device list.
 
+mod alarm;
 mod ask;
 mod catalog;
 mod handle;
