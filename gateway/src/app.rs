@@ -66,6 +66,12 @@ pub async fn serve(
     let holds = Arc::new(Holds::default());
     // the cameras first: the pipeline's video linkage takes its pictures from them
     let rtsp_enabled = config.rtsp.is_some();
+    // the picture checks' settings, for GB/T 28181 channels too
+    let vqd = config
+        .rtsp
+        .as_ref()
+        .map(|r| r.vqd.clone())
+        .unwrap_or_default();
     let rtsp = config.rtsp.take().filter(|_| registry.camera_count() > 0);
     // the decoder pool serves GB/T 28181 channels' pictures too
     let rtsp_running = rtsp.is_some();
@@ -115,6 +121,18 @@ pub async fn serve(
         m.profiles = profiles.clone();
     }
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
+    if let (Some(v), Some(p)) = (&video, &sources.gb28181) {
+        if let Some(every) = p.picture_interval() {
+            let checks = crate::channel_checks::ChannelChecks::new(
+                v.clone(),
+                p.clone(),
+                pipeline.clone(),
+                vqd,
+                every,
+            );
+            tokio::spawn(checks.run(stop_rx.clone()));
+        }
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
     let tls = config.api.tls.as_ref().map(|t| serve_tls(t, &metrics));

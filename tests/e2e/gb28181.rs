@@ -14,11 +14,12 @@ pub const NVR: &str = "34020000001180000001";
 const OTHER_PASSWORD_NVR: &str = "34020000001180000002";
 const UNLISTED: &str = "34020000001320000999";
 
-/// `[gb28181]` on loopback UDP: keepalives every second, offline after 3 missed.
+/// `[gb28181]` on loopback UDP: keepalives every second, offline after 3 missed, no picture
+/// checks (a test that counts INVITEs must not meet one).
 pub fn section(devices: &str) -> String {
     format!(
         "[gb28181]\nlisten_udp = \"127.0.0.1:0\"\nlisten_tcp = \"127.0.0.1:0\"\nsip_id = \"{SERVER_ID}\"\npassword = \"{PASSWORD}\"\n\
-         keepalive_timeout_s = 1\nkeepalive_misses = 3\n\n{devices}\n"
+         keepalive_timeout_s = 1\nkeepalive_misses = 3\nvqd_interval_s = 0\n\n{devices}\n"
     )
 }
 
@@ -636,4 +637,39 @@ async fn a_fire_alarm_at_a_unit_linked_to_a_channel_carries_its_snapshot() {
         Some((640, 360))
     );
     assert!(nvr.seen().invites >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_channel_is_reported_by_its_picture_checks_and_not_counted_intact() {
+    let devices = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
+    let env = Env::start(&["lanjiang"], |c| {
+        c.extra += &section(&devices).replace("vqd_interval_s = 0", "vqd_interval_s = 1")
+    })
+    .await;
+    let mut config = SimConfig::new(NVR, PASSWORD, udp(&env), 1);
+    config.keepalive = Duration::from_secs(1);
+    config.content = gateway_sim::camsim::clip::Content::Black;
+    let ch = config.channels[0].id.clone();
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    let got = env
+        .receiver
+        .wait_for(WAIT, "camera.quality of the black channel", |d| {
+            camera_events(d, &ch)
+                .iter()
+                .any(|e| e["kind"] == "camera.quality")
+        })
+        .await
+        .unwrap();
+    let e = camera_events(&got, &ch)
+        .into_iter()
+        .find(|e| e["kind"] == "camera.quality")
+        .unwrap();
+    assert_eq!(e["camera"]["failing_checks"][0], "black", "{e}");
+    assert_eq!(e["source"]["protocol"], "gb28181");
+    assert!(nvr.seen().invites >= 2, "a sample is a pulled picture");
+    env.wait_metric("gateway_camera_online_ratio{township=\"lanjiang\"}", 1.0)
+        .await;
+    env.wait_metric("gateway_camera_integrity_ratio{township=\"lanjiang\"}", 0.0)
+        .await;
 }

@@ -64,6 +64,8 @@ pub struct SimConfig {
     pub channels: Vec<SimChannel>,
     /// The clip its channels stream when INVITEd.
     pub clip: crate::camsim::clip::ClipSpec,
+    /// What the clip shows.
+    pub content: crate::camsim::clip::Content,
     /// A stream starts a few frames into a GOP (the first keyframe up to 2 s later), as from a
     /// camera that does not start a new stream with a keyframe; else with one.
     pub mid_gop: bool,
@@ -91,6 +93,7 @@ impl SimConfig {
             charset: Charset::Gb18030,
             channels,
             clip: Default::default(),
+            content: Default::default(),
             mid_gop: false,
         }
     }
@@ -536,16 +539,15 @@ impl SimDevice {
             return;
         };
         let ssrc: u32 = y.parse().unwrap_or(0);
-        let (spec, mid_gop) = {
+        let (spec, content, mid_gop) = {
             let c = self.inner.config.lock();
-            (c.clip, c.mid_gop)
+            (c.clip, c.content, c.mid_gop)
         };
         let device = self.clone();
         self.inner.streaming.store(true, Ordering::SeqCst);
         tokio::spawn(async move {
-            let _ = device
-                .stream(addr, ssrc, spec, if mid_gop { 3 } else { 0 })
-                .await;
+            let skip = if mid_gop { 3 } else { 0 };
+            let _ = device.stream(addr, ssrc, (spec, content), skip).await;
         });
     }
 
@@ -554,17 +556,16 @@ impl SimDevice {
         &self,
         to: SocketAddr,
         ssrc: u32,
-        spec: crate::camsim::clip::ClipSpec,
+        (spec, content): (crate::camsim::clip::ClipSpec, crate::camsim::clip::Content),
         skip: usize,
     ) -> std::io::Result<()> {
         use gb28181::media::{ps, rtp, Codec};
         use tokio::io::AsyncWriteExt;
-        let units = tokio::task::spawn_blocking(move || {
-            crate::camsim::clip::access_units(spec, crate::camsim::clip::Content::Pattern)
-        })
-        .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)?;
+        let units =
+            tokio::task::spawn_blocking(move || crate::camsim::clip::access_units(spec, content))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?;
         let mut tcp = tokio::net::TcpStream::connect(to).await?;
         let (mut seq, mut ts) = (0u16, 0u32);
         let frame = Duration::from_millis(1000 / u64::from(spec.fps.max(1)));

@@ -210,6 +210,47 @@ impl PictureState {
     }
 }
 
+impl PictureState {
+    /// Judges a sample taken outside a session (a GB/T 28181 channel's pulled keyframe,
+    /// measured by [`measure_access_unit`] on a decoder thread); the confirmed change, if any, as
+    /// the pipeline's verdict.
+    pub fn take_sample(
+        &mut self,
+        at: DateTime<Utc>,
+        result: Result<(Measures, Thumb), String>,
+        t: &Thresholds,
+    ) -> Option<alerts::camera::PictureVerdict> {
+        let (measured, thumb) = result.ok()?;
+        let change = self.judge(at, measured, thumb, t)?;
+        let measured = self.last.as_ref().map_or(measured, |l| l.measured);
+        Some(
+            PictureChange {
+                change,
+                measured,
+                at,
+            }
+            .verdict(),
+        )
+    }
+
+    /// The last sample's thumbnail (what the next sample is compared with for `frozen`).
+    pub fn last_thumb(&self) -> Option<Thumb> {
+        self.thumb.clone()
+    }
+}
+
+/// Decodes and measures one Annex B access unit (on a decoder thread), compared with the
+/// previous sample's thumbnail.
+pub fn measure_access_unit(
+    codec: crate::video::keyframe::VideoCodec,
+    data: &[u8],
+    previous: Option<&Thumb>,
+) -> Result<(Measures, Thumb), String> {
+    let decoded = decode::decode_bytes(codec, data).map_err(|e| e.to_string())?;
+    let picture = decode::picture(&decoded).map_err(|e| e.to_string())?;
+    Ok(vqd::measure(&picture, previous))
+}
+
 /// A change worth an event.
 pub struct PictureChange {
     /// What changed.
@@ -218,6 +259,22 @@ pub struct PictureChange {
     pub measured: Measures,
     /// When its keyframe arrived.
     pub at: DateTime<Utc>,
+}
+
+impl PictureChange {
+    /// The observation of a confirmed picture change.
+    pub fn verdict(&self) -> alerts::camera::PictureVerdict {
+        let measured = match serde_json::to_value(self.measured) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        alerts::camera::PictureVerdict {
+            failing: self.change.failing.clone(),
+            cleared: self.change.cleared.clone(),
+            measured,
+            at: self.at,
+        }
+    }
 }
 
 /// Called every tick with the camera locked: takes a finished sample (returning a change to

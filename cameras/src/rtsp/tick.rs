@@ -3,11 +3,11 @@
 //! pipeline as observations.
 
 use super::metrics::CameraMetrics;
-use super::picture::{self, PictureChange, VqdConfig};
+use super::picture::{self, VqdConfig};
 use super::{Cameras, State, TownshipCount, Watched};
 use crate::video::pool::DecoderPool;
 use crate::video::vqd::Check;
-use alerts::camera::{CameraObservation, Observed, OnvifNotice, PictureVerdict};
+use alerts::camera::{CameraObservation, Observed, OnvifNotice};
 use alerts::Pipeline;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -138,7 +138,7 @@ impl Ticker {
                 failing = ?q.change.failing.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
                 "camera picture changed"
             );
-            saw(Observed::Picture(verdict(&q)));
+            saw(Observed::Picture(q.verdict()));
         }
         for c in w.picture.reported() {
             tally.failing[Check::ALL.iter().position(|&x| x == c).unwrap_or(0)] += 1;
@@ -182,19 +182,5 @@ impl Ticker {
         for (c, n) in Check::ALL.iter().zip(tally.failing) {
             m.picture_failing.with_label_values(&[c.as_str()]).set(n);
         }
-    }
-}
-
-/// The observation of a confirmed picture change.
-fn verdict(q: &PictureChange) -> PictureVerdict {
-    let measured = match serde_json::to_value(q.measured) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    PictureVerdict {
-        failing: q.change.failing.clone(),
-        cleared: q.change.cleared.clone(),
-        measured,
-        at: q.at,
     }
 }

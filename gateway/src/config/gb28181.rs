@@ -109,6 +109,7 @@ impl Validator {
             civil_codes,
             subscribe_expires: Duration::from_secs(g.subscribe_expires_s),
             alarm_dedup,
+            picture_interval: (g.vqd_interval_s > 0).then(|| Duration::from_secs(g.vqd_interval_s)),
             state_file: Some(data_dir.join("gb28181-devices.json")),
             offset,
         })

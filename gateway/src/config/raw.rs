@@ -720,6 +720,8 @@ pub struct Gb28181Section {
     pub max_connections: usize,
     #[serde(default = "d30")]
     pub idle_timeout_s: u64,
+    #[serde(default = "d3600")]
+    pub vqd_interval_s: u64,
     /// Civil-code prefix → township code.
     #[serde(default)]
     pub civil_codes: std::collections::BTreeMap<String, Spanned<String>>,
@@ -745,4 +747,8 @@ fn d3u32() -> u32 {
 
 fn d600() -> u64 {
     600
+}
+
+fn d3600() -> u64 {
+    3600
 }

@@ -69,6 +69,8 @@ pub struct Gb28181Config {
     /// The same alarm (device, subject, method, type) again within this long is counted, not
     /// raised again.
     pub alarm_dedup: Duration,
+    /// How often each online channel's picture is pulled and checked (`None`: never).
+    pub picture_interval: Option<Duration>,
     /// Where the device list is kept across restarts (`None`: not kept).
     pub state_file: Option<PathBuf>,
     /// The time zone of the `Date` in a registration's 200 (devices set their clocks by it).
@@ -101,6 +103,8 @@ pub struct Server {
     pub(crate) sn: AtomicU64,
     pub(crate) tag: String,
     pub(crate) pictures: picture::Pictures,
+    /// Channels whose picture checks fail (set by the checks, read by the township counts).
+    pub(crate) failing: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Messages waiting for the message task at most (beyond, UDP datagrams are dropped and
@@ -139,11 +143,17 @@ impl Server {
             sn: AtomicU64::new(1),
             tag: crate::sip::token(),
             pictures: Default::default(),
+            failing: Default::default(),
         });
         server.resume().await;
         tokio::spawn(handle::run(server.clone(), rx, stop.clone()));
         let ticking = tokio::spawn(tick::run(server.clone(), tick, stop));
         Ok((server, ticking))
+    }
+
+    /// How often each online channel's picture is checked (`None`: never).
+    pub fn picture_interval(&self) -> Option<Duration> {
+        self.config.picture_interval
     }
 
     /// The UDP address bound.

@@ -73,12 +73,22 @@ pub(crate) struct Pictures {
 impl Server {
     /// A keyframe of channel `id`: the one kept from the last few seconds, or a new one pulled.
     pub async fn picture(self: &Arc<Self>, id: &str) -> Result<Picture, PictureError> {
+        self.picture_within(id, KEEP).await
+    }
+
+    /// A keyframe of channel `id` younger than `max_age` (zero: a new one, as a picture check
+    /// needs — a kept one would be judged twice, and frozen).
+    pub async fn picture_within(
+        self: &Arc<Self>,
+        id: &str,
+        max_age: Duration,
+    ) -> Result<Picture, PictureError> {
         let slot = {
             let mut by = self.pictures.by_channel.lock();
             by.entry(id.to_string()).or_default().clone()
         };
         let mut kept = slot.lock().await;
-        if let Some(p) = kept.as_ref().filter(|p| p.at.elapsed() < KEEP) {
+        if let Some(p) = kept.as_ref().filter(|p| p.at.elapsed() < max_age) {
             return Ok(p.clone());
         }
         let n = &self.pictures.pulling;

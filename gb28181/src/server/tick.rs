@@ -72,10 +72,11 @@ impl Server {
         seen
     }
 
-    /// The channels' township counts and `gateway_camera_up`, beside the RTSP cameras'. A
-    /// channel's picture is not judged (no stream is pulled for it), so online is intact.
+    /// The channels' township counts and `gateway_camera_up`, beside the RTSP cameras'. An
+    /// online channel is intact unless its picture checks fail.
     fn count(&self, devices: &Devices) {
         let tally = &self.pipeline.metrics().cameras;
+        let failing = self.failing.lock().clone();
         let mut counts: HashMap<String, TownshipCount> = HashMap::new();
         for (id, c) in devices.by_id.values().flat_map(|d| d.channels.iter()) {
             let Some(township) = &c.township else {
@@ -85,7 +86,7 @@ impl Server {
             let n = counts.entry(township.clone()).or_default();
             n.watched += 1;
             n.online += usize::from(online);
-            n.intact += usize::from(online);
+            n.intact += usize::from(online && !failing.contains(id));
             tally
                 .up
                 .with_label_values(&[id.as_str(), township.as_str()])

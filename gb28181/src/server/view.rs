@@ -97,6 +97,31 @@ impl Server {
             .collect()
     }
 
+    /// The channels watched and online now (mapped to a township, their device online and
+    /// their status ON): those whose pictures can be pulled.
+    pub fn online_channels(&self) -> Vec<String> {
+        let s = self.state.lock();
+        s.devices
+            .by_id
+            .values()
+            .flat_map(|d| d.channels.iter())
+            .filter(|(_, c)| c.township.is_some())
+            .filter(|(_, c)| matches!(c.state, Some((alerts::camera::CameraState::Online, _))))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Notes whether a channel's picture checks fail (an online channel with a failing picture
+    /// is not intact: 完好率).
+    pub fn set_picture_failing(&self, id: &str, failing: bool) {
+        let mut f = self.failing.lock();
+        if failing {
+            f.insert(id.to_string());
+        } else {
+            f.remove(id);
+        }
+    }
+
     /// Whether `id` is a channel of a registered device.
     pub fn has_channel(&self, id: &str) -> bool {
         let s = self.state.lock();

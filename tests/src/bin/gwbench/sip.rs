@@ -27,7 +27,7 @@ pub(super) async fn sip(
     let mut config = TestConfig::new(&dir.path().join("data"), &base, &TOWNSHIPS, 1);
     let mut extra = format!(
         "[gb28181]\nlisten_udp = \"127.0.0.1:0\"\nsip_id = \"{SERVER_ID}\"\npassword = \"{PASSWORD}\"\n\
-         keepalive_timeout_s = {keepalive_s}\nkeepalive_misses = 3\n\n"
+         keepalive_timeout_s = {keepalive_s}\nkeepalive_misses = 3\nvqd_interval_s = 0\n\n"
     );
     for i in 1..=n {
         let t = TOWNSHIPS[i as usize % TOWNSHIPS.len()];
