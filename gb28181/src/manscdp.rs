@@ -270,24 +270,34 @@ pub struct CatalogItem {
     /// Its id.
     pub id: String,
     /// Name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Manufacturer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manufacturer: Option<String>,
     /// Model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Administrative division code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub civil_code: Option<String>,
     /// Where it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// The parent's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// `Status` as sent (`ON`, `OFF`, `ONLINE`, `OFFLINE`, `OK`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// A catalog NOTIFY's `Event` (`ON`, `OFF`, `VLOST`, `DEFECT`, `ADD`, `DEL`, `UPDATE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
     /// Longitude (0 or absent: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longitude: Option<f64>,
     /// Latitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latitude: Option<f64>,
 }
 

@@ -138,12 +138,15 @@ impl Server {
             serde_json::to_vec(&s.devices).unwrap_or_default()
         };
         *saved = Instant::now();
-        let tmp = path.with_extension("tmp");
-        let written = async {
-            tokio::fs::write(&tmp, &json).await?;
-            tokio::fs::rename(&tmp, &path).await
-        };
-        if let Err(e) = written.await {
+        // written on a blocking thread that owns the bytes (no second copy of a list that is
+        // megabytes for thousands of channels)
+        let written = tokio::task::spawn_blocking(move || {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, json)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await;
+        if let Ok(Err(e)) = written {
             tracing::warn!(error = %e, "cannot save the GB/T 28181 device list");
         }
     }
