@@ -36,6 +36,16 @@ fn changes(obs: &[CameraObservation]) -> Vec<(String, CameraState, Option<String
         .collect()
 }
 
+/// The first state change among observations.
+fn first_change(obs: &[CameraObservation]) -> &StateChange {
+    obs.iter()
+        .find_map(|o| match &o.what {
+            Observed::Changed(c) => Some(c),
+            _ => None,
+        })
+        .expect("a state change")
+}
+
 fn t0() -> DateTime<Utc> {
     "2026-12-01T08:00:00Z".parse().unwrap()
 }
@@ -75,29 +85,17 @@ fn a_device_is_offline_after_its_missed_keepalives_and_back_on_the_next() {
             Some("keepalive_timeout".into())
         )]
     );
-    let Observed::Changed(c) = &off
-        .iter()
-        .find(|o| matches!(o.what, Observed::Changed(_)))
-        .unwrap()
-        .what
-    else {
-        unreachable!()
-    };
-    assert_eq!(c.at, last, "offline since the last sign of life");
+    assert_eq!(
+        first_change(&off).at,
+        last,
+        "offline since the last sign of life"
+    );
     // CH2 was already offline: its reason changes, its state does not — nothing to tell
     let back = last + Duration::seconds(400);
     d.keepalive(DEV, peer(1), Some("OK"), vec![], back).unwrap();
     let on = d.tick(&cfg, back);
     assert_eq!(changes(&on), vec![(CH1.into(), CameraState::Online, None)]);
-    let Observed::Changed(c) = &on
-        .iter()
-        .find(|o| matches!(o.what, Observed::Changed(_)))
-        .unwrap()
-        .what
-    else {
-        unreachable!()
-    };
-    assert_eq!(c.away, Some(Duration::seconds(400)));
+    assert_eq!(first_change(&on).away, Some(Duration::seconds(400)));
 }
 
 #[test]
