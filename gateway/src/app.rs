@@ -65,27 +65,13 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let holds = Arc::new(Holds::default());
     // the cameras first: the pipeline's video linkage takes its pictures from them
-    let rtsp_enabled = config.rtsp.is_some();
-    // the picture checks' settings, for GB/T 28181 channels too
-    let vqd = config
-        .rtsp
-        .as_ref()
-        .map(|r| r.vqd.clone())
-        .unwrap_or_default();
-    let rtsp = config.rtsp.take().filter(|_| registry.camera_count() > 0);
-    // the decoder pool serves GB/T 28181 channels' pictures too
+    let CameraSetup {
+        rtsp,
+        video,
+        vqd,
+        rtsp_enabled,
+    } = CameraSetup::of(&mut config, &registry, &clock, &data_dir);
     let rtsp_running = rtsp.is_some();
-    let video = (rtsp_running || config.gb28181.is_some()).then(|| VideoServices {
-        cameras: Arc::new(Cameras::new(
-            &registry,
-            &rtsp.clone().unwrap_or_default(),
-            clock.clone(),
-        )),
-        pool: DecoderPool::new(config.video.pool),
-        options: config.video.snapshots,
-        evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
-        gb28181: Default::default(),
-    });
     let linkage = video.as_ref().map(|v| (v, &holds));
     let pipeline = Arc::new(pipeline(
         &config, &registry, &outbox, &metrics, clock, linkage,
@@ -99,22 +85,7 @@ pub async fn serve(
         &holds,
         stop_rx.clone(),
     );
-    tokio::spawn(purge_loop(
-        outbox.clone(),
-        config.retention,
-        stop_rx.clone(),
-    ));
-    tokio::spawn(liveness_loop(pipeline.clone(), stop_rx.clone()));
-    tokio::spawn(supervision_loop(pipeline.clone(), stop_rx.clone()));
-    if let Some(schedule) = config.weekly.clone() {
-        let weekly = crate::weekly::WeeklyReports {
-            pipeline: pipeline.clone(),
-            dir: config.reports_dir(),
-            schedule,
-            weights: config.assessment.clone(),
-        };
-        tokio::spawn(weekly.run(stop_rx.clone()));
-    }
+    spawn_upkeep(&config, &pipeline, &outbox, &stop_rx);
     // one handle on the vendor profiles for HTTP push and MQTT, which a reload replaces
     let profiles = Arc::new(Live::new(Arc::new(std::mem::take(&mut config.profiles))));
     if let Some(m) = config.mqtt.as_mut() {
@@ -122,16 +93,7 @@ pub async fn serve(
     }
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
     if let (Some(v), Some(p)) = (&video, &sources.gb28181) {
-        if let Some(every) = p.picture_interval() {
-            let checks = crate::channel_checks::ChannelChecks::new(
-                v.clone(),
-                p.clone(),
-                pipeline.clone(),
-                vqd,
-                every,
-            );
-            tokio::spawn(checks.run(stop_rx.clone()));
-        }
+        start_channel_checks(v, p, &pipeline, vqd, &stop_rx);
     }
     let ready = Arc::new(AtomicBool::new(false));
     let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
@@ -220,6 +182,93 @@ pub async fn serve(
         anyhow::bail!("a source failed");
     }
     Ok(())
+}
+
+/// The camera side as configured: the RTSP source (when it has cameras), the decoder pool and
+/// snapshots (when RTSP or GB/T 28181 cameras run), and the picture checks' settings.
+struct CameraSetup {
+    rtsp: Option<cameras::rtsp::RtspConfig>,
+    video: Option<VideoServices>,
+    vqd: cameras::rtsp::picture::VqdConfig,
+    rtsp_enabled: bool,
+}
+
+impl CameraSetup {
+    fn of(
+        config: &mut Config,
+        registry: &Registry,
+        clock: &Arc<dyn Clock>,
+        data_dir: &std::path::Path,
+    ) -> Self {
+        let rtsp_enabled = config.rtsp.is_some();
+        // the picture checks' settings, for GB/T 28181 channels too
+        let vqd = config
+            .rtsp
+            .as_ref()
+            .map(|r| r.vqd.clone())
+            .unwrap_or_default();
+        let rtsp = config.rtsp.take().filter(|_| registry.camera_count() > 0);
+        // the decoder pool serves GB/T 28181 channels' pictures too
+        let video = (rtsp.is_some() || config.gb28181.is_some()).then(|| VideoServices {
+            cameras: Arc::new(Cameras::new(
+                registry,
+                &rtsp.clone().unwrap_or_default(),
+                clock.clone(),
+            )),
+            pool: DecoderPool::new(config.video.pool),
+            options: config.video.snapshots,
+            evidence: EvidenceStore::new(data_dir.join("evidence"), config.video.evidence),
+            gb28181: Default::default(),
+        });
+        Self {
+            rtsp,
+            video,
+            vqd,
+            rtsp_enabled,
+        }
+    }
+}
+
+/// The loops that keep the gateway's records: outbox purge, unit liveness, supervision of the
+/// closed loop, the weekly report.
+fn spawn_upkeep(
+    config: &Config,
+    pipeline: &Arc<Pipeline>,
+    outbox: &Outbox,
+    stop: &watch::Receiver<bool>,
+) {
+    tokio::spawn(purge_loop(outbox.clone(), config.retention, stop.clone()));
+    tokio::spawn(liveness_loop(pipeline.clone(), stop.clone()));
+    tokio::spawn(supervision_loop(pipeline.clone(), stop.clone()));
+    if let Some(schedule) = config.weekly.clone() {
+        let weekly = crate::weekly::WeeklyReports {
+            pipeline: pipeline.clone(),
+            dir: config.reports_dir(),
+            schedule,
+            weights: config.assessment.clone(),
+        };
+        tokio::spawn(weekly.run(stop.clone()));
+    }
+}
+
+/// The picture checks of GB/T 28181 channels, when `[gb28181] vqd_interval_s` asks for them.
+fn start_channel_checks(
+    video: &VideoServices,
+    platform: &Arc<gb28181::Server>,
+    pipeline: &Arc<Pipeline>,
+    vqd: cameras::rtsp::picture::VqdConfig,
+    stop: &watch::Receiver<bool>,
+) {
+    if let Some(every) = platform.picture_interval() {
+        let checks = crate::channel_checks::ChannelChecks::new(
+            video.clone(),
+            platform.clone(),
+            pipeline.clone(),
+            vqd,
+            every,
+        );
+        tokio::spawn(checks.run(stop.clone()));
+    }
 }
 
 /// The API's TLS: its configuration behind a handle a reload replaces, and the failure count.
