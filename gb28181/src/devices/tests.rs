@@ -46,6 +46,17 @@ fn first_change(obs: &[CameraObservation]) -> &StateChange {
         .expect("a state change")
 }
 
+/// A device registered at `t0()` with a catalog of `items`, mapped by `map`.
+fn registered_with(
+    items: Vec<CatalogItem>,
+    map: impl Fn(&Device, &CatalogItem) -> Option<String>,
+) -> Devices {
+    let mut d = Devices::default();
+    d.registered(DEV, peer(1), Duration::seconds(3600), None, t0());
+    d.catalog(DEV, items, map);
+    d
+}
+
 fn t0() -> DateTime<Utc> {
     "2026-12-01T08:00:00Z".parse().unwrap()
 }
@@ -53,11 +64,8 @@ fn t0() -> DateTime<Utc> {
 #[test]
 fn a_device_is_offline_after_its_missed_keepalives_and_back_on_the_next() {
     let cfg = LivenessConfig::default();
-    let mut d = Devices::default();
     let t = t0();
-    d.registered(DEV, peer(1), Duration::seconds(3600), None, t);
-    d.catalog(
-        DEV,
+    let mut d = registered_with(
         vec![item(CH1, Some("ON"), None), item(CH2, Some("OFF"), None)],
         mapped,
     );
@@ -153,11 +161,8 @@ fn unregister_expiry_and_keepalives_without_a_registration() {
 #[test]
 fn notifies_change_status_unknown_status_is_not_guessed_and_unmapped_channels_are_not_watched() {
     let cfg = LivenessConfig::default();
-    let mut d = Devices::default();
     let t = t0();
-    d.registered(DEV, peer(1), Duration::seconds(3600), None, t);
-    d.catalog(
-        DEV,
+    let mut d = registered_with(
         vec![item(CH1, Some("ON"), None), item(CH2, None, None)],
         |_, i| (i.id == CH1).then(|| "yunshan".to_string()),
     );

@@ -21,7 +21,7 @@ const SAVE_EVERY: Duration = Duration::from_secs(5);
 pub(super) async fn run(server: Arc<Server>, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut refused = false;
+    let refused = alerts::outage::Outage::new();
     let mut saved = Instant::now() - SAVE_EVERY;
     loop {
         tokio::select! {
@@ -33,14 +33,12 @@ pub(super) async fn run(server: Arc<Server>, every: Duration, mut stop: watch::R
         }
         let observations = server.judge();
         match server.pipeline.observe_cameras(observations).await {
-            Ok(_) if refused => {
-                refused = false;
-                tracing::info!("GB/T 28181 camera events committed again");
+            Ok(_) if refused.recovered() => {
+                tracing::info!("GB/T 28181 camera events committed again")
             }
             Ok(_) => {}
-            Err(e) if !refused => {
-                refused = true;
-                tracing::warn!(error = %e, "GB/T 28181 camera events wait: the outbox cannot take them now");
+            Err(e) if refused.failed() => {
+                tracing::warn!(error = %e, "GB/T 28181 camera events wait: the outbox cannot take them now")
             }
             Err(_) => {}
         }
@@ -57,15 +55,16 @@ impl Server {
         self.flush_catalogs(&mut s, Instant::now());
         let live = self.pipeline.live_registry();
         // a config reload puts a registry without channels in place: put them back
+        let registry = live.get();
         let missing = s.devices.by_id.values().any(|d| {
             d.channels
                 .iter()
-                .any(|(id, c)| c.township.is_some() && live.get().camera(id).is_none())
+                .any(|(id, c)| c.township.is_some() && registry.camera(id).is_none())
         });
         if s.channels_changed || missing {
             s.channels_changed = false;
             let channels = channel_cameras(&s.devices);
-            live.replace(Arc::new(live.get().with_channels(channels)));
+            live.replace(Arc::new(registry.with_channels(channels)));
         }
         let seen = s.devices.tick(&self.config.liveness, now);
         self.count(&s.devices);
@@ -76,7 +75,7 @@ impl Server {
     /// online channel is intact unless its picture checks fail.
     fn count(&self, devices: &Devices) {
         let tally = &self.pipeline.metrics().cameras;
-        let failing = self.failing.lock().clone();
+        let failing = self.failing.lock();
         let mut counts: HashMap<String, TownshipCount> = HashMap::new();
         for (id, c) in devices.by_id.values().flat_map(|d| d.channels.iter()) {
             let Some(township) = &c.township else {
