@@ -251,13 +251,7 @@ pub async fn sample_rss(world: Arc<World>) {
             Some(gw) => gw.pid(),
             None => continue,
         };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let kb: u64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let kb = gateway_sim::harness::rss_kib(pid);
         world.rss_max.fetch_max(kb * 1024, Ordering::Relaxed);
     }
 }
