@@ -586,6 +586,49 @@ async fn a_channels_snapshot_is_pulled_by_invite_as_a_jpeg_of_the_streams_size()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_pulled_over_udp_and_by_connecting_to_the_device_as_configured() {
+    const UDP_NVR: &str = "34020000001180000003";
+    const ACTIVE_NVR: &str = "34020000001180000004";
+    // the platform's default is UDP; one device says it only listens for TCP
+    let devices = format!(
+        "media = \"udp\"\n\n[[gb28181.devices]]\nid = \"{UDP_NVR}\"\ntownship = \"lanjiang\"\n\n\
+         [[gb28181.devices]]\nid = \"{ACTIVE_NVR}\"\ntownship = \"lanjiang\"\nmedia = \"tcp_active\"\n"
+    );
+    let env = Env::start(&["lanjiang"], |c| {
+        c.extra += &section("").replace(
+            "vqd_interval_s = 0\n",
+            &format!("vqd_interval_s = 0\n{devices}"),
+        )
+    })
+    .await;
+    for (id, offered) in [(UDP_NVR, "udp"), (ACTIVE_NVR, "tcp_active")] {
+        let mut config = SimConfig::new(id, PASSWORD, udp(&env), 1);
+        config.keepalive = Duration::from_secs(1);
+        config.mid_gop = true;
+        let ch = config.channels[0].id.clone();
+        let nvr = SimDevice::start(config).await.unwrap();
+        assert_eq!(nvr.register().await, 200);
+        wait_device(&env, id, |d| d["channels"][0]["state"] == "online").await;
+        let r = env
+            .client
+            .get(env.gw.url(&format!("/api/v1/cameras/{ch}/snapshot.jpg")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{offered}");
+        let jpeg = r.bytes().await.unwrap();
+        assert_eq!(
+            cameras::video::decode::jpeg_dimensions(&jpeg),
+            Some((640, 360)),
+            "{offered}: the stream's size"
+        );
+        crate::wait_seen(&nvr, |s| s.invites == 1 && s.byes == 1).await;
+        assert_eq!(nvr.seen().offers, vec![offered]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_alarm_at_a_unit_linked_to_a_channel_carries_its_snapshot() {
     let devices = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
     let ch = gateway_sim::gb28181sim::channel_id(NVR, 1);

@@ -118,6 +118,9 @@ pub struct SimSeen {
     pub invites: u32,
     /// BYEs received.
     pub byes: u32,
+    /// How each INVITE asked for its stream, in the platform's words (`tcp_passive`: it
+    /// listens; `tcp_active`: it connects; `udp`).
+    pub offers: Vec<&'static str>,
 }
 
 struct Inner {
@@ -510,8 +513,10 @@ impl SimDevice {
         });
     }
 
-    /// An INVITE: 200 with our SDP (the same `y=`), then the clip as MPEG-PS over RTP on a TCP
-    /// connection to the address the platform offered (it listens: `setup:passive`), until BYE.
+    /// An INVITE: 200 with our SDP (the same `y=`), then the clip as MPEG-PS over RTP, the way
+    /// the offer asks, until BYE: over TCP to the address offered (the platform listens,
+    /// `setup:passive`), over TCP from a port we listen on (the platform connects,
+    /// `setup:active`), or over UDP (`RTP/AVP`) to the address offered.
     async fn answer_invite(&self, socket: &UdpSocket, from: SocketAddr, req: &Request, tag: &str) {
         let sdp = String::from_utf8_lossy(&req.body).to_string();
         let line = |p: &str| {
@@ -519,25 +524,40 @@ impl SimDevice {
                 .find_map(|l| l.trim().strip_prefix(p).map(str::to_string))
         };
         let ip = line("c=IN IP4 ").unwrap_or_default();
-        let port: u16 = line("m=video ")
-            .and_then(|m| m.split_whitespace().next()?.parse().ok())
+        let m = line("m=video ").unwrap_or_default();
+        let port: u16 = m
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
             .unwrap_or(0);
+        let udp = m.split_whitespace().nth(1) == Some("RTP/AVP");
+        let they_connect = line("a=setup:") == Some("active".into());
+        let Ok(to) = format!("{ip}:{port}").parse::<SocketAddr>() else {
+            return;
+        };
+        let sink = match (udp, they_connect) {
+            (true, _) => UdpSocket::bind("127.0.0.1:0")
+                .await
+                .map(|s| Sink::Udp(s, to)),
+            (false, true) => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map(Sink::Listening),
+            (false, false) => Ok(Sink::Connect(to)),
+        };
+        let Ok(sink) = sink else { return };
+        self.inner.seen.lock().offers.push(match &sink {
+            Sink::Connect(_) => "tcp_passive",
+            Sink::Listening(_) => "tcp_active",
+            Sink::Udp(..) => "udp",
+        });
         let y = line("y=").unwrap_or_else(|| "0000000000".into());
         let id = self.inner.config.lock().id.clone();
         let local = self.local_addr();
-        let answer = format!(
-            "v=0\r\no={id} 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=video 9 TCP/RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\na=setup:active\r\n\
-             a=connection:new\r\ny={y}\r\nf=v/2/5/25/1/1000a///\r\n"
-        );
         let ok = Outgoing::response(req, 200, "OK", tag)
             .header("Contact", &format!("<sip:{id}@{local}>"))
-            .body("APPLICATION/SDP", answer.into_bytes());
+            .body("APPLICATION/SDP", sink.answer(&id, &y).into_bytes());
         let _ = socket.send_to(&ok.into_bytes(), from).await;
         self.inner.seen.lock().invites += 1;
-        let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else {
-            return;
-        };
         let ssrc: u32 = y.parse().unwrap_or(0);
         let (spec, content, mid_gop) = {
             let c = self.inner.config.lock();
@@ -547,14 +567,14 @@ impl SimDevice {
         self.inner.streaming.store(true, Ordering::SeqCst);
         tokio::spawn(async move {
             let skip = if mid_gop { 3 } else { 0 };
-            let _ = device.stream(addr, ssrc, (spec, content), skip).await;
+            let _ = device.stream(sink, ssrc, (spec, content), skip).await;
         });
     }
 
     /// Sends the clip from frame `skip` on, at its frame rate, until BYE.
     async fn stream(
         &self,
-        to: SocketAddr,
+        sink: Sink,
         ssrc: u32,
         (spec, content): (crate::camsim::clip::ClipSpec, crate::camsim::clip::Content),
         skip: usize,
@@ -566,7 +586,16 @@ impl SimDevice {
                 .await
                 .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?;
-        let mut tcp = tokio::net::TcpStream::connect(to).await?;
+        let mut tcp = match &sink {
+            Sink::Connect(to) => Some(tokio::net::TcpStream::connect(to).await?),
+            Sink::Listening(l) => Some(
+                tokio::time::timeout(Duration::from_secs(10), l.accept())
+                    .await
+                    .map_err(std::io::Error::other)??
+                    .0,
+            ),
+            Sink::Udp(..) => None,
+        };
         let (mut seq, mut ts) = (0u16, 0u32);
         let frame = Duration::from_millis(1000 / u64::from(spec.fps.max(1)));
         for (keyframe, au) in units.iter().cycle().skip(skip) {
@@ -574,8 +603,18 @@ impl SimDevice {
                 return Ok(());
             }
             let pack = ps::mux(Codec::H264, au, u64::from(ts), *keyframe);
-            tcp.write_all(&rtp::packetize(&pack, &mut seq, ts, ssrc, 1400))
-                .await?;
+            match (&mut tcp, &sink) {
+                (Some(tcp), _) => {
+                    tcp.write_all(&rtp::packetize(&pack, &mut seq, ts, ssrc, 1400))
+                        .await?
+                }
+                (None, Sink::Udp(socket, to)) => {
+                    for p in rtp::packets(&pack, &mut seq, ts, ssrc, 1400) {
+                        socket.send_to(&p, to).await?;
+                    }
+                }
+                (None, _) => return Ok(()),
+            }
             ts = ts.wrapping_add(90_000 / spec.fps.max(1));
             tokio::time::sleep(frame).await;
         }
@@ -614,5 +653,38 @@ impl SimDevice {
         let id = self.inner.config.lock().id.clone();
         let xml = format!("<?xml version=\"1.0\" encoding=\"{{charset}}\"?>\r\n<Response>\r\n<CmdType>DeviceStatus</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{id}</DeviceID>\r\n<Result>OK</Result>\r\n<Online>ONLINE</Online>\r\n<Status>OK</Status>\r\n<Encode>ON</Encode>\r\n<Record>OFF</Record>\r\n</Response>\r\n");
         self.message(&xml).await;
+    }
+}
+
+/// Where a simulated device sends a stream.
+enum Sink {
+    /// To the platform's listening port (it offered `setup:passive`).
+    Connect(SocketAddr),
+    /// From our listening port, once the platform connects (it offered `setup:active`).
+    Listening(tokio::net::TcpListener),
+    /// Datagrams from this socket to the platform's port.
+    Udp(UdpSocket, SocketAddr),
+}
+
+impl Sink {
+    /// Our SDP answer: where we send from or listen, and how.
+    fn answer(&self, id: &str, y: &str) -> String {
+        let media = match self {
+            Sink::Connect(_) => {
+                "m=video 9 TCP/RTP/AVP 96\r\na=setup:active\r\na=connection:new\r\n".into()
+            }
+            Sink::Listening(l) => format!(
+                "m=video {} TCP/RTP/AVP 96\r\na=setup:passive\r\na=connection:new\r\n",
+                l.local_addr().map(|a| a.port()).unwrap_or(0)
+            ),
+            Sink::Udp(s, _) => format!(
+                "m=video {} RTP/AVP 96\r\n",
+                s.local_addr().map(|a| a.port()).unwrap_or(0)
+            ),
+        };
+        format!(
+            "v=0\r\no={id} 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             {media}a=sendonly\r\na=rtpmap:96 PS/90000\r\ny={y}\r\nf=v/2/5/25/1/1000a///\r\n"
+        )
     }
 }

@@ -110,6 +110,7 @@ impl Validator {
             subscribe_expires: Duration::from_secs(g.subscribe_expires_s),
             alarm_dedup,
             picture_interval: (g.vqd_interval_s > 0).then(|| Duration::from_secs(g.vqd_interval_s)),
+            media: g.media,
             state_file: Some(data_dir.join("gb28181-devices.json")),
             offset,
         })
@@ -150,6 +151,7 @@ impl Validator {
                 township: d.township.as_ref().map(|t| t.get_ref().clone()),
                 password: self.secret(&draft, "password", false),
                 name: d.name.clone(),
+                media: d.media,
             });
         }
         out

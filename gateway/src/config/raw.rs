@@ -722,6 +722,9 @@ pub struct Gb28181Section {
     pub idle_timeout_s: u64,
     #[serde(default = "d3600")]
     pub vqd_interval_s: u64,
+    /// How devices send pulled streams: `tcp_passive`, `tcp_active` or `udp`.
+    #[serde(default)]
+    pub media: ::gb28181::media::MediaTransport,
     /// Civil-code prefix → township code.
     #[serde(default)]
     pub civil_codes: std::collections::BTreeMap<String, Spanned<String>>,
@@ -739,6 +742,8 @@ pub struct Gb28181DeviceEntry {
     pub password: Option<Spanned<String>>,
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
+    /// This device's own way of sending streams.
+    pub media: Option<::gb28181::media::MediaTransport>,
 }
 
 fn d3u32() -> u32 {

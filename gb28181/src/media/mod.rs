@@ -14,6 +14,22 @@ pub enum Codec {
     H265,
 }
 
+/// How a channel's stream reaches the gateway (the three ways GB/T 28181 devices send it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaTransport {
+    /// RTP over TCP, the gateway listening on a fresh port (`a=setup:passive`): the device
+    /// connects. What most devices do, and what passes NAT from the device's side.
+    #[default]
+    TcpPassive,
+    /// RTP over TCP, the gateway connecting to the port in the device's answer
+    /// (`a=setup:active`): for devices that only listen.
+    TcpActive,
+    /// RTP over UDP to a port the gateway bound (`RTP/AVP`): for devices without TCP media;
+    /// a pack that lost a packet is skipped, the next keyframe taken.
+    Udp,
+}
+
 /// Whether an Annex B access unit holds a keyframe (an IDR for H.264; an IRAP for H.265).
 pub fn is_keyframe(codec: Codec, au: &[u8]) -> bool {
     nal_types(au).any(|b| match codec {

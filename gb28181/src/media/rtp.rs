@@ -7,6 +7,7 @@
 use super::ps::{Demuxer, PsError};
 use super::{is_keyframe, Codec};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::UdpSocket;
 
 /// A pack larger than this is not a picture a camera sends.
 pub const MAX_PACK: usize = 8 << 20;
@@ -44,6 +45,8 @@ pub struct Header {
     pub timestamp: u32,
     /// Synchronisation source.
     pub ssrc: u32,
+    /// Sequence number.
+    pub seq: u16,
 }
 
 /// The header and payload of an RTP packet.
@@ -73,6 +76,7 @@ pub fn parse(packet: &[u8]) -> Result<(Header, &[u8]), MediaError> {
     let header = Header {
         marker: packet[1] & 0x80 != 0,
         timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
+        seq: u16::from_be_bytes([packet[2], packet[3]]),
         ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
     };
     Ok((header, payload))
@@ -108,38 +112,128 @@ pub async fn first_keyframe<R: AsyncRead + Unpin>(
     r: &mut R,
     ssrc: Option<u32>,
 ) -> Result<(Codec, Vec<u8>), MediaError> {
-    let mut demux = Demuxer::default();
+    let mut finder = Finder::new(ssrc, false);
     let mut packet = Vec::new();
-    let mut pack: Vec<u8> = Vec::new();
-    let mut current: Option<u32> = None;
-    let mut read = 0usize;
     loop {
         read_packet(r, &mut packet).await?;
-        read += packet.len() + 2;
-        if read > MAX_READ {
+        if let Some(found) = finder.push(&packet)? {
+            return Ok(found);
+        }
+    }
+}
+
+/// Reads RTP datagrams from `socket` until a whole pack holds a keyframe (packs that lost or
+/// reordered a packet are skipped; datagrams that are not RTP, or of another SSRC, ignored).
+pub async fn first_keyframe_udp(
+    socket: &UdpSocket,
+    ssrc: Option<u32>,
+) -> Result<(Codec, Vec<u8>), MediaError> {
+    let mut finder = Finder::new(ssrc, true);
+    let mut datagram = vec![0u8; 65_536];
+    loop {
+        let n = socket.recv(&mut datagram).await?;
+        if let Some(found) = finder.push(&datagram[..n])? {
+            return Ok(found);
+        }
+    }
+}
+
+/// Gathers RTP packets into packs (one timestamp each, ended by the marker bit or the next
+/// timestamp) and looks in each for a keyframe, within [`MAX_PACK`] and [`MAX_READ`].
+///
+/// Over TCP nothing is lost, so any unreadable packet is an error. Over UDP (`lossy`) a
+/// datagram that is not RTP is ignored, and a pack with a gap in its sequence numbers is
+/// skipped rather than decoded into a broken picture: the next keyframe is taken.
+#[derive(Debug)]
+pub struct Finder {
+    demux: Demuxer,
+    ssrc: Option<u32>,
+    lossy: bool,
+    pack: Vec<u8>,
+    /// The timestamp of the pack being gathered.
+    current: Option<u32>,
+    /// The timestamp of the last pack ended (over UDP its late packets are ignored).
+    ended: Option<u32>,
+    /// The sequence number the next packet should have.
+    next_seq: Option<u16>,
+    /// The pack being gathered lost a packet.
+    broken: bool,
+    read: usize,
+    /// Packs skipped because they lost a packet.
+    pub skipped: u32,
+}
+
+impl Finder {
+    /// A finder of `ssrc`'s first keyframe (any source's when `None`); `lossy` for UDP.
+    pub fn new(ssrc: Option<u32>, lossy: bool) -> Self {
+        Self {
+            demux: Demuxer::default(),
+            ssrc,
+            lossy,
+            pack: Vec::new(),
+            current: None,
+            ended: None,
+            next_seq: None,
+            broken: false,
+            read: 0,
+            skipped: 0,
+        }
+    }
+
+    /// Takes one RTP packet; returns the keyframe once a pack holding one is whole.
+    pub fn push(&mut self, packet: &[u8]) -> Result<Option<(Codec, Vec<u8>)>, MediaError> {
+        self.read += packet.len() + 2;
+        if self.read > MAX_READ {
             return Err(MediaError::TooMuch("64 MiB read"));
         }
-        let (h, payload) = parse(&packet)?;
-        if ssrc.is_some_and(|s| s != h.ssrc) {
-            continue;
+        let (h, payload) = match parse(packet) {
+            Ok(p) => p,
+            Err(_) if self.lossy => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let late = self.lossy && self.ended == Some(h.timestamp);
+        if late || self.ssrc.is_some_and(|s| s != h.ssrc) {
+            return Ok(None);
         }
-        if current.is_some_and(|t| t != h.timestamp) && !pack.is_empty() {
-            if let Some(found) = keyframe(&mut demux, &pack)? {
-                return Ok(found);
+        let gap = self.lossy && self.next_seq.is_some_and(|n| n != h.seq);
+        self.next_seq = Some(h.seq.wrapping_add(1));
+        if self.current.is_some_and(|t| t != h.timestamp) {
+            // a gap where a pack ended without its marker: its last packet may be the lost one
+            self.broken |= gap;
+            if let Some(found) = self.end()? {
+                return Ok(Some(found));
             }
-            pack.clear();
         }
-        current = Some(h.timestamp);
-        if pack.len() + payload.len() > MAX_PACK {
+        self.current = Some(h.timestamp);
+        self.broken |= gap;
+        if self.pack.len() + payload.len() > MAX_PACK {
             return Err(MediaError::TooMuch("an 8 MiB pack"));
         }
-        pack.extend_from_slice(payload);
+        self.pack.extend_from_slice(payload);
         if h.marker {
-            if let Some(found) = keyframe(&mut demux, &pack)? {
-                return Ok(found);
+            return self.end();
+        }
+        Ok(None)
+    }
+
+    /// Ends the pack being gathered: its keyframe, if it is whole and holds one.
+    fn end(&mut self) -> Result<Option<(Codec, Vec<u8>)>, MediaError> {
+        self.ended = self.current.take();
+        let broken = std::mem::take(&mut self.broken);
+        if self.pack.is_empty() {
+            return Ok(None);
+        }
+        let pack = std::mem::take(&mut self.pack);
+        if broken {
+            self.skipped += 1;
+            return Ok(None);
+        }
+        match keyframe(&mut self.demux, &pack) {
+            Err(_) if self.lossy => {
+                self.skipped += 1;
+                Ok(None)
             }
-            pack.clear();
-            current = None;
+            found => found,
         }
     }
 }
@@ -157,21 +251,33 @@ fn keyframe(demux: &mut Demuxer, pack: &[u8]) -> Result<Option<(Codec, Vec<u8>)>
     Ok(is_keyframe(codec, &video).then_some((codec, video)))
 }
 
-/// A pack as RTP packets (payload type 96) of at most `mtu` payload bytes, each after its 2-byte
-/// length (RFC 4571), the last with the marker bit.
-pub fn packetize(pack: &[u8], seq: &mut u16, timestamp: u32, ssrc: u32, mtu: usize) -> Vec<u8> {
+/// A pack as RTP packets (payload type 96) of at most `mtu` payload bytes, the last with the
+/// marker bit — one datagram each over UDP.
+pub fn packets(pack: &[u8], seq: &mut u16, timestamp: u32, ssrc: u32, mtu: usize) -> Vec<Vec<u8>> {
     let chunks: Vec<&[u8]> = pack.chunks(mtu.max(1)).collect();
-    let mut out = Vec::with_capacity(pack.len() + chunks.len() * 14);
-    for (k, chunk) in chunks.iter().enumerate() {
-        let marker = if k + 1 == chunks.len() { 0x80 } else { 0 };
-        let len = (12 + chunk.len()) as u16;
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&[0x80, marker | 96]);
-        out.extend_from_slice(&seq.to_be_bytes());
-        out.extend_from_slice(&timestamp.to_be_bytes());
-        out.extend_from_slice(&ssrc.to_be_bytes());
-        out.extend_from_slice(chunk);
+    let last = chunks.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(chunks.len());
+    for (k, chunk) in chunks.into_iter().enumerate() {
+        let marker = if k == last { 0x80 } else { 0 };
+        let mut p = Vec::with_capacity(12 + chunk.len());
+        p.extend_from_slice(&[0x80, marker | 96]);
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&timestamp.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(chunk);
+        out.push(p);
         *seq = seq.wrapping_add(1);
+    }
+    out
+}
+
+/// A pack as RTP packets (see [`packets`]), each after its 2-byte length (RFC 4571) — the
+/// byte stream of RTP over TCP.
+pub fn packetize(pack: &[u8], seq: &mut u16, timestamp: u32, ssrc: u32, mtu: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pack.len() + pack.len() / mtu.max(1) * 14 + 14);
+    for p in packets(pack, seq, timestamp, ssrc, mtu) {
+        out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        out.extend_from_slice(&p);
     }
     out
 }
@@ -241,5 +347,96 @@ mod tests {
             first_keyframe(&mut &junk[..], None).await,
             Err(MediaError::NotRtp(1))
         ));
+    }
+
+    /// A keyframe of `n` bytes whose content says which one it is.
+    fn keyframe_of(n: usize, mark: u8) -> Vec<u8> {
+        IDR.iter()
+            .chain(std::iter::repeat_n(&mark, n))
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn over_udp_a_pack_that_lost_a_packet_is_skipped_and_the_next_keyframe_taken() {
+        let (mut seq, ssrc) = (100u16, 5);
+        let first = keyframe_of(6_000, 0x11);
+        let second = keyframe_of(6_000, 0x22);
+        let mut datagrams = packets(&mux(Codec::H264, &first, 0, true), &mut seq, 0, ssrc, 1400);
+        datagrams.remove(2);
+        // a datagram that is not RTP, a P frame, then the next keyframe whole
+        datagrams.push(b"hello".to_vec());
+        datagrams.extend(packets(
+            &mux(Codec::H264, P, 3600, false),
+            &mut seq,
+            3600,
+            ssrc,
+            1400,
+        ));
+        datagrams.extend(packets(
+            &mux(Codec::H264, &second, 7200, true),
+            &mut seq,
+            7200,
+            ssrc,
+            1400,
+        ));
+        let mut f = Finder::new(Some(ssrc), true);
+        let found = datagrams.iter().find_map(|d| f.push(d).unwrap());
+        assert_eq!(found, Some((Codec::H264, second)));
+        assert_eq!(f.skipped, 1);
+        // over TCP the same garbage is an error: the framing is lost
+        let mut strict = Finder::new(Some(ssrc), false);
+        assert!(matches!(strict.push(b"hello"), Err(MediaError::NotRtp(_))));
+    }
+
+    #[test]
+    fn over_udp_a_pack_whose_marker_was_lost_is_skipped_and_so_is_the_next_if_it_lost_its_start() {
+        let (mut seq, ssrc) = (65_530u16, 9); // wraps
+        let a = keyframe_of(3_000, 0x33);
+        let b = keyframe_of(3_000, 0x44);
+        let c = keyframe_of(3_000, 0x55);
+        let mut pa = packets(&mux(Codec::H264, &a, 0, true), &mut seq, 0, ssrc, 1000);
+        pa.pop(); // a's marker packet
+        let mut pb = packets(
+            &mux(Codec::H264, &b, 3600, true),
+            &mut seq,
+            3600,
+            ssrc,
+            1000,
+        );
+        pb.remove(0); // b's first packet
+        let pc = packets(
+            &mux(Codec::H264, &c, 7200, true),
+            &mut seq,
+            7200,
+            ssrc,
+            1000,
+        );
+        let mut f = Finder::new(Some(ssrc), true);
+        let found = pa
+            .iter()
+            .chain(&pb)
+            .chain(&pc)
+            .find_map(|d| f.push(d).unwrap());
+        assert_eq!(found, Some((Codec::H264, c)));
+        assert_eq!(f.skipped, 2);
+    }
+
+    #[tokio::test]
+    async fn the_first_keyframe_is_read_from_a_udp_socket() {
+        let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (mut seq, frame) = (0, keyframe_of(20_000, 0x66));
+        for d in packets(&mux(Codec::H264, &frame, 0, true), &mut seq, 0, 77, 1400) {
+            tx.send_to(&d, rx.local_addr().unwrap()).await.unwrap();
+        }
+        let found = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            first_keyframe_udp(&rx, Some(77)),
+        )
+        .await
+        .expect("within 5 s")
+        .unwrap();
+        assert_eq!(found, (Codec::H264, frame));
     }
 }

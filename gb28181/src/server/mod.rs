@@ -13,10 +13,12 @@ mod ask;
 mod catalog;
 mod handle;
 mod picture;
+mod receive;
 mod tick;
 mod view;
 
 use crate::devices::{Devices, LivenessConfig};
+use crate::media::MediaTransport;
 use crate::sip::digest::Nonces;
 use crate::sip::transaction::{Answered, Asking};
 use crate::sip::transport::{self, SipTransport, TransportConfig};
@@ -45,6 +47,8 @@ pub struct DeviceConfig {
     pub password: Option<Secret>,
     /// A name for people.
     pub name: Option<String>,
+    /// How it sends streams (`None`: the platform's [`Gb28181Config::media`]).
+    pub media: Option<MediaTransport>,
 }
 
 /// Settings of the platform.
@@ -71,6 +75,8 @@ pub struct Gb28181Config {
     pub alarm_dedup: Duration,
     /// How often each online channel's picture is pulled and checked (`None`: never).
     pub picture_interval: Option<Duration>,
+    /// How devices send the streams pulled for pictures (unless their own `media` says).
+    pub media: MediaTransport,
     /// Where the device list is kept across restarts (`None`: not kept).
     pub state_file: Option<PathBuf>,
     /// The time zone of the `Date` in a registration's 200 (devices set their clocks by it).

@@ -1,17 +1,18 @@
-//! Pictures on demand: a channel's live stream is INVITEd (`s=Play`, RTP over TCP with the
-//! gateway listening — `a=setup:passive`), its first keyframe read from the MPEG-PS it sends,
-//! and the stream ended with BYE. At most [`MAX_STREAMS`] at once; a picture is kept for
+//! Pictures on demand: a channel's live stream is INVITEd (`s=Play`; RTP over TCP with the
+//! gateway listening — `a=setup:passive` — unless the device's `media` says otherwise, see
+//! [`super::receive`]), its first keyframe read from the MPEG-PS it sends, and the stream
+//! ended with BYE. At most [`MAX_STREAMS`] at once; a picture is kept for
 //! [`KEEP`] so that several callers of one channel cost one INVITE.
 
+use super::receive::Receiver;
 use super::Server;
-use crate::media::rtp::{first_keyframe, MediaError};
-use crate::media::Codec;
+use crate::media::rtp::MediaError;
+use crate::media::{Codec, MediaTransport};
 use crate::sip::{header, param};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 
 /// How long the device may take to answer the INVITE and send its first keyframe.
 pub const PICTURE_DEADLINE: Duration = Duration::from_secs(10);
@@ -54,6 +55,9 @@ pub enum PictureError {
     /// The INVITE got no answer, or could not be sent.
     #[error("the INVITE went unanswered: {0}")]
     Unanswered(String),
+    /// The device's answer names no address to connect to (`tcp_active`).
+    #[error("the device's answer names no media address to connect to")]
+    NoMediaAddress,
     /// The stream was not readable.
     #[error("{0}")]
     Media(#[from] MediaError),
@@ -113,14 +117,12 @@ impl Server {
         let device = self.owner(channel)?;
         let mut d = self.dialog(&device, channel).ok_or(PictureError::Offline)?;
         let ip = self.local_addr(d.peer).ip();
-        let listener = TcpListener::bind((ip, 0)).await?;
-        let port = listener.local_addr()?.port();
+        let receiver = Receiver::open(self.media_of(&device), ip).await?;
         let y = self.stream_ssrc();
         let sip_id = &self.config.sip_id;
         let sdp = format!(
-            "v=0\r\no={sip_id} 0 0 IN IP4 {ip}\r\ns=Play\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-             m=video {port} TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n\
-             a=setup:passive\r\na=connection:new\r\ny={y}\r\n"
+            "v=0\r\no={sip_id} 0 0 IN IP4 {ip}\r\ns=Play\r\nc=IN IP4 {ip}\r\nt=0 0\r\n{}y={y}\r\n",
+            receiver.media_lines()?
         );
         let contact = format!("<sip:{sip_id}@{}>", self.local_addr(d.peer));
         let headers = [
@@ -145,19 +147,23 @@ impl Server {
         let ssrc = sdp_ssrc(&answer.body).or(y.parse().ok());
         let (_, ack) = self.request_in(&d, "ACK", cseq, &[], None);
         let _ = self.transport.send(d.peer, ack).await;
-        let got = async {
-            let (mut stream, _) = listener.accept().await?;
-            first_keyframe(&mut stream, ssrc)
-                .await
-                .map_err(PictureError::from)
-        }
-        .await;
+        let got = receiver
+            .first_keyframe(&answer.body, d.peer.addr.ip(), ssrc)
+            .await;
         let (branch, bye) = self.request_in(&d, "BYE", cseq + 1, &[], None);
         let (server, peer) = (self.clone(), d.peer);
         tokio::spawn(async move {
             let _ = server.ask_in(peer, &branch, bye).await;
         });
         got
+    }
+
+    /// How a device sends its streams: its own `media`, else the platform's.
+    fn media_of(&self, device: &str) -> MediaTransport {
+        self.allowed
+            .get(device)
+            .and_then(|d| d.media)
+            .unwrap_or(self.config.media)
     }
 
     /// The registered device a channel belongs to.

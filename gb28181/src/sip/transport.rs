@@ -29,7 +29,7 @@ const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Asks for a receive buffer of `bytes` (the kernel caps it at `net.core.rmem_max`); returns
 /// what the socket got (Linux reports twice the usable size; halved here).
-fn receive_buffer(socket: &UdpSocket, bytes: usize) -> usize {
+pub(crate) fn receive_buffer(socket: &UdpSocket, bytes: usize) -> usize {
     use std::os::fd::AsRawFd;
     let fd = socket.as_raw_fd();
     let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
