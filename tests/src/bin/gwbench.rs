@@ -252,9 +252,14 @@ enum Cmd {
         /// Measurement length.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Snapshots pulled afterwards (INVITE → keyframe → JPEG), each of another channel.
+        /// Snapshots pulled afterwards (INVITE → keyframe → JPEG), each of another channel —
+        /// this many for each way of sending media.
         #[arg(long, default_value_t = 200)]
         pictures: u32,
+        /// How the devices send pulled streams, comma-separated (`tcp_passive`, `tcp_active`,
+        /// `udp`): device i takes the (i mod n)-th; the snapshots are timed for each.
+        #[arg(long, default_value = "tcp_passive")]
+        media: String,
     },
     /// The assessment over a large outbox built in-process on the store API (no gateway).
     Assessment {
@@ -376,7 +381,19 @@ async fn main() {
             keepalive_s,
             seconds,
             pictures,
-        } => sip::sip(&args, devices, channels, keepalive_s, seconds, pictures).await,
+            ref media,
+        } => {
+            let media: Vec<String> = media.split(',').map(|m| m.trim().to_string()).collect();
+            let run = sip::SipRun {
+                devices,
+                channels,
+                keepalive_s,
+                seconds,
+                pictures,
+                media,
+            };
+            sip::sip(&args, run).await
+        }
         Cmd::Cameras {
             cameras: n,
             fps,

@@ -97,6 +97,19 @@ pub(super) fn proc_stats_ticks(pid: u32) -> (f64, u64, u64) {
     (ticks / 100.0, kb("VmRSS:"), kb("VmHWM:"))
 }
 
+/// The part of a process's RSS that is file pages (its binary and shared libraries mapped),
+/// in bytes: the same on every run, and machine-dependent (how much of each library the
+/// kernel reads in).
+pub(super) fn rss_file(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssFile:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
 pub(super) fn body(n: u64) -> serde_json::Value {
     json!({"system_type": 1, "system_addr": 1, "component_type": 40, "component_addr": n,
            "status": ["fire"], "description": format!("bench t={}", now_us())})

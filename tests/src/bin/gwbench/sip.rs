@@ -12,14 +12,26 @@ fn device_id(i: u32) -> String {
     format!("3402000000118{:07}", i)
 }
 
-pub(super) async fn sip(
-    args: &Args,
-    n: u32,
-    channels: usize,
-    keepalive_s: u64,
-    seconds: u64,
-    pictures: u32,
-) {
+/// What one `sip` run does.
+pub(super) struct SipRun {
+    pub devices: u32,
+    pub channels: usize,
+    pub keepalive_s: u64,
+    pub seconds: u64,
+    pub pictures: u32,
+    /// Ways of sending media, given to the devices in turn.
+    pub media: Vec<String>,
+}
+
+pub(super) async fn sip(args: &Args, run: SipRun) {
+    let SipRun {
+        devices: n,
+        channels,
+        keepalive_s,
+        seconds,
+        pictures,
+        ref media,
+    } = run;
     std::fs::create_dir_all(&args.workdir).expect("workdir");
     let dir = tempfile::tempdir_in(&args.workdir).expect("tempdir");
     let receiver = receiver("127.0.0.1:0").await;
@@ -32,8 +44,9 @@ pub(super) async fn sip(
     for i in 1..=n {
         let t = TOWNSHIPS[i as usize % TOWNSHIPS.len()];
         extra += &format!(
-            "[[gb28181.devices]]\nid = \"{}\"\ntownship = \"{t}\"\n",
-            device_id(i)
+            "[[gb28181.devices]]\nid = \"{}\"\ntownship = \"{t}\"\nmedia = \"{}\"\n",
+            device_id(i),
+            media[i as usize % media.len()]
         );
     }
     config.extra = extra;
@@ -141,7 +154,19 @@ pub(super) async fn sip(
     for t in tasks {
         t.abort();
     }
-    let shots = snapshots(&gw, &client, &devices, pictures).await;
+    let file_pages = rss_file(pid);
+    let mut shots = Vec::new();
+    for (j, m) in media.iter().enumerate() {
+        // device i (devices[i - 1]) sends as media[i mod n]
+        let of: Vec<SimDevice> = devices
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (k + 1) % media.len() == j)
+            .map(|(_, d)| d.clone())
+            .collect();
+        shots.push((m, snapshots(&gw, &client, &of, pictures).await));
+    }
+    let (_, rss_pictures, peak_pictures) = proc_stats(pid);
     let m = gw.metrics().await;
     let online = metric(
         &m,
@@ -152,31 +177,40 @@ pub(super) async fn sip(
     );
     let mut l = latencies.lock().clone();
     l.sort_unstable();
-    println!("| devices | channels | keepalive | registered in | catalogs in | gateway CPU | RSS idle → registered → end (peak) | keepalives answered | failed | p50 | p99 | max | online ratio |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| devices | channels | keepalive | registered in | catalogs in | gateway CPU | RSS idle → registered → end (peak) | of it libraries' file pages | keepalives answered | failed | p50 | p99 | max | online ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {n} | {want} | {keepalive_s} s | {registered_s:.1} s | {catalogued_s:.1} s | {:.4} cores | {} → {} → {} MiB ({} MiB) | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {online} |",
+        "| {n} | {want} | {keepalive_s} s | {registered_s:.1} s | {catalogued_s:.1} s | {:.4} cores | {} → {} → {} MiB ({} MiB) | {} MiB | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {online} |",
         (cpu1 - cpu0) / secs,
         rss_idle >> 20,
         rss_registered >> 20,
         rss_end >> 20,
         peak >> 20,
+        file_pages >> 20,
         l.len(),
         failed.load(Ordering::Relaxed),
         percentile(&l, 0.5),
         percentile(&l, 0.99),
         percentile(&l, 1.0),
     );
-    if !shots.is_empty() {
+    if pictures > 0 {
         println!();
-        println!("| snapshots (INVITE → first keyframe → JPEG, one at a time, each a new channel) | p50 | p99 | max |");
-        println!("|---|---|---|---|");
+        println!("| snapshots (INVITE → first keyframe → JPEG, one at a time, each a new channel) | media | p50 | p99 | max |");
+        println!("|---|---|---|---|---|");
+        for (m, took) in &shots {
+            println!(
+                "| {} | {m} | {:.1} ms | {:.1} ms | {:.1} ms |",
+                took.len(),
+                percentile(took, 0.5),
+                percentile(took, 0.99),
+                percentile(took, 1.0)
+            );
+        }
+        println!();
         println!(
-            "| {} | {:.1} ms | {:.1} ms | {:.1} ms |",
-            shots.len(),
-            percentile(&shots, 0.5),
-            percentile(&shots, 0.99),
-            percentile(&shots, 1.0)
+            "RSS after the snapshots: {} MiB (peak {} MiB)",
+            rss_pictures >> 20,
+            peak_pictures >> 20
         );
     }
     receiver.stop();
