@@ -11,7 +11,7 @@ const DICT = {
     "title": "指挥控制台", "devices": "在线传输装置", "dev.address": "地址", "dev.peer": "来源", "dev.since": "连接时间",
     "back.cameras": "← 返回视频墙", "cam.availability": "可用率", "span.day": "近24小时（每小时）", "span.week": "近7天（每天）", "city": "全市",
     "s.fps": "帧率", "s.bitrate": "码率 kbps", "s.loss": "丢包率", "s.keyframe": "关键帧间隔 s",
-    "s.codec": "编码", "s.size": "分辨率", "s.reconnects": "重连次数", "s.last_error": "最后错误", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型", "any.township": "全部乡镇",
+    "s.codec": "编码", "s.size": "分辨率", "s.reconnects": "重连次数", "s.last_error": "最后错误", "s.device": "国标设备", "nav.admin": "系统", "today.alarms": "今日火警", "ranking": "考核排名（近7天）", "any.kind": "全部类型", "any.township": "全部乡镇",
     "state.overdue": "已超期", "sound": "火警提示音", "dead.title": "死信", "dead.replay": "全部重投",
     "dead.error": "最后错误", "quarantine": "未登记单位", "q.protocol": "协议", "q.messages": "消息数",
     "stat.events": "存储事件", "stat.pending": "待送达", "stat.dead": "死信", "due.in": "剩余", "due.late": "已超期",
@@ -59,7 +59,7 @@ const DICT = {
     "title": "Command console", "devices": "Connected devices", "dev.address": "Address", "dev.peer": "From", "dev.since": "Since",
     "back.cameras": "← Back to the wall", "cam.availability": "Availability", "span.day": "24 h, hourly", "span.week": "7 days, daily", "city": "City",
     "s.fps": "fps", "s.bitrate": "kbps", "s.loss": "Loss", "s.keyframe": "Keyframe interval s",
-    "s.codec": "Codec", "s.size": "Size", "s.reconnects": "Reconnects", "s.last_error": "Last error", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind", "any.township": "Any township",
+    "s.codec": "Codec", "s.size": "Size", "s.reconnects": "Reconnects", "s.last_error": "Last error", "s.device": "GB/T 28181 device", "nav.admin": "Admin", "today.alarms": "Fire alarms today", "ranking": "Ranking (last 7 days)", "any.kind": "Any kind", "any.township": "Any township",
     "state.overdue": "Overdue", "sound": "Alarm sound", "dead.title": "Dead letters", "dead.replay": "Replay all",
     "dead.error": "Last error", "quarantine": "Unknown units", "q.protocol": "Protocol", "q.messages": "Messages",
     "stat.events": "Events stored", "stat.pending": "Pending", "stat.dead": "Dead letters", "due.in": "due in", "due.late": "late by",
@@ -515,6 +515,7 @@ async function showCamera(id) {
   fact(dl, "s.size", c.width ? c.width + "×" + c.height : "");
   fact(dl, "s.reconnects", String(c.reconnects ?? 0));
   fact(dl, "s.last_error", c.last_error);
+  fact(dl, "s.device", c.device);
   if (c.picture) {
     const failing = c.picture.failing || [];
     fact(dl, "s.picture", failing.length ? failing.map((f) => t("check." + f)).join(" ") : t("pic.ok"));

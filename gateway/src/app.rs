@@ -92,9 +92,10 @@ pub async fn serve(
         m.profiles = profiles.clone();
     }
     let mut sources = Sources::start(&mut config, rtsp, &video, &pipeline, &stop_rx).await?;
-    if let (Some(v), Some(p)) = (&video, &sources.gb28181) {
-        start_channel_checks(v, p, &pipeline, vqd, &stop_rx);
-    }
+    let channel_checks = match (&video, &sources.gb28181) {
+        (Some(v), Some(p)) => start_channel_checks(v, p, &pipeline, vqd, &stop_rx),
+        _ => None,
+    };
     let ready = Arc::new(AtomicBool::new(false));
     let auth = Arc::new(Live::new(Arc::new(Auth::new(&config.api.tokens))));
     let tls = config.api.tls.as_ref().map(|t| serve_tls(t, &metrics));
@@ -119,6 +120,7 @@ pub async fn serve(
         video: video.clone(),
         gb26875: sources.gb26875.take(),
         gb28181: sources.gb28181.take(),
+        channel_checks,
         auth,
         ready: ready.clone(),
         metrics_public: config.api.metrics_public,
@@ -258,17 +260,17 @@ fn start_channel_checks(
     pipeline: &Arc<Pipeline>,
     vqd: cameras::rtsp::picture::VqdConfig,
     stop: &watch::Receiver<bool>,
-) {
-    if let Some(every) = platform.picture_interval() {
-        let checks = crate::channel_checks::ChannelChecks::new(
-            video.clone(),
-            platform.clone(),
-            pipeline.clone(),
-            vqd,
-            every,
-        );
-        tokio::spawn(checks.run(stop.clone()));
-    }
+) -> Option<Arc<crate::channel_checks::ChannelChecks>> {
+    let every = platform.picture_interval()?;
+    let checks = crate::channel_checks::ChannelChecks::new(
+        video.clone(),
+        platform.clone(),
+        pipeline.clone(),
+        vqd,
+        every,
+    );
+    tokio::spawn(checks.clone().run(stop.clone()));
+    Some(checks)
 }
 
 /// The API's TLS: its configuration behind a handle a reload replaces, and the failure count.

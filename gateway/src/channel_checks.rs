@@ -75,6 +75,22 @@ impl ChannelChecks {
         }
     }
 
+    /// A channel's latest picture check (`None`: not sampled yet).
+    pub fn picture(&self, id: &str) -> Option<cameras::rtsp::picture::PictureView> {
+        self.channels.lock().get(id).and_then(|c| c.picture.view())
+    }
+
+    /// The channel's baseline is learned again from its next samples; `false` when baselines
+    /// are off.
+    pub fn relearn(&self, id: &str) -> bool {
+        let mut channels = self.channels.lock();
+        channels
+            .entry(id.to_string())
+            .or_insert_with(|| self.fresh(id, Instant::now()))
+            .picture
+            .relearn()
+    }
+
     /// Starts the samples that are due (first ones spread over one interval).
     fn start_due(self: &Arc<Self>) {
         let online = self.platform.online_channels();

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use gateway_sim::gb28181sim::{SimConfig, SimDevice};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -178,6 +178,74 @@ async fn devices_register_keep_alive_and_their_channels_become_cameras() {
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["cameras"].as_array().unwrap().len(), 3, "{v}");
+
+    // the channels are in the cameras list (ordered by id with any RTSP camera), with their
+    // states, filters and pages as RTSP cameras have them
+    let lanjiang = township_token("lanjiang");
+    let (s, v) = env.get("/api/v1/cameras?limit=2", Some(&lanjiang)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, rest) = env
+        .get(
+            &format!("/api/v1/cameras?after={}", v["next"].as_str().unwrap()),
+            Some(&lanjiang),
+        )
+        .await;
+    assert_eq!(s, 200, "{rest}");
+    let listed: Vec<(String, String)> = [&v, &rest]
+        .iter()
+        .flat_map(|p| p["cameras"].as_array().unwrap().iter())
+        .filter(|c| c["protocol"] == "gb28181")
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().into(),
+                c["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [(&ch1, "offline"), (&ch2, "online"), (&ch3, "offline")]
+        .iter()
+        .map(|(id, s)| (id.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(listed, want, "{v} {rest}");
+    let (_, v) = env
+        .get("/api/v1/cameras?state=online", Some(&lanjiang))
+        .await;
+    let online: Vec<&str> = v["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["protocol"] == "gb28181")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(online, [ch2.as_str()], "{v}");
+    let (s, c) = env
+        .get(&format!("/api/v1/cameras/{ch3}"), Some(&lanjiang))
+        .await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(
+        (&c["name"], &c["device"], &c["last_error"], &c["township"]),
+        (
+            &json!("通道3"),
+            &json!(NVR),
+            &json!("channel_off"),
+            &json!("lanjiang")
+        ),
+        "{c}"
+    );
+    let yunshan = township_token("yunshan");
+    let (s, _) = env
+        .get(&format!("/api/v1/cameras/{ch3}"), Some(&yunshan))
+        .await;
+    assert_eq!(s, 404);
+    let (_, v) = env.get("/api/v1/cameras", Some(&yunshan)).await;
+    assert!(
+        v["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["protocol"] != "gb28181"),
+        "{v}"
+    );
 
     // a township sees its own devices; another sees none
     let (s, v) = env
@@ -715,4 +783,24 @@ async fn a_black_channel_is_reported_by_its_picture_checks_and_not_counted_intac
         .await;
     env.wait_metric("gateway_camera_integrity_ratio{township=\"lanjiang\"}", 0.0)
         .await;
+    // the cameras list shows the channel's picture failing, and the filter finds it
+    let (s, v) = env
+        .get("/api/v1/cameras?picture=failing", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let listed = &v["cameras"][0];
+    assert_eq!(listed["id"], ch.as_str(), "{v}");
+    assert_eq!(listed["picture"]["failing"][0], "black", "{v}");
+    // its baseline can be learned again, as an RTSP camera's
+    let r = env
+        .client
+        .post(
+            env.gw
+                .url(&format!("/api/v1/cameras/{ch}/baseline/relearn")),
+        )
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
 }

@@ -55,24 +55,108 @@ pub async fn list(
             ))
         }
     };
-    let matching = state
+    let visible = who.townships()?;
+    let matching = listed(&state, visible.as_deref())
+        .into_iter()
+        .filter(|c| q.township.as_deref().is_none_or(|t| t == c.township))
+        .filter(|c| q.state.as_deref().is_none_or(|s| s == c.state))
+        .filter(|c| failing.is_none_or(|f| f == c.failing));
+    let (cameras, next) = super::paging::page(matching, |c| &c.id, q.after.as_deref(), q.limit)?;
+    let list: Vec<Value> = cameras
+        .into_iter()
+        .map(|c| with_place(&state, c.view))
+        .collect();
+    Ok(Json(json!({"cameras": list, "next": next})))
+}
+
+/// A camera in the list, whichever source watches it.
+struct Listed {
+    id: String,
+    township: String,
+    state: &'static str,
+    failing: bool,
+    view: Value,
+}
+
+/// The cameras of `visible` townships (`None`: all) — RTSP cameras and GB/T 28181 channels —
+/// ordered by id.
+fn listed(state: &AppState, visible: Option<&[String]>) -> Vec<Listed> {
+    let sees = |t: &str| visible.is_none_or(|v| v.iter().any(|x| x == t));
+    let mut all: Vec<Listed> = state
         .cameras
         .as_ref()
         .map(|c| c.list())
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| who.can_see(&c.township))
-        .filter(|c| q.township.as_deref().is_none_or(|t| t == c.township))
-        .filter(|c| q.state.as_deref().is_none_or(|s| s == c.state.as_str()))
-        .filter(|c| {
-            failing.is_none_or(|f| f == c.picture.as_ref().is_some_and(|p| !p.failing.is_empty()))
-        });
-    let (cameras, next) = super::paging::page(matching, |c| &c.id, q.after.as_deref(), q.limit)?;
-    let list: Vec<Value> = cameras
-        .into_iter()
-        .map(|c| with_place(&state, json!(c)))
+        .filter(|c| sees(&c.township))
+        .map(|c| Listed {
+            failing: c.picture.as_ref().is_some_and(|p| !p.failing.is_empty()),
+            state: c.state.as_str(),
+            id: c.id.clone(),
+            township: c.township.clone(),
+            view: rtsp_view(&c),
+        })
         .collect();
-    Ok(Json(json!({"cameras": list, "next": next})))
+    if let Some(platform) = &state.gb28181 {
+        all.extend(
+            platform
+                .channels(visible)
+                .into_iter()
+                .map(|c| channel_listed(state, platform, c)),
+        );
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    all
+}
+
+/// An RTSP camera's view, saying so.
+fn rtsp_view(c: &::cameras::rtsp::CameraView) -> Value {
+    let mut v = json!(c);
+    v["protocol"] = json!("rtsp");
+    v
+}
+
+/// A GB/T 28181 channel as a camera: its state (the device's and the catalog's together),
+/// since when, its device, the catalog's word and the last picture check.
+fn channel_listed(
+    state: &AppState,
+    platform: &::gb28181::Server,
+    c: ::gb28181::server::ChannelView,
+) -> Listed {
+    let camera_state = c.state.unwrap_or(alerts::camera::CameraState::Unknown);
+    let state_name = match camera_state {
+        alerts::camera::CameraState::Online => "online",
+        alerts::camera::CameraState::Stalled => "stalled",
+        alerts::camera::CameraState::Degraded => "degraded",
+        alerts::camera::CameraState::Offline => "offline",
+        alerts::camera::CameraState::Unknown => "unknown",
+    };
+    let picture = state
+        .channel_checks
+        .as_ref()
+        .and_then(|checks| checks.picture(&c.id));
+    let township = c.township.clone().unwrap_or_default();
+    Listed {
+        failing: platform.picture_failing(&c.id),
+        state: state_name,
+        id: c.id.clone(),
+        township: township.clone(),
+        view: json!({
+            "id": c.id,
+            "name": c.name.clone().unwrap_or_else(|| c.id.clone()),
+            "township": township,
+            "protocol": "gb28181",
+            "state": state_name,
+            "since": c.since.as_ref().map(time::format),
+            "device": c.device,
+            "catalog_status": c.status,
+            "last_error": c.reason,
+            "manufacturer": c.manufacturer,
+            "model": c.model,
+            "civil_code": c.civil_code,
+            "picture": picture,
+        }),
+    }
 }
 
 /// A camera's view with its registry `address` and `location`.
@@ -99,9 +183,20 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     who.townships()?;
-    match state.cameras.as_ref().and_then(|c| c.get(&id)) {
-        Some(c) if who.can_see(&c.township) => Ok(Json(with_place(&state, json!(c)))),
-        _ => Err(ApiError::not_found(
+    if let Some(c) = state.cameras.as_ref().and_then(|c| c.get(&id)) {
+        if who.can_see(&c.township) {
+            return Ok(Json(with_place(&state, rtsp_view(&c))));
+        }
+    }
+    let channel = state
+        .gb28181
+        .as_ref()
+        .and_then(|p| Some((p, p.channel(&id)?)))
+        .map(|(p, c)| channel_listed(&state, p, c))
+        .filter(|c| who.can_see(&c.township));
+    match channel {
+        Some(c) => Ok(Json(with_place(&state, c.view))),
+        None => Err(ApiError::not_found(
             "camera_not_found",
             format!("no camera `{id}`"),
         )),
@@ -118,14 +213,29 @@ pub async fn relearn(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     who.townships()?;
     let cameras = state.cameras.as_ref();
-    let visible = cameras
-        .and_then(|c| c.get(&id))
-        .is_some_and(|c| who.can_see(&c.township));
     let not_found = || ApiError::not_found("camera_not_found", format!("no camera `{id}`"));
-    if !visible {
+    let township = match cameras.and_then(|c| c.get(&id)) {
+        Some(c) => Some(c.township),
+        None => state
+            .gb28181
+            .as_ref()
+            .and_then(|p| p.channel(&id))
+            .and_then(|c| c.township),
+    };
+    if !township.is_some_and(|t| who.can_see(&t)) {
         return Err(not_found());
     }
-    match cameras.and_then(|c| c.relearn(&id)) {
+    let relearned = match (cameras.and_then(|c| c.relearn(&id)), &state.channel_checks) {
+        (Some(r), _) => Some(r),
+        (None, Some(checks)) => Some(checks.relearn(&id)),
+        (None, None) => {
+            return Err(ApiError::conflict(
+                "picture_checks_off",
+                "GB/T 28181 channels' picture checks are off ([gb28181] vqd_interval_s = 0)",
+            ))
+        }
+    };
+    match relearned {
         Some(true) => {
             tracing::info!(camera = %id, by = %who.name, "picture baseline to be learned again");
             Ok((

@@ -49,6 +49,8 @@ pub struct AppState {
     pub gb26875: Option<::ingest::gb26875::server::Gb26875Handle>,
     /// The GB/T 28181 platform (`None` when it does not run).
     pub gb28181: Option<Arc<::gb28181::Server>>,
+    /// The GB/T 28181 channels' picture checks (`None` when they do not run).
+    pub channel_checks: Option<Arc<crate::channel_checks::ChannelChecks>>,
     /// Watched cameras (`None` when the camera source does not run).
     pub cameras: Option<Arc<::cameras::rtsp::Cameras>>,
     /// Snapshots and evidence (`None` when the camera source does not run).

@@ -65,6 +65,8 @@ pub struct DeviceView {
 pub struct ChannelView {
     /// 20-digit id (the camera's id).
     pub id: String,
+    /// The device that reported it.
+    pub device: String,
     /// Name.
     pub name: Option<String>,
     /// Township (`None`: not mapped — not watched, no events).
@@ -73,6 +75,9 @@ pub struct ChannelView {
     pub status: &'static str,
     /// The camera's state: the device's and the channel's together.
     pub state: Option<CameraState>,
+    /// Since when that state holds.
+    #[serde(serialize_with = "alerts::time::option::serialize")]
+    pub since: Option<DateTime<Utc>>,
     /// Why offline.
     pub reason: Option<String>,
     /// Civil code.
@@ -131,6 +136,40 @@ impl Server {
             .any(|d| d.channels.contains_key(id))
     }
 
+    /// The watched channels (mapped to a township) of every device, ordered by id — those of
+    /// `visible` townships only, when given.
+    pub fn channels(&self, visible: Option<&[String]>) -> Vec<ChannelView> {
+        let s = self.state.lock();
+        let mut all: Vec<ChannelView> = s
+            .devices
+            .by_id
+            .values()
+            .flat_map(|d| d.channels.iter().map(move |(id, c)| (d, id, c)))
+            .filter(|(_, _, c)| {
+                c.township
+                    .as_ref()
+                    .is_some_and(|t| visible.is_none_or(|v| v.contains(t)))
+            })
+            .map(|(d, id, c)| channel_view(&d.id, id, c))
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// One watched channel (`None`: not a channel of a registered device, or not mapped).
+    pub fn channel(&self, id: &str) -> Option<ChannelView> {
+        let s = self.state.lock();
+        s.devices.by_id.values().find_map(|d| {
+            let c = d.channels.get(id).filter(|c| c.township.is_some())?;
+            Some(channel_view(&d.id, id, c))
+        })
+    }
+
+    /// Whether a channel's picture checks fail now.
+    pub fn picture_failing(&self, id: &str) -> bool {
+        self.failing.lock().contains(id)
+    }
+
     /// One device with its channels (`None`: unknown, or none of it visible).
     pub fn device(&self, id: &str, visible: Option<&[String]>) -> Option<DeviceView> {
         let s = self.state.lock();
@@ -154,7 +193,7 @@ impl Server {
             .channels
             .iter()
             .filter(|(_, c)| sees(&c.township))
-            .map(|(id, c)| channel_view(id, c))
+            .map(|(id, c)| channel_view(&d.id, id, c))
             .collect();
         if visible.is_some() && !sees(&township) && channels.is_empty() {
             return None;
@@ -192,9 +231,10 @@ impl Server {
     }
 }
 
-fn channel_view(id: &str, c: &Channel) -> ChannelView {
+fn channel_view(device: &str, id: &str, c: &Channel) -> ChannelView {
     ChannelView {
         id: id.to_string(),
+        device: device.to_string(),
         name: c.item.name.clone(),
         township: c.township.clone(),
         status: match c.on {
@@ -203,6 +243,7 @@ fn channel_view(id: &str, c: &Channel) -> ChannelView {
             None => "unknown",
         },
         state: c.state.map(|(s, _)| s),
+        since: c.state.map(|(_, at)| at),
         reason: c.off_reason.clone(),
         civil_code: c.item.civil_code.clone(),
         address: c.item.address.clone(),
