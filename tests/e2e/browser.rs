@@ -276,11 +276,27 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
     for n in 1..=2 {
         cams += &camera_toml(&format!("cam-{n}"), "lanjiang", &sim.url(n), None);
     }
-    let env = Env::start(&["lanjiang"], |c| c.extra += &cams).await;
+    // and a GB/T 28181 NVR's channel beside them
+    use crate::gb28181::{section, NVR, PASSWORD};
+    let nvr_toml = format!("[[gb28181.devices]]\nid = \"{NVR}\"\ntownship = \"lanjiang\"\n");
+    let env = Env::start(&["lanjiang"], |c| {
+        c.extra += &cams;
+        c.extra += &section(&nvr_toml);
+    })
+    .await;
+    let mut nvr =
+        gateway_sim::gb28181sim::SimConfig::new(NVR, PASSWORD, crate::gb28181::udp(&env), 1);
+    nvr.keepalive = Duration::from_secs(1);
+    let channel = nvr.channels[0].id.clone();
+    let nvr = gateway_sim::gb28181sim::SimDevice::start(nvr)
+        .await
+        .unwrap();
+    assert_eq!(nvr.register().await, 200);
     wait_camera(&env, "cam-2", "black", |c| {
         c["picture"]["failing"].to_string().contains("black")
     })
     .await;
+    crate::gb28181::wait_device(&env, NVR, |d| d["channels"][0]["state"] == "online").await;
     let browser = Browser::start().await.unwrap_or_else(|e| panic!("{e}"));
     sign_in(&browser, &env, ADMIN_TOKEN, "运维").await;
     browser.wait_for("#townships tr", WAIT).await.unwrap();
@@ -302,22 +318,25 @@ async fn the_camera_wall_shows_a_black_camera_failing_and_the_report_downloads()
         .find("[data-camera='cam-1'] .failing")
         .await
         .is_none());
-    // the moving camera's thumbnail arrives (a JPEG through the API, shown as a blob)
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let loaded = browser
-            .script(
-                "const i = document.querySelector(\"[data-camera='cam-1'] img\"); \
-                 return !!i && i.complete && i.naturalWidth > 0",
-                json!([]),
-            )
-            .await
-            .unwrap();
-        if loaded == true {
-            break;
+    // the moving camera's thumbnail arrives (a JPEG through the API, shown as a blob), and
+    // the GB/T 28181 channel's (pulled by INVITE)
+    for camera in ["cam-1", channel.as_str()] {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let loaded = browser
+                .script(
+                    "const i = document.querySelector(\"[data-camera='\" + arguments[0] + \"'] img\"); \
+                     return !!i && i.complete && i.naturalWidth > 0",
+                    json!([camera]),
+                )
+                .await
+                .unwrap();
+            if loaded == true {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no thumbnail for {camera}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(Instant::now() < deadline, "no thumbnail for cam-1");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     browser.screenshot(&shot("cameras")).await.unwrap();
 

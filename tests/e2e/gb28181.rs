@@ -334,7 +334,7 @@ async fn wrong_passwords_and_unlisted_devices_are_refused_and_counted() {
 }
 
 /// Polls a device's API view until `check` holds.
-async fn wait_device(env: &Env, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_device(env: &Env, id: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let (s, v) = env
