@@ -109,6 +109,7 @@ pub async fn serve(
             _ => CameraSource::Disabled,
         },
         tls: tls.as_ref().map(|t| t.config.clone()),
+        gb28181: sources.gb28181.clone(),
     };
     let reloader = Arc::new(Reloader::new(config.path.clone(), fixed, targets));
     tokio::spawn(reloader.clone().on_sighup(stop_rx.clone()));

@@ -3,13 +3,14 @@
 //!
 //! * A config that does not check is refused; the running one keeps serving, and the errors are
 //!   logged and returned.
-//! * Taken without a restart: units and cameras (added, removed, changed), townships' names and
+//! * Taken without a restart: units and cameras (added, removed, changed), GB/T 28181 devices
+//!   and civil codes (a device removed is forgotten with its channels), townships' names and
 //!   webhooks, departments' and the city's webhooks, API tokens, the API's TLS certificate, key
 //!   and client CA (for new connections), threshold rules and the vendor profiles (HTTP push and
 //!   MQTT share one handle; a change of the topics they subscribe needs a restart). No connection that did not change is dropped: MQTT, GB/T 26875.3
 //!   and the RTSP sessions of untouched cameras carry on; a unit kept keeps its online state, a
 //!   new one starts unseen; a camera added gets a session, a camera removed loses its own.
-//! * A change to anything else (listen addresses, the MQTT, GB/T 26875.3 and RTSP settings,
+//! * A change to anything else (listen addresses, the MQTT, GB/T 26875.3, GB/T 28181 and RTSP settings,
 //!   which townships and departments there are, data_dir, outbox, delivery, timing — and the
 //!   first cameras of a gateway started without any) is refused as a whole, naming what needs a
 //!   restart — a reload never half-applies a config.
@@ -50,6 +51,9 @@ pub struct Reloaded {
     /// Cameras added, removed and changed.
     #[serde(flatten)]
     pub cameras: CameraChange,
+    /// GB/T 28181 devices added, removed and changed.
+    #[serde(flatten)]
+    pub gb28181: gb28181::DeviceChange,
     /// API tokens now valid.
     pub tokens: usize,
     /// What is valid but worth a second look.
@@ -78,6 +82,8 @@ pub struct Targets {
     pub cameras: CameraSource,
     /// The API's TLS configuration, when it speaks HTTPS (a reload reads the files again).
     pub tls: Option<Arc<Live<rustls::ServerConfig>>>,
+    /// The GB/T 28181 platform, when it runs (its device list and civil codes are replaced).
+    pub gb28181: Option<Arc<gb28181::Server>>,
 }
 
 /// Reloads a running gateway's config: the file it reads again, what it may not change, and
@@ -175,9 +181,14 @@ impl Reloader {
             CameraSource::Running(c) => c.update(&registry, &t.pipeline).await,
             _ => CameraChange::default(),
         };
+        let gb28181 = match (&t.gb28181, &new.gb28181) {
+            (Some(platform), Some(g)) => platform.update_devices(&g.devices, &g.civil_codes),
+            _ => Default::default(),
+        };
         Ok(Reloaded {
             units,
             cameras,
+            gb28181,
             tokens: new.api.tokens.len(),
             warnings: new.warnings,
         })
@@ -193,6 +204,9 @@ impl Reloader {
                     cameras_added = r.cameras.cameras_added.len(),
                     cameras_removed = r.cameras.cameras_removed.len(),
                     cameras_changed = r.cameras.cameras_changed.len(),
+                    gb28181_devices_added = r.gb28181.gb28181_devices_added.len(),
+                    gb28181_devices_removed = r.gb28181.gb28181_devices_removed.len(),
+                    gb28181_devices_changed = r.gb28181.gb28181_devices_changed.len(),
                     tokens = r.tokens,
                     "config reloaded"
                 );
@@ -305,7 +319,10 @@ fn fixed(c: &Config) -> BTreeMap<&'static str, String> {
     put("[mqtt] (and the topics its profiles subscribe)", mqtt(c));
     put("[rtsp]", format!("{:?}", c.rtsp));
     put("[gb26875]", format!("{:?}", c.gb26875));
-    put("[gb28181] (and its devices)", gb28181(c));
+    put(
+        "[gb28181] (other than its devices and civil codes)",
+        gb28181(c),
+    );
     put(
         "townships, departments and the city (which, and which have a webhook)",
         routes(c),
@@ -328,17 +345,16 @@ fn mqtt(c: &Config) -> String {
     )
 }
 
-/// `[gb28181]` as a restart would apply it, its passwords by their prints.
+/// `[gb28181]` as a restart would apply it — its password by its print; the devices and civil
+/// codes are taken live.
 fn gb28181(c: &Config) -> String {
     let Some(g) = &c.gb28181 else {
         return "off".into();
     };
-    let passwords: Vec<Option<String>> = g
-        .devices
-        .iter()
-        .map(|d| d.password.as_ref().map(print))
-        .collect();
-    format!("{g:?} {} {passwords:?}", print(&g.password))
+    let mut settings = g.clone();
+    settings.devices = Vec::new();
+    settings.civil_codes = Vec::new();
+    format!("{settings:?} {}", print(&g.password))
 }
 
 fn routes(c: &Config) -> String {

@@ -8,5 +8,5 @@ pub mod manscdp;
 pub mod server;
 pub mod sip;
 
-pub use server::{DeviceConfig, Gb28181Config, Picture, PictureError, Server};
+pub use server::{DeviceChange, DeviceConfig, Gb28181Config, Picture, PictureError, Server};
 pub mod media;

@@ -804,3 +804,129 @@ async fn a_black_channel_is_reported_by_its_picture_checks_and_not_counted_intac
         .unwrap();
     assert_eq!(r.status(), 202);
 }
+
+/// `[[gb28181.devices]]` as TOML.
+fn listed(devices: &[(&str, &str)]) -> String {
+    devices
+        .iter()
+        .map(|(id, t)| format!("[[gb28181.devices]]\nid = \"{id}\"\ntownship = \"{t}\"\n\n"))
+        .collect()
+}
+
+/// Polls `path` until it answers `status` (bounded).
+async fn wait_status(env: &Env, path: &str, token: &str, status: u16) {
+    let deadline = Instant::now() + WAIT;
+    while env.get(path, Some(token)).await.0 != status {
+        assert!(Instant::now() < deadline, "{path} never answered {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reloads the config as it is written now; the answer.
+async fn reload(env: &Env) -> (u16, Value) {
+    env.config.write(env.dir.path());
+    env.post("/api/v1/admin/reload", Some(ADMIN_TOKEN), &json!({}))
+        .await
+}
+
+/// A reload adds a device (it may register at once), moves a device to another township (its
+/// channel follows, with its gauge), removes one (forgotten, refused, its channel gone) — and
+/// refuses a change to the platform's own settings, which needs a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_moves_and_removes_devices_without_a_restart() {
+    const NEW_NVR: &str = "34020000001180000005";
+    let first = section(&listed(&[(NVR, "lanjiang")]));
+    let mut env = Env::start(&["lanjiang", "yunshan"], |c| c.extra += &first).await;
+    let mut config = SimConfig::new(NVR, PASSWORD, udp(&env), 1);
+    config.keepalive = Duration::from_secs(1);
+    let ch = config.channels[0].id.clone();
+    let nvr = SimDevice::start(config).await.unwrap();
+    assert_eq!(nvr.register().await, 200);
+    wait_device(&env, NVR, |d| d["channels"][0]["state"] == "online").await;
+    let mut config = SimConfig::new(NEW_NVR, PASSWORD, udp(&env), 1);
+    config.keepalive = Duration::ZERO;
+    let newer = SimDevice::start(config).await.unwrap();
+    assert_eq!(newer.register().await, 403, "not listed yet");
+
+    // NEW_NVR listed, NVR moved to yunshan
+    let second = section(&listed(&[(NVR, "yunshan"), (NEW_NVR, "yunshan")]));
+    env.config.extra = env.config.extra.replace(&first, &second);
+    let (s, v) = reload(&env).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["reloaded"]["gb28181_devices_added"], json!([NEW_NVR]));
+    assert_eq!(v["reloaded"]["gb28181_devices_changed"], json!([NVR]));
+    assert_eq!(newer.register().await, 200);
+    let yunshan = township_token("yunshan");
+    wait_status(&env, &format!("/api/v1/cameras/{ch}"), &yunshan, 200).await;
+    let (s, _) = env
+        .get(
+            &format!("/api/v1/cameras/{ch}"),
+            Some(&township_token("lanjiang")),
+        )
+        .await;
+    assert_eq!(s, 404, "no longer lanjiang's");
+    env.wait_metric(
+        &format!("gateway_camera_up{{camera=\"{ch}\",township=\"yunshan\"}}"),
+        1.0,
+    )
+    .await;
+    let m = env.metrics().await;
+    assert!(
+        !m.contains(&format!("camera=\"{ch}\",township=\"lanjiang\"")),
+        "the old township's series is gone"
+    );
+
+    // NVR removed: forgotten, refused, its channel gone
+    let third = section(&listed(&[(NEW_NVR, "yunshan")]));
+    env.config.extra = env.config.extra.replace(&second, &third);
+    let (s, v) = reload(&env).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["reloaded"]["gb28181_devices_removed"], json!([NVR]));
+    let (s, _) = env
+        .get(&format!("/api/v1/gb28181/devices/{NVR}"), Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(s, 404);
+    wait_status(&env, &format!("/api/v1/cameras/{ch}"), ADMIN_TOKEN, 404).await;
+    assert_eq!(nvr.register().await, 403);
+
+    // NEW_NVR removed while the gateway is down: the device list kept from the run before
+    // does not bring it back
+    let (s, d) = env
+        .get(
+            &format!("/api/v1/gb28181/devices/{NEW_NVR}"),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!((s, d["channels_total"].as_u64()), (200, Some(1)), "{d}");
+    env.gw.terminate().await.unwrap();
+    env.config.extra = env.config.extra.replace(&third, &section(""));
+    env.config.write(env.dir.path());
+    env.restart().await;
+    let (s, v) = env.get("/api/v1/gb28181/devices", Some(ADMIN_TOKEN)).await;
+    assert_eq!(
+        (s, v["devices"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{v}"
+    );
+    let (_, v) = env.get("/api/v1/cameras", Some(ADMIN_TOKEN)).await;
+    assert!(
+        v["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["protocol"] != "gb28181"),
+        "{v}"
+    );
+
+    // the platform's own settings need a restart
+    env.config.extra = env
+        .config
+        .extra
+        .replace("keepalive_misses = 3", "keepalive_misses = 4");
+    let (s, v) = reload(&env).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["errors"].to_string().contains("[gb28181]"),
+        "{v}"
+    );
+}

@@ -76,7 +76,8 @@ impl Server {
         if let [(id, c)] = mapped.as_slice() {
             return super::tick::camera(device, id, c);
         }
-        let config = self.allowed.get(device)?;
+        let roster = self.roster();
+        let config = roster.devices.get(device)?;
         let name = config.name.clone().unwrap_or_else(|| device.to_string());
         let township = config.township.clone()?;
         Some(super::tick::device_camera(

@@ -157,18 +157,20 @@ impl Server {
             metrics.rejected(SOURCE, "bad_id");
             return Reply::status(400, "Bad Request");
         };
-        if !self.allowed.contains_key(device) {
+        if !self.roster().devices.contains_key(device) {
             metrics.rejected(SOURCE, "unknown_device");
             self.pipeline.note_unknown_unit(device, Protocol::Gb28181);
             return Reply::status(403, "Forbidden");
         }
         let now = self.pipeline.clock().now();
         let auth = header(&req.headers, "Authorization");
-        let checked =
-            self.state
-                .lock()
-                .nonces
-                .check(auth, "REGISTER", device, self.password_of(device), now);
+        let checked = self.state.lock().nonces.check(
+            auth,
+            "REGISTER",
+            device,
+            self.password_of(device).expose(),
+            now,
+        );
         match checked {
             Ok(()) => {}
             Err(Refusal::Missing | Refusal::Stale) => {
@@ -241,7 +243,7 @@ impl Server {
                 return Reply::status(400, "Bad Request");
             }
         };
-        if !self.allowed.contains_key(&device) {
+        if !self.roster().devices.contains_key(&device) {
             metrics.rejected(SOURCE, "unknown_device");
             self.pipeline.note_unknown_unit(&device, Protocol::Gb28181);
             return Reply::status(403, "Forbidden");

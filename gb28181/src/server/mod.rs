@@ -14,6 +14,7 @@ mod catalog;
 mod handle;
 mod picture;
 mod receive;
+mod roster;
 mod tick;
 mod view;
 
@@ -34,6 +35,8 @@ use tokio::sync::{mpsc, watch};
 
 pub use catalog::CATALOG_PAGE_WAIT;
 pub use picture::{Picture, PictureError};
+pub use roster::DeviceChange;
+use roster::Roster;
 pub use view::{ChannelView, DeviceView};
 
 /// A device allowed to register.
@@ -64,9 +67,10 @@ pub struct Gb28181Config {
     pub password: Secret,
     /// Liveness.
     pub liveness: LivenessConfig,
-    /// Devices allowed to register.
+    /// Devices allowed to register (at start; [`Server::update_devices`] replaces them).
     pub devices: Vec<DeviceConfig>,
-    /// Civil-code prefixes of channels, and the township each maps to (longest prefix wins).
+    /// Civil-code prefixes of channels, and the township each maps to (longest prefix wins; at
+    /// start, as `devices`).
     pub civil_codes: Vec<(String, String)>,
     /// How long a catalog subscription lasts (refreshed before it ends; 0: no subscription).
     pub subscribe_expires: Duration,
@@ -105,7 +109,8 @@ pub struct Server {
     pub(crate) state: Mutex<State>,
     pub(crate) asking: Asking,
     pub(crate) pipeline: Arc<Pipeline>,
-    pub(crate) allowed: HashMap<String, DeviceConfig>,
+    /// The devices allowed and the civil codes (a config reload replaces them).
+    roster: parking_lot::RwLock<Arc<Roster>>,
     pub(crate) sn: AtomicU64,
     pub(crate) tag: String,
     pub(crate) pictures: picture::Pictures,
@@ -130,11 +135,7 @@ impl Server {
         let rejected = pipeline.metrics().ingest_rejected_total.clone();
         let transport =
             transport::bind(config.transport.clone(), tx, rejected, stop.clone()).await?;
-        let allowed = config
-            .devices
-            .iter()
-            .map(|d| (d.id.clone(), d.clone()))
-            .collect();
+        let roster = Roster::new(&config.devices, &config.civil_codes);
         let server = Arc::new(Server {
             state: Mutex::new(State {
                 devices: tick::restore(config.state_file.as_deref()),
@@ -145,12 +146,14 @@ impl Server {
             transport,
             asking: Asking::default(),
             pipeline,
-            allowed,
+            roster: parking_lot::RwLock::new(Arc::new(roster)),
             sn: AtomicU64::new(1),
             tag: crate::sip::token(),
             pictures: Default::default(),
             failing: Default::default(),
         });
+        // the device list kept from the last run, as the configuration maps it now
+        server.forget_and_remap(&server.roster());
         server.resume().await;
         tokio::spawn(handle::run(server.clone(), rx, stop.clone()));
         let ticking = tokio::spawn(tick::run(server.clone(), tick, stop));
@@ -173,34 +176,21 @@ impl Server {
     }
 
     /// The password of a device.
-    pub(crate) fn password_of(&self, device: &str) -> &str {
-        self.allowed
+    pub(crate) fn password_of(&self, device: &str) -> Secret {
+        self.roster()
+            .devices
             .get(device)
-            .and_then(|d| d.password.as_ref())
-            .unwrap_or(&self.config.password)
-            .expose()
+            .and_then(|d| d.password.clone())
+            .unwrap_or_else(|| self.config.password.clone())
     }
 
-    /// The township of a channel: its device's, else the longest configured prefix of its
-    /// civil code (or, without one, of its own id's first 8 digits); `None`: not mapped.
+    /// The township of a channel (see [`Roster::township_of`]).
     pub(crate) fn township_of(
         &self,
         device: &str,
         item: &crate::manscdp::CatalogItem,
     ) -> Option<String> {
-        if let Some(t) = self.allowed.get(device).and_then(|d| d.township.clone()) {
-            return Some(t);
-        }
-        let code = item
-            .civil_code
-            .as_deref()
-            .unwrap_or(&item.id[..8.min(item.id.len())]);
-        self.config
-            .civil_codes
-            .iter()
-            .filter(|(prefix, _)| code.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, t)| t.clone())
+        self.roster().township_of(device, item)
     }
 
     /// After a restart: the channels' last reported states, from the uptime log.

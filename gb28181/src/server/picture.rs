@@ -160,7 +160,8 @@ impl Server {
 
     /// How a device sends its streams: its own `media`, else the platform's.
     fn media_of(&self, device: &str) -> MediaTransport {
-        self.allowed
+        self.roster()
+            .devices
             .get(device)
             .and_then(|d| d.media)
             .unwrap_or(self.config.media)

@@ -182,7 +182,8 @@ impl Server {
         visible: Option<&[String]>,
         with_channels: bool,
     ) -> Option<DeviceView> {
-        let config = self.allowed.get(&d.id);
+        let roster = self.roster();
+        let config = roster.devices.get(&d.id);
         let sees = |t: &Option<String>| match (visible, t) {
             (None, _) => true,
             (Some(v), Some(t)) => v.contains(t),
