@@ -26,6 +26,9 @@ pub struct LivenessConfig {
     pub keepalive_timeout: Duration,
     /// Missed periods in a row before a device is offline.
     pub keepalive_misses: u32,
+    /// State-change events per channel per hour at most (a flapping channel); changes beyond
+    /// are counted, and the township hears the state once the budget refills.
+    pub events_per_hour: u32,
 }
 
 impl Default for LivenessConfig {
@@ -33,6 +36,7 @@ impl Default for LivenessConfig {
         Self {
             keepalive_timeout: Duration::seconds(60),
             keepalive_misses: 3,
+            events_per_hour: 12,
         }
     }
 }
@@ -95,6 +99,12 @@ pub struct Channel {
     /// The state judged at the last tick, and since when.
     #[serde(skip)]
     pub state: Option<(CameraState, DateTime<Utc>)>,
+    /// The event budget left, and when it was last refilled.
+    #[serde(skip)]
+    pub budget: Option<(f64, DateTime<Utc>)>,
+    /// State changes held back by the event budget.
+    #[serde(skip)]
+    pub suppressed: u64,
 }
 
 /// Why a keepalive was not taken.
@@ -240,6 +250,8 @@ impl Devices {
                             reported: None,
                             reported_since: None,
                             state: None,
+                            budget: None,
+                            suppressed: 0,
                         },
                     );
                 }
@@ -264,7 +276,12 @@ impl Devices {
                     (true, Some(false)) => (CameraState::Offline, c.off_reason.clone(), now),
                     (true, None) => (CameraState::Unknown, None, now),
                 };
-                channel_tick(id, c, state, why, at, &mut seen);
+                let judged = Judged {
+                    state,
+                    reason: why,
+                    at,
+                };
+                channel_tick(id, c, judged, (config.events_per_hour, now), &mut seen);
             }
         }
         seen
@@ -289,13 +306,21 @@ pub fn device_state(
     }
 }
 
-/// One channel's judged state against what was last judged and reported.
-fn channel_tick(
-    id: &str,
-    c: &mut Channel,
+/// A channel's state as judged at a tick: why (offline), and since when.
+struct Judged {
     state: CameraState,
     reason: Option<String>,
     at: DateTime<Utc>,
+}
+
+/// One channel's judged state against what was last judged and reported: the state entered
+/// (always, for the uptime log), and the change told to the township within the event budget
+/// of `per_hour` changes (refilled continuously, as an RTSP camera's).
+fn channel_tick(
+    id: &str,
+    c: &mut Channel,
+    judged: Judged,
+    (per_hour, now): (u32, DateTime<Utc>),
     seen: &mut Vec<CameraObservation>,
 ) {
     let mut saw = |what| {
@@ -304,7 +329,9 @@ fn channel_tick(
             what,
         })
     };
-    if c.state.map(|(s, _)| s) != Some(state) {
+    let Judged { state, reason, at } = judged;
+    let entered = c.state.map(|(s, _)| s) != Some(state);
+    if entered {
         let since = match c.state {
             Some((_, before)) => at.max(before),
             None => at,
@@ -312,20 +339,36 @@ fn channel_tick(
         c.state = Some((state, since));
         saw(Observed::Entered { state, since });
     }
+    let cap = f64::from(per_hour);
+    let tokens = match c.budget {
+        Some((left, at)) => {
+            (left + (now - at).num_milliseconds() as f64 / 3_600_000.0 * cap).min(cap)
+        }
+        None => cap,
+    };
+    c.budget = Some((tokens, now));
     let (state, since) = c.state.expect("set above");
     if state == CameraState::Unknown || c.reported == Some(state) {
         return;
     }
     let from = c.reported.unwrap_or(CameraState::Unknown);
+    if from == CameraState::Unknown && state == CameraState::Online {
+        // the first look at a channel that works: nothing to tell
+        c.reported = Some(state);
+        c.reported_since = Some(since);
+        return;
+    }
+    if tokens < 1.0 {
+        c.suppressed += u64::from(entered);
+        return;
+    }
+    c.budget = Some((tokens - 1.0, now));
     let away = (state == CameraState::Online && from == CameraState::Offline)
         .then(|| c.reported_since.map(|s| since - s))
         .flatten()
         .filter(|d| *d > Duration::zero());
     c.reported = Some(state);
     c.reported_since = Some(since);
-    if from == CameraState::Unknown && state == CameraState::Online {
-        return; // the first look at a channel that works: nothing to tell
-    }
     saw(Observed::Changed(StateChange {
         from,
         to: state,

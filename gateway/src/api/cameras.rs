@@ -151,6 +151,7 @@ fn channel_listed(
             "device": c.device,
             "catalog_status": c.status,
             "last_error": c.reason,
+            "suppressed_transitions": c.suppressed_transitions,
             "manufacturer": c.manufacturer,
             "model": c.model,
             "civil_code": c.civil_code,

@@ -52,10 +52,14 @@ impl Validator {
                 "[gb28181] needs `listen_udp`, `listen_tcp` or both",
             );
         }
-        if g.keepalive_timeout_s == 0 || g.keepalive_misses == 0 || g.idle_timeout_s == 0 {
+        if g.keepalive_timeout_s == 0
+            || g.keepalive_misses == 0
+            || g.idle_timeout_s == 0
+            || g.events_per_hour == 0
+        {
             self.err(
                 at.clone(),
-                "[gb28181] `keepalive_timeout_s`, `keepalive_misses` and `idle_timeout_s` must be at least 1",
+                "[gb28181] `keepalive_timeout_s`, `keepalive_misses`, `events_per_hour` and `idle_timeout_s` must be at least 1",
             );
         }
         let domain = match &g.domain {
@@ -104,6 +108,7 @@ impl Validator {
             liveness: LivenessConfig {
                 keepalive_timeout: chrono::Duration::seconds(g.keepalive_timeout_s as i64),
                 keepalive_misses: g.keepalive_misses,
+                events_per_hour: g.events_per_hour,
             },
             devices,
             civil_codes,

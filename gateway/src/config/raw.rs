@@ -714,6 +714,9 @@ pub struct Gb28181Section {
     pub keepalive_timeout_s: u64,
     #[serde(default = "d3u32")]
     pub keepalive_misses: u32,
+    /// State-change events per channel per hour at most.
+    #[serde(default = "d12u32")]
+    pub events_per_hour: u32,
     #[serde(default = "d600")]
     pub subscribe_expires_s: u64,
     #[serde(default = "default_gb_max_connections")]
@@ -748,6 +751,10 @@ pub struct Gb28181DeviceEntry {
 
 fn d3u32() -> u32 {
     3
+}
+
+fn d12u32() -> u32 {
+    12
 }
 
 fn d600() -> u64 {

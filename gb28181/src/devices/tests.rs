@@ -195,3 +195,61 @@ fn notifies_change_status_unknown_status_is_not_guessed_and_unmapped_channels_ar
     d.catalog(DEV, vec![item(CH1, None, Some("DEL"))], mapped);
     assert!(!d.by_id[DEV].channels.contains_key(CH1));
 }
+
+#[test]
+fn a_flapping_channel_is_held_to_its_event_budget_and_its_township_corrected_later() {
+    let cfg = LivenessConfig::default(); // 12 events an hour
+    let t = t0();
+    let mut d = registered_with(vec![item(CH1, Some("ON"), None)], mapped);
+    assert!(changes(&d.tick(&cfg, t)).is_empty());
+    // the channel turns OFF and ON every 10 s for 10 minutes: 60 changes
+    let (mut told, mut entered, mut held) = (0, 0, 0);
+    let mut heard = CameraState::Online;
+    for i in 1..=60 {
+        let at = t + Duration::seconds(10 * i);
+        d.keepalive(DEV, peer(1), Some("OK"), vec![], at).unwrap();
+        let status = if i % 2 == 1 { "OFF" } else { "ON" };
+        d.catalog(DEV, vec![item(CH1, Some(status), None)], mapped);
+        let seen = d.tick(&cfg, at);
+        let now_in = seen.iter().find_map(|o| match o.what {
+            Observed::Entered { state, .. } => Some(state),
+            _ => None,
+        });
+        match changes(&seen).last() {
+            Some(c) => {
+                told += 1;
+                heard = c.1;
+            }
+            // a change away from what the township heard, not told: held back
+            None if now_in.is_some_and(|s| s != heard) => held += 1,
+            None => {}
+        }
+        entered += usize::from(now_in.is_some());
+    }
+    // every state entered is logged (uptime stays true); the township hears 12, plus one per
+    // five minutes of refill
+    assert_eq!(entered, 60);
+    assert!((12..=14).contains(&told), "{told} events told");
+    let ch = &d.by_id[DEV].channels[CH1];
+    assert_eq!(ch.suppressed, held);
+    assert!(held >= 20, "{held} held back");
+    // it settles in the state the township did not hear last — corrected once the budget allows
+    let (last, want) = match heard {
+        CameraState::Online => ("OFF", CameraState::Offline),
+        _ => ("ON", CameraState::Online),
+    };
+    let off_at = t + Duration::seconds(610);
+    d.keepalive(DEV, peer(1), Some("OK"), vec![], off_at)
+        .unwrap();
+    d.catalog(DEV, vec![item(CH1, Some(last), None)], mapped);
+    let mut corrected = Vec::new();
+    for s in 0..=600 {
+        let at = off_at + Duration::seconds(s);
+        if s % 60 == 0 {
+            d.keepalive(DEV, peer(1), Some("OK"), vec![], at).unwrap();
+        }
+        corrected.extend(changes(&d.tick(&cfg, at)));
+    }
+    assert_eq!(corrected.iter().map(|c| c.1).collect::<Vec<_>>(), [want]);
+    assert_eq!(d.by_id[DEV].channels[CH1].reported, Some(want));
+}

@@ -80,6 +80,8 @@ pub struct ChannelView {
     pub since: Option<DateTime<Utc>>,
     /// Why offline.
     pub reason: Option<String>,
+    /// State changes held back by the event budget (`[gb28181] events_per_hour`).
+    pub suppressed_transitions: u64,
     /// Civil code.
     pub civil_code: Option<String>,
     /// Address.
@@ -246,6 +248,7 @@ fn channel_view(device: &str, id: &str, c: &Channel) -> ChannelView {
         state: c.state.map(|(s, _)| s),
         since: c.state.map(|(_, at)| at),
         reason: c.off_reason.clone(),
+        suppressed_transitions: c.suppressed,
         civil_code: c.item.civil_code.clone(),
         address: c.item.address.clone(),
         manufacturer: c.item.manufacturer.clone(),
