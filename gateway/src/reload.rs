@@ -182,7 +182,7 @@ impl Reloader {
             _ => CameraChange::default(),
         };
         let gb28181 = match (&t.gb28181, &new.gb28181) {
-            (Some(platform), Some(g)) => platform.update_devices(&g.devices, &g.civil_codes),
+            (Some(platform), Some(g)) => platform.update_devices(g),
             _ => Default::default(),
         };
         Ok(Reloaded {
@@ -345,8 +345,8 @@ fn mqtt(c: &Config) -> String {
     )
 }
 
-/// `[gb28181]` as a restart would apply it — its password by its print; the devices and civil
-/// codes are taken live.
+/// `[gb28181]` as a restart would apply it — its password by its print; the devices, civil
+/// codes and channel townships are taken live.
 fn gb28181(c: &Config) -> String {
     let Some(g) = &c.gb28181 else {
         return "off".into();
@@ -354,6 +354,7 @@ fn gb28181(c: &Config) -> String {
     let mut settings = g.clone();
     settings.devices = Vec::new();
     settings.civil_codes = Vec::new();
+    settings.channels = Vec::new();
     format!("{settings:?} {}", print(&g.password))
 }
 

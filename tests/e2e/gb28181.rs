@@ -830,7 +830,7 @@ async fn reload(env: &Env) -> (u16, Value) {
 }
 
 /// A reload adds a device (it may register at once), moves a device to another township (its
-/// channel follows, with its gauge), removes one (forgotten, refused, its channel gone) — and
+/// channel follows, with its gauge), sets one channel's township on its own, removes a device (forgotten, refused, its channel gone) — and
 /// refuses a change to the platform's own settings, which needs a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_adds_moves_and_removes_devices_without_a_restart() {
@@ -845,11 +845,15 @@ async fn a_reload_adds_moves_and_removes_devices_without_a_restart() {
     wait_device(&env, NVR, |d| d["channels"][0]["state"] == "online").await;
     let mut config = SimConfig::new(NEW_NVR, PASSWORD, udp(&env), 1);
     config.keepalive = Duration::ZERO;
+    let new_ch = config.channels[0].id.clone();
     let newer = SimDevice::start(config).await.unwrap();
     assert_eq!(newer.register().await, 403, "not listed yet");
 
-    // NEW_NVR listed, NVR moved to yunshan
-    let second = section(&listed(&[(NVR, "yunshan"), (NEW_NVR, "yunshan")]));
+    // NEW_NVR listed, NVR moved to yunshan, NEW_NVR's channel set to lanjiang on its own
+    let second = section(&format!(
+        "{}[gb28181.channels]\n\"{new_ch}\" = \"lanjiang\"\n",
+        listed(&[(NVR, "yunshan"), (NEW_NVR, "yunshan")])
+    ));
     env.config.extra = env.config.extra.replace(&first, &second);
     let (s, v) = reload(&env).await;
     assert_eq!(s, 200, "{v}");
@@ -858,11 +862,10 @@ async fn a_reload_adds_moves_and_removes_devices_without_a_restart() {
     assert_eq!(newer.register().await, 200);
     let yunshan = township_token("yunshan");
     wait_status(&env, &format!("/api/v1/cameras/{ch}"), &yunshan, 200).await;
+    let lanjiang = township_token("lanjiang");
+    wait_status(&env, &format!("/api/v1/cameras/{new_ch}"), &lanjiang, 200).await;
     let (s, _) = env
-        .get(
-            &format!("/api/v1/cameras/{ch}"),
-            Some(&township_token("lanjiang")),
-        )
+        .get(&format!("/api/v1/cameras/{ch}"), Some(&lanjiang))
         .await;
     assert_eq!(s, 404, "no longer lanjiang's");
     env.wait_metric(

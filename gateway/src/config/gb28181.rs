@@ -90,6 +90,7 @@ impl Validator {
             }
             civil_codes.push((prefix.clone(), township.get_ref().clone()));
         }
+        let channels = self.gb28181_channels(g, known);
         Some(Gb28181Config {
             transport: TransportConfig {
                 udp,
@@ -112,6 +113,7 @@ impl Validator {
             },
             devices,
             civil_codes,
+            channels,
             subscribe_expires: Duration::from_secs(g.subscribe_expires_s),
             alarm_dedup,
             picture_interval: (g.vqd_interval_s > 0).then(|| Duration::from_secs(g.vqd_interval_s)),
@@ -119,6 +121,31 @@ impl Validator {
             state_file: Some(data_dir.join("gb28181-devices.json")),
             offset,
         })
+    }
+
+    /// `[gb28181.channels]`: 20-digit ids of known townships.
+    fn gb28181_channels(&mut self, g: &Gb28181Section, known: &Townships) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (id, township) in &g.channels {
+            let a = self.at(township);
+            if !::gb28181::id::is_id(id) {
+                self.err(
+                    a.clone(),
+                    format!("[gb28181.channels] `{id}` is not a 20-digit channel id"),
+                );
+            }
+            if !known.contains(township.get_ref()) {
+                self.err(
+                    a,
+                    format!(
+                        "[gb28181.channels] `{id}`: no township `{}`",
+                        township.get_ref()
+                    ),
+                );
+            }
+            out.push((id.clone(), township.get_ref().clone()));
+        }
+        out
     }
 
     fn gb28181_devices(

@@ -731,6 +731,9 @@ pub struct Gb28181Section {
     /// Civil-code prefix → township code.
     #[serde(default)]
     pub civil_codes: std::collections::BTreeMap<String, Spanned<String>>,
+    /// Channel id → township code (before the device's and the civil code's).
+    #[serde(default)]
+    pub channels: std::collections::BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub devices: Vec<Gb28181DeviceEntry>,
 }

@@ -583,3 +583,38 @@ fn utc_offsets_are_parsed_as_offsets() {
         assert_eq!(h(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn gb28181_settings_load_and_their_mistakes_are_named() {
+    let gb = "\n[gb28181]\nlisten_udp = \"127.0.0.1:5060\"\nsip_id = \"33078100002000000001\"\npassword = \"pw\"\nmedia = \"udp\"\n\n\
+              [gb28181.civil_codes]\n\"33078101\" = \"lanjiang\"\n\n\
+              [gb28181.channels]\n\"33078100001310000007\" = \"yunshan\"\n\n\
+              [[gb28181.devices]]\nid = \"33078100001180000001\"\nmedia = \"tcp_active\"\n";
+    let c = parse(Path::new("/etc/gw/gateway.toml"), &format!("{GOOD}{gb}")).unwrap();
+    let g = c.gb28181.expect("[gb28181]");
+    assert_eq!(g.media, ::gb28181::media::MediaTransport::Udp);
+    assert_eq!(
+        g.devices[0].media,
+        Some(::gb28181::media::MediaTransport::TcpActive)
+    );
+    assert_eq!(
+        g.channels,
+        [("33078100001310000007".to_string(), "yunshan".to_string())]
+    );
+    assert_eq!(g.liveness.events_per_hour, 12);
+    let bad = gb
+        .replace(
+            "\"33078100001310000007\" = \"yunshan\"",
+            "\"331\" = \"nowhere\"",
+        )
+        .replace("media = \"udp\"", "media = \"udp\"\nevents_per_hour = 0");
+    let e = errors(&format!("{GOOD}{bad}"));
+    assert!(e.contains("`331` is not a 20-digit channel id"), "{e}");
+    assert!(e.contains("`331`: no township `nowhere`"), "{e}");
+    assert!(e.contains("`events_per_hour`"), "{e}");
+    let e = errors(&format!(
+        "{GOOD}{}",
+        gb.replace("\"tcp_active\"", "\"sctp\"")
+    ));
+    assert!(e.contains("sctp") && e.contains("tcp_passive"), "{e}");
+}

@@ -72,6 +72,8 @@ pub struct Gb28181Config {
     /// Civil-code prefixes of channels, and the township each maps to (longest prefix wins; at
     /// start, as `devices`).
     pub civil_codes: Vec<(String, String)>,
+    /// Channels whose township is set one by one (before their device's and civil code's).
+    pub channels: Vec<(String, String)>,
     /// How long a catalog subscription lasts (refreshed before it ends; 0: no subscription).
     pub subscribe_expires: Duration,
     /// The same alarm (device, subject, method, type) again within this long is counted, not
@@ -135,7 +137,7 @@ impl Server {
         let rejected = pipeline.metrics().ingest_rejected_total.clone();
         let transport =
             transport::bind(config.transport.clone(), tx, rejected, stop.clone()).await?;
-        let roster = Roster::new(&config.devices, &config.civil_codes);
+        let roster = Roster::new(&config);
         let server = Arc::new(Server {
             state: Mutex::new(State {
                 devices: tick::restore(config.state_file.as_deref()),

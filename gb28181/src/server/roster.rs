@@ -3,7 +3,7 @@
 //! forgotten (its channels leave the registry), a township or civil code changed moves the
 //! channels it maps.
 
-use super::{DeviceConfig, Server};
+use super::{DeviceConfig, Gb28181Config, Server};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,24 +13,33 @@ use std::sync::Arc;
 pub(crate) struct Roster {
     pub(crate) devices: HashMap<String, DeviceConfig>,
     pub(crate) civil_codes: Vec<(String, String)>,
+    /// Channels whose township is set one by one.
+    pub(crate) channels: HashMap<String, String>,
 }
 
 impl Roster {
-    pub(super) fn new(devices: &[DeviceConfig], civil_codes: &[(String, String)]) -> Self {
+    pub(super) fn new(config: &Gb28181Config) -> Self {
         Self {
-            devices: devices.iter().map(|d| (d.id.clone(), d.clone())).collect(),
-            civil_codes: civil_codes.to_vec(),
+            devices: config
+                .devices
+                .iter()
+                .map(|d| (d.id.clone(), d.clone()))
+                .collect(),
+            civil_codes: config.civil_codes.clone(),
+            channels: config.channels.iter().cloned().collect(),
         }
     }
 
-    /// The township of a channel: its device's, else the longest configured prefix of its
-    /// civil code (or, without one, of its own id's first 8 digits); `None`: not mapped.
+    /// The township of a channel: its own (`[gb28181.channels]`), else its device's, else the
+    /// longest configured prefix of its civil code (or, without one, of its own id's first 8
+    /// digits); `None`: not mapped.
     pub(crate) fn township_of(
         &self,
         device: &str,
         item: &crate::manscdp::CatalogItem,
     ) -> Option<String> {
-        if let Some(t) = self.devices.get(device).and_then(|d| d.township.clone()) {
+        let own = self.channels.get(&item.id).cloned();
+        if let Some(t) = own.or_else(|| self.devices.get(device)?.township.clone()) {
             return Some(t);
         }
         let code = item
@@ -62,15 +71,12 @@ impl Server {
         self.roster.read().clone()
     }
 
-    /// Takes a new device list and civil-code map: registered devices no longer listed are
-    /// forgotten (they are refused from now on), and every channel's township is worked out
-    /// again; the registry follows at the next tick.
-    pub fn update_devices(
-        &self,
-        devices: &[DeviceConfig],
-        civil_codes: &[(String, String)],
-    ) -> DeviceChange {
-        let new = Arc::new(Roster::new(devices, civil_codes));
+    /// Takes a new configuration's device list, civil codes and channel townships (the rest of
+    /// `config` is not read): registered devices no longer listed are forgotten (they are
+    /// refused from now on), and every channel's township is worked out again; the registry
+    /// follows at the next tick.
+    pub fn update_devices(&self, config: &Gb28181Config) -> DeviceChange {
+        let new = Arc::new(Roster::new(config));
         let old = std::mem::replace(&mut *self.roster.write(), new.clone());
         let mut change = DeviceChange::default();
         for (id, d) in &new.devices {
