@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 // The gateway allocates many small short-lived buffers per event (HTTP, JSON, redb pages);
-// mimalloc does that with less CPU and less contention between threads than glibc malloc.
+// mimalloc does that with less CPU and less contention between threads than glibc malloc. It is
+// built without transparent huge pages (`no_thp`): with them its arenas are backed in 2 MiB
+// pages and a lightly used arena counts whole (+17 MiB idle, +40 MiB at a burst; same CPU).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
