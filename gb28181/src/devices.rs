@@ -341,8 +341,8 @@ fn channel_tick(
     }
     let cap = f64::from(per_hour);
     let tokens = match c.budget {
-        Some((left, at)) => {
-            (left + (now - at).num_milliseconds() as f64 / 3_600_000.0 * cap).min(cap)
+        Some((left, refilled)) => {
+            (left + (now - refilled).num_milliseconds() as f64 / 3_600_000.0 * cap).min(cap)
         }
         None => cap,
     };

@@ -64,18 +64,33 @@ pub async fn list(
     let (cameras, next) = super::paging::page(matching, |c| &c.id, q.after.as_deref(), q.limit)?;
     let list: Vec<Value> = cameras
         .into_iter()
-        .map(|c| with_place(&state, c.view))
+        .map(|c| with_place(&state, c.view(&state)))
         .collect();
     Ok(Json(json!({"cameras": list, "next": next})))
 }
 
-/// A camera in the list, whichever source watches it.
+/// A camera in the list, whichever source watches it (its view is built for the page only).
 struct Listed {
     id: String,
     township: String,
     state: &'static str,
     failing: bool,
-    view: Value,
+    source: Source,
+}
+
+enum Source {
+    Rtsp(Box<::cameras::rtsp::CameraView>),
+    Channel(Box<::gb28181::server::ChannelView>),
+}
+
+impl Listed {
+    /// What the API shows of it.
+    fn view(self, state: &AppState) -> Value {
+        match self.source {
+            Source::Rtsp(c) => rtsp_view(&c),
+            Source::Channel(c) => channel_view(state, *c, self.state),
+        }
+    }
 }
 
 /// The cameras of `visible` townships (`None`: all) — RTSP cameras and GB/T 28181 channels —
@@ -94,7 +109,7 @@ fn listed(state: &AppState, visible: Option<&[String]>) -> Vec<Listed> {
             state: c.state.as_str(),
             id: c.id.clone(),
             township: c.township.clone(),
-            view: rtsp_view(&c),
+            source: Source::Rtsp(Box::new(c)),
         })
         .collect();
     if let Some(platform) = &state.gb28181 {
@@ -102,7 +117,7 @@ fn listed(state: &AppState, visible: Option<&[String]>) -> Vec<Listed> {
             platform
                 .channels(visible)
                 .into_iter()
-                .map(|c| channel_listed(state, platform, c)),
+                .map(|c| channel_listed(platform, c)),
         );
         all.sort_by(|a, b| a.id.cmp(&b.id));
     }
@@ -116,48 +131,48 @@ fn rtsp_view(c: &::cameras::rtsp::CameraView) -> Value {
     v
 }
 
+/// A GB/T 28181 channel in the list.
+fn channel_listed(platform: &::gb28181::Server, c: ::gb28181::server::ChannelView) -> Listed {
+    use alerts::camera::CameraState;
+    let state = match c.state.unwrap_or(CameraState::Unknown) {
+        CameraState::Online => "online",
+        CameraState::Stalled => "stalled",
+        CameraState::Degraded => "degraded",
+        CameraState::Offline => "offline",
+        CameraState::Unknown => "unknown",
+    };
+    Listed {
+        failing: platform.picture_failing(&c.id),
+        state,
+        id: c.id.clone(),
+        township: c.township.clone().unwrap_or_default(),
+        source: Source::Channel(Box::new(c)),
+    }
+}
+
 /// A GB/T 28181 channel as a camera: its state (the device's and the catalog's together),
 /// since when, its device, the catalog's word and the last picture check.
-fn channel_listed(
-    state: &AppState,
-    platform: &::gb28181::Server,
-    c: ::gb28181::server::ChannelView,
-) -> Listed {
-    let camera_state = c.state.unwrap_or(alerts::camera::CameraState::Unknown);
-    let state_name = match camera_state {
-        alerts::camera::CameraState::Online => "online",
-        alerts::camera::CameraState::Stalled => "stalled",
-        alerts::camera::CameraState::Degraded => "degraded",
-        alerts::camera::CameraState::Offline => "offline",
-        alerts::camera::CameraState::Unknown => "unknown",
-    };
+fn channel_view(state: &AppState, c: ::gb28181::server::ChannelView, camera_state: &str) -> Value {
     let picture = state
         .channel_checks
         .as_ref()
         .and_then(|checks| checks.picture(&c.id));
-    let township = c.township.clone().unwrap_or_default();
-    Listed {
-        failing: platform.picture_failing(&c.id),
-        state: state_name,
-        id: c.id.clone(),
-        township: township.clone(),
-        view: json!({
-            "id": c.id,
-            "name": c.name.clone().unwrap_or_else(|| c.id.clone()),
-            "township": township,
-            "protocol": "gb28181",
-            "state": state_name,
-            "since": c.since.as_ref().map(time::format),
-            "device": c.device,
-            "catalog_status": c.status,
-            "last_error": c.reason,
-            "suppressed_transitions": c.suppressed_transitions,
-            "manufacturer": c.manufacturer,
-            "model": c.model,
-            "civil_code": c.civil_code,
-            "picture": picture,
-        }),
-    }
+    json!({
+        "id": c.id,
+        "name": c.name.clone().unwrap_or_else(|| c.id.clone()),
+        "township": c.township,
+        "protocol": "gb28181",
+        "state": camera_state,
+        "since": c.since.as_ref().map(time::format),
+        "device": c.device,
+        "catalog_status": c.status,
+        "last_error": c.reason,
+        "suppressed_transitions": c.suppressed_transitions,
+        "manufacturer": c.manufacturer,
+        "model": c.model,
+        "civil_code": c.civil_code,
+        "picture": picture,
+    })
 }
 
 /// A camera's view with its registry `address` and `location`.
@@ -193,10 +208,10 @@ pub async fn get(
         .gb28181
         .as_ref()
         .and_then(|p| Some((p, p.channel(&id)?)))
-        .map(|(p, c)| channel_listed(&state, p, c))
+        .map(|(p, c)| channel_listed(p, c))
         .filter(|c| who.can_see(&c.township));
     match channel {
-        Some(c) => Ok(Json(with_place(&state, c.view))),
+        Some(c) => Ok(Json(with_place(&state, c.view(&state)))),
         None => Err(ApiError::not_found(
             "camera_not_found",
             format!("no camera `{id}`"),

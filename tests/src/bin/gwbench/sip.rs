@@ -155,6 +155,7 @@ pub(super) async fn sip(args: &Args, run: SipRun) {
         t.abort();
     }
     let file_pages = rss_file(pid);
+    let listing = camera_pages(&gw, &client, n, want as usize).await;
     let mut shots = Vec::new();
     for (j, m) in media.iter().enumerate() {
         // device i (devices[i - 1]) sends as media[i mod n]
@@ -192,6 +193,16 @@ pub(super) async fn sip(args: &Args, run: SipRun) {
         percentile(&l, 0.5),
         percentile(&l, 0.99),
         percentile(&l, 1.0),
+    );
+    println!();
+    println!("| `GET /api/v1/cameras?limit=100` over {want} channels (admin; pages from the start, the middle, the end) | p50 | p99 | max |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {} requests | {:.1} ms | {:.1} ms | {:.1} ms |",
+        listing.len(),
+        percentile(&listing, 0.5),
+        percentile(&listing, 0.99),
+        percentile(&listing, 1.0)
     );
     if pictures > 0 {
         println!();
@@ -239,6 +250,62 @@ async fn snapshots(
         let jpeg = r.bytes().await.expect("body");
         took.push(sent.elapsed().as_micros() as u64);
         assert!(::cameras::video::decode::jpeg_dimensions(&jpeg).is_some());
+    }
+    took.sort_unstable();
+    took
+}
+
+/// 300 pages of the cameras list (the channels are cameras there), one at a time, from the
+/// first page, the middle and the last; their latencies (µs), sorted.
+async fn camera_pages(
+    gw: &Gateway,
+    client: &reqwest::Client,
+    devices: u32,
+    channels: usize,
+) -> Vec<u64> {
+    let first = gw.url("/api/v1/cameras?limit=100");
+    let r: serde_json::Value = client
+        .get(&first)
+        .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("cameras")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<String> = r["cameras"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 100.min(channels), "{r}");
+    // cursors: the first page's last id, the middle device's first channel, the last device's
+    let channel = |i: u32| gateway_sim::gb28181sim::channel_id(&device_id(i.max(1)), 1);
+    let (mid, last) = (channel(devices / 2), channel(devices));
+    let urls = [
+        first,
+        gw.url(&format!(
+            "/api/v1/cameras?limit=100&after={}",
+            ids[ids.len() - 1]
+        )),
+        gw.url(&format!("/api/v1/cameras?limit=100&after={mid}")),
+        gw.url(&format!("/api/v1/cameras?limit=100&after={last}")),
+    ];
+    let mut took = Vec::new();
+    for k in 0..300 {
+        let sent = Instant::now();
+        let r = client
+            .get(&urls[k % urls.len()])
+            .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("cameras");
+        assert_eq!(r.status(), 200);
+        r.bytes().await.expect("body");
+        took.push(sent.elapsed().as_micros() as u64);
     }
     took.sort_unstable();
     took
