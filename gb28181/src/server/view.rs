@@ -141,8 +141,9 @@ impl Server {
     /// The watched channels (mapped to a township) of every device, ordered by id — those of
     /// `visible` townships only, when given.
     pub fn channels(&self, visible: Option<&[String]>) -> Vec<ChannelView> {
-        let s = self.state.lock();
-        let mut all: Vec<ChannelView> = s
+        let mut all: Vec<ChannelView> = self
+            .state
+            .lock()
             .devices
             .by_id
             .values()
@@ -154,7 +155,8 @@ impl Server {
             })
             .map(|(d, id, c)| channel_view(&d.id, id, c))
             .collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
+        // sorted after the lock is let go: the message task waits for it
+        all.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         all
     }
 
