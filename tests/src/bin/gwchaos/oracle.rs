@@ -150,6 +150,19 @@ fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, See
         "gateway RSS: highest {rss} MiB (limit {} MiB)",
         world.args.rss_limit_mb
     );
+    if let Some(bytes) = world
+        .tmpfs
+        .as_ref()
+        .and_then(|fs| std::fs::metadata(fs.path("outbox.redb")).ok())
+        .map(|m| m.len())
+    {
+        let events = world.receiver.unique().max(1) as u64;
+        println!(
+            "outbox file: {} MiB for {events} events ({:.1} KB an event)",
+            bytes >> 20,
+            bytes as f64 / events as f64 / 1000.0
+        );
+    }
     ok &= h.late == 0 && rss <= world.args.rss_limit_mb && bad == 0 && h.probes > 0;
     drop(h);
     ok &= camera_events_in_place(world);
