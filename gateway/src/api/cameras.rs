@@ -133,14 +133,10 @@ fn rtsp_view(c: &::cameras::rtsp::CameraView) -> Value {
 
 /// A GB/T 28181 channel in the list.
 fn channel_listed(platform: &::gb28181::Server, c: ::gb28181::server::ChannelView) -> Listed {
-    use alerts::camera::CameraState;
-    let state = match c.state.unwrap_or(CameraState::Unknown) {
-        CameraState::Online => "online",
-        CameraState::Stalled => "stalled",
-        CameraState::Degraded => "degraded",
-        CameraState::Offline => "offline",
-        CameraState::Unknown => "unknown",
-    };
+    let state = c
+        .state
+        .unwrap_or(alerts::camera::CameraState::Unknown)
+        .as_str();
     Listed {
         failing: platform.picture_failing(&c.id),
         state,
