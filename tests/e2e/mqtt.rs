@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 async fn start(townships: &[&str], extra: &str) -> (Env, Mosquitto) {
-    let broker_dir = tempfile::tempdir().unwrap().keep();
-    let broker = Mosquitto::start(&broker_dir)
+    let broker = Mosquitto::start_temp()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mqtt = format!(
@@ -184,12 +183,11 @@ async fn a_burst_larger_than_the_in_flight_window_is_processed_without_stalling(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtts_with_a_private_ca_and_a_password_file() {
-    let broker_dir = tempfile::tempdir().unwrap().keep();
-    let broker = Mosquitto::start_tls(&broker_dir, "gateway", "broker-pass-7f3a9")
+    let broker = Mosquitto::start_tls_temp("gateway", "broker-pass-7f3a9")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let tls = broker.tls().unwrap().clone();
-    let pass_file = broker_dir.join("mqtt.pass");
+    let pass_file = broker.dir().join("mqtt.pass");
     std::fs::write(&pass_file, format!("{}\n", tls.password)).unwrap();
     let mqtt = format!(
         "\n[mqtt]\nurl = \"mqtts://localhost:{}\"\nclient_id = \"gw-tls\"\nca_file = {:?}\n\

@@ -35,8 +35,7 @@ fn analog(d: &gateway_sim::receiver::Delivery) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_profiles_map_mqtt_payloads_and_thresholds_hold_hysteresis() {
-    let broker_dir = tempfile::tempdir().unwrap().keep();
-    let broker = Mosquitto::start(&broker_dir)
+    let broker = Mosquitto::start_temp()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let extra = format!(
@@ -192,8 +191,7 @@ async fn a_vendor_payload_pushed_over_http_maps_by_profile_name() {
 /// broker connection (its topics did not change).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reloaded_profile_applies_to_mqtt_without_a_reconnect() {
-    let broker_dir = tempfile::tempdir().unwrap().keep();
-    let broker = Mosquitto::start(&broker_dir)
+    let broker = Mosquitto::start_temp()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,9 @@ pub struct Mosquitto {
     pub port: u16,
     dir: PathBuf,
     tls: Option<Tls>,
+    /// The directory's owner when the broker made it ([`Mosquitto::start_temp`]): a field,
+    /// so removed after `drop` has stopped the broker.
+    temp: Option<tempfile::TempDir>,
 }
 
 /// TLS material and credentials of a broker started with [`Mosquitto::start_tls`].
@@ -93,6 +96,7 @@ impl Mosquitto {
             port: crate::harness::free_port(),
             dir: dir.to_path_buf(),
             tls: None,
+            temp: None,
         };
         m.launch().await?;
         Ok(m)
@@ -117,9 +121,32 @@ impl Mosquitto {
             port: crate::harness::free_port(),
             dir: dir.to_path_buf(),
             tls: Some(tls),
+            temp: None,
         };
         m.launch().await?;
         Ok(m)
+    }
+
+    /// Starts a broker with its state in a temporary directory of its own, removed when the
+    /// broker is dropped.
+    pub async fn start_temp() -> Result<Self, String> {
+        let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut m = Self::start(temp.path()).await?;
+        m.temp = Some(temp);
+        Ok(m)
+    }
+
+    /// As [`Mosquitto::start_tls`], in a temporary directory of its own.
+    pub async fn start_tls_temp(username: &str, password: &str) -> Result<Self, String> {
+        let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut m = Self::start_tls(temp.path(), username, password).await?;
+        m.temp = Some(temp);
+        Ok(m)
+    }
+
+    /// The directory holding the broker's configuration, state and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The TLS material, for a broker started with [`Mosquitto::start_tls`].
