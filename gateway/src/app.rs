@@ -441,7 +441,8 @@ impl Sources {
             sources.gb28181 = Some(server);
             sources.tasks.push((task, Duration::from_secs(5)));
         }
-        if let Some(m) = config.mqtt.take() {
+        if let Some(mut m) = config.mqtt.take() {
+            m.socket_dir = Some(config.data_dir.clone());
             let task = ingest::mqtt::spawn(m, pipeline.clone(), stop.clone());
             let watcher = sources.watch("MQTT", task, stop.clone());
             sources.tasks.push((watcher, Duration::from_secs(10)));

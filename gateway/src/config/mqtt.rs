@@ -81,6 +81,7 @@ impl Validator {
             reconnect_max: Duration::from_millis(
                 m.reconnect_max_ms.max(m.reconnect_initial_ms.max(1)),
             ),
+            socket_dir: None,
         })
     }
 

@@ -18,7 +18,8 @@ use super::conn::Version;
 use super::MqttConfig;
 use parking_lot::Mutex;
 use rumqttc::tokio_rustls::rustls;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
@@ -57,21 +58,57 @@ impl Marker {
     }
 }
 
+/// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 /// A running guard: rumqttc connects to [`Guard::path`].
 pub struct Guard {
     path: PathBuf,
     last_error: Arc<Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    /// A temporary directory holding the socket, when the gateway's own had no room.
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Where the socket goes: `<dir>/mqtt-guard/broker.sock` in the gateway's own directory (a
+/// socket left by a killed gateway is replaced: one gateway runs per data directory), else —
+/// no directory, or a path too long for a socket address — a fresh private directory in the
+/// system's temporary directory. Either directory is the gateway's alone (0700).
+fn socket_place(dir: Option<&Path>) -> std::io::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(dir) = dir.map(|d| d.join("mqtt-guard")) {
+        let path = dir.join("broker.sock");
+        if path.as_os_str().len() <= MAX_SOCKET_PATH {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => return Ok((path, None)),
+            }
+        }
+    }
+    let temp = tempfile::Builder::new().prefix("gw-mqtt-").tempdir()?;
+    Ok((temp.path().join("broker.sock"), Some(temp)))
 }
 
 impl Guard {
-    /// Starts listening on a Unix socket in a fresh private (0700) directory; each client
-    /// connection gets its own broker connection.
+    /// Starts listening on a Unix socket in a private (0700) directory — in
+    /// `config.socket_dir` when it has room ([`socket_place`]), else (or when that file
+    /// system takes no sockets) in a temporary one; each client connection gets its own broker
+    /// connection.
     pub fn start(config: &MqttConfig, limit: usize, marker: Marker) -> std::io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("gw-mqtt-").tempdir()?;
-        let path = dir.path().join("broker.sock");
-        let listener = UnixListener::bind(&path)?;
+        let placed = socket_place(config.socket_dir.as_deref())
+            .and_then(|(path, temp)| Ok((UnixListener::bind(&path)?, path, temp)));
+        let (listener, path, temp) = match placed {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, dir = ?config.socket_dir, "MQTT client socket not placed in the data directory; using a temporary one");
+                let (path, temp) = socket_place(None)?;
+                (UnixListener::bind(&path)?, path, temp)
+            }
+        };
         let last_error = Arc::new(Mutex::new(None));
         let broker = Broker::new(config).map_err(std::io::Error::other)?;
         let filter = Filter {
@@ -84,7 +121,7 @@ impl Guard {
             path,
             last_error,
             task,
-            _dir: dir,
+            _temp: temp,
         })
     }
 
@@ -102,6 +139,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -458,5 +496,35 @@ mod tests {
             )
             .await;
         assert!(r.unwrap_err().to_string().contains("4 bytes"));
+    }
+
+    #[test]
+    fn the_socket_goes_in_the_gateways_directory_replacing_a_killed_gateways() {
+        let data = tempfile::tempdir().unwrap();
+        let (path, temp) = socket_place(Some(data.path())).unwrap();
+        assert!(temp.is_none());
+        assert_eq!(path, data.path().join("mqtt-guard/broker.sock"));
+        let mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions();
+        assert_eq!(mode.mode() & 0o777, 0o700);
+        // a socket left behind by kill -9 does not keep the next gateway from listening
+        let stale = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(stale);
+        assert!(path.exists());
+        let (again, _) = socket_place(Some(data.path())).unwrap();
+        std::os::unix::net::UnixListener::bind(&again).unwrap();
+    }
+
+    #[test]
+    fn a_directory_too_deep_for_a_socket_address_falls_back_to_a_private_temporary_one() {
+        let data = tempfile::tempdir().unwrap();
+        let deep = data.path().join("d".repeat(100));
+        let (path, temp) = socket_place(Some(&deep)).unwrap();
+        let temp = temp.expect("a temporary directory");
+        assert!(path.starts_with(temp.path()));
+        assert!(!deep.exists(), "nothing made where the socket could not go");
+        let (path, temp) = socket_place(None).unwrap();
+        assert!(path.starts_with(temp.unwrap().path()));
     }
 }

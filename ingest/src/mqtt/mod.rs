@@ -77,6 +77,9 @@ pub struct MqttConfig {
     pub reconnect_initial: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// The gateway's own directory (its `data_dir`): the private socket between the client
+    /// and the broker connection goes there; `None`, or no room, puts it in a temporary one.
+    pub socket_dir: Option<std::path::PathBuf>,
 }
 
 /// The source's own metrics (besides the shared ingest counters).
