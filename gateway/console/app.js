@@ -30,7 +30,7 @@ const DICT = {
     "act.sign": "签收", "act.assign": "交办", "act.accept": "接收", "act.feedback": "反馈",
     "act.close": "办结", "act.reopen": "重新打开", "act.to": "部门代码", "act.note": "说明",
     "act.relearn": "重新学习画面基准", "s.picture": "画面诊断", "s.baseline": "画面基准",
-    "base.learning": "学习中", "base.learned": "已学习", "base.off": "未启用", "pic.ok": "正常",
+    "base.learning": "学习中", "base.learned": "已学习", "base.off": "未启用", "base.moving": "学习时画面不稳定，不判断画面偏移", "pic.ok": "正常",
     "act.reason": "原因", "act.verdict": "结论", "overdue": "已超期",
     "verdict.true_alarm": "真实火警", "verdict.false_alarm": "误报", "verdict.test": "测试",
     "verdict.fault": "设备故障", "verdict.repaired": "已修复", "verdict.no_fault": "无故障",
@@ -78,7 +78,7 @@ const DICT = {
     "act.sign": "Sign", "act.assign": "Assign", "act.accept": "Accept", "act.feedback": "Feedback",
     "act.close": "Close", "act.reopen": "Reopen", "act.to": "Department code", "act.note": "Note",
     "act.relearn": "Relearn picture baseline", "s.picture": "Picture checks", "s.baseline": "Picture baseline",
-    "base.learning": "learning", "base.learned": "learned", "base.off": "off", "pic.ok": "clear",
+    "base.learning": "learning", "base.learned": "learned", "base.off": "off", "base.moving": "the view moved while learning: scene changes not judged", "pic.ok": "clear",
     "act.reason": "Reason", "act.verdict": "Verdict", "overdue": "overdue",
     "verdict.true_alarm": "True alarm", "verdict.false_alarm": "False alarm", "verdict.test": "Test",
     "verdict.fault": "Device fault", "verdict.repaired": "Repaired", "verdict.no_fault": "No fault",
@@ -521,7 +521,8 @@ async function showCamera(id) {
     fact(dl, "s.picture", failing.length ? failing.map((f) => t("check." + f)).join(" ") : t("pic.ok"));
     const p = c.picture;
     const progress = p.baseline === "learning" ? " " + p.baseline_progress + "/" + p.baseline_needed : "";
-    fact(dl, "s.baseline", t("base." + p.baseline) + progress);
+    const moving = p.view_steady === false ? " (" + t("base.moving") + ")" : "";
+    fact(dl, "s.baseline", t("base." + p.baseline) + progress + moving);
   }
   $("cam-relearn").dataset.camera = id;
   const now = Date.now();

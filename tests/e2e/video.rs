@@ -404,6 +404,14 @@ async fn changed_once_learned(
     measure: &str,
     server: &gateway_sim::gst::GstServer,
 ) -> Value {
+    let c = wait_camera(env, id, "learned its view", |c| {
+        c["picture"]["baseline"] == "learned"
+    })
+    .await;
+    // a turn is judged only on a view that held still while learning (a moving one is not)
+    if measure == "view_match" {
+        assert_eq!(c["picture"]["view_steady"], true, "{c}");
+    }
     wait_camera(env, id, "judged against its baseline", |c| {
         c["picture"]["measured"][measure].as_f64().is_some()
     })

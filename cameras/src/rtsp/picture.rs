@@ -63,6 +63,10 @@ pub struct PictureView {
     pub baseline_progress: usize,
     /// Usable samples the baseline needs.
     pub baseline_needed: usize,
+    /// Once learned: whether the view held still while it was (`false`: `scene_changed` is
+    /// not judged for this camera — it kept moving, or turned between presets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_steady: Option<bool>,
 }
 
 /// A finished sample: its measures and thumbnail, or why it failed.
@@ -110,6 +114,7 @@ impl PictureState {
     pub fn view(&self) -> Option<PictureView> {
         let mut v = self.last.clone()?;
         (v.baseline, v.baseline_progress, v.baseline_needed) = self.baseline_status();
+        v.view_steady = self.baseline.as_ref().map(Baseline::judges_view);
         Some(v)
     }
 
@@ -205,6 +210,7 @@ impl PictureState {
             baseline,
             baseline_progress,
             baseline_needed,
+            view_steady: self.baseline.as_ref().map(Baseline::judges_view),
         });
         change
     }
