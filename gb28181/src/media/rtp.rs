@@ -6,6 +6,7 @@
 
 use super::ps::{Demuxer, PsError};
 use super::{is_keyframe, Codec};
+use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::UdpSocket;
 
@@ -123,15 +124,20 @@ pub async fn first_keyframe<R: AsyncRead + Unpin>(
 }
 
 /// Reads RTP datagrams from `socket` until a whole pack holds a keyframe (packs that lost or
-/// reordered a packet are skipped; datagrams that are not RTP, or of another SSRC, ignored).
+/// reordered a packet are skipped; datagrams that are not RTP, of another SSRC, or from an
+/// address `sender` refuses, ignored).
 pub async fn first_keyframe_udp(
     socket: &UdpSocket,
     ssrc: Option<u32>,
+    mut sender: impl FnMut(SocketAddr) -> bool,
 ) -> Result<(Codec, Vec<u8>), MediaError> {
     let mut finder = Finder::new(ssrc, true);
     let mut datagram = vec![0u8; 65_536];
     loop {
-        let n = socket.recv(&mut datagram).await?;
+        let (n, from) = socket.recv_from(&mut datagram).await?;
+        if !sender(from) {
+            continue;
+        }
         if let Some(found) = finder.push(&datagram[..n])? {
             return Ok(found);
         }
@@ -432,7 +438,7 @@ mod tests {
         }
         let found = tokio::time::timeout(
             std::time::Duration::from_secs(5),
-            first_keyframe_udp(&rx, Some(77)),
+            first_keyframe_udp(&rx, Some(77), |_| true),
         )
         .await
         .expect("within 5 s")

@@ -8,9 +8,11 @@ use super::receive::Receiver;
 use super::Server;
 use crate::media::rtp::MediaError;
 use crate::media::{Codec, MediaTransport};
+use crate::sip::transport::SOURCE;
 use crate::sip::{header, param};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -147,8 +149,16 @@ impl Server {
         let ssrc = sdp_ssrc(&answer.body).or(y.parse().ok());
         let (_, ack) = self.request_in(&d, "ACK", cseq, &[], None);
         let _ = self.transport.send(d.peer, ack).await;
+        let mut strangers = 0u64;
+        let mut stranger = |from: SocketAddr| {
+            if strangers == 0 {
+                tracing::warn!(channel, %from, device = %d.peer.addr, "media for a pulled picture from an address that is not the device's; dropped");
+            }
+            strangers += 1;
+            self.pipeline.metrics().rejected(SOURCE, "media_stranger");
+        };
         let got = receiver
-            .first_keyframe(&answer.body, d.peer.addr.ip(), ssrc)
+            .first_keyframe(&answer.body, d.peer.addr.ip(), ssrc, &mut stranger)
             .await;
         let (branch, bye) = self.request_in(&d, "BYE", cseq + 1, &[], None);
         let (server, peer) = (self.clone(), d.peer);

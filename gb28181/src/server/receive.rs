@@ -1,6 +1,7 @@
 //! Where a pulled stream arrives, in the three ways GB/T 28181 devices send it
 //! ([`MediaTransport`]): the socket opened before the INVITE, the lines of the SDP offer that
-//! name it, and the reading of the first keyframe once the device has answered.
+//! name it, and the reading of the first keyframe once the device has answered — from the
+//! device only ([`Senders`]): a stranger's connection or datagrams never become the picture.
 
 use super::picture::PictureError;
 use crate::media::rtp::{first_keyframe, first_keyframe_udp, MediaError};
@@ -57,26 +58,59 @@ impl Receiver {
     }
 
     /// The first keyframe of the stream the device answered with (`answer`: its SDP; `device`:
-    /// its SIP address, where it listens when its SDP names no address).
+    /// its SIP address, where it listens when its SDP names no address). Connections and
+    /// datagrams from others are dropped, each told to `stranger`.
     pub(super) async fn first_keyframe(
         self,
         answer: &[u8],
         device: IpAddr,
         ssrc: Option<u32>,
+        stranger: &mut (dyn FnMut(SocketAddr) + Send),
     ) -> Result<(Codec, Vec<u8>), PictureError> {
+        let senders = Senders::of(answer, device);
         let got = match self {
-            Receiver::Passive(listener) => {
-                let (mut stream, _) = listener.accept().await?;
-                first_keyframe(&mut stream, ssrc).await
-            }
+            Receiver::Passive(listener) => loop {
+                let (mut stream, from) = listener.accept().await?;
+                if senders.allow(from) {
+                    break first_keyframe(&mut stream, ssrc).await;
+                }
+                stranger(from);
+            },
             Receiver::Active => {
                 let to = answered_address(answer, device).ok_or(PictureError::NoMediaAddress)?;
                 let mut stream = TcpStream::connect(to).await?;
                 first_keyframe(&mut stream, ssrc).await
             }
-            Receiver::Udp(socket) => first_keyframe_udp(&socket, ssrc).await,
+            Receiver::Udp(socket) => {
+                let allow = |from| {
+                    let ok = senders.allow(from);
+                    if !ok {
+                        stranger(from);
+                    }
+                    ok
+                };
+                first_keyframe_udp(&socket, ssrc, allow).await
+            }
         };
         got.map_err(|e: MediaError| e.into())
+    }
+}
+
+/// Who may send a stream: the device's SIP address, and the address its answer names (a lower
+/// platform's media server, a device with a media interface of its own).
+#[derive(Debug, PartialEq)]
+struct Senders(Vec<IpAddr>);
+
+impl Senders {
+    fn of(answer: &[u8], device: IpAddr) -> Self {
+        let mut ips = vec![device.to_canonical()];
+        ips.extend(answered_address(answer, device).map(|a| a.ip().to_canonical()));
+        ips.dedup();
+        Senders(ips)
+    }
+
+    fn allow(&self, from: SocketAddr) -> bool {
+        self.0.contains(&from.ip().to_canonical())
     }
 }
 
@@ -99,6 +133,104 @@ fn answered_address(sdp: &[u8], device: IpAddr) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::ps::mux;
+    use crate::media::rtp::{packetize, packets};
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// A keyframe whose content says who sent it.
+    fn keyframe_of(mark: u8) -> Vec<u8> {
+        let idr = [
+            0, 0, 0, 1, 0x67, 0x42, 0, 0x1E, 0, 0, 0, 1, 0x68, 0xCE, 0, 0, 0, 1, 0x65,
+        ];
+        idr.into_iter().chain([mark; 3000]).collect()
+    }
+
+    fn pack(mark: u8) -> Vec<u8> {
+        mux(Codec::H264, &keyframe_of(mark), 0, true)
+    }
+
+    /// What `receiver` takes as the device's (127.0.0.1) first keyframe while a stranger
+    /// (127.0.0.2) sends first, and the strangers it was told of.
+    async fn taken(
+        receiver: Receiver,
+        send: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> (Vec<u8>, Vec<SocketAddr>) {
+        let sending = tokio::spawn(send);
+        let mut strangers = Vec::new();
+        let mut told = |from| strangers.push(from);
+        let device: IpAddr = "127.0.0.1".parse().unwrap();
+        let got = tokio::time::timeout(
+            Duration::from_secs(5),
+            receiver.first_keyframe(b"", device, Some(7), &mut told),
+        )
+        .await
+        .expect("within 5 s")
+        .unwrap();
+        sending.await.unwrap();
+        (got.1, strangers)
+    }
+
+    #[test]
+    fn the_senders_are_the_device_and_the_address_its_answer_names() {
+        let device: IpAddr = "10.0.0.9".parse().unwrap();
+        let s = Senders::of(b"c=IN IP4 10.0.0.20\r\nm=video 6000 RTP/AVP 96\r\n", device);
+        assert_eq!(s, Senders(vec![device, "10.0.0.20".parse().unwrap()]));
+        assert!(s.allow("[::ffff:10.0.0.9]:5000".parse().unwrap()));
+        assert!(!s.allow("10.0.0.21:6000".parse().unwrap()));
+        assert_eq!(Senders::of(b"garbage", device), Senders(vec![device]));
+    }
+
+    #[tokio::test]
+    async fn a_strangers_datagrams_never_become_the_picture() {
+        let receiver = Receiver::open(MediaTransport::Udp, "127.0.0.1".parse().unwrap())
+            .await
+            .unwrap();
+        let Receiver::Udp(socket) = &receiver else {
+            unreachable!()
+        };
+        let to = socket.local_addr().unwrap();
+        let (got, strangers) = taken(receiver, async move {
+            for (ip, mark) in [("127.0.0.2", 0xAA), ("127.0.0.1", 0x55)] {
+                let tx = UdpSocket::bind((ip, 0)).await.unwrap();
+                for d in packets(&pack(mark), &mut 0, 0, 7, 1400) {
+                    tx.send_to(&d, to).await.unwrap();
+                }
+            }
+        })
+        .await;
+        assert_eq!(got, keyframe_of(0x55));
+        assert!(!strangers.is_empty());
+        assert!(strangers.iter().all(|s| s.ip().to_string() == "127.0.0.2"));
+    }
+
+    #[tokio::test]
+    async fn a_strangers_connection_is_dropped_and_the_device_still_heard() {
+        let receiver = Receiver::open(MediaTransport::TcpPassive, "127.0.0.1".parse().unwrap())
+            .await
+            .unwrap();
+        let Receiver::Passive(listener) = &receiver else {
+            unreachable!()
+        };
+        let to = listener.local_addr().unwrap();
+        let (got, strangers) = taken(receiver, async move {
+            for (ip, mark) in [("127.0.0.2", 0xAA), ("127.0.0.1", 0x55)] {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket
+                    .bind((ip.parse::<IpAddr>().unwrap(), 0).into())
+                    .unwrap();
+                let mut stream = socket.connect(to).await.unwrap();
+                let _ = stream
+                    .write_all(&packetize(&pack(mark), &mut 0, 0, 7, 1400))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert_eq!(got, keyframe_of(0x55));
+        assert_eq!(strangers.len(), 1);
+        assert_eq!(strangers[0].ip().to_string(), "127.0.0.2");
+    }
 
     #[test]
     fn the_answered_address_comes_from_c_and_m_or_the_device() {
