@@ -149,12 +149,11 @@ impl Server {
         let ssrc = sdp_ssrc(&answer.body).or(y.parse().ok());
         let (_, ack) = self.request_in(&d, "ACK", cseq, &[], None);
         let _ = self.transport.send(d.peer, ack).await;
-        let mut strangers = 0u64;
+        let mut warned = false;
         let mut stranger = |from: SocketAddr| {
-            if strangers == 0 {
+            if !std::mem::replace(&mut warned, true) {
                 tracing::warn!(channel, %from, device = %d.peer.addr, "media for a pulled picture from an address that is not the device's; dropped");
             }
-            strangers += 1;
             self.pipeline.metrics().rejected(SOURCE, "media_stranger");
         };
         let got = receiver

@@ -103,11 +103,12 @@ impl Guard {
             .and_then(|(path, temp)| Ok((UnixListener::bind(&path)?, path, temp)));
         let (listener, path, temp) = match placed {
             Ok(p) => p,
-            Err(e) => {
+            Err(e) if config.socket_dir.is_some() => {
                 tracing::warn!(error = %e, dir = ?config.socket_dir, "MQTT client socket not placed in the data directory; using a temporary one");
                 let (path, temp) = socket_place(None)?;
                 (UnixListener::bind(&path)?, path, temp)
             }
+            Err(e) => return Err(e),
         };
         let last_error = Arc::new(Mutex::new(None));
         let broker = Broker::new(config).map_err(std::io::Error::other)?;
