@@ -5,12 +5,17 @@
 
 use crate::harness::{free_port, require};
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A headless Chromium session.
 pub struct Browser {
+    /// chromedriver, leading a process group of its own that Chromium's processes join.
     driver: Child,
+    /// The temporary directory chromedriver and Chromium were given (profiles and sockets
+    /// go there): a field, so removed after `drop` has killed them.
+    _tmp: tempfile::TempDir,
     base: String,
     client: reqwest::Client,
 }
@@ -24,8 +29,11 @@ impl Browser {
         require("chromedriver", "chromium-driver")?;
         require("chromium", "chromium")?;
         let port = free_port();
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -41,6 +49,7 @@ impl Browser {
         .await;
         let mut browser = Browser {
             driver,
+            _tmp: tmp,
             base: root.clone(),
             client,
         };
@@ -193,8 +202,11 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver with the Chromium it started (killing chromedriver alone left a
+    /// running Chromium behind every test).
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SAFETY: a plain signal to the process group chromedriver leads (`process_group(0)`)
+        unsafe { libc::killpg(self.driver.id() as libc::pid_t, libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
