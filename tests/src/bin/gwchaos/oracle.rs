@@ -2,7 +2,7 @@
 //! right township, under one id — and did the gateway stay healthy and bounded?
 
 use super::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// How long the delivery of everything acknowledged may take once the faults stop.
 const DRAIN: Duration = Duration::from_secs(240);
@@ -142,6 +142,7 @@ fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, See
         world.receiver.received(),
         world.receiver.unique()
     );
+    println!("distinct events by kind: {}", kinds(world));
     println!(
         "/healthz while up: {} probes, {} late or failed (> 1 s), slowest {:.0} ms",
         h.probes, h.late, h.max_ms
@@ -167,6 +168,26 @@ fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, See
     drop(h);
     ok &= camera_events_in_place(world);
     ok
+}
+
+/// The distinct events delivered, counted by kind, most first (`fire.alarm 120, case.overdue
+/// 40, …`): what the outbox holds besides the alarms the load sent.
+fn kinds(world: &World) -> String {
+    let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
+    for d in world.receiver.deliveries() {
+        let kind = d
+            .body
+            .as_ref()
+            .and_then(|b| b["kind"].as_str())
+            .unwrap_or(&d.event_header);
+        ids.entry(kind.to_string())
+            .or_default()
+            .insert(d.idempotency_key);
+    }
+    let mut counts: Vec<(String, usize)> = ids.into_iter().map(|(k, v)| (k, v.len())).collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    listed.join(", ")
 }
 
 /// Every camera event went to its camera's township.
