@@ -197,15 +197,27 @@ pub fn fire(addr: u32) -> Value {
 impl Env {
     /// Polls `/metrics` until a series has `value`.
     pub async fn wait_metric(&self, series: &str, value: f64) {
+        self.wait_metric_where(series, &format!("reached {value}"), |v| v == value)
+            .await;
+    }
+
+    /// Polls `/metrics` until a series' value is `ok` (`what` says what that is); the metrics
+    /// text then.
+    pub async fn wait_metric_where(
+        &self,
+        series: &str,
+        what: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> String {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let m = self.metrics().await;
-            if metric(&m, series) == value {
-                return;
+            if ok(metric(&m, series)) {
+                return m;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{series} never reached {value}:\n{m}\ngateway log:\n{}",
+                "{series} never {what}:\n{m}\ngateway log:\n{}",
                 self.gw.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -559,23 +559,15 @@ async fn garbage_and_oversized_messages_are_counted_and_the_platform_keeps_servi
     let nvr = SimDevice::start(config).await.unwrap();
     assert_eq!(nvr.register().await, 200);
     assert_eq!(nvr.keepalive().await, 200);
-    // the TCP connections are read on their own tasks: poll until both are refused
-    let deadline = Instant::now() + WAIT;
-    let m = loop {
-        let m = env.gw.metrics().await;
-        let too_large = metric(
-            &m,
+    // the TCP connections are read on their own tasks: poll until both are refused (the
+    // endless header and the lying length)
+    let m = env
+        .wait_metric_where(
             "gateway_ingest_rejected_total{reason=\"too_large\",source=\"gb28181\"}",
-        );
-        if too_large >= 2.0 {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the endless header and the lying length: {too_large} refused too_large"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+            "counted both TCP connections",
+            |v| v >= 2.0,
+        )
+        .await;
     let refused: f64 = ["unreadable", "too_large", "bad_id"]
         .iter()
         .map(|r| {
