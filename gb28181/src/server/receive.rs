@@ -36,25 +36,26 @@ impl Receiver {
         })
     }
 
-    /// The offer's media lines: `m=` with our port (9, "discard", when we connect) and, over
-    /// TCP, who connects.
-    pub(super) fn media_lines(&self) -> std::io::Result<String> {
+    /// The port the offer names: ours, or 9 ("discard") when we connect.
+    fn port(&self) -> std::io::Result<u16> {
         Ok(match self {
-            Receiver::Passive(l) => format!(
-                "m=video {} TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n\
-                 a=setup:passive\r\na=connection:new\r\n",
-                l.local_addr()?.port()
-            ),
-            Receiver::Active => {
-                "m=video 9 TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n\
-                 a=setup:active\r\na=connection:new\r\n"
-                    .to_string()
-            }
-            Receiver::Udp(s) => format!(
-                "m=video {} RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n",
-                s.local_addr()?.port()
-            ),
+            Receiver::Passive(l) => l.local_addr()?.port(),
+            Receiver::Active => 9,
+            Receiver::Udp(s) => s.local_addr()?.port(),
         })
+    }
+
+    /// The offer's media lines: `m=` with [`Receiver::port`] and, over TCP, who connects.
+    pub(super) fn media_lines(&self) -> std::io::Result<String> {
+        let (profile, setup) = match self {
+            Receiver::Passive(_) => ("TCP/RTP/AVP", "a=setup:passive\r\na=connection:new\r\n"),
+            Receiver::Active => ("TCP/RTP/AVP", "a=setup:active\r\na=connection:new\r\n"),
+            Receiver::Udp(_) => ("RTP/AVP", ""),
+        };
+        Ok(format!(
+            "m=video {} {profile} 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n{setup}",
+            self.port()?
+        ))
     }
 
     /// The first keyframe of the stream the device answered with (`answer`: its SDP; `device`:
@@ -150,16 +151,24 @@ mod tests {
         mux(Codec::H264, &keyframe_of(mark), 0, true)
     }
 
-    /// What `receiver` takes as the device's (127.0.0.1) first keyframe while a stranger
-    /// (127.0.0.2) sends first, and the strangers it was told of.
-    async fn taken(
-        receiver: Receiver,
-        send: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> (Vec<u8>, Vec<SocketAddr>) {
-        let sending = tokio::spawn(send);
+    /// What a receiver of `media` takes as the device's (127.0.0.1) first keyframe while a
+    /// stranger (127.0.0.2) sends first — `send(from, to, pack)` sending each — and the
+    /// strangers it was told of.
+    async fn taken<F, S>(media: MediaTransport, send: S) -> (Vec<u8>, Vec<SocketAddr>)
+    where
+        S: Fn(IpAddr, SocketAddr, Vec<u8>) -> F + Send + 'static,
+        F: std::future::Future<Output = ()> + Send,
+    {
+        let device: IpAddr = "127.0.0.1".parse().unwrap();
+        let receiver = Receiver::open(media, device).await.unwrap();
+        let to = SocketAddr::new(device, receiver.port().unwrap());
+        let sending = tokio::spawn(async move {
+            for (from, mark) in [("127.0.0.2", 0xAA), ("127.0.0.1", 0x55)] {
+                send(from.parse().unwrap(), to, pack(mark)).await;
+            }
+        });
         let mut strangers = Vec::new();
         let mut told = |from| strangers.push(from);
-        let device: IpAddr = "127.0.0.1".parse().unwrap();
         let got = tokio::time::timeout(
             Duration::from_secs(5),
             receiver.first_keyframe(b"", device, Some(7), &mut told),
@@ -183,19 +192,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_strangers_datagrams_never_become_the_picture() {
-        let receiver = Receiver::open(MediaTransport::Udp, "127.0.0.1".parse().unwrap())
-            .await
-            .unwrap();
-        let Receiver::Udp(socket) = &receiver else {
-            unreachable!()
-        };
-        let to = socket.local_addr().unwrap();
-        let (got, strangers) = taken(receiver, async move {
-            for (ip, mark) in [("127.0.0.2", 0xAA), ("127.0.0.1", 0x55)] {
-                let tx = UdpSocket::bind((ip, 0)).await.unwrap();
-                for d in packets(&pack(mark), &mut 0, 0, 7, 1400) {
-                    tx.send_to(&d, to).await.unwrap();
-                }
+        let (got, strangers) = taken(MediaTransport::Udp, |from, to, pack| async move {
+            let tx = UdpSocket::bind((from, 0)).await.unwrap();
+            for d in packets(&pack, &mut 0, 0, 7, 1400) {
+                tx.send_to(&d, to).await.unwrap();
             }
         })
         .await;
@@ -206,25 +206,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_strangers_connection_is_dropped_and_the_device_still_heard() {
-        let receiver = Receiver::open(MediaTransport::TcpPassive, "127.0.0.1".parse().unwrap())
-            .await
-            .unwrap();
-        let Receiver::Passive(listener) = &receiver else {
-            unreachable!()
-        };
-        let to = listener.local_addr().unwrap();
-        let (got, strangers) = taken(receiver, async move {
-            for (ip, mark) in [("127.0.0.2", 0xAA), ("127.0.0.1", 0x55)] {
-                let socket = tokio::net::TcpSocket::new_v4().unwrap();
-                socket
-                    .bind((ip.parse::<IpAddr>().unwrap(), 0).into())
-                    .unwrap();
-                let mut stream = socket.connect(to).await.unwrap();
-                let _ = stream
-                    .write_all(&packetize(&pack(mark), &mut 0, 0, 7, 1400))
-                    .await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let (got, strangers) = taken(MediaTransport::TcpPassive, |from, to, pack| async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((from, 0).into()).unwrap();
+            let mut stream = socket.connect(to).await.unwrap();
+            let _ = stream
+                .write_all(&packetize(&pack, &mut 0, 0, 7, 1400))
+                .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         })
         .await;
         assert_eq!(got, keyframe_of(0x55));
