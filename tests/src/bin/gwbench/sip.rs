@@ -97,12 +97,8 @@ pub(super) async fn sip(args: &Args, run: SipRun) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let v: serde_json::Value = client
-            .get(gw.url("/api/v1/gb28181/devices"))
-            .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
-            .send()
+        let v: serde_json::Value = admin_get(&client, &gw.url("/api/v1/gb28181/devices"))
             .await
-            .expect("devices")
             .json()
             .await
             .expect("json");
@@ -240,12 +236,11 @@ async fn snapshots(
         let d = &devices[k % devices.len()];
         let ch = gateway_sim::gb28181sim::channel_id(&d.id(), 1 + k / devices.len());
         let sent = Instant::now();
-        let r = client
-            .get(gw.url(&format!("/api/v1/cameras/{ch}/snapshot.jpg")))
-            .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("snapshot");
+        let r = admin_get(
+            client,
+            &gw.url(&format!("/api/v1/cameras/{ch}/snapshot.jpg")),
+        )
+        .await;
         assert_eq!(r.status(), 200, "snapshot of {ch}");
         let jpeg = r.bytes().await.expect("body");
         took.push(sent.elapsed().as_micros() as u64);
@@ -264,15 +259,7 @@ async fn camera_pages(
     channels: usize,
 ) -> Vec<u64> {
     let first = gw.url("/api/v1/cameras?limit=100");
-    let r: serde_json::Value = client
-        .get(&first)
-        .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("cameras")
-        .json()
-        .await
-        .expect("json");
+    let r: serde_json::Value = admin_get(client, &first).await.json().await.expect("json");
     let ids: Vec<String> = r["cameras"]
         .as_array()
         .map(|c| {
@@ -297,16 +284,21 @@ async fn camera_pages(
     let mut took = Vec::new();
     for k in 0..300 {
         let sent = Instant::now();
-        let r = client
-            .get(&urls[k % urls.len()])
-            .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("cameras");
+        let r = admin_get(client, &urls[k % urls.len()]).await;
         assert_eq!(r.status(), 200);
         r.bytes().await.expect("body");
         took.push(sent.elapsed().as_micros() as u64);
     }
     took.sort_unstable();
     took
+}
+
+/// `GET url` as the admin; the answer, whatever its status.
+async fn admin_get(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .bearer_auth(gateway_sim::harness::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
