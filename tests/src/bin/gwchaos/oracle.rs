@@ -2,6 +2,7 @@
 //! right township, under one id — and did the gateway stay healthy and bounded?
 
 use super::*;
+use gateway_sim::receiver::Delivery;
 use std::collections::{BTreeSet, HashSet};
 
 /// How long the delivery of everything acknowledged may take once the faults stop.
@@ -142,7 +143,8 @@ fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, See
         world.receiver.received(),
         world.receiver.unique()
     );
-    println!("distinct events by kind: {}", kinds(world));
+    let all = world.receiver.deliveries();
+    println!("distinct events by kind: {}", kinds(&all));
     println!(
         "/healthz while up: {} probes, {} late or failed (> 1 s), slowest {:.0} ms",
         h.probes, h.late, h.max_ms
@@ -166,35 +168,33 @@ fn report(world: &World, expected: &HashMap<u32, Acked>, seen: &HashMap<u32, See
     }
     ok &= h.late == 0 && rss <= world.args.rss_limit_mb && bad == 0 && h.probes > 0;
     drop(h);
-    ok &= camera_events_in_place(world);
+    ok &= camera_events_in_place(world, &all);
     ok
 }
 
 /// The distinct events delivered, counted by kind, most first (`fire.alarm 120, case.overdue
 /// 40, …`): what the outbox holds besides the alarms the load sent.
-fn kinds(world: &World) -> String {
-    let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
-    for d in world.receiver.deliveries() {
+fn kinds(all: &[Delivery]) -> String {
+    let mut ids: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for d in all {
         let kind = d
             .body
             .as_ref()
             .and_then(|b| b["kind"].as_str())
             .unwrap_or(&d.event_header);
-        ids.entry(kind.to_string())
-            .or_default()
-            .insert(d.idempotency_key);
+        ids.entry(kind).or_default().insert(&d.idempotency_key);
     }
-    let mut counts: Vec<(String, usize)> = ids.into_iter().map(|(k, v)| (k, v.len())).collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut counts: Vec<(&str, usize)> = ids.into_iter().map(|(k, v)| (k, v.len())).collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     listed.join(", ")
 }
 
-/// Every camera event went to its camera's township.
-fn camera_events_in_place(world: &World) -> bool {
+/// Every camera event (of `all` delivered) went to its camera's township.
+fn camera_events_in_place(world: &World, all: &[Delivery]) -> bool {
     let mut events = 0;
     let mut wrong = 0;
-    for d in world.receiver.deliveries() {
+    for d in all {
         let Some(body) = d.body.as_ref() else {
             continue;
         };
